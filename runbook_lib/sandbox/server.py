@@ -1,0 +1,151 @@
+"""Start and stop the sandbox: moto's WSGI app on 127.0.0.1, with our extensions installed.
+
+``Sandbox`` is a context manager (tests, the drill) and what ``pitr-runbook sandbox`` runs until
+stopped. boto3 reaches it over HTTP through ``endpoint_url``, exactly as it reaches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import urllib.request
+from typing import Any
+
+from .settings import SETTINGS
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+def _install_extensions() -> None:
+    """Patch moto where it falls short of AWS. Idempotent; process-wide, like moto's backends."""
+    from . import events, lambda_runtime, pitr, validation
+
+    pitr.install()
+    validation.install()
+    events.install()
+    lambda_runtime.install()
+
+
+class Sandbox:
+    """A moto server extended for this runbook, bound to loopback only.
+
+    >>> with Sandbox(restore_seconds=2) as sb:
+    ...     boto3.client("dynamodb", endpoint_url=sb.endpoint_url, region_name="us-east-1")
+    """
+
+    def __init__(
+        self,
+        host: str = LOOPBACK,
+        port: int = 0,
+        *,
+        restore_seconds: float | None = None,
+        restorable_lag: float | None = None,
+        region: str = "us-east-1",
+    ) -> None:
+        if host not in (LOOPBACK, "localhost"):
+            # Bind only to loopback: the sandbox accepts any credentials.
+            raise ValueError(f"the sandbox binds only to 127.0.0.1, not {host!r}")
+        self.host = LOOPBACK
+        self.port = port
+        self.region = region
+        if restore_seconds is not None:
+            SETTINGS.restore_seconds = float(restore_seconds)
+        if restorable_lag is not None:
+            SETTINGS.restorable_lag = float(restorable_lag)
+        self.settings = SETTINGS
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self.runtime = None
+
+    # -- life cycle -------------------------------------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "Sandbox":
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        _install_extensions()
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            self.host, self.port, _with_admin_routes(app, self), True, request_handler=MotoRequestHandler
+        )
+        self.port = self._server.server_address[1]
+        # moto's Step Functions interpreter sends its aws-sdk tasks to localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
+        self._thread.start()
+        self._configure_moto()
+        from .lambda_runtime import LambdaRuntime
+
+        self.runtime = LambdaRuntime(self.endpoint_url, region=self.region)
+        self.runtime.start()
+        log.info("sandbox listening on %s", self.endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- state ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every resource (as ``POST /moto-api/reset``) and stop every Lambda worker."""
+        if self.runtime is not None:
+            self.runtime.reset()
+        self._post("/moto-api/reset", None)
+        self._configure_moto()
+
+    def _configure_moto(self) -> None:
+        self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+
+    def _post(self, path: str, body: Any) -> bytes:
+        data = json.dumps(body).encode() if body is not None else b""
+        req = urllib.request.Request(self.endpoint_url + path, data=data, method="POST")
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
+            return resp.read()
+
+
+def _with_admin_routes(app, sandbox: Sandbox):
+    """``/_sandbox/settings`` (GET, POST JSON) lets another process tune the sandbox over HTTP."""
+
+    def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") == "/_sandbox/settings":
+            if environ["REQUEST_METHOD"] == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                for name, value in body.items():
+                    if not hasattr(SETTINGS, name):
+                        start_response("400 Bad Request", [("Content-Type", "application/json")])
+                        return [json.dumps({"message": f"unknown setting {name}"}).encode()]
+                    setattr(SETTINGS, name, type(getattr(SETTINGS, name))(value))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(vars(SETTINGS)).encode()]
+        return app(environ, start_response)
+
+    return wsgi
