@@ -22,8 +22,9 @@ LOOPBACK = "127.0.0.1"
 
 def _install_extensions() -> None:
     """Patch moto where it falls short of AWS. Idempotent; process-wide, like moto's backends."""
-    from . import events, lambda_runtime, pitr, validation
+    from . import events, lambda_runtime, performance, pitr, validation
 
+    performance.install()
     pitr.install()
     validation.install()
     events.install()
@@ -77,6 +78,8 @@ class Sandbox:
         from werkzeug.serving import make_server
 
         _install_extensions()
+        # werkzeug logs every request line on stderr; keep errors only
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(
             self.host, self.port, _with_admin_routes(app, self), True, request_handler=MotoRequestHandler

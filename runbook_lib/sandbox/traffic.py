@@ -1,0 +1,272 @@
+"""Live traffic for drills and tests: puts, updates and deletes at a set rate over a key space.
+
+Items carry every attribute type (S N B SS NS BS M L BOOL NULL); a chosen fraction is large (up to
+DynamoDB's 400 KB item limit). String values start with ``CANARY_PREFIX`` so tests can prove that no
+item value reaches a log line or a report. The generator works on any table (it reads the key
+schema) and through any endpoint, real AWS included; it is meant for the sandbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CANARY_PREFIX = "canary-"
+MAX_ITEM_BYTES = 400 * 1024
+
+
+@dataclass
+class TrafficStats:
+    puts: int = 0
+    updates: int = 0
+    deletes: int = 0
+    errors: int = 0
+    started_at: float = 0.0
+    last_write_at: float = 0.0
+    error_codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return self.puts + self.updates + self.deletes
+
+
+def key_schema(client, table: str) -> list[tuple[str, str]]:
+    """[(name, type)] of the table's key, hash first."""
+    desc = client.describe_table(TableName=table)["Table"]
+    types = {a["AttributeName"]: a["AttributeType"] for a in desc["AttributeDefinitions"]}
+    ordered = sorted(desc["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
+    return [(k["AttributeName"], types[k["AttributeName"]]) for k in ordered]
+
+
+def _key_value(kind: str, n: int) -> dict[str, Any]:
+    if kind == "S":
+        return {"S": f"k{n:07d}"}
+    if kind == "N":
+        return {"N": str(n)}
+    return {"B": n.to_bytes(4, "big")}
+
+
+def make_key(schema: list[tuple[str, str]], n: int, ranges: int = 3) -> dict[str, Any]:
+    """Key number ``n`` of the key space: hash-only tables use ``n``; hash+range split it."""
+    if len(schema) == 1:
+        return {schema[0][0]: _key_value(schema[0][1], n)}
+    return {
+        schema[0][0]: _key_value(schema[0][1], n // ranges),
+        schema[1][0]: _key_value(schema[1][1], n % ranges),
+    }
+
+
+def make_item(schema: list[tuple[str, str]], n: int, rng: random.Random, *, size: int = 0, version: int = 0) -> dict[str, Any]:
+    """An item with every attribute type; ``size`` pads it to about that many bytes."""
+    item = dict(make_key(schema, n))
+    tag = f"{CANARY_PREFIX}{rng.getrandbits(40):010x}"
+    item.update(
+        {
+            "s": {"S": tag},
+            "n": {"N": str(Decimal(rng.randint(-10**6, 10**6)) / 100)},
+            "b": {"B": rng.randbytes(8)},
+            "ss": {"SS": sorted({f"{tag}-a", f"{tag}-b"})},
+            "ns": {"NS": [str(rng.randint(0, 50)), str(rng.randint(51, 100))]},
+            "bs": {"BS": [b"\x01" + rng.randbytes(3), b"\x02" + rng.randbytes(3)]},
+            "m": {"M": {"inner": {"S": tag}, "deep": {"M": {"x": {"N": str(version)}}}}},
+            "l": {"L": [{"S": tag}, {"N": str(n)}, {"BOOL": True}, {"NULL": True}]},
+            "flag": {"BOOL": rng.random() < 0.5},
+            "nothing": {"NULL": True},
+            "version": {"N": str(version)},
+        }
+    )
+    if size:
+        pad = max(0, min(size, MAX_ITEM_BYTES - 2048) - 600)
+        item["pad"] = {"S": CANARY_PREFIX + "x" * pad}
+    return item
+
+
+class Traffic:
+    """Writes to ``table`` at ``rate`` operations per second in a background thread.
+
+    >>> with Traffic(client, "orders", rate=50) as traffic:
+    ...     time.sleep(5)
+    >>> traffic.stats.writes
+    """
+
+    def __init__(
+        self,
+        client,
+        table: str,
+        *,
+        rate: float = 50.0,
+        key_space: int = 500,
+        mix: tuple[float, float, float] = (0.5, 0.35, 0.15),
+        large_fraction: float = 0.0,
+        large_size: int = 350_000,
+        seed: int | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        if key_space < 1:
+            raise ValueError("key_space must be at least 1")
+        if not 0 <= large_fraction <= 1:
+            raise ValueError("large_fraction must be between 0 and 1")
+        if large_size > MAX_ITEM_BYTES:
+            raise ValueError(f"large_size must be at most {MAX_ITEM_BYTES} bytes (DynamoDB's item limit)")
+        self.client = client
+        self.table = table
+        self.rate = float(rate)
+        self.key_space = key_space
+        self.mix = mix
+        self.large_fraction = large_fraction
+        self.large_size = large_size
+        self.rng = random.Random(seed)
+        self.schema = key_schema(client, table)
+        self.stats = TrafficStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._versions: dict[int, int] = {}
+
+    # -- one operation ---------------------------------------------------------------------------
+    def step(self) -> str:
+        n = self.rng.randrange(self.key_space)
+        roll = self.rng.random()
+        put, update, _ = self.mix
+        version = self._versions.get(n, 0) + 1
+        self._versions[n] = version
+        try:
+            if roll < put:
+                size = self.large_size if self.rng.random() < self.large_fraction else 0
+                self.client.put_item(TableName=self.table, Item=make_item(self.schema, n, self.rng, size=size, version=version))
+                self.stats.puts += 1
+                kind = "put"
+            elif roll < put + update:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=make_key(self.schema, n),
+                    UpdateExpression="SET #s = :s, #v = :v ADD #c :one",
+                    ExpressionAttributeNames={"#s": "s", "#v": "version", "#c": "counter"},
+                    ExpressionAttributeValues={
+                        ":s": {"S": f"{CANARY_PREFIX}{self.rng.getrandbits(40):010x}"},
+                        ":v": {"N": str(version)},
+                        ":one": {"N": "1"},
+                    },
+                )
+                self.stats.updates += 1
+                kind = "update"
+            else:
+                self.client.delete_item(TableName=self.table, Key=make_key(self.schema, n))
+                self.stats.deletes += 1
+                kind = "delete"
+            self.stats.last_write_at = time.time()
+            return kind
+        except Exception as exc:  # noqa: BLE001 - traffic keeps going; the count tells
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            self.stats.errors += 1
+            self.stats.error_codes[code] = self.stats.error_codes.get(code, 0) + 1
+            log.warning("traffic write failed: %s", code)
+            return "error"
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def _run(self, deadline: float | None, count: int | None) -> None:
+        interval = 1.0 / self.rate
+        next_at = time.monotonic()
+        done = 0
+        while not self._stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if count is not None and done >= count:
+                break
+            self.step()
+            done += 1
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                next_at = time.monotonic()
+
+    def run(self, *, seconds: float | None = None, count: int | None = None) -> TrafficStats:
+        """Run in the foreground for ``seconds`` or ``count`` operations (or until stopped)."""
+        self.stats.started_at = time.time()
+        deadline = time.monotonic() + seconds if seconds is not None else None
+        self._run(deadline, count)
+        return self.stats
+
+    def start(self) -> "Traffic":
+        self.stats.started_at = time.time()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(None, None), name=f"traffic-{self.table}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> TrafficStats:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        return self.stats
+
+    def __enter__(self) -> "Traffic":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def seed_items(client, table: str, count: int, *, seed: int = 0, large_every: int = 0, large_size: int = 350_000) -> int:
+    """Load ``count`` items (keys 0..count-1) with ``BatchWriteItem``, retrying unprocessed ones."""
+    rng = random.Random(seed)
+    schema = key_schema(client, table)
+    batch: list[dict] = []
+    written = 0
+
+    def flush() -> None:
+        nonlocal batch, written
+        pending = {table: batch}
+        delay = 0.05
+        while pending:
+            resp = client.batch_write_item(RequestItems=pending)
+            pending = resp.get("UnprocessedItems") or {}
+            if pending:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        written += len(batch)
+        batch = []
+
+    for n in range(count):
+        size = large_size if large_every and n % large_every == 0 else 0
+        batch.append({"PutRequest": {"Item": make_item(schema, n, rng, size=size)}})
+        if len(batch) == 25 or (size and len(batch) >= 1):
+            flush()
+    if batch:
+        flush()
+    return written
+
+
+def create_demo_table(
+    client,
+    table: str,
+    *,
+    range_key: bool = False,
+    key_type: str = "S",
+    pitr: bool = True,
+    stream: str | None = "NEW_AND_OLD_IMAGES",
+) -> dict:
+    """A PAY_PER_REQUEST table with PITR and a stream, as the runbook expects a source to be."""
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attrs = [{"AttributeName": "pk", "AttributeType": key_type}]
+    if range_key:
+        keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attrs.append({"AttributeName": "sk", "AttributeType": "N"})
+    kwargs: dict[str, Any] = dict(TableName=table, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+    if stream:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream}
+    desc = client.create_table(**kwargs)["TableDescription"]
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    if pitr:
+        client.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    return client.describe_table(TableName=table)["Table"] if stream else desc
