@@ -1,0 +1,162 @@
+"""DynamoDB stream -> SQS FIFO: the capture half of the buffer.
+
+Handler ``runbook_lib.cdc.forwarder.handler``, on a DynamoDB stream event source mapping with
+``FunctionResponseTypes: [ReportBatchItemFailures]``.
+
+Environment:
+    ``QUEUE_URL``          the FIFO queue
+    ``MAX_MESSAGE_BYTES``  the queue's MaximumMessageSize (default 262144)
+    ``LOG_LEVEL``          DEBUG, INFO (default), WARNING, ERROR
+
+For each stream record, in stream order, one message:
+
+- ``MessageGroupId`` = :func:`~runbook_lib.cdc.codec.key_digest` of the item's primary key, so
+  that SQS keeps the changes of one item in order and different items flow in parallel;
+- ``MessageDeduplicationId`` = the record's ``eventID``, so that a retried batch does not
+  enqueue a record twice within SQS's 5-minute deduplication window (after it, the applier's
+  watermark makes a redelivery harmless);
+- the body is :func:`~runbook_lib.cdc.codec.encode` of the change. A record whose message would
+  exceed ``MAX_MESSAGE_BYTES``, or an INSERT/MODIFY whose stream carries no new image
+  (KEYS_ONLY, OLD_IMAGE), travels as its key only: the applier reads the current item from the
+  source with a consistent read.
+
+Messages go out with ``SendMessageBatch`` (at most 10 entries and ``MAX_MESSAGE_BYTES`` of
+payload per call), in stream order. At the first entry that fails (or the first record that
+cannot be encoded) the forwarder stops and reports that record's ``SequenceNumber`` in
+``batchItemFailures``: Lambda retries from there, and the deduplication id drops what was sent
+already.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import codec, runtime
+
+DEFAULT_MAX_MESSAGE_BYTES = 262_144
+MAX_BATCH_ENTRIES = 10
+
+logger = runtime.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ForwarderSettings:
+    queue_url: str
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "ForwarderSettings":
+        env = os.environ if env is None else env
+        raw = (env.get("MAX_MESSAGE_BYTES") or "").strip()
+        return cls(queue_url=env["QUEUE_URL"], max_message_bytes=int(raw) if raw else DEFAULT_MAX_MESSAGE_BYTES)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    sequence_number: str
+    entry: dict
+    size: int
+
+
+def build_entry(record: dict, max_message_bytes: int) -> tuple[dict, int, str]:
+    """The ``SendMessageBatch`` entry for one stream record (without its ``Id``), its size, and
+    why it is key-only (``""``, ``"oversize"`` or ``"no_image"``)."""
+    change = codec.from_stream_record(record)
+    reason = "no_image" if change.key_only else ""
+    body = codec.encode(change)
+    size = codec.message_size(body)
+    if size > max_message_bytes and not change.key_only:
+        change = change.as_key_only()
+        reason = "oversize" if change.key_only else ""
+        body = codec.encode(change)
+        size = codec.message_size(body)
+    event_id = record.get("eventID") or change.sequence_number
+    entry = {
+        "MessageBody": body,
+        "MessageGroupId": change.digest,
+        "MessageDeduplicationId": str(event_id),
+    }
+    return entry, size, reason
+
+
+def _batches(entries: list[_Entry], max_message_bytes: int) -> list[list[_Entry]]:
+    """Consecutive runs of at most 10 entries and at most ``max_message_bytes`` of payload."""
+    batches: list[list[_Entry]] = []
+    current: list[_Entry] = []
+    total = 0
+    for item in entries:
+        if current and (len(current) == MAX_BATCH_ENTRIES or total + item.size > max_message_bytes):
+            batches.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += item.size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _failure(sequence_number: str) -> dict:
+    return {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
+
+
+def forward(event: dict, sqs: Any, settings: ForwarderSettings) -> dict:
+    """Send the stream records of ``event`` to the queue; the Lambda partial-batch response."""
+    records = event.get("Records") or []
+    entries: list[_Entry] = []
+    stop_at: str | None = None
+    key_only = {"oversize": 0, "no_image": 0}
+    for position, record in enumerate(records):
+        sequence_number = ((record.get("dynamodb") or {}).get("SequenceNumber")) if isinstance(record, dict) else None
+        try:
+            entry, size, reason = build_entry(record, settings.max_message_bytes)
+        except codec.CodecError as exc:
+            runtime.log(logger, logging.ERROR, "record_unreadable", position=position,
+                        sequence_number=sequence_number if isinstance(sequence_number, str) else None,
+                        error=type(exc).__name__, reason=str(exc))
+            if not isinstance(sequence_number, str):
+                # Nothing to report it by: fail the whole invocation (the mapping bisects it
+                # and sends it to its on-failure destination when retries run out).
+                raise
+            stop_at = sequence_number
+            break
+        if reason:
+            key_only[reason] += 1
+        runtime.log(logger, logging.DEBUG, "record", sequence_number=sequence_number,
+                    group=entry["MessageGroupId"], size=size, key_only=reason or None)
+        entries.append(_Entry(sequence_number, entry, size))
+
+    sent = 0
+    batches = _batches(entries, settings.max_message_bytes)
+    for batch in batches:
+        request = [dict(item.entry, Id=str(index)) for index, item in enumerate(batch)]
+        try:
+            response = sqs.send_message_batch(QueueUrl=settings.queue_url, Entries=request)
+        except (ClientError, BotoCoreError) as exc:
+            runtime.log(logger, logging.ERROR, "send_failed", error=runtime.error_code(exc),
+                        sent=sent, entries=len(batch), first_failed=batch[0].sequence_number)
+            return _failure(batch[0].sequence_number)
+        failed = {f.get("Id"): f for f in response.get("Failed") or []}
+        for index, item in enumerate(batch):
+            if str(index) in failed:
+                failure = failed[str(index)]
+                runtime.log(logger, logging.ERROR, "entry_failed", code=failure.get("Code"),
+                            sender_fault=failure.get("SenderFault"), sent=sent,
+                            first_failed=item.sequence_number, group=item.entry["MessageGroupId"])
+                return _failure(item.sequence_number)
+            sent += 1
+
+    runtime.log(logger, logging.INFO, "forwarded", records=len(records), sent=sent,
+                key_only_oversize=key_only["oversize"], key_only_no_image=key_only["no_image"],
+                calls=len(batches))
+    if stop_at is not None:
+        return _failure(stop_at)
+    return {"batchItemFailures": []}
+
+
+def handler(event: dict, context: Any) -> dict:
+    return forward(event, runtime.client("sqs"), ForwarderSettings.from_env())

@@ -1,0 +1,57 @@
+"""What both handlers share at run time: lazily created clients and JSON log lines.
+
+Clients are created on first use and kept for the life of the Lambda execution environment.
+boto3 honours ``AWS_ENDPOINT_URL`` (the sandbox sets it) and ``AWS_REGION`` (Lambda sets it);
+retries are adaptive.
+
+Log lines are one JSON object each, with counts, sequence numbers, message ids and key digests
+only: callers never pass an attribute value or a raw key value, and errors are logged by type and
+AWS error code, never by message (an AWS error message may quote a value).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
+LOGGER_NAME = "runbook_lib.cdc"
+
+
+@lru_cache(maxsize=None)
+def client(service: str):
+    """The module-wide client for ``service``, created on first use."""
+    return boto3.client(service, config=RETRY_CONFIG)
+
+
+def reset_clients() -> None:
+    """Forget the cached clients (tests that change ``AWS_ENDPOINT_URL``)."""
+    client.cache_clear()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The logger for a handler module; ``LOG_LEVEL`` sets the level of the whole cdc tree."""
+    level = logging.getLevelName(os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO")
+    logging.getLogger(LOGGER_NAME).setLevel(level if isinstance(level, int) else logging.INFO)
+    return logging.getLogger(name)
+
+
+def log(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
+    """Write one JSON line. Fields are counts, ids and digests: never item data."""
+    if logger.isEnabledFor(level):
+        line = {"level": logging.getLevelName(level), "logger": logger.name, "event": event, **fields}
+        logger.log(level, json.dumps(line, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of ``exc``, or its type name: safe to log, unlike its message."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
+    return type(exc).__name__

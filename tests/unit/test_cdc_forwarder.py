@@ -1,0 +1,235 @@
+"""The stream -> queue handler, with a fake SQS client that records its calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from cdc_factories import (
+    CANARY_S,
+    QUEUE_URL,
+    FakeSqs,
+    assert_no_item_data,
+    big_item,
+    client_error,
+    every_type_item,
+    load_event,
+    make_keys,
+    small_item,
+    stream_event,
+    stream_record,
+)
+from runbook_lib.cdc import codec, forwarder, runtime
+
+SETTINGS = forwarder.ForwarderSettings(queue_url=QUEUE_URL)
+
+
+def bodies(sqs: FakeSqs) -> list[dict]:
+    return [json.loads(e["MessageBody"]) for e in sqs.entries]
+
+
+def test_documented_stream_event_is_forwarded_in_order_with_group_and_dedup_ids():
+    event = load_event("dynamoStreamEvent.json")
+    sqs = FakeSqs()
+
+    result = forwarder.forward(event, sqs, SETTINGS)
+
+    assert result == {"batchItemFailures": []}
+    assert len(sqs.calls) == 1 and sqs.calls[0]["QueueUrl"] == QUEUE_URL
+    entries = sqs.calls[0]["Entries"]
+    digest = codec.key_digest({"Id": {"N": "101"}})
+    assert [e["MessageGroupId"] for e in entries] == [digest] * 3
+    assert [e["MessageDeduplicationId"] for e in entries] == [r["eventID"] for r in event["Records"]]
+    assert [e["Id"] for e in entries] == ["0", "1", "2"]
+    assert [(b["event"], b["seq"]) for b in bodies(sqs)] == [
+        ("INSERT", "4421584500000000017450439091"),
+        ("MODIFY", "4421584500000000017450439092"),
+        ("REMOVE", "4421584500000000017450439093"),
+    ]
+    # The old image never travels: the MODIFY's old message text and the REMOVE's image are absent.
+    assert "New item!" not in entries[1]["MessageBody"]
+    assert "This item has changed" not in entries[2]["MessageBody"]
+    assert all(set(b) <= {"v", "event", "keys", "new", "seq", "ts", "key_only"} for b in bodies(sqs))
+
+
+def test_group_id_is_the_key_digest_for_every_key_schema():
+    records = [stream_record("INSERT", make_keys(schema, 7)) for schema in
+               ("hash_S", "hash_N", "hash_B", "hash_S_range_N", "hash_N_range_B", "hash_B_range_S")]
+    sqs = FakeSqs()
+
+    forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    assert [e["MessageGroupId"] for e in sqs.entries] == [codec.key_digest(r["dynamodb"]["Keys"]) for r in records]
+    assert len(set(e["MessageGroupId"] for e in sqs.entries)) == len(records)
+
+
+def test_oversize_record_travels_as_its_key_only():
+    # GIVEN an item of 350 KB between two small ones, and a 256 KiB queue
+    small_a, small_b = make_keys("hash_S", 1), make_keys("hash_S", 2)
+    big_keys = make_keys("hash_S_range_N", 3)
+    records = [
+        stream_record("INSERT", small_a, every_type_item(small_a)),
+        stream_record("MODIFY", big_keys, big_item(big_keys, 350_000)),
+        stream_record("INSERT", small_b, every_type_item(small_b)),
+    ]
+    sqs = FakeSqs()
+
+    # WHEN
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    # THEN the big one is key-only, the others carry their image, all in order
+    assert result == {"batchItemFailures": []}
+    sent = bodies(sqs)
+    assert [b["key_only"] for b in sent] == [False, True, False]
+    assert "new" not in sent[1] and sent[1]["keys"] == big_keys and sent[1]["event"] == "MODIFY"
+    assert sent[0]["new"] == every_type_item(small_a)
+    assert all(codec.message_size(e["MessageBody"]) <= SETTINGS.max_message_bytes for e in sqs.entries)
+
+
+def test_max_message_bytes_decides_what_is_oversize():
+    keys = make_keys()
+    record = stream_record("INSERT", keys, big_item(keys, 5_000))
+    full, small = FakeSqs(), FakeSqs()
+
+    forwarder.forward(stream_event(record), full, forwarder.ForwarderSettings(QUEUE_URL, 10_000))
+    forwarder.forward(stream_event(record), small, forwarder.ForwarderSettings(QUEUE_URL, 4_000))
+
+    assert bodies(full)[0]["key_only"] is False
+    assert bodies(small)[0]["key_only"] is True
+
+
+@pytest.mark.parametrize("view_type", ["KEYS_ONLY", "OLD_IMAGE"])
+def test_stream_without_new_image_sends_key_only_inserts_and_modifies(view_type):
+    keys = make_keys()
+    records = [
+        stream_record("INSERT", keys, view_type=view_type),
+        stream_record("MODIFY", keys, old_image=small_item(keys), view_type=view_type),
+        stream_record("REMOVE", keys, old_image=small_item(keys), view_type=view_type),
+    ]
+    sqs = FakeSqs()
+
+    forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    assert [(b["event"], b["key_only"], "new" in b) for b in bodies(sqs)] == [
+        ("INSERT", True, False),
+        ("MODIFY", True, False),
+        ("REMOVE", False, False),
+    ]
+
+
+def test_batches_hold_at_most_10_entries_in_stream_order():
+    records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(25)]
+    sqs = FakeSqs()
+
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    assert result == {"batchItemFailures": []}
+    assert [len(call["Entries"]) for call in sqs.calls] == [10, 10, 5]
+    assert [b["seq"] for b in bodies(sqs)] == [r["dynamodb"]["SequenceNumber"] for r in records]
+    assert all(len({e["Id"] for e in call["Entries"]}) == len(call["Entries"]) for call in sqs.calls)
+
+
+def test_batches_hold_at_most_max_message_bytes_of_payload():
+    # Items of ~100 KB: two fit in 256 KiB, three do not.
+    records = [stream_record("INSERT", make_keys("hash_N", i), big_item(make_keys("hash_N", i), 100_000)) for i in range(5)]
+    sqs = FakeSqs()
+
+    forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    assert [len(call["Entries"]) for call in sqs.calls] == [2, 2, 1]
+    for call in sqs.calls:
+        assert sum(codec.message_size(e["MessageBody"]) for e in call["Entries"]) <= SETTINGS.max_message_bytes
+    assert not any(b["key_only"] for b in bodies(sqs))
+
+
+def test_partial_failure_stops_at_the_first_failed_entry():
+    # GIVEN 15 records; in the first call entries 3 and 6 fail
+    records = [stream_record("INSERT", make_keys("hash_N", i % 4)) for i in range(15)]
+    sqs = FakeSqs({"3", "6"})
+
+    # WHEN
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    # THEN the first failed record is reported and nothing after the failed call is sent
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[3]["dynamodb"]["SequenceNumber"]}]}
+    assert len(sqs.calls) == 1
+
+
+def test_failure_in_a_later_call_reports_that_calls_record():
+    records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(25)]
+    sqs = FakeSqs(None, {"4"})
+
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[14]["dynamodb"]["SequenceNumber"]}]}
+    assert len(sqs.calls) == 2
+
+
+def test_a_call_that_raises_reports_its_first_record():
+    records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(12)]
+    sqs = FakeSqs(None, client_error("AWS.SimpleQueueService.NonExistentQueue", "SendMessageBatch"))
+
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[10]["dynamodb"]["SequenceNumber"]}]}
+
+
+def test_unreadable_record_is_reported_after_the_records_before_it_are_sent():
+    records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(4)]
+    records[2]["dynamodb"]["Keys"] = {"pk": {"BOOL": True}}
+
+    sqs = FakeSqs()
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[2]["dynamodb"]["SequenceNumber"]}]}
+    assert [b["seq"] for b in bodies(sqs)] == [r["dynamodb"]["SequenceNumber"] for r in records[:2]]
+
+
+def test_empty_event_sends_nothing():
+    sqs = FakeSqs()
+    assert forwarder.forward({"Records": []}, sqs, SETTINGS) == {"batchItemFailures": []}
+    assert sqs.calls == []
+
+
+def test_settings_from_env():
+    assert forwarder.ForwarderSettings.from_env({"QUEUE_URL": "q"}) == forwarder.ForwarderSettings("q", 262_144)
+    assert forwarder.ForwarderSettings.from_env({"QUEUE_URL": "q", "MAX_MESSAGE_BYTES": "1048576"}).max_message_bytes == 1_048_576
+
+
+def test_handler_is_a_thin_wrapper_over_forward(monkeypatch):
+    sqs = FakeSqs()
+    monkeypatch.setattr(runtime, "client", lambda service: {"sqs": sqs}[service])
+    monkeypatch.setenv("QUEUE_URL", QUEUE_URL)
+    monkeypatch.setenv("MAX_MESSAGE_BYTES", "262144")
+
+    result = forwarder.handler(load_event("dynamoStreamEvent.json"), None)
+
+    assert result == {"batchItemFailures": []}
+    assert len(sqs.entries) == 3
+
+
+def test_no_item_value_reaches_any_log_line(caplog):
+    """Canary values in keys and every attribute type, through success, key-only, failed entries,
+    a failed call and an unreadable record, at DEBUG level: none appears in a log line."""
+    caplog.set_level(logging.DEBUG, logger="runbook_lib.cdc")
+
+    def records(n, start=0):
+        out = []
+        for i in range(start, start + n):
+            keys = make_keys("hash_B_range_S" if i % 2 else "hash_S_range_N", i, canary=True)
+            image = big_item(keys, 300_000) if i % 5 == 0 else every_type_item(keys)
+            out.append(stream_record("MODIFY", keys, image, old_image=every_type_item(keys)))
+        return out
+
+    assert forwarder.forward(stream_event(*records(12)), FakeSqs(), SETTINGS) == {"batchItemFailures": []}
+    assert forwarder.forward(stream_event(*records(3)), FakeSqs({"1"}), SETTINGS)["batchItemFailures"]
+    failing = FakeSqs(client_error("KMS.ThrottlingException", "SendMessageBatch"))
+    assert forwarder.forward(stream_event(*records(3)), failing, SETTINGS)["batchItemFailures"]
+    unreadable = records(2)
+    unreadable[1]["dynamodb"]["Keys"]["pk"] = {"N": CANARY_S}
+    assert forwarder.forward(stream_event(*unreadable), FakeSqs(), SETTINGS)["batchItemFailures"]
+
+    lines = assert_no_item_data(caplog)
+    assert {"forwarded", "record", "entry_failed", "send_failed", "record_unreadable"} <= {l["event"] for l in lines}
