@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from .errors import RunbookError
 
@@ -94,6 +94,74 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     return EXIT_OK if stats.errors == 0 else EXIT_OPERATOR
 
 
+def _print_result(result) -> int:
+    for step in result.steps_done:
+        print(f"  {step}: done -> {result.run_dir}/{step}.ipynb")
+    if result.verdict:
+        print(f"verdict: {result.verdict} (report: {result.run_dir}/report.html)")
+    if result.error:
+        sys.stderr.write(f"pitr-runbook: {result.error}\n")
+    return result.exit_code
+
+
+def _run_params(args: argparse.Namespace, **overrides: Any):
+    from .runner import RunParams
+
+    values = dict(
+        source_table=args.source_table,
+        target_table=args.target_table,
+        restore_time=args.restore_time,
+        replay_from=args.replay_from,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        run_dir=args.run_dir,
+        execute=getattr(args, "execute", False),
+        automation=getattr(args, "automation", "notebook"),
+    )
+    values.update(overrides)
+    return RunParams(**values)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import runner
+
+    params = _run_params(args)
+    runner.validate(params)
+    print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
+          f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
+    return _print_result(runner.run(params, before_step=lambda step: print(f"-> {step}", flush=True)))
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from . import runner
+
+    params = _run_params(args, execute=False)
+    runner.validate(params)
+    step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values}}
+    params = _run_params(args, execute=False, step_parameters=step_parameters)
+    return _print_result(runner.run(params, steps=["04_reconcile"]))
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from .drill import drill
+
+    result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir, automation=args.automation)
+    return result.exit_code
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .drill import history
+
+    frame, figure = history(args.runs_dir)
+    if frame.empty:
+        print(f"no drills recorded in {args.runs_dir}/history.jsonl yet: run `pitr-runbook drill`")
+        return EXIT_OK
+    columns = [c for c in ("finished", "mode", "automation", "verdict", "rto_seconds", "catchup_seconds", "explained", "unexplained", "seconds") if c in frame]
+    print(frame[columns].to_string(index=False))
+    print(f"trend figure: {figure}")
+    return EXIT_OK
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 
@@ -126,13 +194,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--range-key", action="store_true", help="with --create: a hash+range table")
     p.set_defaults(func=cmd_traffic)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    def table_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--source-table", required=True)
+        p.add_argument("--target-table", required=True)
+        _aws_flags(p)
+        p.add_argument("--run-dir", default=None, help="where the executed notebooks and reports go (default runs/<time>)")
+
+    p = sub.add_parser("run", help="run the notebooks 00..05 in order with papermill")
+    table_flags(p)
+    p.add_argument("--restore-time", default="latest", help="'latest', ISO-8601 UTC, or a duration ago such as 15m")
+    p.add_argument("--replay-from", default="restore_point", help="'restore_point' (catch-up) or ISO-8601 UTC after the restore time (rollback)")
+    p.add_argument("--automation", choices=("notebook", "event"), default="notebook")
+    p.add_argument("--execute", action="store_true", help="change AWS; without it every step shows its plan only")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("reconcile", help="reconcile two existing tables (e.g. a restore made by AWS Backup)")
+    table_flags(p)
+    p.add_argument("--restore-time", default="latest", help="T, if known: keys last changed in [T, R) are explained")
+    p.add_argument("--replay-from", default="restore_point", help="R, if known")
+    p.add_argument("--segments", type=int, default=4)
+    p.add_argument("--rate-limit", type=_positive_float, default=None, help="items per second read from each table")
+    p.add_argument("--show-values", action="store_true", help="include item values in differences.csv (never in logs)")
+    p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser("drill", help="the whole runbook on the local sandbox with live traffic")
+    p.add_argument("--mode", choices=("catchup", "rollback"), default="catchup")
+    p.add_argument("--items", type=int, default=1000)
+    p.add_argument("--automation", choices=("notebook", "event"), default="notebook")
+    p.add_argument("--runs-dir", default="runs", help="where drills and history.jsonl go")
+    p.add_argument("--run-dir", default=None)
+    p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")
+    p.add_argument("--runs-dir", default="runs")
+    p.set_defaults(func=cmd_history)
     return parser
-
-
-#: commands defined next to their own code register here (run, drill, reconcile, history)
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     for noisy in ("botocore", "urllib3", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if getattr(args, "run_dir", "unset") is None:
+        from datetime import datetime, timezone
+
+        args.run_dir = f"runs/{args.command}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
     try:
         return int(args.func(args) or 0)
     except RunbookError as exc:

@@ -1,0 +1,160 @@
+"""Step 05: cut over safely, then take the buffer down.
+
+The application must stop writing to the source before replay stops, or its last writes are lost.
+So cutover first waits until no new change has reached the source's stream for a quiet period
+(read from the stream itself, from ``LATEST``, so only new writes count), up to a timeout; if
+writes keep coming it stops with an error telling the operator to stop the writers (``force``
+overrides). Then it confirms the buffer has drained and the DLQ is empty, turns replay off, and
+tears the stack down, verifying that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import buffer, monitor
+from . import state as run_state
+from .config import AwsTarget
+from .errors import CutoverError, PreconditionError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuietReport:
+    quiet: bool
+    waited_seconds: float
+    writes_seen: int  # stream records seen while waiting (counts only)
+
+
+def _open_shard_iterators(streams, stream_arn: str) -> list[str]:
+    shards: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"StreamArn": stream_arn}
+    while True:
+        desc = streams.describe_stream(**kwargs)["StreamDescription"]
+        shards.extend(desc.get("Shards", []))
+        last = desc.get("LastEvaluatedShardId")
+        if not last:
+            break
+        kwargs["ExclusiveStartShardId"] = last
+    open_shards = [s for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
+    return [
+        streams.get_shard_iterator(StreamArn=stream_arn, ShardId=s["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
+        for s in open_shards
+    ]
+
+
+def wait_for_quiet(
+    target: AwsTarget,
+    source_table: str,
+    *,
+    quiet_seconds: float = 30.0,
+    timeout: float = 600.0,
+    poll_seconds: float = 1.0,
+    progress: Callable[[str], None] | None = None,
+) -> QuietReport:
+    """Wait until no change reaches the source's stream for ``quiet_seconds`` (up to ``timeout``)."""
+    ddb = target.client("dynamodb")
+    desc = ddb.describe_table(TableName=source_table)["Table"]
+    stream_arn = desc.get("LatestStreamArn")
+    if not stream_arn or not desc.get("StreamSpecification", {}).get("StreamEnabled"):
+        raise PreconditionError(f"table {source_table} has no stream: cannot tell whether writers have stopped", table=source_table)
+    streams = target.client("dynamodbstreams")
+    iterators = _open_shard_iterators(streams, stream_arn)
+    started = last_write = time.monotonic()
+    seen = 0
+    while True:
+        now = time.monotonic()
+        if now - last_write >= quiet_seconds:
+            return QuietReport(True, now - started, seen)
+        if now - started >= timeout:
+            return QuietReport(False, now - started, seen)
+        next_iterators = []
+        for it in iterators:
+            if it is None:
+                continue
+            resp = streams.get_records(ShardIterator=it, Limit=1000)
+            records = resp.get("Records", [])
+            if records:
+                seen += len(records)
+                last_write = time.monotonic()
+            next_iterators.append(resp.get("NextShardIterator"))
+        iterators = [i for i in next_iterators if i] or _open_shard_iterators(streams, stream_arn)
+        if progress:
+            progress(f"{seen} new write(s) seen; quiet for {time.monotonic() - last_write:.0f}/{quiet_seconds:.0f} s")
+        time.sleep(poll_seconds)
+
+
+@dataclass(frozen=True)
+class CutoverReport:
+    executed: bool
+    quiet: QuietReport | None
+    drained: bool
+    replay_disabled: bool
+    teardown: buffer.TeardownReport | None
+    steps: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame({"step": list(self.steps)})
+
+
+def cutover(
+    target: AwsTarget,
+    stack: buffer.BufferStack,
+    *,
+    run_dir=None,
+    execute: bool = False,
+    quiet_seconds: float = 30.0,
+    timeout: float = 600.0,
+    drain_timeout: float = 600.0,
+    force: bool = False,
+    teardown: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> CutoverReport:
+    """Quiet period, drained buffer, replay off, stack deleted and verified gone."""
+    plan = [
+        f"wait until no write reaches {stack.source_table}'s stream for {quiet_seconds:.0f} s (at most {timeout:.0f} s)",
+        "confirm the buffer has drained and the DLQ is empty",
+        f"turn replay off (mapping {stack.queue_mapping_uuid})",
+    ]
+    if teardown:
+        plan.append(f"delete stack {stack.stack_name} and verify nothing is left")
+    if not execute:
+        return CutoverReport(False, None, False, False, buffer.teardown(target, stack, execute=False) if teardown else None, tuple(plan))
+
+    quiet = wait_for_quiet(target, stack.source_table, quiet_seconds=quiet_seconds, timeout=timeout, progress=progress)
+    if not quiet.quiet and not force:
+        raise CutoverError(
+            f"writes are still reaching {stack.source_table} ({quiet.writes_seen} in the last {quiet.waited_seconds:.0f} s): "
+            "stop the application's writers first, then run cutover again (force=True cuts over anyway and "
+            "loses every write that arrives after replay stops)",
+            table=stack.source_table,
+            step="05_cutover",
+        )
+    drain = monitor.follow_drain(target, stack, run_dir=run_dir, timeout=drain_timeout, sample_seconds=1.0, quiet_samples=2)
+    if (drain.dlq_depth or drain.stream_failures) and not force:
+        raise CutoverError(
+            f"{drain.dlq_depth} message(s) in the DLQ and {drain.stream_failures} stream failure(s): those changes were "
+            f"not applied to {stack.target_table}. Inspect the DLQ ({stack.dlq_url}), fix the cause and redrive it, "
+            "then run cutover again (force=True ignores them)",
+            table=stack.target_table,
+            step="05_cutover",
+        )
+    buffer.disable_replay(target, stack)
+    done = run_state.utcnow()
+    if run_dir is not None:
+        run_state.update(run_dir, timings={"cutover_done": run_state.iso(done)})
+    report = buffer.teardown(target, stack, execute=True) if teardown else None
+    if report is not None and not report.clean:
+        raise CutoverError(
+            f"stack {stack.stack_name} deleted but these are left: {', '.join(report.leftovers)}; delete them by hand",
+            step="05_cutover",
+        )
+    if run_dir is not None and report is not None:
+        run_state.update(run_dir, teardown={"clean": report.clean, "resources": list(report.resources)})
+    return CutoverReport(True, quiet, True, True, report, tuple(plan))

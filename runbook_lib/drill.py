@@ -1,0 +1,209 @@
+"""Scheduled restore drills: the whole runbook on the sandbox, and the drill history.
+
+``drill()`` starts the sandbox, creates a demo table (PITR, stream, a CloudTrail trail) with live
+traffic, runs every notebook through :func:`runbook_lib.runner.run` (the ``pitr-runbook run`` code
+path), stopping the traffic before reconciliation and cutover as an operator stops the writers, and
+appends the result to ``<runs>/history.jsonl``.
+
+- ``mode="catchup"``: restore to ``latest`` (which, with the sandbox's restorable lag, lies before
+  the buffer's deployment) and replay from the restore point: the restored table must equal the
+  source.
+- ``mode="rollback"``: traffic runs through an "incident window" [T, R); the restore goes to T and
+  replay starts at R: exactly the keys last written in [T, R) keep their state at T.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import runner
+from . import state as run_state
+from .config import AwsTarget
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.jsonl"
+
+
+def _whole_second_after(delay: float = 0.0) -> datetime:
+    """Sleep to the next whole second (plus ``delay``) and return that second."""
+    now = time.time() + delay
+    target = math.ceil(now)
+    time.sleep(max(0.0, target - time.time()))
+    return datetime.fromtimestamp(target, tz=timezone.utc)
+
+
+def _trail(target: AwsTarget) -> None:
+    s3 = target.client("s3")
+    s3.create_bucket(Bucket="drill-cloudtrail-logs")
+    ct = target.client("cloudtrail")
+    ct.create_trail(Name="drill-management-events", S3BucketName="drill-cloudtrail-logs", IsMultiRegionTrail=True)
+    ct.start_logging(Name="drill-management-events")
+
+
+def drill(
+    *,
+    mode: str = "catchup",
+    items: int = 1000,
+    runs_dir: str | Path = "runs",
+    run_dir: str | Path | None = None,
+    automation: str = "notebook",
+    rate: float = 15.0,
+    large_fraction: float = 0.02,
+    restore_seconds: float = 3.0,
+    restorable_lag: float = 4.0,
+    incident_seconds: float = 3.0,
+    quiet_seconds: float = 3.0,
+) -> runner.RunResult:
+    if mode not in ("catchup", "rollback"):
+        raise InputError(f"mode must be 'catchup' or 'rollback', not {mode!r}")
+    if items < 1:
+        raise InputError(f"items must be at least 1, not {items}")
+    if automation not in ("notebook", "event"):
+        raise InputError(f"automation must be 'notebook' or 'event', not {automation!r}")
+    from .sandbox import Sandbox
+    from .sandbox.traffic import Traffic, create_demo_table, seed_items
+
+    runs = Path(runs_dir)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_path = Path(run_dir) if run_dir else runs / f"drill-{mode}-{stamp}"
+    source, target_table = "drill-orders", "drill-orders-restored"
+
+    with Sandbox(restore_seconds=restore_seconds, restorable_lag=restorable_lag) as sb:
+        target = AwsTarget(region=sb.region, endpoint_url=sb.endpoint_url)
+        ddb = target.client("dynamodb")
+        print(f"sandbox at {sb.endpoint_url}; demo table {source}: {items} items, {rate:g} writes/s of live traffic", flush=True)
+        create_demo_table(ddb, source)
+        _trail(target)
+        seed_items(ddb, source, items, seed=7)
+        traffic = Traffic(ddb, source, rate=rate, key_space=items, large_fraction=large_fraction, seed=11)
+        traffic.start()
+        try:
+            if mode == "rollback":
+                restore_at = _whole_second_after(1.0)
+                replay_from = _whole_second_after(incident_seconds)
+                restore_time, replay = run_state.iso(restore_at), run_state.iso(replay_from)
+                print(f"incident window [T, R) = [{restore_time}, {replay})", flush=True)
+            else:
+                restore_time, replay = "latest", "restore_point"
+            # let the restorable window pass T so that "latest" (or T) is restorable
+            time.sleep(restorable_lag + 1.0)
+            params = runner.RunParams(
+                source_table=source,
+                target_table=target_table,
+                restore_time=restore_time,
+                replay_from=replay,
+                region=sb.region,
+                endpoint_url=sb.endpoint_url,
+                run_dir=str(run_path),
+                execute=True,
+                automation=automation,
+                step_parameters={
+                    "01_deploy_buffer": {"buffer_parameters": {"QueueVisibilityTimeout": "10"}},
+                    "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2},
+                    "04_reconcile": {"segments": 2},
+                    "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},
+                },
+            )
+
+            def before(step: str) -> None:
+                print(f"-> {step}", flush=True)
+                if step == "04_reconcile" and traffic._thread is not None:
+                    stats = traffic.stop()
+                    print(f"   writers stopped: {stats.puts} puts, {stats.updates} updates, {stats.deletes} deletes", flush=True)
+
+            result = runner.run(params, before_step=before)
+        finally:
+            traffic.stop()
+    record = append_history(runs, result, mode=mode, items=items, automation=automation)
+    print(_summary_line(result, record), flush=True)
+    return result
+
+
+def _summary_line(result: runner.RunResult, record: dict[str, Any]) -> str:
+    lines = [f"drill {record['mode']} ({record['automation']}): {result.verdict or 'no verdict'} in {result.seconds:.0f} s"]
+    if record.get("rto_seconds") is not None:
+        lines.append(f"  RTO {record['rto_seconds']:.1f} s, catch-up {record.get('catchup_seconds') or 0:.1f} s, "
+                     f"differences explained {record.get('explained', 0)}, unexplained {record.get('unexplained', 0)}")
+    if result.error:
+        lines.append(f"  {result.error}")
+    lines.append(f"  report: {Path(result.run_dir) / 'report.html'}")
+    return "\n".join(lines)
+
+
+# -- history ---------------------------------------------------------------------------------------------
+
+
+def append_history(runs_dir: str | Path, result: runner.RunResult, **extra: Any) -> dict[str, Any]:
+    runs = Path(runs_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {}
+    summary_path = Path(result.run_dir) / "summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+    counts = summary.get("differences", {}) if isinstance(summary.get("differences"), dict) else {}
+    record = {
+        "finished": run_state.iso(run_state.utcnow()),
+        "run_dir": str(result.run_dir),
+        "verdict": result.verdict or "NONE",
+        "exit_code": result.exit_code,
+        "failed_step": result.failed_step,
+        "seconds": result.seconds,
+        "rto_seconds": summary.get("rto_seconds"),
+        "catchup_seconds": summary.get("catch_up_seconds"),
+        "explained": summary.get("explained", counts.get("explained")),
+        "unexplained": summary.get("unexplained", counts.get("unexplained")),
+        "in_flight": summary.get("in_flight", counts.get("in_flight")),
+        **extra,
+    }
+    with open(runs / HISTORY_FILE, "a") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+    return record
+
+
+def read_history(runs_dir: str | Path):
+    import pandas as pd
+
+    path = Path(runs_dir) / HISTORY_FILE
+    if not path.exists():
+        return pd.DataFrame()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows)
+
+
+def history_figure(frame):
+    """Trend of RTO, catch-up time and differences per drill."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    x = list(range(1, len(frame) + 1))
+    for column, label in (("rto_seconds", "RTO (s)"), ("catchup_seconds", "catch-up (s)")):
+        if column in frame:
+            ax1.plot(x, frame[column].astype(float), marker="o", label=label)
+    ax1.set_ylabel("seconds")
+    ax1.legend(loc="upper left")
+    ax1.set_title("restore drills")
+    for column, label, color in (("explained", "explained", "tab:blue"), ("unexplained", "unexplained", "tab:red")):
+        if column in frame:
+            ax2.bar([i + (0.2 if column == "unexplained" else -0.2) for i in x], frame[column].fillna(0).astype(float), width=0.4, label=label, color=color)
+    ax2.set_ylabel("differences")
+    ax2.set_xlabel("drill #")
+    ax2.legend(loc="upper left")
+    return fig
+
+
+def history(runs_dir: str | Path = "runs") -> tuple[Any, Path | None]:
+    frame = read_history(runs_dir)
+    if frame.empty:
+        return frame, None
+    out = Path(runs_dir) / "history.png"
+    history_figure(frame).savefig(out, dpi=100)
+    return frame, out

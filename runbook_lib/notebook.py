@@ -1,0 +1,86 @@
+"""What every notebook does in its first code cell: one context from the common parameters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import state as run_state
+from .config import AwsTarget
+from .errors import InputError
+
+AUTOMATIONS = ("notebook", "event")
+
+
+@dataclass(frozen=True)
+class Context:
+    target: AwsTarget
+    source_table: str
+    target_table: str
+    restore_time: str
+    replay_from: str
+    run_dir: Path
+    execute: bool
+    automation: str
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return run_state.load(self.run_dir)
+
+    def save(self, **changes: Any) -> dict[str, Any]:
+        return run_state.update(self.run_dir, **changes)
+
+    def banner(self) -> str:
+        where = self.target.endpoint_url or f"AWS {self.target.region_name}"
+        mode = "EXECUTE: changes will be made" if self.execute else "DRY RUN: nothing will be changed"
+        return f"{self.source_table} -> {self.target_table} on {where} | automation={self.automation} | {mode} | run_dir={self.run_dir}"
+
+
+def context(
+    *,
+    source_table: str,
+    target_table: str,
+    restore_time: str = "latest",
+    replay_from: str = "restore_point",
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    run_dir: str = "runs/manual",
+    execute: bool = False,
+    automation: str = "notebook",
+) -> Context:
+    if automation not in AUTOMATIONS:
+        raise InputError(f"automation must be one of {', '.join(AUTOMATIONS)}, not {automation!r}")
+    if not isinstance(execute, bool):
+        raise InputError(f"execute must be True or False, not {execute!r}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=False)
+    for noisy in ("botocore", "urllib3", "boto3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        import pandas as pd
+
+        pd.set_option("display.max_colwidth", 200)
+        pd.set_option("display.width", 200)
+    except ImportError:  # pragma: no cover
+        pass
+    path = Path(run_dir).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    ctx = Context(
+        target=AwsTarget(region=region, endpoint_url=endpoint_url or None),
+        source_table=source_table,
+        target_table=target_table,
+        restore_time=restore_time,
+        replay_from=replay_from,
+        run_dir=path,
+        execute=execute,
+        automation=automation,
+    )
+    ctx.save(
+        source_table=source_table,
+        target_table=target_table,
+        region=ctx.target.region_name,
+        endpoint_url=ctx.target.endpoint_url,
+        automation=automation,
+    )
+    return ctx

@@ -1,0 +1,448 @@
+"""Step 02 and the first half of 03: choose T and R, check them, restore, follow it to ACTIVE.
+
+The correctness model (DESIGN.md section 2): T is the restore point, R the replay start.
+
+- **catch-up** (``replay_from="restore_point"``): R = T minus a small overlap (stream times are
+  rounded to the second). The restored table converges to the live source.
+- **rollback** (``replay_from`` an ISO-8601 time after T): the writes in [T, R) are reverted on
+  purpose; the writes from R on are kept.
+
+Either way the buffer must hold every change from R on. A buffer reading its stream from
+``TRIM_HORIZON`` holds everything the stream still has (24 hours on AWS); one started at ``LATEST``
+holds only what arrived after its capture start, so R must not lie before that moment. A plan that
+would silently lose writes is refused, with the remedy named.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from . import state as run_state
+from .config import AwsTarget
+from .errors import InputError, PreconditionError, RestoreError
+
+log = logging.getLogger(__name__)
+
+#: stream record times are rounded to the second: catch-up replays from this much before T
+CATCHUP_OVERLAP = timedelta(seconds=2)
+#: DynamoDB streams keep records for 24 hours
+STREAM_RETENTION = timedelta(hours=24)
+
+_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)\s*(ago)?\s*$", re.I)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def validate_table_names(source_table: str, target_table: str) -> None:
+    for role, name in (("source_table", source_table), ("target_table", target_table)):
+        if not isinstance(name, str) or not _TABLE_NAME.match(name):
+            raise InputError(
+                f"{role} {name!r} is not a valid DynamoDB table name: 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'",
+                table=name if isinstance(name, str) else None,
+            )
+    if source_table == target_table:
+        raise InputError(
+            f"target_table must differ from source_table ({source_table}): a restore always creates a new table",
+            table=source_table,
+        )
+
+
+def parse_time(text: str | datetime, *, now: datetime | None = None, name: str = "restore_time") -> datetime | str:
+    """``"latest"``, an ISO-8601 time (UTC, or with an explicit offset), or a duration ago (``15m``)."""
+    now = now or run_state.utcnow()
+    if isinstance(text, datetime):
+        if text.tzinfo is None:
+            raise InputError(f"{name} {text.isoformat()} has no time zone: give it in UTC (suffix Z or +00:00)")
+        return text.astimezone(timezone.utc)
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"{name} is empty: give 'latest', an ISO-8601 UTC time such as 2026-11-28T04:00:00Z, or a duration such as 15m")
+    value = text.strip()
+    if value.lower() == "latest":
+        return "latest"
+    match = _DURATION.match(value)
+    if match:
+        amount, unit = float(match.group(1)), match.group(2)[0].lower()
+        return now - timedelta(seconds=amount * _UNIT_SECONDS[unit])
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{name} {value!r} is not a time: give 'latest', an ISO-8601 UTC time such as 2026-11-28T04:00:00Z, or a duration such as 15m"
+        ) from None
+    if parsed.tzinfo is None:
+        raise InputError(f"{name} {value!r} has no time zone: give it in UTC (suffix Z or +00:00)")
+    return parsed.astimezone(timezone.utc)
+
+
+# -- the plan --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    source_table: str
+    target_table: str
+    mode: str  # "catchup" | "rollback"
+    restore_time: datetime  # T
+    replay_from: datetime  # R
+    earliest_restorable: datetime
+    latest_restorable: datetime
+    capture_start: datetime | None  # when the buffer's coverage begins (None: no buffer yet)
+    planned_at: datetime
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def reverted_window(self) -> tuple[datetime, datetime] | None:
+        """[T, R): writes in it are reverted on purpose (rollback only)."""
+        return (self.restore_time, self.replay_from) if self.replay_from > self.restore_time else None
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "source_table": self.source_table,
+            "target_table": self.target_table,
+            "mode": self.mode,
+            "restore_time": run_state.iso(self.restore_time),
+            "replay_from": run_state.iso(self.replay_from),
+            "capture_start": run_state.iso(self.capture_start) if self.capture_start else None,
+            "restore_window": [run_state.iso(self.earliest_restorable), run_state.iso(self.latest_restorable)],
+            "plan_notes": list(self.notes),
+        }
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        rows = [
+            ("source table", self.source_table),
+            ("target table", self.target_table),
+            ("mode", self.mode),
+            ("restore point T", run_state.iso(self.restore_time)),
+            ("replay start R", run_state.iso(self.replay_from)),
+            ("restorable window", f"{run_state.iso(self.earliest_restorable)} .. {run_state.iso(self.latest_restorable)}"),
+            ("buffer coverage from", run_state.iso(self.capture_start) if self.capture_start else "no buffer yet"),
+            (
+                "writes reverted on purpose",
+                f"[{run_state.iso(self.reverted_window[0])}, {run_state.iso(self.reverted_window[1])})" if self.reverted_window else "none",
+            ),
+        ]
+        rows += [("note", n) for n in self.notes]
+        return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def _ddb_error_code(exc: Exception) -> str | None:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code")
+
+
+def restorable_window(target: AwsTarget, source_table: str) -> tuple[datetime, datetime]:
+    ddb = target.client("dynamodb")
+    try:
+        desc = ddb.describe_continuous_backups(TableName=source_table)["ContinuousBackupsDescription"]
+    except Exception as exc:
+        code = _ddb_error_code(exc)
+        if code in ("TableNotFoundException", "ResourceNotFoundException"):
+            raise PreconditionError(
+                f"source table {source_table} does not exist in {target.region_name}: check the name and the region",
+                table=source_table,
+                code=code,
+            ) from None
+        raise
+    pitr = desc.get("PointInTimeRecoveryDescription", {})
+    if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
+        raise PreconditionError(
+            f"PITR is off for table {source_table}: enable it with UpdateContinuousBackups, then wait for EarliestRestorableDateTime",
+            table=source_table,
+            code="PointInTimeRecoveryUnavailableException",
+        )
+    return (
+        pitr["EarliestRestorableDateTime"].astimezone(timezone.utc),
+        pitr["LatestRestorableDateTime"].astimezone(timezone.utc),
+    )
+
+
+def buffer_coverage_start(target: AwsTarget, source_table: str, *, starting_position: str, capture_start: datetime | None) -> datetime | None:
+    """From when the buffer holds every change: the stream's horizon (TRIM_HORIZON) or the capture start (LATEST)."""
+    if capture_start is None:
+        return None
+    if starting_position.upper() != "TRIM_HORIZON":
+        return capture_start
+    desc = target.client("dynamodb").describe_table(TableName=source_table)["Table"]
+    label = desc.get("LatestStreamLabel")
+    stream_born = None
+    if label:
+        try:
+            stream_born = datetime.fromisoformat(label.replace("Z", "+00:00")).astimezone(timezone.utc)
+        except ValueError:
+            stream_born = None
+    horizon = capture_start - STREAM_RETENTION
+    return max(horizon, stream_born) if stream_born else horizon
+
+
+def plan_restore(
+    target: AwsTarget,
+    *,
+    source_table: str,
+    target_table: str,
+    restore_time: str | datetime = "latest",
+    replay_from: str | datetime = "restore_point",
+    capture_start: datetime | None = None,
+    starting_position: str = "TRIM_HORIZON",
+    wait_for_coverage: float = 0.0,
+    now: datetime | None = None,
+) -> RestorePlan:
+    """Check T and R against the window and the buffer's coverage before anything is called.
+
+    ``wait_for_coverage`` (seconds): with ``restore_time="latest"`` and a buffer that started at
+    ``LATEST``, wait up to this long for the restorable time to pass the capture start instead of
+    refusing.
+    """
+    validate_table_names(source_table, target_table)
+    now = now or run_state.utcnow()
+    t_parsed = parse_time(restore_time, now=now, name="restore_time")
+    if isinstance(replay_from, str) and replay_from.strip().lower() in ("restore_point", "restore-point", "t"):
+        r_spec: datetime | str = "restore_point"
+    else:
+        r_spec = parse_time(replay_from, now=now, name="replay_from")
+        if r_spec == "latest":
+            raise InputError("replay_from must be 'restore_point' (catch-up) or a time after the restore point (rollback), not 'latest'")
+    if isinstance(t_parsed, datetime) and t_parsed > now + timedelta(seconds=1):
+        raise InputError(f"restore_time {run_state.iso(t_parsed)} is in the future (now is {run_state.iso(now)})")
+    if isinstance(r_spec, datetime) and isinstance(t_parsed, datetime) and r_spec < t_parsed:
+        raise InputError(
+            f"replay_from {run_state.iso(r_spec)} is before the restore point {run_state.iso(t_parsed)}: "
+            "use 'restore_point' for catch-up, or a time after the restore point for a rollback"
+        )
+
+    ddb = target.client("dynamodb")
+    earliest, latest = restorable_window(target, source_table)
+    try:
+        ddb.describe_table(TableName=target_table)
+        raise PreconditionError(
+            f"target table {target_table} already exists: choose another target_table, or delete it after checking it is not in use",
+            table=target_table,
+            code="TableAlreadyExistsException",
+        )
+    except ddb.exceptions.ResourceNotFoundException:
+        pass
+
+    coverage = buffer_coverage_start(target, source_table, starting_position=starting_position, capture_start=capture_start)
+    notes: list[str] = []
+    if t_parsed == "latest":
+        t = latest
+        if coverage is not None and t < coverage - CATCHUP_OVERLAP and r_spec == "restore_point":
+            deadline = time.monotonic() + wait_for_coverage
+            while t < coverage and time.monotonic() < deadline:
+                time.sleep(min(5.0, max(0.2, deadline - time.monotonic())))
+                earliest, latest = restorable_window(target, source_table)
+                t = latest
+            if t >= coverage:
+                notes.append("waited until the latest restorable time passed the buffer's capture start")
+        notes.append("'latest' resolved to LatestRestorableDateTime at planning time")
+    else:
+        t = t_parsed
+    if t < earliest or t > latest:
+        raise InputError(
+            f"restore_time {run_state.iso(t)} is outside the restorable window of {source_table}: "
+            f"[{run_state.iso(earliest)}, {run_state.iso(latest)}]",
+            table=source_table,
+            code="InvalidRestoreTimeException",
+        )
+    if r_spec == "restore_point":
+        mode, r = "catchup", _whole_second(t - CATCHUP_OVERLAP)
+    else:
+        assert isinstance(r_spec, datetime)
+        if r_spec < t:
+            raise InputError(
+                f"replay_from {run_state.iso(r_spec)} is before the restore point {run_state.iso(t)}: "
+                "use 'restore_point' for catch-up, or a time after the restore point for a rollback"
+            )
+        mode, r = ("rollback" if r_spec > t else "catchup"), _whole_second(r_spec)
+        if r != r_spec:
+            notes.append(f"replay start rounded down to the second ({run_state.iso(r)}): stream record times are whole seconds")
+        if mode == "rollback" and r <= t:
+            mode = "catchup"
+    if coverage is not None and r < coverage:
+        raise PreconditionError(
+            f"the buffer holds changes only from {run_state.iso(coverage)}, but replay must start at {run_state.iso(r)}: "
+            "the writes in between would be lost. Redeploy the buffer with starting_position TRIM_HORIZON, "
+            "or choose a restore point (catch-up) or replay start (rollback) after the capture start",
+            table=source_table,
+        )
+    return RestorePlan(
+        source_table=source_table,
+        target_table=target_table,
+        mode=mode,
+        restore_time=t,
+        replay_from=r,
+        earliest_restorable=earliest,
+        latest_restorable=latest,
+        capture_start=coverage,
+        planned_at=now,
+        notes=tuple(notes),
+    )
+
+
+def _whole_second(dt: datetime) -> datetime:
+    """Stream record times are rounded down to the second, so R is a whole second: a change at
+    time t is replayed exactly when floor(t) >= R, whichever way the record's time is read."""
+    return dt.replace(microsecond=0)
+
+
+def write_plan(run_dir, plan: RestorePlan) -> dict[str, Any]:
+    return run_state.update(run_dir, **plan.to_state())
+
+
+# -- the restore -----------------------------------------------------------------------------------
+
+
+def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False, run_dir=None) -> dict[str, Any] | None:
+    """Call ``RestoreTableToPointInTime`` to T, only when ``execute`` is true."""
+    request = {
+        "SourceTableName": plan.source_table,
+        "TargetTableName": plan.target_table,
+        "RestoreDateTime": plan.restore_time,
+    }
+    if not execute:
+        log.info("dry run: would restore %s to %s at %s", plan.source_table, plan.target_table, run_state.iso(plan.restore_time))
+        return None
+    ddb = target.client("dynamodb")
+    try:
+        response = ddb.restore_table_to_point_in_time(**request)
+    except Exception as exc:
+        code = _ddb_error_code(exc)
+        if code is None:
+            raise
+        remedy = {
+            "InvalidRestoreTimeException": "the restore point left the restorable window: plan again",
+            "TableAlreadyExistsException": "the target exists: choose another target_table",
+            "PointInTimeRecoveryUnavailableException": "enable PITR on the source",
+            "TableNotFoundException": "check the source table name and region",
+            "SourceTableNotFoundException": "check the source table name and region",
+            "LimitExceededException": "too many concurrent restores or table operations in this account: wait and retry",
+        }.get(code, "see the AWS error message")
+        raise RestoreError(f"RestoreTableToPointInTime failed ({code}): {remedy}", table=plan.source_table, code=code) from None
+    called = run_state.utcnow()
+    if run_dir is not None:
+        run_state.update(run_dir, timings={"restore_called": run_state.iso(called)})
+    log.info("restore of %s to %s started", plan.source_table, plan.target_table)
+    return response["TableDescription"]
+
+
+@dataclass
+class RestoreProgress:
+    table: str
+    status: str
+    elapsed: float
+    restore_in_progress: bool
+
+
+def wait_active(
+    target: AwsTarget,
+    table: str,
+    *,
+    timeout: float = 4 * 3600,
+    interval: float = 5.0,
+    progress: Callable[[RestoreProgress], None] | None = None,
+) -> float:
+    """Follow a restored table until it is ACTIVE; returns the seconds waited.
+
+    Raises ``RestoreError`` when the table disappears (a failed restore deletes it), ends in a
+    status other than CREATING/ACTIVE, or is not ACTIVE within ``timeout``.
+    """
+    ddb = target.client("dynamodb")
+    started = time.monotonic()
+    bar = _progress_bar(table) if progress is None else None
+    try:
+        while True:
+            elapsed = time.monotonic() - started
+            try:
+                desc = ddb.describe_table(TableName=table)["Table"]
+            except ddb.exceptions.ResourceNotFoundException:
+                raise RestoreError(
+                    f"restored table {table} no longer exists: the restore failed. Check CloudTrail for the "
+                    "RestoreTableToPointInTime call and the table's events, then restore again",
+                    table=table,
+                    code="ResourceNotFoundException",
+                ) from None
+            status = desc["TableStatus"]
+            in_progress = bool(desc.get("RestoreSummary", {}).get("RestoreInProgress"))
+            update = RestoreProgress(table, status, elapsed, in_progress)
+            if progress is not None:
+                progress(update)
+            elif bar is not None:
+                bar.set_postfix_str(f"{status}, restore in progress: {in_progress}")
+                bar.update(0)
+            if status == "ACTIVE" and not in_progress:
+                return elapsed
+            if status not in ("CREATING", "UPDATING", "ACTIVE"):
+                raise RestoreError(f"restored table {table} is {status}, not CREATING or ACTIVE: the restore failed", table=table)
+            if elapsed > timeout:
+                raise RestoreError(
+                    f"restore of {table} not ACTIVE after {timeout:.0f} s: check the table in the console; "
+                    "large tables take hours, raise restore_timeout if it is still CREATING",
+                    table=table,
+                )
+            time.sleep(min(interval, max(0.05, timeout - elapsed + 0.05)))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress_bar(table: str):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with papermill
+        return None
+    return tqdm(total=None, desc=f"restoring {table}", bar_format="{desc}: {elapsed} {postfix}", mininterval=1.0)
+
+
+def record_active(run_dir, elapsed: float) -> dict[str, Any]:
+    state = run_state.load(run_dir)
+    active = run_state.utcnow()
+    timings = {"active": run_state.iso(active)}
+    called = state.get("timings", {}).get("restore_called")
+    if called:
+        timings["rto_seconds"] = round((active - run_state.parse_iso(called)).total_seconds(), 3)
+    return run_state.update(run_dir, timings=timings)
+
+
+def plan_from_state(run_dir) -> RestorePlan:
+    """The plan step 02 wrote, for the steps after it."""
+    s = run_state.load(run_dir)
+    missing = [k for k in ("source_table", "target_table", "restore_time", "replay_from") if not s.get(k)]
+    if missing:
+        raise PreconditionError(f"{run_dir}/state.json has no restore plan ({', '.join(missing)} missing): run 02_restore first")
+    window = s.get("restore_window") or [s["restore_time"], s["restore_time"]]
+    return RestorePlan(
+        source_table=s["source_table"],
+        target_table=s["target_table"],
+        mode=s.get("mode", "catchup"),
+        restore_time=run_state.parse_iso(s["restore_time"]),
+        replay_from=run_state.parse_iso(s["replay_from"]),
+        earliest_restorable=run_state.parse_iso(window[0]),
+        latest_restorable=run_state.parse_iso(window[1]),
+        capture_start=run_state.parse_iso(s["capture_start"]) if s.get("capture_start") else None,
+        planned_at=run_state.utcnow(),
+        notes=tuple(s.get("plan_notes", [])),
+    )
+
+
+__all__ = [
+    "RestorePlan",
+    "RestoreProgress",
+    "parse_time",
+    "plan_restore",
+    "plan_from_state",
+    "record_active",
+    "restorable_window",
+    "start_restore",
+    "validate_table_names",
+    "wait_active",
+    "write_plan",
+    "asdict",
+]

@@ -1,0 +1,184 @@
+"""Chain the notebooks under papermill: what ``pitr-runbook run`` and the drills execute.
+
+Inputs are checked here, in Python, before any notebook runs, so bad input exits 2 with one line
+and nothing created in AWS. Each executed notebook is kept in the run directory, failed ones too
+(papermill writes the output notebook, with the error cell marked, before it raises). The run
+stops at the first failing step and names it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import state as run_state
+from .errors import InputError, RunbookError
+from .restore import parse_time, validate_table_names
+
+log = logging.getLogger(__name__)
+
+STEPS = ("00_preflight", "01_deploy_buffer", "02_restore", "03_monitor", "04_reconcile", "05_cutover")
+#: exceptions raised inside a notebook that mean "operator error", by class name
+_OPERATOR_ERRORS = {"InputError", "PreconditionError", "RestoreError", "BufferError", "CutoverError", "RunbookError"}
+_AWS_ERRORS = {"ClientError", "ParamValidationError", "NoCredentialsError", "EndpointConnectionError", "NoRegionError"}
+
+
+def notebooks_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "notebooks", here / "notebooks"):
+        if candidate.is_dir():
+            return candidate
+    raise RunbookError("the notebooks folder was not found next to runbook_lib: reinstall pitr-runbook from its repository")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    source_table: str
+    target_table: str
+    restore_time: str = "latest"
+    replay_from: str = "restore_point"
+    region: str | None = None
+    endpoint_url: str | None = None
+    run_dir: str = "runs/manual"
+    execute: bool = False
+    automation: str = "notebook"
+    #: extra parameters per step, e.g. {"03_monitor": {"sample_seconds": 1}}
+    step_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "source_table": self.source_table,
+            "target_table": self.target_table,
+            "restore_time": self.restore_time,
+            "replay_from": self.replay_from,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "run_dir": str(Path(self.run_dir).resolve()),
+            "execute": self.execute,
+            "automation": self.automation,
+        }
+
+
+def validate(params: RunParams) -> None:
+    """Every check that needs no AWS call. Raises ``InputError``."""
+    validate_table_names(params.source_table, params.target_table)
+    parse_time(params.restore_time, name="restore_time")
+    replay = params.replay_from
+    if not (isinstance(replay, str) and replay.strip().lower() in ("restore_point", "restore-point")):
+        r = parse_time(replay, name="replay_from")
+        t = parse_time(params.restore_time, name="restore_time")
+        if r == "latest":
+            raise InputError("replay_from must be 'restore_point' or a time after the restore point, not 'latest'")
+        if t != "latest" and r < t:  # type: ignore[operator]
+            raise InputError(
+                f"replay_from {run_state.iso(r)} is before the restore point {run_state.iso(t)}: use 'restore_point' "  # type: ignore[arg-type]
+                "for catch-up, or a time after the restore point for a rollback"
+            )
+    if params.automation not in ("notebook", "event"):
+        raise InputError(f"automation must be 'notebook' or 'event', not {params.automation!r}")
+    unknown = set(params.step_parameters) - set(STEPS)
+    if unknown:
+        raise InputError(f"unknown step(s) in step_parameters: {', '.join(sorted(unknown))}")
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    steps_done: list[str]
+    exit_code: int
+    failed_step: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    verdict: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StepFailed(RunbookError):
+    """A notebook step raised; ``exit_code`` follows the kind of error raised inside it."""
+
+    def __init__(self, step: str, ename: str, evalue: str) -> None:
+        super().__init__(f"step {step} failed: {ename}: {evalue}", step=step)
+        self.ename = ename
+        # our own errors and AWS's refusals are the operator's to act on; anything else is a bug
+        self.exit_code = 2 if ename in _OPERATOR_ERRORS or ename in _AWS_ERRORS else 3
+
+
+def run_step(step: str, params: RunParams, *, kernel_name: str = "python3", extra: dict[str, Any] | None = None) -> Path:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    run_dir = Path(params.run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    output = run_dir / f"{step}.ipynb"
+    parameters = {**params.common(), **params.step_parameters.get(step, {}), **(extra or {})}
+    log.info("step %s: running", step)
+    try:
+        papermill.execute_notebook(
+            str(notebooks_dir() / f"{step}.ipynb"),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            cwd=str(run_dir),
+            log_output=False,
+            report_mode=False,
+        )
+    except PapermillExecutionError as exc:
+        raise StepFailed(step, exc.ename, _one_line(exc.evalue)) from None
+    return output
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def run(
+    params: RunParams,
+    *,
+    steps: Sequence[str] = STEPS,
+    before_step: Callable[[str], None] | None = None,
+    kernel_name: str = "python3",
+) -> RunResult:
+    """Run ``steps`` in order; stop at the first failure. Never raises for a failed step."""
+    validate(params)
+    for step in steps:
+        if step not in STEPS:
+            raise InputError(f"unknown step {step!r}: one of {', '.join(STEPS)}")
+    run_dir = Path(params.run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    result = RunResult(run_dir=str(run_dir), steps_done=[], exit_code=0)
+    run_state.update(run_dir, run={"params": {k: v for k, v in params.common().items()}, "started": run_state.iso(run_state.utcnow())})
+    for step in steps:
+        if before_step is not None:
+            before_step(step)
+        try:
+            run_step(step, params, kernel_name=kernel_name)
+        except StepFailed as exc:
+            result.failed_step, result.error, result.error_type, result.exit_code = step, str(exc), exc.ename, exc.exit_code
+            break
+        result.steps_done.append(step)
+        if step == "04_reconcile":
+            result.verdict = _verdict(run_dir)
+            if result.verdict != "PASS":
+                result.exit_code = 1
+                result.failed_step = step
+                result.error = f"reconciliation verdict {result.verdict}: see {run_dir / 'report.html'}; cutover not attempted"
+                break
+    result.seconds = round(time.monotonic() - started, 3)
+    (run_dir / "run.json").write_text(json.dumps(result.to_dict(), indent=2))
+    return result
+
+
+def _verdict(run_dir: Path) -> str:
+    summary = run_dir / "summary.json"
+    if not summary.exists():
+        return "UNKNOWN"
+    return str(json.loads(summary.read_text()).get("verdict", "UNKNOWN"))
