@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     for noisy in ("botocore", "urllib3", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if getattr(args, "run_dir", "unset") is None:
+    if args.command in ("run", "reconcile") and args.run_dir is None:
         from datetime import datetime, timezone
 
         args.run_dir = f"runs/{args.command}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"

@@ -106,7 +106,6 @@ def drill(
                 execute=True,
                 automation=automation,
                 step_parameters={
-                    "01_deploy_buffer": {"buffer_parameters": {"QueueVisibilityTimeout": "10"}},
                     "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2},
                     "04_reconcile": {"segments": 2},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},

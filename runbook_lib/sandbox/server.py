@@ -78,8 +78,9 @@ class Sandbox:
         from werkzeug.serving import make_server
 
         _install_extensions()
-        # werkzeug logs every request line on stderr; keep errors only
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # werkzeug logs every request line, and the traceback of every call moto does not
+        # implement (answered 500, which the client sees); keep the console for the runbook
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(
             self.host, self.port, _with_admin_routes(app, self), True, request_handler=MotoRequestHandler
