@@ -139,6 +139,15 @@ def _ddb_error_code(exc: Exception) -> str | None:
     return getattr(exc, "response", {}).get("Error", {}).get("Code")
 
 
+def table_exists(target: AwsTarget, table: str) -> bool:
+    ddb = target.client("dynamodb")
+    try:
+        ddb.describe_table(TableName=table)
+        return True
+    except ddb.exceptions.ResourceNotFoundException:
+        return False
+
+
 def restorable_window(target: AwsTarget, source_table: str) -> tuple[datetime, datetime]:
     ddb = target.client("dynamodb")
     try:
