@@ -18,8 +18,13 @@ _state: dict = {}
 def pytest_configure(config):
     if not config.getoption("nbval_lax", default=False) and not config.getoption("nbval", default=False):
         return
+    import shutil
+    from pathlib import Path
+
     from runbook_lib.sandbox import Sandbox
 
+    # the notebooks' default run_dir, relative to their folder: start from no state
+    shutil.rmtree(Path(__file__).parent / "runs" / "manual", ignore_errors=True)
     sandbox = Sandbox(restore_seconds=1.0, restorable_lag=0.0).start()
     _state["sandbox"] = sandbox
     _state["saved_env"] = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}

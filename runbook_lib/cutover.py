@@ -136,7 +136,9 @@ def cutover(
             table=stack.source_table,
             step="05_cutover",
         )
-    drain = monitor.follow_drain(target, stack, run_dir=run_dir, timeout=drain_timeout, sample_seconds=1.0, quiet_samples=2)
+    drain = monitor.follow_drain(
+        target, stack, run_dir=run_dir, timeout=drain_timeout, sample_seconds=1.0, quiet_samples=2, require_empty=True
+    )
     if (drain.dlq_depth or drain.stream_failures) and not force:
         raise CutoverError(
             f"{drain.dlq_depth} message(s) in the DLQ and {drain.stream_failures} stream failure(s): those changes were "

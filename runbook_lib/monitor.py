@@ -161,9 +161,15 @@ def follow_drain(
     timeout: float = 1800.0,
     sample_seconds: float = 2.0,
     quiet_samples: int = 3,
+    require_empty: bool = False,
     progress: Callable[[buffer.BufferStatus], None] | None = None,
 ) -> DrainResult:
-    """Sample the buffer until it is empty ``quiet_samples`` times in a row (caught up)."""
+    """Sample the buffer until it is caught up ``quiet_samples`` times in a row.
+
+    Caught up: no message waits (depth 0); messages in flight are being applied. With writers
+    still active new changes keep arriving, so the queue is never empty for long; once the writers
+    have stopped, ``require_empty=True`` waits for nothing visible, in flight or delayed.
+    """
     started = time.monotonic()
     samples: list[dict[str, Any]] = []
     quiet = 0
@@ -194,7 +200,8 @@ def follow_drain(
                 bar.update(0)
             if run_dir is not None:
                 run_state.update(run_dir, drain_samples=run_state.load(run_dir).get("drain_samples", [])[-2000:] + [sample])
-            quiet = quiet + 1 if last.drained else 0
+            caught_up_now = last.drained if require_empty else (last.depth == 0 and last.delayed == 0)
+            quiet = quiet + 1 if caught_up_now else 0
             if quiet >= quiet_samples:
                 break
             if time.monotonic() - started > timeout:

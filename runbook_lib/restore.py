@@ -94,7 +94,7 @@ class RestorePlan:
     replay_from: datetime  # R
     earliest_restorable: datetime
     latest_restorable: datetime
-    capture_start: datetime | None  # when the buffer's coverage begins (None: no buffer yet)
+    capture_start: datetime | None  # from when the buffer holds every change (None: no buffer yet)
     planned_at: datetime
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -110,7 +110,7 @@ class RestorePlan:
             "mode": self.mode,
             "restore_time": run_state.iso(self.restore_time),
             "replay_from": run_state.iso(self.replay_from),
-            "capture_start": run_state.iso(self.capture_start) if self.capture_start else None,
+            "buffer_coverage_from": run_state.iso(self.capture_start) if self.capture_start else None,
             "restore_window": [run_state.iso(self.earliest_restorable), run_state.iso(self.latest_restorable)],
             "plan_notes": list(self.notes),
         }
@@ -275,9 +275,11 @@ def plan_restore(
             notes.append(f"replay start rounded down to the second ({run_state.iso(r)}): stream record times are whole seconds")
         if mode == "rollback" and r <= t:
             mode = "catchup"
-    if coverage is not None and r < coverage:
+    # catch-up needs every change after T (the overlap before T is a margin); rollback every change from R
+    needed_from = t if mode == "catchup" else r
+    if coverage is not None and needed_from < coverage:
         raise PreconditionError(
-            f"the buffer holds changes only from {run_state.iso(coverage)}, but replay must start at {run_state.iso(r)}: "
+            f"the buffer holds changes only from {run_state.iso(coverage)}, but replay must start at {run_state.iso(needed_from)}: "
             "the writes in between would be lost. Redeploy the buffer with starting_position TRIM_HORIZON, "
             "or choose a restore point (catch-up) or replay start (rollback) after the capture start",
             table=source_table,
@@ -435,7 +437,7 @@ def plan_from_state(run_dir) -> RestorePlan:
         replay_from=run_state.parse_iso(s["replay_from"]),
         earliest_restorable=run_state.parse_iso(window[0]),
         latest_restorable=run_state.parse_iso(window[1]),
-        capture_start=run_state.parse_iso(s["capture_start"]) if s.get("capture_start") else None,
+        capture_start=run_state.parse_iso(s["buffer_coverage_from"]) if s.get("buffer_coverage_from") else None,
         planned_at=run_state.utcnow(),
         notes=tuple(s.get("plan_notes", [])),
     )

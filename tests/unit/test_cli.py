@@ -1,0 +1,82 @@
+"""The CLI maps flags onto the API and errors onto exit codes; tests patch the API, no kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook_lib import cli, runner
+
+
+def test_bad_flag_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["sandbox", "--port", "nope"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "port" in err and "Traceback" not in err
+
+
+def test_sandbox_refuses_to_bind_beyond_loopback(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["sandbox", "--host", "0.0.0.0"])
+    assert info.value.code == 2
+    assert "127.0.0.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--source-table", "orders", "--target-table", "orders"], "must differ"),
+        (["--source-table", "orders", "--target-table", "r-orders", "--restore-time", "tomorrowish"], "not a time"),
+        (["--source-table", "orders", "--target-table", "r-orders", "--restore-time", "2026-11-28T04:00:00Z",
+          "--replay-from", "2026-11-28T03:00:00Z"], "before the restore point"),
+    ],
+)
+def test_run_bad_input_exits_2_with_one_line_and_runs_nothing(argv, fragment, capsys, monkeypatch):
+    called = []
+    monkeypatch.setattr(runner, "run_step", lambda *a, **k: called.append(a))
+    code = cli.main(["run", *argv, "--run-dir", "/tmp/pitr-cli-test"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
+    assert called == []
+
+
+def test_run_maps_flags_onto_run_params(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(params, **kwargs):
+        seen["params"] = params
+        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    code = cli.main([
+        "run", "--source-table", "orders", "--target-table", "orders-r", "--restore-time", "15m",
+        "--replay-from", "restore_point", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:1",
+        "--automation", "event", "--execute", "--run-dir", str(tmp_path),
+    ])
+    assert code == 0
+    p = seen["params"]
+    assert (p.source_table, p.target_table, p.restore_time, p.region, p.endpoint_url, p.automation, p.execute) == (
+        "orders", "orders-r", "15m", "eu-west-1", "http://127.0.0.1:1", "event", True)
+
+
+def test_run_exit_status_follows_the_verdict(monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "run", lambda params, **k: runner.RunResult(
+        run_dir=str(tmp_path), steps_done=["04_reconcile"], exit_code=1, verdict="FAIL", failed_step="04_reconcile",
+        error="reconciliation verdict FAIL"))
+    assert cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path)]) == 1
+
+
+def test_reconcile_runs_only_step_04(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(params, steps=runner.STEPS, **kwargs):
+        seen["steps"], seen["params"] = list(steps), params
+        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-bak", "--run-dir", str(tmp_path),
+                     "--segments", "8"]) == 0
+    assert seen["steps"] == ["04_reconcile"]
+    assert seen["params"].execute is False
+    assert seen["params"].step_parameters["04_reconcile"]["segments"] == 8
