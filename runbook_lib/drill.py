@@ -30,6 +30,23 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.jsonl"
+#: keys only the rollback drill's "incident" writes (inside [T, R))
+INCIDENT_KEYS = 20
+
+
+def _incident(ddb, table: str, first: int) -> None:
+    """The bad deploy: overwrite INCIDENT_KEYS items that nothing else writes."""
+    from .sandbox.traffic import key_schema, make_key
+
+    schema = key_schema(ddb, table)
+    for n in range(first, first + INCIDENT_KEYS):
+        ddb.update_item(
+            TableName=table,
+            Key=make_key(schema, n),
+            UpdateExpression="SET #s = :s, version = :v",
+            ExpressionAttributeNames={"#s": "s"},
+            ExpressionAttributeValues={":s": {"S": "canary-incident"}, ":v": {"N": "-1"}},
+        )
 
 
 def _whole_second_after(delay: float = 0.0) -> datetime:
@@ -82,15 +99,19 @@ def drill(
         print(f"sandbox at {sb.endpoint_url}; demo table {source}: {items} items, {rate:g} writes/s of live traffic", flush=True)
         create_demo_table(ddb, source)
         _trail(target)
-        seed_items(ddb, source, items, seed=7)
+        # keys [items, items + INCIDENT_KEYS) are left alone by the live traffic: in a rollback drill
+        # the "incident" writes them inside [T, R) only, so exactly they must keep their state at T
+        seed_items(ddb, source, items + INCIDENT_KEYS, seed=7)
         traffic = Traffic(ddb, source, rate=rate, key_space=items, large_fraction=large_fraction, seed=11)
         traffic.start()
         try:
             if mode == "rollback":
                 restore_at = _whole_second_after(1.0)
+                _incident(ddb, source, items)
                 replay_from = _whole_second_after(incident_seconds)
                 restore_time, replay = run_state.iso(restore_at), run_state.iso(replay_from)
-                print(f"incident window [T, R) = [{restore_time}, {replay})", flush=True)
+                print(f"incident window [T, R) = [{restore_time}, {replay}): {INCIDENT_KEYS} keys written in it"
+                      " will be reverted", flush=True)
             else:
                 restore_time, replay = "latest", "restore_point"
             # let the restorable window pass T so that "latest" (or T) is restorable
