@@ -159,13 +159,15 @@ def run(
     for step in steps:
         if before_step is not None:
             before_step(step)
+        if step == "04_reconcile":
+            (run_dir / "summary.json").unlink(missing_ok=True)  # a verdict from an earlier run must not count
         try:
             run_step(step, params, kernel_name=kernel_name)
         except StepFailed as exc:
             result.failed_step, result.error, result.error_type, result.exit_code = step, str(exc), exc.ename, exc.exit_code
             break
         result.steps_done.append(step)
-        if step == "04_reconcile":
+        if step == "04_reconcile" and (params.execute or (run_dir / "summary.json").exists()):
             result.verdict = _verdict(run_dir)
             if result.verdict != "PASS":
                 result.exit_code = 1
