@@ -14,6 +14,11 @@ Functions. This extension:
   execution with the event as input (or the target's ``Input`` / ``InputPath``), and skips rules
   that are ``DISABLED`` (moto's ``PutEvents`` would send to them).
 
+State machines that CloudFormation creates land, in moto, in the plain Step Functions backend,
+while the API (with ``execute_state_machine`` on, as the sandbox runs it) uses the interpreter's
+backend; the sandbox points CloudFormation at the interpreter's backend so a deployed workflow can
+be started and described like one created through the API.
+
 Differences from AWS that remain: delivery is synchronous and exactly once (AWS: seconds later,
 at least once); ``userIdentity`` is a fixed sandbox identity; Lambda targets are not delivered.
 """
@@ -193,9 +198,29 @@ def _wrap_send_to_targets(original):
     return send_to_targets
 
 
+class _InterpreterBackends:
+    """``stepfunctions_backends[account][region]`` as the API resolves it (the interpreter's)."""
+
+    class _Account:
+        def __init__(self, account_id: str) -> None:
+            self.account_id = account_id
+
+        def __getitem__(self, region: str):
+            from moto.stepfunctions.responses import get_backend
+
+            return get_backend(self.account_id, region)
+
+    def __getitem__(self, account_id: str):
+        return self._Account(account_id)
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
+    from moto.stepfunctions import models as sfn_models
+
+    # read at call time by StateMachine's CloudFormation create/update/delete
+    sfn_models.stepfunctions_backends = _InterpreterBackends()
     events_models.Rule.send_to_targets = _wrap_send_to_targets(events_models.Rule.send_to_targets)
     _installed = True
