@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable
 
 from . import buffer
@@ -43,15 +44,32 @@ class WorkflowReport:
     error: str | None = None
 
 
+#: the restore call's own time is taken after the API answers; its event may start the workflow first
+_EVENT_SLACK = timedelta(minutes=5)
+
+
 def find_restore_execution(target: AwsTarget, stack: buffer.BufferStack, *, since=None) -> dict | None:
-    """The workflow execution started for this restore (newest first), or None."""
+    """The newest workflow execution started by this restore's event, or None.
+
+    An execution counts when it started no earlier than ``since`` minus a few minutes and its input
+    (the CloudTrail event) names this stack's target table.
+    """
     if not stack.state_machine_arn:
         return None
     sfn = target.client("stepfunctions")
-    executions = sfn.list_executions(stateMachineArn=stack.state_machine_arn, maxResults=20).get("executions", [])
-    if since is not None:
-        executions = [e for e in executions if e["startDate"] >= since]
-    return executions[0] if executions else None
+    executions = sfn.list_executions(stateMachineArn=stack.state_machine_arn, maxResults=50).get("executions", [])
+    executions.sort(key=lambda e: e["startDate"], reverse=True)
+    for execution in executions:
+        if since is not None and execution["startDate"] < since - _EVENT_SLACK:
+            continue
+        try:
+            event = json.loads(sfn.describe_execution(executionArn=execution["executionArn"]).get("input") or "{}")
+        except ValueError:
+            continue
+        params = event.get("detail", {}).get("requestParameters", {}) if isinstance(event, dict) else {}
+        if params.get("targetTableName") == stack.target_table:
+            return execution
+    return None
 
 
 def watch_workflow(

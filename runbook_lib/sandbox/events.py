@@ -170,7 +170,7 @@ def _start_state_machine(rule: Any, target: dict, event: dict) -> None:
         execution_input = json.dumps(payload)
     # the interpreter's backend when execute_state_machine is on, as the API itself uses
     backend = get_backend(arn.account, arn.region)
-    execution = backend.start_execution(target["Arn"], name=None, execution_input=execution_input)
+    execution = backend.start_execution(target["Arn"], name=str(uuid.uuid4()), execution_input=execution_input)
     log.info("rule %s started %s", rule.name, execution.execution_arn)
 
 
