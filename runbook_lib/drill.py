@@ -127,6 +127,8 @@ def drill(
                 execute=True,
                 automation=automation,
                 step_parameters={
+                    # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
+                    "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}},
                     "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2},
                     "04_reconcile": {"segments": 2},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},
