@@ -34,6 +34,9 @@ def _install_extensions() -> None:
 class Sandbox:
     """A moto server extended for this runbook, bound to loopback only.
 
+    moto's backends are process-wide: two sandboxes in one process would serve the same resources
+    and run two Lambda runtimes over the same mappings. ``Sandbox.current()`` is the one running.
+
     >>> with Sandbox(restore_seconds=2) as sb:
     ...     boto3.client("dynamodb", endpoint_url=sb.endpoint_url, region_name="us-east-1")
     """
@@ -62,6 +65,12 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self.runtime = None
 
+    _running: "list[Sandbox]" = []
+
+    @classmethod
+    def current(cls) -> "Sandbox | None":
+        return cls._running[-1] if cls._running else None
+
     # -- life cycle -------------------------------------------------------------------------
     @property
     def endpoint_url(self) -> str:
@@ -77,6 +86,11 @@ class Sandbox:
         )
         from werkzeug.serving import make_server
 
+        if Sandbox._running:
+            raise RuntimeError(
+                f"a sandbox already runs in this process at {Sandbox._running[-1].endpoint_url}: moto's state is "
+                "process-wide, use that one (Sandbox.current())"
+            )
         _install_extensions()
         # werkzeug logs every request line, and the traceback of every call moto does not
         # implement (answered 500, which the client sees); keep the console for the runbook
@@ -95,10 +109,13 @@ class Sandbox:
 
         self.runtime = LambdaRuntime(self.endpoint_url, region=self.region)
         self.runtime.start()
+        Sandbox._running.append(self)
         log.info("sandbox listening on %s", self.endpoint_url)
         return self
 
     def stop(self) -> None:
+        if self in Sandbox._running:
+            Sandbox._running.remove(self)
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None

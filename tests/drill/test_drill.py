@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from runbook_lib import cli
 from runbook_lib.drill import INCIDENT_KEYS
 
 pytestmark = pytest.mark.slow
+
+
+def pitr_runbook(*args: str) -> subprocess.CompletedProcess:
+    """The command as `make drill` runs it: its own process, hence its own sandbox."""
+    return subprocess.run([sys.executable, "-m", "runbook_lib.cli", *args], capture_output=True, text=True, timeout=900)
 
 
 def _no_canary(run_dir: Path) -> None:
@@ -19,10 +25,10 @@ def _no_canary(run_dir: Path) -> None:
         assert "canary-" not in path.read_text(errors="replace"), f"an item value leaked into {path.name}"
 
 
-def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path, capsys):
-    code = cli.main(["drill", "--items", "150", "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "catchup")])
-    out = capsys.readouterr().out
-    assert code == 0, out
+def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path):
+    proc = pitr_runbook("drill", "--items", "150", "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "catchup"))
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr[-3000:]
     run = tmp_path / "catchup"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0
@@ -40,11 +46,10 @@ def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path,
     _no_canary(run)
 
 
-def test_rollback_drill_with_event_automation_reverts_exactly_the_incident_window(tmp_path, capsys):
-    code = cli.main(["drill", "--mode", "rollback", "--automation", "event", "--items", "150",
-                     "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "rollback")])
-    out = capsys.readouterr().out
-    assert code == 0, out
+def test_rollback_drill_with_event_automation_reverts_exactly_the_incident_window(tmp_path):
+    proc = pitr_runbook("drill", "--mode", "rollback", "--automation", "event", "--items", "150",
+                        "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "rollback"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     run = tmp_path / "rollback"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0
@@ -59,5 +64,5 @@ def test_rollback_drill_with_event_automation_reverts_exactly_the_incident_windo
     _no_canary(run)
 
     # the history now shows one drill; `pitr-runbook history` prints it and draws the trend
-    assert cli.main(["history", "--runs-dir", str(tmp_path)]) == 0
-    assert "rollback" in capsys.readouterr().out and (tmp_path / "history.png").exists()
+    proc = pitr_runbook("history", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 0 and "rollback" in proc.stdout and (tmp_path / "history.png").exists()
