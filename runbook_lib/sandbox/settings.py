@@ -15,6 +15,8 @@ class SandboxSettings:
     poll_interval: float = 0.05
     #: concurrent invocations per SQS FIFO mapping (different message groups)
     sqs_concurrency: int = 4
+    #: longest pause between two retries of a failed stream batch, in seconds (AWS backs off longer)
+    lambda_retry_backoff: float = 0.5
 
 
 SETTINGS = SandboxSettings()
