@@ -75,7 +75,7 @@ def drill(
     rate: float = 15.0,
     large_fraction: float = 0.02,
     restore_seconds: float = 3.0,
-    restorable_lag: float = 4.0,
+    restorable_lag: float | None = None,
     incident_seconds: float = 3.0,
     quiet_seconds: float = 3.0,
 ) -> runner.RunResult:
@@ -88,6 +88,9 @@ def drill(
     from .sandbox import Sandbox
     from .sandbox.traffic import Traffic, create_demo_table, seed_items
 
+    if restorable_lag is None:
+        # catch-up: "latest" must lie before the buffer's deployment, as on AWS (about 5 min behind)
+        restorable_lag = 20.0 if mode == "catchup" else 4.0
     runs = Path(runs_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_path = Path(run_dir) if run_dir else runs / f"drill-{mode}-{stamp}"
@@ -164,6 +167,9 @@ def _summary_line(result: runner.RunResult, record: dict[str, Any]) -> str:
 
 
 def append_history(runs_dir: str | Path, result: runner.RunResult, **extra: Any) -> dict[str, Any]:
+    if restorable_lag is None:
+        # catch-up: "latest" must lie before the buffer's deployment, as on AWS (about 5 min behind)
+        restorable_lag = 20.0 if mode == "catchup" else 4.0
     runs = Path(runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}

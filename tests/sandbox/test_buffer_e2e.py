@@ -7,6 +7,7 @@ tables, every attribute type, 350 KB items, inserts, updates and deletes while t
 from __future__ import annotations
 
 import json
+import random
 import time
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from runbook_lib import buffer, monitor, reconcile, restore
 from runbook_lib.config import AwsTarget
 from runbook_lib.sandbox import SETTINGS
-from runbook_lib.sandbox.traffic import Traffic, create_demo_table, seed_items
+from runbook_lib.sandbox.traffic import Traffic, create_demo_table, key_schema, make_item, seed_items
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +46,13 @@ def _same(a: dict, b: dict) -> bool:
     return reconcile.item_digest(a) == reconcile.item_digest(b)
 
 
-@pytest.mark.parametrize("range_key", [False, True], ids=["hash", "hash_range"])
-def test_catch_up_replay_converges_to_the_source_item_for_item(aws, target, range_key):
+@pytest.mark.parametrize(
+    "range_key, key_type", [(False, "S"), (True, "S"), (False, "B"), (True, "N")], ids=["hash_S", "hash_range_S", "hash_B", "hash_range_N"]
+)
+def test_catch_up_replay_converges_to_the_source_item_for_item(aws, target, range_key, key_type):
     SETTINGS.restore_seconds = 2.0
     ddb = aws("dynamodb")
-    create_demo_table(ddb, "orders", range_key=range_key)
+    create_demo_table(ddb, "orders", range_key=range_key, key_type=key_type)
     seed_items(ddb, "orders", 90, large_every=30, large_size=350_000)  # three items of 350 KB
     stack = _deploy(target, "orders", "orders-r")
     traffic = Traffic(ddb, "orders", rate=25, key_space=90, large_fraction=0.05, seed=5).start()
@@ -58,6 +61,10 @@ def test_catch_up_replay_converges_to_the_source_item_for_item(aws, target, rang
         plan = restore.plan_restore(target, source_table="orders", target_table="orders-r")
         buffer.set_replay_start(target, stack, plan.replay_from)
         restore.start_restore(target, plan, execute=True)
+        # two 350 KB items written after T, outside the traffic's keys: only replay can bring them
+        schema = key_schema(ddb, "orders")
+        for n in (1000, 1001):
+            ddb.put_item(TableName="orders", Item=make_item(schema, n, random.Random(n), size=350_000))
         restore.wait_active(target, "orders-r", interval=0.2, progress=lambda p: None)
         buffer.enable_replay(target, stack)
         time.sleep(2.0)  # writes keep coming while replay runs
@@ -69,7 +76,7 @@ def test_catch_up_replay_converges_to_the_source_item_for_item(aws, target, rang
     source, restored = _scan(ddb, "orders"), _scan(ddb, "orders-r")
     assert source.keys() == restored.keys()
     assert all(_same(source[k], restored[k]) for k in source)
-    assert any(len(json.dumps(i, default=str)) > 300_000 for i in source.values())
+    assert sum(len(json.dumps(i, default=str)) > 300_000 for i in restored.values()) >= 2
     assert buffer.status(target, stack).dlq_depth == 0
 
 
