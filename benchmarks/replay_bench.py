@@ -60,9 +60,11 @@ def main(argv=None) -> int:
         items = [simple_item(n) if args.shape == "simple" else make_item([("pk", "S")], n, rng) for n in range(args.items)]
 
         write_batches(ddb, "bench-source", items)
+        print(f"{args.items} items written to the source; waiting for the forwarder to queue them", file=sys.stderr)
         deadline = time.monotonic() + 600
-        while buffer.status(target, stack).depth < args.items and time.monotonic() < deadline:
-            time.sleep(0.5)
+        while (depth := buffer.status(target, stack).depth) < args.items and time.monotonic() < deadline:
+            print(f"  queued {depth}", file=sys.stderr)
+            time.sleep(2)
         queued = buffer.status(target, stack).depth
         if queued < args.items:
             print(f"only {queued} of {args.items} records reached the queue", file=sys.stderr)
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
             if time.monotonic() > deadline:
                 print("replay did not finish in time", file=sys.stderr)
                 return 1
-            time.sleep(0.05)
+            time.sleep(0.25)
         replay_seconds = time.perf_counter() - started
         assert st.dlq_depth == 0
 

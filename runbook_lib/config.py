@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -52,12 +53,35 @@ def _session_for(region: str, endpoint_url: str | None) -> boto3.session.Session
 
 
 def client(service: str, *, region: str | None = None, endpoint_url: str | None = None, config: Config | None = None):
-    """A boto3 client with adaptive retries, for real AWS (``endpoint_url=None``) or an endpoint."""
+    """A boto3 client with adaptive retries, for real AWS (``endpoint_url=None``) or an endpoint.
+
+    Clients are made once per (service, region, endpoint) and shared: making one costs tens of
+    milliseconds, and boto3 clients are safe to share between threads.
+    """
     target = AwsTarget(region=region, endpoint_url=endpoint_url)
-    session = _session_for(target.region_name, endpoint_url)
+    if config is not None:
+        return _make_client(service, target.region_name, endpoint_url, config)
+    return _shared_client(service, target.region_name, endpoint_url)
+
+
+def _make_client(service: str, region: str, endpoint_url: str | None, config: Config | None):
+    session = _session_for(region, endpoint_url)
     return session.client(
         service,
-        region_name=target.region_name,
+        region_name=region,
         endpoint_url=endpoint_url,
         config=_RETRY.merge(config) if config else _RETRY,
     )
+
+
+_clients_lock = threading.Lock()
+
+
+@lru_cache(maxsize=256)
+def _shared_client_unlocked(service: str, region: str, endpoint_url: str | None):
+    return _make_client(service, region, endpoint_url, None)
+
+
+def _shared_client(service: str, region: str, endpoint_url: str | None):
+    with _clients_lock:  # botocore's client creation is not thread-safe
+        return _shared_client_unlocked(service, region, endpoint_url)

@@ -9,6 +9,10 @@
   received it builds the attribute map again for the retention period. A FIFO queue with a few
   thousand messages then takes about a second per ``SendMessageBatch``. The sandbox reads the two
   settings directly and keeps deduplication ids in an index.
+- SQS thread safety: moto deletes a message by rebuilding the queue's message list, so two
+  deletes at once (the runtime applies several message groups at a time, and the server is
+  threaded) could each drop the other's work and bring a deleted message back. Deletes, receives
+  and visibility changes on a queue hold the queue's lock.
 - SQS deduplication, as AWS documents it: a deduplication id is remembered for five minutes after
   its message was sent, **even once the message is deleted** (moto forgot it with the message).
 """
@@ -152,11 +156,32 @@ def _retention_check(self, queue_name: str, message) -> bool:
     return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()
 
 
+def _queue_locked(original):
+    def method(self, queue_name, *args, **kwargs):
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            return original(self, queue_name, *args, **kwargs)
+
+    return method
+
+
+def _self_locked(original):
+    def method(self, *args, **kwargs):
+        with self._messages_lock:
+            return original(self, *args, **kwargs)
+
+    return method
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
     from moto.sqs.models import Message, Queue, SQSBackend
+
+    Queue.delete_message = _self_locked(Queue.delete_message)
+    for name in ("receive_message", "change_message_visibility"):
+        setattr(SQSBackend, name, _queue_locked(getattr(SQSBackend, name)))
 
     Queue.attributes = property(_queue_attributes)
     Message.visible = property(_visible)
