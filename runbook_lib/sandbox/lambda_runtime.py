@@ -811,6 +811,7 @@ class LambdaRuntime:
         self._active_tasks = 0
         self._paused = False
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._tmp: str | None = None
@@ -849,6 +850,7 @@ class LambdaRuntime:
         """Stop polling, kill every worker, remove the extracted code."""
         global _active
         self._stopping.set()
+        self._wake.set()
         with self._cond:
             self._generation += 1
             self._paused = True
@@ -957,7 +959,9 @@ class LambdaRuntime:
                 self._poll_once()
             except Exception:  # noqa: BLE001 - the poller never dies
                 log.exception("lambda poller cycle failed")
-            self._stopping.wait(max(float(SETTINGS.poll_interval), 0.005))
+            # a finished batch wakes the poller at once, so a free worker does not wait a tick
+            self._wake.wait(max(float(SETTINGS.poll_interval), 0.005))
+            self._wake.clear()
 
     def _poll_once(self) -> None:
         if _active is not self:
@@ -1284,6 +1288,7 @@ class LambdaRuntime:
             if key in self._sqs_inflight:
                 self._sqs_inflight[key] -= 1
         self._task_done()
+        self._wake.set()
 
     def _sqs_task(
         self,

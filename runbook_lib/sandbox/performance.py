@@ -9,6 +9,8 @@
   received it builds the attribute map again for the retention period. A FIFO queue with a few
   thousand messages then takes about a second per ``SendMessageBatch``. The sandbox reads the two
   settings directly and keeps deduplication ids in an index.
+- Request routing: moto's server finds the backend of every request by trying the URL patterns
+  of every service (under one lock); the answer for a host never changes, so it is kept.
 - SQS thread safety: moto deletes a message by rebuilding the queue's message list, so two
   deletes at once (the runtime applies several message groups at a time, and the server is
   threaded) could each drop the other's work and bring a deleted message back. Deletes, receives
@@ -156,6 +158,24 @@ def _retention_check(self, queue_name: str, message) -> bool:
     return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()
 
 
+def _delete_message(self, receipt_handle: str) -> None:
+    """moto's ``Queue.delete_message`` in one pass, removing the message in place, under the lock."""
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    with self._messages_lock:
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: AWS accepts a second delete
+        messages = self._messages
+        index = next((i for i, m in enumerate(messages) if m.receipt_handle == receipt_handle), None)
+        if index is None:  # an older receipt handle of a message received again since
+            index = next((i for i, m in enumerate(messages) if m.had_receipt_handle(receipt_handle)), None)
+        if index is None:
+            raise ReceiptHandleIsInvalid()
+        message = messages.pop(index)
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+
+
 def _queue_locked(original):
     def method(self, queue_name, *args, **kwargs):
         queue = self.get_queue(queue_name)
@@ -165,21 +185,32 @@ def _queue_locked(original):
     return method
 
 
-def _self_locked(original):
-    def method(self, *args, **kwargs):
-        with self._messages_lock:
-            return original(self, *args, **kwargs)
+def _memo_backend_for_host(original):
+    cache: dict = {}
 
-    return method
+    def get_backend_for_host(self, host):
+        try:
+            return cache[host]
+        except KeyError:
+            backend = original(self, host)
+            cache[host] = backend
+            return backend
+        except TypeError:  # unhashable: never the case for a host string
+            return original(self, host)
+
+    return get_backend_for_host
 
 
 def install() -> None:
     global _installed
     if _installed:
         return
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    DomainDispatcherApplication.get_backend_for_host = _memo_backend_for_host(DomainDispatcherApplication.get_backend_for_host)
     from moto.sqs.models import Message, Queue, SQSBackend
 
-    Queue.delete_message = _self_locked(Queue.delete_message)
+    Queue.delete_message = _delete_message
     for name in ("receive_message", "change_message_visibility"):
         setattr(SQSBackend, name, _queue_locked(getattr(SQSBackend, name)))
 
