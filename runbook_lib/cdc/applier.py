@@ -18,8 +18,11 @@ Ordering: the watermark guard
 SQS FIFO keeps one item's messages in order (one message group per key) and drops duplicate
 deduplication ids for 5 minutes, but a record the forwarder sends again after that window (a
 retried stream batch), or a message that outlives a failed write, can still arrive after a newer
-change of the same item. So, per batch: one ``BatchGetItem`` (``ConsistentRead``) reads the
-watermarks of the batch's keys; a change whose sequence number is strictly lower than its key's
+change of the same item. Such a late re-send is always sent at least five minutes after its
+change was made (the first send came no earlier, and SQS drops a second send within five
+minutes), so only messages sent four or more minutes after their change (a minute of margin for
+clock skew) are suspects: per batch, one ``BatchGetItem`` (``ConsistentRead``) reads the
+watermarks of the suspects' keys (none at all in steady state, when the forwarder keeps up); a change whose sequence number is strictly lower than its key's
 watermark is dropped (acknowledged, not applied); an equal one is applied again, which is
 idempotent and repairs a crash between the item write and the watermark write. Of several
 changes to one key in the batch only the newest is written. Each item write (``PutRequest`` with
@@ -143,6 +146,7 @@ class _Message:
     change: codec.ChangeRecord | None
     digest: str = ""
     sequence: str = ""
+    sent: float | None = None  # SentTimestamp, epoch seconds
 
 
 @dataclass
@@ -165,6 +169,34 @@ class _Counts:
     write_calls: int = 0
     failed: int = 0
     retries: int = 0
+    watermark_reads: int = 0
+
+
+#: a late re-send is sent at least 5 minutes (SQS's deduplication interval) after the change was
+#: made; a minute is kept as margin for clock skew between DynamoDB and SQS
+RESEND_HORIZON_SECONDS = 240.0
+
+
+def _sent_seconds(record: dict) -> float | None:
+    try:
+        return float((record.get("attributes") or {})["SentTimestamp"]) / 1000.0
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _may_be_late_resend(message: "_Message") -> bool:
+    """Whether ``message`` may be a re-send that arrives after a newer change of its key.
+
+    The forwarder sends one item's changes in stream order and stops at its first failure, so a
+    change's first message always precedes the messages of that item's later changes in their
+    FIFO group. Only a second send can come after them, and SQS drops a second send of the same
+    deduplication id (the record's ``eventID``) within five minutes of the first, which was sent
+    no earlier than the change was made. So a message sent less than ``RESEND_HORIZON_SECONDS``
+    after its change cannot be stale; without a ``SentTimestamp`` it is treated as suspect.
+    """
+    if message.sent is None or message.change is None:
+        return True
+    return message.sent - message.change.created >= RESEND_HORIZON_SECONDS
 
 
 def safe_group(group: str) -> str:
@@ -308,7 +340,8 @@ class _Run:
                 self.fail(message, "poison", error=type(exc).__name__, detail=str(exc), receive_count=receive_count)
                 continue
             digest = change.digest
-            messages.append(_Message(position, message_id, group or digest, change, digest, change.padded_sequence))
+            sent = _sent_seconds(record)
+            messages.append(_Message(position, message_id, group or digest, change, digest, change.padded_sequence, sent))
         return messages
 
     def plan(self, messages: list[_Message]) -> list[_Message]:
@@ -324,8 +357,11 @@ class _Run:
             candidates.append(message)
         if not candidates:
             return []
+        # only a message that may be a late re-send can be stale: the others need no read
+        suspects = sorted({m.digest for m in candidates if _may_be_late_resend(m)})
+        self.counts.watermark_reads += len(suspects)
         try:
-            marks = self.read_watermarks(sorted({m.digest for m in candidates}))
+            marks = self.read_watermarks(suspects) if suspects else {}
         except (ClientError, BotoCoreError, ApplyError) as exc:
             for message in candidates:
                 self.fail(message, "watermark_read_failed", error=getattr(exc, "code", None) or runtime.error_code(exc))

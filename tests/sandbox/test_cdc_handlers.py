@@ -9,6 +9,8 @@ binary values out of the keys.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import base64
 import datetime as dt
 import sys
@@ -181,10 +183,17 @@ def test_redelivery_after_the_dedup_window_does_not_regress_the_target(aws, buff
     before = scan(aws, TARGET)
 
     # WHEN every superseded record (all but each key's last) is sent again with fresh
-    # deduplication ids, as a retried stream batch would be after the 5-minute window
+    # deduplication ids, as a retried stream batch would be after the 5-minute window: such a
+    # re-send comes at least five minutes after the change, so the changes are made older here
     records = [r for event in batches for r in event["Records"]]
     last = {codec.key_digest(r["dynamodb"]["Keys"]): r["eventID"] for r in records}
-    stale = [dict(r, eventID="again-" + r["eventID"]) for r in records if r["eventID"] not in last.values()]
+
+    def ten_minutes_older(r):
+        created = r["dynamodb"]["ApproximateCreationDateTime"]
+        older = created - (timedelta(minutes=10) if isinstance(created, datetime) else 600)
+        return dict(r, eventID="again-" + r["eventID"], dynamodb=dict(r["dynamodb"], ApproximateCreationDateTime=older))
+
+    stale = [ten_minutes_older(r) for r in records if r["eventID"] not in last.values()]
     assert len(stale) >= 5
     assert forwarder.forward({"Records": stale}, aws("sqs"), settings) == {"batchItemFailures": []}
     reports = drain(aws, queue_url, lambda event: applier.apply(event, aws("dynamodb"), apply_settings))

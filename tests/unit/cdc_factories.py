@@ -157,6 +157,7 @@ def sqs_message(
     message_id: str | None = None,
     dedup_id: str | None = None,
     receive_count: int = 1,
+    sent_ms: int = 1714564800123,
 ) -> dict:
     """One record of a Lambda SQS FIFO event, as AWS documents it."""
     return {
@@ -165,7 +166,7 @@ def sqs_message(
         "body": body,
         "attributes": {
             "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1714564800123",
+            "SentTimestamp": str(sent_ms),
             "SequenceNumber": str(next(_sqs_seq)),
             "MessageGroupId": group_id,
             "SenderId": "AROAIWPX5BD2BHG722MW4:cdc-forwarder",
@@ -180,15 +181,20 @@ def sqs_message(
     }
 
 
-def message_for(record: dict, *, message_id: str | None = None, max_bytes: int = 262_144, receive_count: int = 1) -> dict:
-    """The SQS FIFO event record the forwarder's message for ``record`` arrives as."""
+def message_for(
+    record: dict, *, message_id: str | None = None, max_bytes: int = 262_144, receive_count: int = 1, sent_after: float = 0.1
+) -> dict:
+    """The SQS FIFO event record the forwarder's message for ``record`` arrives as, sent
+    ``sent_after`` seconds after the change was made."""
     entry, _, _ = forwarder.build_entry(record, max_bytes)
+    created = float(record["dynamodb"]["ApproximateCreationDateTime"])
     return sqs_message(
         entry["MessageBody"],
         entry["MessageGroupId"],
         message_id=message_id,
         dedup_id=entry["MessageDeduplicationId"],
         receive_count=receive_count,
+        sent_ms=int((created + sent_after) * 1000),
     )
 
 

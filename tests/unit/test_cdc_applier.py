@@ -60,7 +60,12 @@ def change(event_name: str, i: int, version: int, *, seq: str, schema: str = "ha
     return stream_record(event_name, keys, image, seq=seq, created=created, **kw)
 
 
+#: most tests exercise the watermark guard, so their messages are sent late enough to be suspects
+LATE = applier.RESEND_HORIZON_SECONDS + 60
+
+
 def msg(record: dict, message_id: str, **kw) -> dict:
+    kw.setdefault("sent_after", LATE)
     return message_for(record, message_id=message_id, **kw)
 
 
@@ -544,3 +549,27 @@ def test_no_item_value_reaches_any_log_line(caplog, monkeypatch, sleeps):
     events = {line["event"] for line in lines}
     assert {"applied", "message_failed", "stale_dropped", "batch_failed"} <= events
     assert all("level" in line for line in lines)
+
+
+def test_messages_sent_soon_after_their_change_need_no_watermark_read(retry):
+    # GIVEN changes forwarded within seconds (the steady state): none can be a late re-send
+    db = fake_db()
+    v1 = change("INSERT", 1, 1, seq="100")
+    v2 = change("MODIFY", 2, 1, seq="101")
+    # WHEN they are applied
+    assert run(sqs_event(msg(v1, "m1", sent_after=2), msg(v2, "m2", sent_after=30)), db, retry) == []
+    # THEN no BatchGetItem was made, and the items and their watermarks were written
+    assert db.calls_of("batch_get_item") == []
+    assert version_of(db, 1) == 1 and version_of(db, 2) == 1
+    assert watermark(db, 1) == codec.padded_sequence("100")
+
+
+def test_only_late_messages_have_their_watermarks_read(retry):
+    db = fake_db()
+    fresh = change("INSERT", 1, 1, seq="100")
+    late = change("INSERT", 2, 1, seq="101")
+    assert run(sqs_event(msg(fresh, "m1", sent_after=5), msg(late, "m2")), db, retry) == []
+    reads = db.calls_of("batch_get_item")
+    assert len(reads) == 1
+    (spec,) = reads[0].values()  # RequestItems of the one call: one table, one key (the late one)
+    assert len(spec["Keys"]) == 1
