@@ -695,6 +695,14 @@ class _Worker:
         return False, reply.get("error"), False
 
     def max_memory_mb(self) -> int:
+        now = time.monotonic()
+        if now - getattr(self, "_memory_read_at", -10.0) < 1.0:  # the peak, read at most once a second
+            return getattr(self, "_memory_mb", 0)
+        self._memory_read_at = now
+        self._memory_mb = self._read_max_memory_mb()
+        return self._memory_mb
+
+    def _read_max_memory_mb(self) -> int:
         try:
             with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
                 for line in fh:

@@ -11,6 +11,8 @@
   settings directly and keeps deduplication ids in an index.
 - Request routing: moto's server finds the backend of every request by trying the URL patterns
   of every service (under one lock); the answer for a host never changes, so it is kept.
+- SQS receipt handles: moto draws 185 random letters one by one for every message received;
+  the sandbox takes 185 letters from one random draw (still opaque and unique).
 - SQS thread safety: moto deletes a message by rebuilding the queue's message list, so two
   deletes at once (the runtime applies several message groups at a time, and the server is
   threaded) could each drop the other's work and bring a deleted message back. Deletes, receives
@@ -185,6 +187,14 @@ def _queue_locked(original):
     return method
 
 
+def _receipt_handle() -> str:
+    import base64
+    import os
+
+    # 185 characters, as moto's: base32 of random bytes, lower-cased, letters and digits only
+    return base64.b32encode(os.urandom(120)).decode().lower().replace("=", "")[:185]
+
+
 def _memo_backend_for_host(original):
     cache: dict = {}
 
@@ -210,6 +220,9 @@ def install() -> None:
     DomainDispatcherApplication.get_backend_for_host = _memo_backend_for_host(DomainDispatcherApplication.get_backend_for_host)
     from moto.sqs.models import Message, Queue, SQSBackend
 
+    import moto.sqs.models as sqs_models
+
+    sqs_models.generate_receipt_handle = _receipt_handle
     Queue.delete_message = _delete_message
     for name in ("receive_message", "change_message_visibility"):
         setattr(SQSBackend, name, _queue_locked(getattr(SQSBackend, name)))
