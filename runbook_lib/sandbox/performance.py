@@ -9,6 +9,9 @@
   received it builds the attribute map again for the retention period. A FIFO queue with a few
   thousand messages then takes about a second per ``SendMessageBatch``. The sandbox reads the two
   settings directly and keeps deduplication ids in an index.
+- Segmented ``Scan``: moto hashes every item's hash key for every page of every segment, and
+  fails (an error answer) on a binary hash key, whose value it tries to encode as text. The
+  sandbox hashes the key's bytes, once per item.
 - Request routing: moto's server finds the backend of every request by trying the URL patterns
   of every service (under one lock); the answer for a host never changes, so it is kept.
 - SQS receipt handles: moto draws 185 random letters one by one for every message received;
@@ -187,6 +190,21 @@ def _queue_locked(original):
     return method
 
 
+def _is_within_segment(self, segments) -> bool:
+    if segments == (None, None):
+        return True
+    segment, total_segments = segments
+    item_hash = self.__dict__.get("_segment_hash")
+    if item_hash is None:
+        import hashlib
+
+        value = self.hash_key.value
+        raw = value if isinstance(value, (bytes, bytearray)) else str(value).encode("utf8")
+        item_hash = hashlib.md5(raw, usedforsecurity=False).digest()[0]  # as moto: first byte of md5
+        self.__dict__["_segment_hash"] = item_hash
+    return segment == item_hash % total_segments
+
+
 def _receipt_handle() -> str:
     import base64
     import os
@@ -233,5 +251,6 @@ def install() -> None:
     Queue.add_message = _fast_add_message(Queue.add_message)
     SQSBackend.is_message_valid_based_on_retention_period = _retention_check
     Item.size = _memo_size(Item.size)
+    Item.is_within_segment = _is_within_segment
     DynamoDBBackend.update_item = _forget_size_on_update(DynamoDBBackend.update_item)
     _installed = True
