@@ -167,9 +167,6 @@ def _summary_line(result: runner.RunResult, record: dict[str, Any]) -> str:
 
 
 def append_history(runs_dir: str | Path, result: runner.RunResult, **extra: Any) -> dict[str, Any]:
-    if restorable_lag is None:
-        # catch-up: "latest" must lie before the buffer's deployment, as on AWS (about 5 min behind)
-        restorable_lag = 20.0 if mode == "catchup" else 4.0
     runs = Path(runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
