@@ -103,6 +103,18 @@ _DIGEST_SIZE = 16
 _MARSHAL_VERSION = 2
 
 
+#: one row per difference: the DataFrame's columns and differences.csv's
+DIFFERENCE_COLUMNS = (
+    "key",
+    "key_hash",
+    "kind",
+    "classification",
+    "attributes",
+    "last_change",
+    "source_values",
+    "target_values",
+)
+
 def canonical_number(text: str) -> str:
     """The canonical text of a DynamoDB number: ``"1"``, ``"1.0"`` and ``"1E0"`` all give ``"1"``.
 
@@ -526,16 +538,7 @@ class Reconciliation:
         """The differences as a pandas DataFrame, one row per key (values only if asked for)."""
         import pandas as pd
 
-        columns = [
-            "key",
-            "key_hash",
-            "kind",
-            "classification",
-            "attributes",
-            "last_change",
-            "source_values",
-            "target_values",
-        ]
+        columns = list(DIFFERENCE_COLUMNS)
         rows = [
             {
                 "key": d.key if isinstance(d.key, str) else _dumps(d.key),

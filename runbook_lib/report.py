@@ -33,7 +33,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from . import state as run_state
-from .reconcile import CLASSES, EXPLAINED, IN_FLIGHT, KINDS, PASS, UNEXPLAINED, Reconciliation
+from .reconcile import CLASSES, DIFFERENCE_COLUMNS, EXPLAINED, IN_FLIGHT, KINDS, PASS, UNEXPLAINED, Reconciliation
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,7 @@ SUMMARY_FILE = "summary.json"
 DIFFERENCES_FILE = "differences.csv"
 HTML_FILE = "report.html"
 
-CSV_COLUMNS = (
-    "key",
-    "key_hash",
-    "kind",
-    "classification",
-    "attributes",
-    "last_change",
-    "source_values",
-    "target_values",
-)
+CSV_COLUMNS = DIFFERENCE_COLUMNS
 
 #: state["timings"] keys, in the order they happen, with how the timeline labels them
 TIMING_LABELS = (

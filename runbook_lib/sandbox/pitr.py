@@ -307,16 +307,12 @@ def _guard_control_plane(original):
 
 
 def _to_epoch(value: Any) -> float:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    raise MockValidationException("RestoreDateTime is not a valid timestamp")
+    from .lambda_runtime import _epoch
+
+    try:
+        return _epoch(value)
+    except ValueError:
+        raise MockValidationException("RestoreDateTime is not a valid timestamp") from None
 
 
 def _iso(ts: float) -> str:
