@@ -9,6 +9,8 @@
   received it builds the attribute map again for the retention period. A FIFO queue with a few
   thousand messages then takes about a second per ``SendMessageBatch``. The sandbox reads the two
   settings directly and keeps deduplication ids in an index.
+- ``Scan`` pages: moto sorts every item of the table for every page it returns; the sorted list
+  is kept until an item is put, deleted or updated.
 - Segmented ``Scan``: moto hashes every item's hash key for every page of every segment, and
   fails (an error answer) on a binary hash key, whose value it tries to encode as text. The
   sandbox hashes the key's bytes, once per item.
@@ -45,6 +47,29 @@ def _memo_size(original):
     return size
 
 
+def _sorted_items(original):
+    def all_items(self):
+        cached = self.__dict__.get("_sorted_cache")
+        if cached is not None and cached[0] is self.items:
+            return list(cached[1])
+        items = original(self)
+        self.__dict__["_sorted_cache"] = (self.items, items)
+        return list(items)
+
+    return all_items
+
+
+def _forget_order(original):
+    def change(self, *args, **kwargs):
+        self.__dict__.pop("_sorted_cache", None)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            self.__dict__.pop("_sorted_cache", None)
+
+    return change
+
+
 def _forget_size_on_update(original):
     def update_item(self, table_name, key, *args, **kwargs):
         table = self.get_table(table_name)
@@ -55,7 +80,10 @@ def _forget_size_on_update(original):
             current = None
         if current is not None:
             current.__dict__.pop("_memo_size", None)
-        item = original(self, table_name, key, *args, **kwargs)
+        try:
+            item = original(self, table_name, key, *args, **kwargs)
+        finally:
+            table.__dict__.pop("_sorted_cache", None)  # an update may insert a new item
         if item is not None:
             item.__dict__.pop("_memo_size", None)
         return item
@@ -252,5 +280,10 @@ def install() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = _retention_check
     Item.size = _memo_size(Item.size)
     Item.is_within_segment = _is_within_segment
+    from moto.dynamodb.models.table import Table
+
+    Table.all_items = _sorted_items(Table.all_items)
+    Table.put_item = _forget_order(Table.put_item)
+    Table.delete_item = _forget_order(Table.delete_item)
     DynamoDBBackend.update_item = _forget_size_on_update(DynamoDBBackend.update_item)
     _installed = True
