@@ -13,7 +13,6 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-import pytest
 
 from runbook_lib import buffer
 
