@@ -38,7 +38,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -49,7 +49,8 @@ from botocore.parsers import ResponseParserError
 
 from .config import AwsTarget
 from .errors import BufferError, InputError, PreconditionError
-from .state import iso, parse_iso, utcnow
+from .settings import validate_table_pair
+from .state import iso, to_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,6 @@ STACK_TAG = "pitr-runbook:component"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _STACK_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
-_TABLE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 _ASL_MARKER = "generated from infra/enable_replay.asl.json"
 
 _STACK_IN_PROGRESS = re.compile(r"_IN_PROGRESS$")
@@ -462,19 +462,7 @@ def _wait_until(
         time.sleep(interval)
 
 
-def _as_utc(value: datetime | str | None, what: str) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            return parse_iso(value)
-        except ValueError:
-            raise InputError(f"{what} {value!r} is not an ISO-8601 time: give e.g. 2026-11-28T05:00:00Z") from None
-    if not isinstance(value, datetime):
-        raise InputError(f"{what} must be a datetime or an ISO-8601 string, not {type(value).__name__}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+_as_utc = to_utc
 
 
 def _account_id(target: AwsTarget) -> str:
@@ -554,11 +542,7 @@ def plan(
     parameter by name (``QueueVisibilityTimeout``, ``MaxReceiveCount``, ``ApplierBatchSize``...).
     """
     # -- inputs, before any call ---------------------------------------------------------------
-    for what, name in (("source_table", source_table), ("target_table", target_table)):
-        if not isinstance(name, str) or not _TABLE_NAME_RE.match(name):
-            raise InputError(f"{what} {name!r} is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)")
-    if source_table == target_table:
-        raise InputError(f"the target table must differ from the source ({source_table}): choose a new name")
+    validate_table_pair(source_table, target_table)
     if automation not in AUTOMATIONS:
         raise InputError(f"automation {automation!r} must be one of {', '.join(AUTOMATIONS)}")
     if starting_position not in STARTING_POSITIONS:

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from . import settings as settings_mod
 from .config import AwsTarget
 from .errors import InputError, PreconditionError
-from .settings import describe_table, error_code, optional_client, validate_table_name
+from .settings import describe_table, error_code, optional_client, validate_table_pair
 
 log = logging.getLogger(__name__)
 
@@ -134,15 +134,7 @@ def validate_inputs(
     message_overhead_bytes: int = MESSAGE_OVERHEAD_BYTES,
 ) -> None:
     """Raise :class:`InputError` for malformed parameters. Makes no call."""
-    validate_table_name(source_table, param="source_table")
-    validate_table_name(target_table, param="target_table")
-    if source_table == target_table:
-        raise InputError(
-            f"target_table must differ from source_table ({source_table}): a restore always creates a "
-            "new table; choose a new target_table name",
-            table=source_table,
-            code="ValidationException",
-        )
+    validate_table_pair(source_table, target_table)
     if automation not in AUTOMATIONS:
         raise InputError(f"automation must be one of {', '.join(AUTOMATIONS)}, not {automation!r}")
     if not isinstance(max_message_bytes, int) or isinstance(max_message_bytes, bool) or max_message_bytes <= message_overhead_bytes:

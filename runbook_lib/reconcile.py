@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
 from hashlib import blake2b
 from json.encoder import encode_basestring_ascii as _json_str
@@ -59,7 +59,7 @@ from botocore.exceptions import ClientError
 
 from .config import AwsTarget
 from .errors import InputError, PreconditionError
-from .state import iso, parse_iso, utcnow
+from .state import iso, to_utc, utcnow
 
 __all__ = [
     "CHANGED", "CLASSES", "EXPLAINED", "EXTRA", "FAIL", "IN_FLIGHT", "KINDS", "MISSING", "PASS", "UNEXPLAINED",
@@ -858,17 +858,7 @@ class LastChanges(dict):
         return None
 
 
-def _as_utc(value: datetime | str | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return parse_iso(value)
-        except ValueError:
-            raise InputError(f"{what} must be an ISO-8601 time, not {value!r}") from None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    raise InputError(f"{what} must be a datetime or an ISO-8601 string")
+_as_utc = to_utc
 
 
 def last_change_by_key(

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from . import state as run_state
 from .config import AwsTarget
 from .errors import InputError, PreconditionError, RestoreError
+from .settings import validate_table_pair
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ CATCHUP_OVERLAP = timedelta(seconds=2)
 #: DynamoDB streams keep records for 24 hours
 STREAM_RETENTION = timedelta(hours=24)
 
-_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)\s*(ago)?\s*$", re.I)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -42,17 +42,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def validate_table_names(source_table: str, target_table: str) -> None:
-    for role, name in (("source_table", source_table), ("target_table", target_table)):
-        if not isinstance(name, str) or not _TABLE_NAME.match(name):
-            raise InputError(
-                f"{role} {name!r} is not a valid DynamoDB table name: 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'",
-                table=name if isinstance(name, str) else None,
-            )
-    if source_table == target_table:
-        raise InputError(
-            f"target_table must differ from source_table ({source_table}): a restore always creates a new table",
-            table=source_table,
-        )
+    """Both names valid and different; see :func:`runbook_lib.settings.validate_table_pair`."""
+    validate_table_pair(source_table, target_table)
 
 
 def parse_time(text: str | datetime, *, now: datetime | None = None, name: str = "restore_time") -> datetime | str:

@@ -120,6 +120,19 @@ def validate_table_name(name: Any, *, param: str = "table") -> str:
     return name
 
 
+def validate_table_pair(source_table: Any, target_table: Any) -> None:
+    """Both names valid and different (a restore always creates a new table). Makes no call."""
+    validate_table_name(source_table, param="source_table")
+    validate_table_name(target_table, param="target_table")
+    if source_table == target_table:
+        raise InputError(
+            f"target_table must differ from source_table ({source_table}): a restore always creates a "
+            "new table; choose a new target_table name",
+            table=source_table,
+            code="ValidationException",
+        )
+
+
 def error_code(err: ClientError) -> str:
     """AWS's error code; a bare HTTP status (an emulator's unimplemented action) as ``HTTP 500``."""
     code = str(err.response.get("Error", {}).get("Code") or "")
