@@ -73,6 +73,29 @@ def parse_time(text: str | datetime, *, now: datetime | None = None, name: str =
     return parsed.astimezone(timezone.utc)
 
 
+def parse_times(
+    restore_time: str | datetime, replay_from: str | datetime, *, now: datetime | None = None
+) -> tuple[datetime | str, datetime | str]:
+    """T (a time or ``"latest"``) and R (a time or ``"restore_point"``), checked without AWS:
+    well formed, T not in the future, R not before T."""
+    now = now or run_state.utcnow()
+    t_parsed = parse_time(restore_time, now=now, name="restore_time")
+    if isinstance(replay_from, str) and replay_from.strip().lower() in ("restore_point", "restore-point", "t"):
+        r_spec: datetime | str = "restore_point"
+    else:
+        r_spec = parse_time(replay_from, now=now, name="replay_from")
+        if r_spec == "latest":
+            raise InputError("replay_from must be 'restore_point' (catch-up) or a time after the restore point (rollback), not 'latest'")
+    if isinstance(t_parsed, datetime) and t_parsed > now + timedelta(seconds=1):
+        raise InputError(f"restore_time {run_state.iso(t_parsed)} is in the future (now is {run_state.iso(now)})")
+    if isinstance(r_spec, datetime) and isinstance(t_parsed, datetime) and r_spec < t_parsed:
+        raise InputError(
+            f"replay_from {run_state.iso(r_spec)} is before the restore point {run_state.iso(t_parsed)}: "
+            "use 'restore_point' for catch-up, or a time after the restore point for a rollback"
+        )
+    return t_parsed, r_spec
+
+
 # -- the plan --------------------------------------------------------------------------------------
 
 
@@ -203,20 +226,7 @@ def plan_restore(
     """
     validate_table_names(source_table, target_table)
     now = now or run_state.utcnow()
-    t_parsed = parse_time(restore_time, now=now, name="restore_time")
-    if isinstance(replay_from, str) and replay_from.strip().lower() in ("restore_point", "restore-point", "t"):
-        r_spec: datetime | str = "restore_point"
-    else:
-        r_spec = parse_time(replay_from, now=now, name="replay_from")
-        if r_spec == "latest":
-            raise InputError("replay_from must be 'restore_point' (catch-up) or a time after the restore point (rollback), not 'latest'")
-    if isinstance(t_parsed, datetime) and t_parsed > now + timedelta(seconds=1):
-        raise InputError(f"restore_time {run_state.iso(t_parsed)} is in the future (now is {run_state.iso(now)})")
-    if isinstance(r_spec, datetime) and isinstance(t_parsed, datetime) and r_spec < t_parsed:
-        raise InputError(
-            f"replay_from {run_state.iso(r_spec)} is before the restore point {run_state.iso(t_parsed)}: "
-            "use 'restore_point' for catch-up, or a time after the restore point for a rollback"
-        )
+    t_parsed, r_spec = parse_times(restore_time, replay_from, now=now)
 
     ddb = target.client("dynamodb")
     earliest, latest = restorable_window(target, source_table)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from . import state as run_state
 from .errors import InputError, RunbookError
-from .restore import parse_time, validate_table_names
+from .restore import parse_times, validate_table_names
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +66,7 @@ class RunParams:
 def validate(params: RunParams) -> None:
     """Every check that needs no AWS call. Raises ``InputError``."""
     validate_table_names(params.source_table, params.target_table)
-    parse_time(params.restore_time, name="restore_time")
-    replay = params.replay_from
-    if not (isinstance(replay, str) and replay.strip().lower() in ("restore_point", "restore-point")):
-        r = parse_time(replay, name="replay_from")
-        t = parse_time(params.restore_time, name="restore_time")
-        if r == "latest":
-            raise InputError("replay_from must be 'restore_point' or a time after the restore point, not 'latest'")
-        if t != "latest" and r < t:  # type: ignore[operator]
-            raise InputError(
-                f"replay_from {run_state.iso(r)} is before the restore point {run_state.iso(t)}: use 'restore_point' "  # type: ignore[arg-type]
-                "for catch-up, or a time after the restore point for a rollback"
-            )
+    parse_times(params.restore_time, params.replay_from)
     if params.automation not in ("notebook", "event"):
         raise InputError(f"automation must be 'notebook' or 'event', not {params.automation!r}")
     unknown = set(params.step_parameters) - set(STEPS)
