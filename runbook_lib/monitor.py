@@ -22,6 +22,7 @@ from . import buffer
 from . import state as run_state
 from .config import AwsTarget
 from .errors import BufferError, PreconditionError
+from .restore import status_bar
 
 log = logging.getLogger(__name__)
 
@@ -192,14 +193,7 @@ def follow_drain(
     samples: list[dict[str, Any]] = []
     quiet = 0
     last: buffer.BufferStatus | None = None
-    bar = None
-    if progress is None:
-        try:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=None, desc="draining buffer", bar_format="{desc}: {elapsed} {postfix}", mininterval=1.0)
-        except ImportError:  # pragma: no cover
-            bar = None
+    bar = status_bar("draining buffer") if progress is None else None
     try:
         while True:
             last = buffer.status(target, stack)

@@ -368,7 +368,7 @@ def wait_active(
     """
     ddb = target.client("dynamodb")
     started = time.monotonic()
-    bar = _progress_bar(table) if progress is None else None
+    bar = status_bar(f"restoring {table}") if progress is None else None
     try:
         while True:
             elapsed = time.monotonic() - started
@@ -405,12 +405,13 @@ def wait_active(
             bar.close()
 
 
-def _progress_bar(table: str):
+def status_bar(desc: str):
+    """An elapsed-time line with a status (tqdm: a widget in a notebook, a line in a terminal)."""
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm comes with papermill
         return None
-    return tqdm(total=None, desc=f"restoring {table}", bar_format="{desc}: {elapsed} {postfix}", mininterval=1.0)
+    return tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed} {postfix}", mininterval=1.0)
 
 
 def record_active(run_dir, elapsed: float) -> dict[str, Any]:
