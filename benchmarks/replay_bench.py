@@ -1,26 +1,40 @@
 """Replay throughput on the sandbox vs plain BatchWriteItem of the same items, in one run.
 
-    .venv/bin/python benchmarks/replay_bench.py [--items 3000] [--shape simple|rich]
+    .venv/bin/python benchmarks/replay_bench.py [--items 3000] [--rounds 3] [--shape simple|rich]
 
-1. A source table with a stream, the buffer deployed from infra/ (replay off), an empty target.
-2. N items written to the source; the forwarder moves their N stream records into the FIFO queue.
-3. Plain: the same N items written with BatchWriteItem (25 per call, one client) into a fresh table.
-4. Replay: enable the queue mapping; time until the queue is empty and the target holds N items.
+The sandbox runs in a process of its own (``pitr-runbook sandbox``), as an operator runs it, so
+that the plain writer below does not share an interpreter with the server. Each round:
 
-Prints both rates in events (items) per second and their ratio (replay / plain).
+1. N new items are written to the source table; the forwarder moves their N stream records into
+   the FIFO queue (replay is off, so they wait there).
+2. Plain: the same N items written with BatchWriteItem (25 per call, one client) into a fresh
+   table; then again 10 per call (a FIFO batch's size) into another.
+3. Replay: the queue mapping is enabled; timed until the queue is empty and the target holds the
+   round's items; then disabled again.
+
+Prints both rates in events (items) per second and their ratio (replay / plain) for each round,
+the median ratio, and the CPU both ways cost per 10 events (plain: this client and the sandbox
+server; replay: the sandbox server and its Lambda worker processes, cold starts included). Plain
+writes one call at a time; replay runs batches in parallel, so on a machine of N cores the ratio
+cannot exceed N x (plain CPU) / (replay CPU): the script prints that bound next to the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import socket
+import statistics
+import subprocess
 import sys
 import time
 
 from runbook_lib import buffer
 from runbook_lib.config import AwsTarget
-from runbook_lib.sandbox import Sandbox
 from runbook_lib.sandbox.traffic import create_demo_table, make_item
+
+FIFO_BATCH = 10
 
 
 def simple_item(n: int) -> dict:
@@ -44,69 +58,151 @@ def count(ddb, table: str) -> int:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sandbox() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook_lib.cli", "sandbox", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = proc.stdout.readline()  # "sandbox ready: endpoint_url=..."
+    if "endpoint_url=" not in line:
+        proc.kill()
+        raise SystemExit("the sandbox did not start")
+    return proc, line.strip().split("endpoint_url=", 1)[1]
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(CPU of ``pid``, CPU of its live children), from /proc; (0, 0) where /proc is missing."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(path: str) -> tuple[int, float] | None:
+        try:
+            with open(path) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+
+    own = stat(f"/proc/{pid}/stat")
+    children = 0.0
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            found = stat(f"/proc/{entry}/stat")
+            if found and found[0] == pid:
+                children += found[1]
+    return (own[1] if own else 0.0), children
+
+
+def wait_queued(target: AwsTarget, stack, wanted: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        depth = buffer.status(target, stack).depth
+        if depth >= wanted:
+            return True
+        print(f"  queued {depth} of {wanted}", file=sys.stderr)
+        time.sleep(2)
+    return False
+
+
+def replay(target: AwsTarget, stack, deadline: float) -> float:
+    # measured by one light call (the queue's counts) five times a second, so that the
+    # measurement itself does not compete with the replay for the sandbox
+    sqs = target.client("sqs")
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    started = time.perf_counter()
+    buffer.enable_replay(target, stack)
+    while True:
+        attrs = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=names)["Attributes"]
+        if all(attrs[n] == "0" for n in names):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("replay did not finish in time")
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    buffer.disable_replay(target, stack)
+    return seconds
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--items", type=int, default=3000)
+    ap.add_argument("--items", type=int, default=3000, help="items per round")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--shape", choices=("simple", "rich"), default="simple")
     args = ap.parse_args(argv)
     rng = random.Random(1)
-    with Sandbox() as sb:
-        target = AwsTarget(region="us-east-1", endpoint_url=sb.endpoint_url)
+    proc, endpoint = start_sandbox()
+    try:
+        target = AwsTarget(region="us-east-1", endpoint_url=endpoint)
         ddb = target.client("dynamodb")
         create_demo_table(ddb, "bench-source", pitr=False)
         create_demo_table(ddb, "bench-target", pitr=False, stream=None)
-        create_demo_table(ddb, "bench-plain", pitr=False, stream=None)
         stack = buffer.deploy(target, buffer.plan(target, source_table="bench-source", target_table="bench-target"))
-        items = [simple_item(n) if args.shape == "simple" else make_item([("pk", "S")], n, rng) for n in range(args.items)]
-
-        write_batches(ddb, "bench-source", items)
-        print(f"{args.items} items written to the source; waiting for the forwarder to queue them", file=sys.stderr)
-        deadline = time.monotonic() + 600
-        while (depth := buffer.status(target, stack).depth) < args.items and time.monotonic() < deadline:
-            print(f"  queued {depth}", file=sys.stderr)
-            time.sleep(2)
-        queued = buffer.status(target, stack).depth
-        if queued < args.items:
-            print(f"only {queued} of {args.items} records reached the queue", file=sys.stderr)
-            return 1
-
-        started = time.perf_counter()
-        write_batches(ddb, "bench-plain", items)
-        plain_seconds = time.perf_counter() - started
-        create_demo_table(ddb, "bench-plain-10", pitr=False, stream=None)
-        started = time.perf_counter()
-        write_batches(ddb, "bench-plain-10", items, size=10)
-        plain10_seconds = time.perf_counter() - started
-
-        # measured by one light call (the queue's counts) twice a second, so that the measurement
-        # itself does not compete with the replay for the sandbox
-        sqs = target.client("sqs")
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        started = time.perf_counter()
-        buffer.enable_replay(target, stack)
-        while True:
-            attrs = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=names)["Attributes"]
-            if all(attrs[n] == "0" for n in names):
-                break
-            if time.monotonic() > deadline:
-                print("replay did not finish in time", file=sys.stderr)
+        rows, server_cpu, worker_cpu, plain_cpu, batches = [], 0.0, 0.0, 0.0, 0
+        for r in range(args.rounds):
+            base = r * args.items
+            items = [
+                simple_item(base + n) if args.shape == "simple" else make_item([("pk", "S")], base + n, rng)
+                for n in range(args.items)
+            ]
+            deadline = time.monotonic() + 900
+            write_batches(ddb, "bench-source", items)
+            print(f"round {r + 1}: {args.items} items written to the source; waiting for the queue", file=sys.stderr)
+            if not wait_queued(target, stack, args.items, deadline):
+                print("the records did not all reach the queue", file=sys.stderr)
                 return 1
-            time.sleep(0.5)
-        replay_seconds = time.perf_counter() - started
-        applied = count(ddb, "bench-target")
-        st = buffer.status(target, stack)
-        if applied != args.items or st.dlq_depth:
-            print(f"replay applied {applied} of {args.items} items, {st.dlq_depth} in the DLQ", file=sys.stderr)
-            return 1
+            timings = {}
+            for size in (25, FIFO_BATCH):
+                table = f"bench-plain-{size}-{r}"
+                create_demo_table(ddb, table, pitr=False, stream=None)
+                cpu0, own0 = cpu_seconds(proc.pid), time.process_time()
+                started = time.perf_counter()
+                write_batches(ddb, table, items, size=size)
+                timings[size] = time.perf_counter() - started
+                if size == 25:
+                    plain_cpu += cpu_seconds(proc.pid)[0] - cpu0[0] + time.process_time() - own0
+            cpu0 = cpu_seconds(proc.pid)
+            seconds = replay(target, stack, deadline)
+            cpu1 = cpu_seconds(proc.pid)
+            server_cpu += cpu1[0] - cpu0[0]
+            worker_cpu += max(cpu1[1] - cpu0[1], 0.0)
+            batches += -(-args.items // FIFO_BATCH)
+            applied = count(ddb, "bench-target")
+            st = buffer.status(target, stack)
+            if applied != base + args.items or st.dlq_depth:
+                print(f"replay applied {applied} of {base + args.items} items, {st.dlq_depth} in the DLQ", file=sys.stderr)
+                return 1
+            rows.append((args.items / timings[25], args.items / timings[FIFO_BATCH], args.items / seconds))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
-    plain_rate, replay_rate = args.items / plain_seconds, args.items / replay_seconds
-    plain10_rate = args.items / plain10_seconds
-    print(f"items: {args.items} ({args.shape})")
-    print(f"plain BatchWriteItem, 25 per call: {plain_seconds:.2f} s, {plain_rate:.0f} items/s")
-    print(f"plain BatchWriteItem, 10 per call (one FIFO batch): {plain10_seconds:.2f} s, {plain10_rate:.0f} items/s")
-    print(f"replay (queue -> applier -> table): {replay_seconds:.2f} s, {replay_rate:.0f} events/s")
-    print(f"ratio replay/plain(25): {replay_rate / plain_rate:.2f}  (floor 0.8, goal 0.9)")
-    print(f"ratio replay/plain(10): {replay_rate / plain10_rate:.2f}")
+    print(f"items: {args.items} per round ({args.shape}), {args.rounds} rounds, sandbox in its own process")
+    print("round  plain 25/call  plain 10/call  replay     replay/plain25  replay/plain10")
+    for i, (p25, p10, rep) in enumerate(rows, 1):
+        print(f"{i:5d}  {p25:8.0f}/s    {p10:8.0f}/s    {rep:6.0f}/s  {rep / p25:14.2f}  {rep / p10:14.2f}")
+    ratio = statistics.median(rep / p25 for p25, _, rep in rows)
+    ratio10 = statistics.median(rep / p10 for _, p10, rep in rows)
+    print(f"median ratio replay/plain(25): {ratio:.2f}  (floor 0.8, goal 0.9)")
+    print(f"median ratio replay/plain(10): {ratio10:.2f}")
+    if batches and server_cpu:
+        cores = os.cpu_count() or 1
+        replay_per_10 = (server_cpu + worker_cpu) / batches * 1000
+        plain_per_10 = plain_cpu / (args.items * args.rounds) * FIFO_BATCH * 1000
+        print(
+            f"CPU per {FIFO_BATCH} events: replay {replay_per_10:.1f} ms (sandbox server {server_cpu / batches * 1000:.1f}, "
+            f"Lambda workers {worker_cpu / batches * 1000:.1f}); plain 25/call {plain_per_10:.1f} ms (client + server)"
+        )
+        print(
+            f"bound on this machine ({cores} cores, plain runs one call at a time, replay in parallel): "
+            f"replay/plain(25) <= {cores} x {plain_per_10:.1f} / {replay_per_10:.1f} = {cores * plain_per_10 / replay_per_10:.2f}"
+        )
     return 0
 
 

@@ -1231,7 +1231,7 @@ class LambdaRuntime:
             if not cold:
                 worker = self._checkout(spec, gen)
                 if worker is None:
-                    wanted = min(limit - inflight, _batches_available(queue_obj, batch_size))
+                    wanted = _batches_available(queue_obj, batch_size, limit - inflight)
                     self._warm_up(spec, gen, wanted)
                     return
             messages = backend.receive_message(
@@ -1558,14 +1558,30 @@ class LambdaRuntime:
             self._task_done()
 
 
-def _batches_available(queue_obj: Any, batch_size: int) -> int:
-    """How many batches a receive could hand out now (FIFO: one per free message group)."""
-    visible = queue_obj.messages
-    if not visible:
+def _batches_available(queue_obj: Any, batch_size: int, cap: int) -> int:
+    """How many batches a receive could hand out now, counted up to ``cap`` (FIFO: one per free
+    message group). Stops as soon as ``cap`` is reached: the queue may hold many thousands."""
+    if cap <= 0:
         return 0
+    now_ms = time.time() * 1000
+    with queue_obj._messages_lock:
+        messages = list(queue_obj._messages)
+        busy = {m.group_id for m in queue_obj._pending_messages if m.group_id is not None}
     if queue_obj.fifo_queue:
-        return len({m.group_id for m in visible} - set(queue_obj.pending_message_groups))
-    return math.ceil(len(visible) / max(batch_size, 1))
+        free: set = set()
+        for m in messages:
+            if now_ms > m.visible_at and now_ms >= m.delayed_until and m.group_id not in busy:
+                free.add(m.group_id)
+                if len(free) >= cap:
+                    break
+        return len(free)
+    visible = 0
+    for m in messages:
+        if now_ms > m.visible_at and now_ms >= m.delayed_until:
+            visible += 1
+            if visible >= cap * max(batch_size, 1):
+                break
+    return min(math.ceil(visible / max(batch_size, 1)), cap)
 
 
 def _log_text(lines: list[tuple[int, str]]) -> str:

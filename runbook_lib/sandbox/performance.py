@@ -18,10 +18,20 @@
   of every service (under one lock); the answer for a host never changes, so it is kept.
 - SQS receipt handles: moto draws 185 random letters one by one for every message received;
   the sandbox takes 185 letters from one random draw (still opaque and unique).
+- Action lookup: moto lists every method of the handler class (``inspect.getmembers``) for
+  every request to find the action's method; a class's methods do not change once the sandbox
+  has installed its extensions, so the list is kept per class.
 - SQS thread safety: moto deletes a message by rebuilding the queue's message list, so two
   deletes at once (the runtime applies several message groups at a time, and the server is
   threaded) could each drop the other's work and bring a deleted message back. Deletes, receives
   and visibility changes on a queue hold the queue's lock.
+- SQS receives: moto lists every visible message of the queue (a clock read for each) and
+  deep-copies the set of busy message groups before each ``ReceiveMessage``, and deep-copies
+  each message it returns; a FIFO queue holding a few thousand messages then costs
+  milliseconds per receive, and the replay slows down the fuller the buffer is. The sandbox walks
+  the queue once, lazily, stops at ``count`` messages, and copies only what it hands out. The
+  rules are moto's own: the oldest visible messages first, a FIFO group with a message in flight
+  is skipped, a message over ``maxReceiveCount`` moves to the dead-letter queue.
 - SQS deduplication, as AWS documents it: a deduplication id is remembered for five minutes after
   its message was sent, **even once the message is deleted** (moto forgot it with the message).
 """
@@ -218,6 +228,60 @@ def _queue_locked(original):
     return method
 
 
+def _receive_message(
+    self,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> list:
+    """moto's ``SQSBackend.receive_message`` in one lazy pass (see the module's docstring)."""
+    import copy
+    import time
+
+    from moto.sqs.models import _filter_message_attributes
+
+    queue = self.get_queue(queue_name)
+    names = message_attribute_names or []
+    polling_end = time.time() + wait_seconds_timeout
+    redrive = queue.redrive_policy if queue.dead_letter_queue is not None else None
+    result: list = []
+    while True:
+        with queue._messages_lock:
+            now_ms = time.time() * 1000
+            pending = queue._pending_messages
+            busy = {m.group_id for m in pending if m.group_id is not None} if queue.fifo_queue else set()
+            to_dlq: list = []
+            for message in queue._messages:
+                if now_ms <= message.visible_at or now_ms < message.delayed_until:
+                    continue  # in flight or delayed
+                if message in pending:  # visible again: its consumer timed out
+                    pending.discard(message)
+                    if queue.fifo_queue:
+                        busy = {m.group_id for m in pending if m.group_id is not None}
+                if queue.fifo_queue and message.group_id and message.group_id in busy:
+                    continue  # a message of this group is in flight
+                if redrive and message.approximate_receive_count >= redrive["maxReceiveCount"]:
+                    to_dlq.append(message)
+                    continue
+                pending.add(message)
+                message.mark_received(visibility_timeout=visibility_timeout)
+                handed = copy.copy(message)
+                _filter_message_attributes(handed, names)  # replaces the copy's attribute dict only
+                if not self.is_message_valid_based_on_retention_period(queue_name, message):
+                    break
+                result.append(handed)
+                if len(result) >= count:
+                    break
+            for message in to_dlq:
+                queue._messages.remove(message)
+                queue.dead_letter_queue.add_message(message)
+            if result or not wait_seconds_timeout or time.time() > polling_end:
+                return result
+            queue._messages_lock.wait(timeout=1)
+
+
 def _is_within_segment(self, segments) -> bool:
     if segments == (None, None):
         return True
@@ -234,11 +298,22 @@ def _is_within_segment(self, segments) -> bool:
 
 
 def _receipt_handle() -> str:
-    import base64
     import os
 
-    # 185 characters, as moto's: base32 of random bytes, lower-cased, letters and digits only
-    return base64.b32encode(os.urandom(120)).decode().lower().replace("=", "")[:185]
+    # 185 characters, as moto's: lower-case letters and digits (hex of random bytes)
+    return os.urandom(93).hex()[:185]
+
+
+def _memo_method_names(original):
+    cache: dict = {}
+
+    def method_names_from_class(clazz) -> list:
+        names = cache.get(clazz)
+        if names is None:
+            names = cache[clazz] = original(clazz)
+        return names
+
+    return method_names_from_class
 
 
 def _memo_backend_for_host(original):
@@ -269,9 +344,12 @@ def install() -> None:
     import moto.sqs.models as sqs_models
 
     sqs_models.generate_receipt_handle = _receipt_handle
+    import moto.core.responses as core_responses
+
+    core_responses.method_names_from_class = _memo_method_names(core_responses.method_names_from_class)
     Queue.delete_message = _delete_message
-    for name in ("receive_message", "change_message_visibility"):
-        setattr(SQSBackend, name, _queue_locked(getattr(SQSBackend, name)))
+    SQSBackend.change_message_visibility = _queue_locked(SQSBackend.change_message_visibility)
+    SQSBackend.receive_message = _receive_message
 
     Queue.attributes = property(_queue_attributes)
     Message.visible = property(_visible)

@@ -54,3 +54,91 @@ def test_concurrent_deletes_lose_no_delete(aws):
         t.join()
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+# -- ReceiveMessage: the sandbox's one-pass receive keeps moto's and SQS's rules -----------------
+def _send(sqs, url, body, group, attributes=None):
+    kwargs = {"MessageAttributes": attributes} if attributes else {}
+    sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=body, **kwargs)
+
+
+def _bodies(response):
+    return [m["Body"] for m in response.get("Messages", [])]
+
+
+def test_fifo_receive_keeps_group_order_and_skips_a_group_in_flight(aws):
+    sqs, url = _fifo(aws)
+    _send(sqs, url, "a1", "a")
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=30)
+    assert _bodies(first) == ["a1"]
+    for body, group in (("a2", "a"), ("b1", "b"), ("c1", "c"), ("b2", "b")):
+        _send(sqs, url, body, group)
+    # a has a message in flight: only b and c are deliverable, each group in its order
+    second = _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30))
+    assert sorted(second) == ["b1", "b2", "c1"] and second.index("b1") < second.index("b2")
+    assert _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)) == []
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["Messages"][0]["ReceiptHandle"])
+    assert _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)) == ["a2"]
+
+
+def test_a_message_whose_visibility_timeout_ends_is_delivered_again(aws):
+    sqs, url = _fifo(aws)
+    _send(sqs, url, "m", "g")
+    _send(sqs, url, "n", "g")
+    got = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, AttributeNames=["ApproximateReceiveCount"])
+    assert _bodies(got) == ["m"] and got["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert _bodies(sqs.receive_message(QueueUrl=url)) == []  # the group waits for m
+    import time
+
+    time.sleep(1.2)
+    again = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])
+    assert _bodies(again) == ["m"] and again["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert again["Messages"][0]["ReceiptHandle"] != got["Messages"][0]["ReceiptHandle"]
+
+
+def test_a_message_received_max_receive_count_times_moves_to_the_dead_letter_queue(aws):
+    sqs = aws("sqs")
+    dlq = sqs.create_queue(QueueName="dead.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    import json
+
+    url = sqs.create_queue(QueueName="live.fifo", Attributes={
+        "FifoQueue": "true", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    _send(sqs, url, "poison", "p")
+    for _ in range(2):
+        assert _bodies(sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)) == ["poison"]
+    _send(sqs, url, "fine", "f")
+    # the third receive finds poison over maxReceiveCount: it moves, and the other group flows
+    assert _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)) == ["fine"]
+    assert _bodies(sqs.receive_message(QueueUrl=dlq)) == ["poison"]
+
+
+def test_receive_returns_only_the_message_attributes_asked_for_and_keeps_the_others(aws):
+    sqs, url = _fifo(aws)
+    attributes = {
+        "trace.id": {"DataType": "String", "StringValue": "t"},
+        "trace.span": {"DataType": "String", "StringValue": "s"},
+        "other": {"DataType": "Number", "StringValue": "1"},
+    }
+    _send(sqs, url, "m", "g", attributes)
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["trace.*"], VisibilityTimeout=0)
+    assert set(got["Messages"][0]["MessageAttributes"]) == {"trace.id", "trace.span"}
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])
+    assert set(got["Messages"][0]["MessageAttributes"]) == set(attributes)
+
+
+def test_a_long_poll_returns_as_soon_as_a_message_arrives(aws):
+    import time
+
+    sqs, url = _fifo(aws)
+    sender = threading.Timer(0.5, lambda: _send(aws("sqs"), url, "late", "g"))
+    sender.start()
+    started = time.monotonic()
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)
+    waited = time.monotonic() - started
+    sender.join()
+    assert _bodies(got) == ["late"]
+    assert 0.4 < waited < 4.5
+    started = time.monotonic()
+    assert _bodies(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)) == []  # the group is busy: a full wait
+    assert time.monotonic() - started >= 0.9
