@@ -1561,23 +1561,25 @@ class LambdaRuntime:
 def _batches_available(queue_obj: Any, batch_size: int, cap: int) -> int:
     """How many batches a receive could hand out now, counted up to ``cap`` (FIFO: one per free
     message group). Stops as soon as ``cap`` is reached: the queue may hold many thousands."""
+    from .performance import busy_groups, deliverable
+
     if cap <= 0:
         return 0
     now_ms = time.time() * 1000
     with queue_obj._messages_lock:
         messages = list(queue_obj._messages)
-        busy = {m.group_id for m in queue_obj._pending_messages if m.group_id is not None}
+        busy = busy_groups(queue_obj)
     if queue_obj.fifo_queue:
         free: set = set()
         for m in messages:
-            if now_ms > m.visible_at and now_ms >= m.delayed_until and m.group_id not in busy:
+            if deliverable(m, now_ms, busy):
                 free.add(m.group_id)
                 if len(free) >= cap:
                     break
         return len(free)
     visible = 0
     for m in messages:
-        if now_ms > m.visible_at and now_ms >= m.delayed_until:
+        if deliverable(m, now_ms, busy):
             visible += 1
             if visible >= cap * max(batch_size, 1):
                 break

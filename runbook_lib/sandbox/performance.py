@@ -228,6 +228,20 @@ def _queue_locked(original):
     return method
 
 
+def busy_groups(queue) -> set:
+    """The message groups of a FIFO queue with a message in flight (none for a standard queue)."""
+    if not queue.fifo_queue:
+        return set()
+    return {m.group_id for m in queue._pending_messages if m.group_id is not None}
+
+
+def deliverable(message, now_ms: float, busy: set) -> bool:
+    """Visible, not delayed, and not behind an in-flight message of its group."""
+    if now_ms <= message.visible_at or now_ms < message.delayed_until:
+        return False
+    return not (message.group_id and message.group_id in busy)
+
+
 def _receive_message(
     self,
     queue_name: str,
@@ -251,16 +265,15 @@ def _receive_message(
         with queue._messages_lock:
             now_ms = time.time() * 1000
             pending = queue._pending_messages
-            busy = {m.group_id for m in pending if m.group_id is not None} if queue.fifo_queue else set()
+            busy = busy_groups(queue)
             to_dlq: list = []
             for message in queue._messages:
-                if now_ms <= message.visible_at or now_ms < message.delayed_until:
+                if not deliverable(message, now_ms, set()):
                     continue  # in flight or delayed
                 if message in pending:  # visible again: its consumer timed out
                     pending.discard(message)
-                    if queue.fifo_queue:
-                        busy = {m.group_id for m in pending if m.group_id is not None}
-                if queue.fifo_queue and message.group_id and message.group_id in busy:
+                    busy = busy_groups(queue)
+                if not deliverable(message, now_ms, busy):
                     continue  # a message of this group is in flight
                 if redrive and message.approximate_receive_count >= redrive["maxReceiveCount"]:
                     to_dlq.append(message)
@@ -304,18 +317,6 @@ def _receipt_handle() -> str:
     return os.urandom(93).hex()[:185]
 
 
-def _memo_method_names(original):
-    cache: dict = {}
-
-    def method_names_from_class(clazz) -> list:
-        names = cache.get(clazz)
-        if names is None:
-            names = cache[clazz] = original(clazz)
-        return names
-
-    return method_names_from_class
-
-
 def _memo_backend_for_host(original):
     cache: dict = {}
 
@@ -346,7 +347,7 @@ def install() -> None:
     sqs_models.generate_receipt_handle = _receipt_handle
     import moto.core.responses as core_responses
 
-    core_responses.method_names_from_class = _memo_method_names(core_responses.method_names_from_class)
+    core_responses.method_names_from_class = lru_cache(maxsize=None)(core_responses.method_names_from_class)
     Queue.delete_message = _delete_message
     SQSBackend.change_message_visibility = _queue_locked(SQSBackend.change_message_visibility)
     SQSBackend.receive_message = _receive_message

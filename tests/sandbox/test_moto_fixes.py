@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 from runbook_lib.sandbox.traffic import create_demo_table, seed_items
 
@@ -88,8 +90,6 @@ def test_a_message_whose_visibility_timeout_ends_is_delivered_again(aws):
     got = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, AttributeNames=["ApproximateReceiveCount"])
     assert _bodies(got) == ["m"] and got["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "1"
     assert _bodies(sqs.receive_message(QueueUrl=url)) == []  # the group waits for m
-    import time
-
     time.sleep(1.2)
     again = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])
     assert _bodies(again) == ["m"] and again["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "2"
@@ -100,8 +100,6 @@ def test_a_message_received_max_receive_count_times_moves_to_the_dead_letter_que
     sqs = aws("sqs")
     dlq = sqs.create_queue(QueueName="dead.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    import json
-
     url = sqs.create_queue(QueueName="live.fifo", Attributes={
         "FifoQueue": "true", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
     _send(sqs, url, "poison", "p")
@@ -128,8 +126,6 @@ def test_receive_returns_only_the_message_attributes_asked_for_and_keeps_the_oth
 
 
 def test_a_long_poll_returns_as_soon_as_a_message_arrives(aws):
-    import time
-
     sqs, url = _fifo(aws)
     sender = threading.Timer(0.5, lambda: _send(aws("sqs"), url, "late", "g"))
     sender.start()
