@@ -22,13 +22,12 @@ LOOPBACK = "127.0.0.1"
 
 def _install_extensions() -> None:
     """Patch moto where it falls short of AWS. Idempotent; process-wide, like moto's backends."""
-    from . import events, lambda_runtime, performance, pitr, validation
+    import importlib
 
-    performance.install()
-    pitr.install()
-    validation.install()
-    events.install()
-    lambda_runtime.install()
+    from .faults import EXTENSIONS
+
+    for name in EXTENSIONS:
+        importlib.import_module(f"{__package__}.{name}").install()
 
 
 class Sandbox:
@@ -152,11 +151,36 @@ class Sandbox:
             return resp.read()
 
 
+def _json_response(start_response, status: str, body: Any) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+def _faults_route(environ, start_response):
+    from . import faults
+
+    if environ["REQUEST_METHOD"] == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            faults.configure(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+        except (faults.FaultError, ValueError) as exc:
+            return _json_response(start_response, "400 Bad Request", {"message": str(exc)})
+    return _json_response(start_response, "200 OK", faults.snapshot())
+
+
 def _with_admin_routes(app, sandbox: Sandbox):
-    """``/_sandbox/settings`` (GET, POST JSON) lets another process tune the sandbox over HTTP."""
+    """``/_sandbox/settings`` (GET, POST JSON) lets another process tune the sandbox over HTTP;
+    ``/_sandbox/faults`` switches injected faults (``faults.py``); a moto reset clears them."""
 
     def wsgi(environ, start_response):
-        if environ.get("PATH_INFO") == "/_sandbox/settings":
+        path = environ.get("PATH_INFO")
+        if path == "/_sandbox/faults":
+            return _faults_route(environ, start_response)
+        if path == "/moto-api/reset":
+            from . import faults
+
+            faults.clear()
+        if path == "/_sandbox/settings":
             if environ["REQUEST_METHOD"] == "POST":
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 body = json.loads(environ["wsgi.input"].read(length) or b"{}")
