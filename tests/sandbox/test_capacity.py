@@ -1,0 +1,245 @@
+"""The sandbox enforces provisioned capacity per second, as DynamoDB does; and the throttle-target fault.
+
+AWS documents followed:
+- "DynamoDB read and write operations" (capacity units per item size and read consistency),
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
+- "Burst capacity" (up to 300 seconds of unused capacity kept),
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/burst-adaptive-capacity.html
+- API reference ``BatchWriteItem`` / ``BatchGetItem`` (throttled requests come back in
+  ``UnprocessedItems`` / ``UnprocessedKeys``; only when none fits, the call is
+  ``ProvisionedThroughputExceededException``),
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html and
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+- API reference ``TransactWriteItems`` (``TransactionCanceledException``, reason code
+  ``ProvisionedThroughputExceeded``),
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+"""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from runbook_lib.sandbox import faults
+from runbook_lib.sandbox.capacity import BURST_SECONDS, THROTTLE_TARGET, _Balance
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def ddb(endpoint):
+    """A DynamoDB client that does not retry, so that every throttle is seen."""
+    return boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name=REGION, config=Config(retries={"total_max_attempts": 1})
+    )
+
+
+def _table(ddb, name: str, *, rcu: int | None = None, wcu: int | None = None) -> None:
+    kwargs = dict(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    if rcu is None:
+        kwargs["BillingMode"] = "PAY_PER_REQUEST"
+    else:
+        kwargs["BillingMode"] = "PROVISIONED"
+        kwargs["ProvisionedThroughput"] = {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu}
+    ddb.create_table(**kwargs)
+
+
+def _item(key: str, size: int = 10) -> dict:
+    """An item of about ``size`` bytes (attribute names and values)."""
+    return {"pk": {"S": key}, "v": {"S": "x" * max(0, size - len(key) - 3)}}
+
+
+def _throttled(exc: ClientError) -> bool:
+    return (
+        exc.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+        and exc.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    )
+
+
+def test_writes_beyond_provisioned_write_capacity_are_throttled_then_admitted_again(ddb):
+    # GIVEN a table provisioned with 2 WCU (a new table has one second of capacity)
+    _table(ddb, "prov", rcu=5, wcu=2)
+    ddb.put_item(TableName="prov", Item=_item("a"))
+    ddb.put_item(TableName="prov", Item=_item("b"))
+    # WHEN a third 1-WCU write comes in the same second
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="prov", Item=_item("c"))
+    # THEN it is refused as AWS refuses it, and nothing is written
+    assert _throttled(err.value)
+    assert "provisioned throughput for the table was exceeded" in err.value.response["Error"]["Message"]
+    assert "Item" not in ddb.get_item(TableName="prov", Key={"pk": {"S": "c"}})
+    with pytest.raises(ClientError) as err:
+        ddb.delete_item(TableName="prov", Key={"pk": {"S": "a"}})
+    assert _throttled(err.value)
+    with pytest.raises(ClientError) as err:
+        ddb.update_item(TableName="prov", Key={"pk": {"S": "a"}}, UpdateExpression="SET w = :w",
+                        ExpressionAttributeValues={":w": {"N": "1"}})
+    assert _throttled(err.value)
+    # AND a second later the table takes writes again
+    time.sleep(1.1)
+    ddb.put_item(TableName="prov", Item=_item("c"))
+
+
+def test_a_write_costs_one_unit_per_kilobyte_of_the_larger_of_old_and_new_item(ddb):
+    _table(ddb, "prov", rcu=5, wcu=5)
+    # a 3.5 KB item costs 4 WCU: 1 of the 5 is left
+    ddb.put_item(TableName="prov", Item=_item("big", 3500))
+    # overwriting it with a small item still costs the old item's 4 WCU: throttled
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="prov", Item=_item("big", 10))
+    assert _throttled(err.value)
+    # a new small item costs 1 WCU: admitted
+    ddb.put_item(TableName="prov", Item=_item("small", 10))
+
+
+def test_reads_cost_one_unit_per_4kb_strongly_consistent_and_half_eventually(ddb):
+    _table(ddb, "prov", rcu=2, wcu=10)
+    ddb.put_item(TableName="prov", Item=_item("k", 5000))  # 5 KB: 2 RCU strongly, 1 eventually
+    time.sleep(1.0)  # the read balance: 2 at creation, 2 more saved in a second
+    key = {"pk": {"S": "k"}}
+    ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)  # 2
+    ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)  # 2: the balance is spent
+    with pytest.raises(ClientError) as err:
+        ddb.get_item(TableName="prov", Key=key)  # 1 more: throttled
+    assert _throttled(err.value)
+    time.sleep(0.6)  # about 1.2 units back
+    ddb.get_item(TableName="prov", Key=key)  # eventually consistent: 1
+    with pytest.raises(ClientError) as err:
+        ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)
+    assert _throttled(err.value)
+
+
+def test_batch_write_returns_the_throttled_part_as_unprocessed_items(ddb):
+    _table(ddb, "prov", rcu=5, wcu=3)
+    requests = [{"PutRequest": {"Item": _item(f"k{i}")}} for i in range(5)]
+    # WHEN a batch of 5 one-unit writes meets a balance of 3
+    out = ddb.batch_write_item(RequestItems={"prov": requests})
+    # THEN 3 are written and 2 come back, unprocessed
+    assert out["UnprocessedItems"] == {"prov": requests[3:]}
+    assert ddb.scan(TableName="prov", Select="COUNT")["Count"] == 3
+    # AND when none of a batch fits, the whole call is throttled
+    with pytest.raises(ClientError) as err:
+        ddb.batch_write_item(RequestItems={"prov": requests[3:]})
+    assert _throttled(err.value)
+
+
+def test_batch_get_returns_the_throttled_part_as_unprocessed_keys(ddb):
+    _table(ddb, "prov", rcu=2, wcu=5)
+    keys = [{"pk": {"S": f"k{i}"}} for i in range(4)]
+    for key in keys:
+        ddb.put_item(TableName="prov", Item=dict(key))
+    out = ddb.batch_get_item(RequestItems={"prov": {"Keys": keys, "ConsistentRead": True}})
+    assert len(out["Responses"]["prov"]) == 2
+    assert out["UnprocessedKeys"] == {"prov": {"Keys": keys[2:], "ConsistentRead": True}}
+    with pytest.raises(ClientError) as err:
+        ddb.batch_get_item(RequestItems={"prov": {"Keys": keys[2:], "ConsistentRead": True}})
+    assert _throttled(err.value)
+
+
+def test_unused_capacity_is_kept_as_burst(ddb):
+    # GIVEN a 2 WCU table left idle for 3 seconds (2 units at creation + 6 saved)
+    _table(ddb, "prov", rcu=1, wcu=2)
+    time.sleep(3.0)
+    # THEN it takes a burst of 8 one-unit writes at once, and throttles the 9th
+    for i in range(8):
+        ddb.put_item(TableName="prov", Item=_item(f"k{i}"))
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="prov", Item=_item("k8"))
+    assert _throttled(err.value)
+
+
+def test_burst_keeps_at_most_300_seconds_of_unused_capacity():
+    balance = _Balance(10.0, now=0.0)
+    # an hour idle keeps 300 s x 10 units, not 3,600 s
+    assert balance.take(3000.0, 10.0, BURST_SECONDS, now=3600.0)
+    assert not balance.take(1.0, 10.0, BURST_SECONDS, now=3600.0)
+
+
+def test_transaction_over_capacity_is_cancelled_with_the_throttled_action_named(ddb):
+    _table(ddb, "prov", rcu=5, wcu=2)
+    # two transactional 1 KB puts cost 2 x 2 WCU; the balance is 2
+    with pytest.raises(ClientError) as err:
+        ddb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "prov", "Item": _item("a")}}, {"Put": {"TableName": "prov", "Item": _item("b")}}]
+        )
+    assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in err.value.response["CancellationReasons"]]
+    assert reasons == ["None", "ProvisionedThroughputExceeded"]
+    # nothing was written, and the first action's units were not spent
+    assert ddb.scan(TableName="prov", Select="COUNT")["Count"] == 0
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "prov", "Item": _item("a")}}])
+
+
+def test_on_demand_tables_are_never_throttled(ddb):
+    _table(ddb, "ondemand")
+    for i in range(60):
+        ddb.put_item(TableName="ondemand", Item=_item(f"k{i}", 3000))
+    out = ddb.batch_write_item(RequestItems={"ondemand": [{"PutRequest": {"Item": _item(f"b{i}")}} for i in range(25)]})
+    assert out["UnprocessedItems"] == {}
+
+
+def test_raising_capacity_with_update_table_takes_effect(ddb):
+    _table(ddb, "prov", rcu=1, wcu=1)
+    ddb.put_item(TableName="prov", Item=_item("a"))
+    with pytest.raises(ClientError):
+        ddb.put_item(TableName="prov", Item=_item("b"))
+    ddb.update_table(TableName="prov", ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 100})
+    time.sleep(0.1)  # 100 units a second: about 10 back
+    for i in range(5):
+        ddb.put_item(TableName="prov", Item=_item(f"c{i}"))
+
+
+def _restored_target(ddb, aws) -> None:
+    _table(ddb, "src")
+    ddb.update_continuous_backups(TableName="src", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    ddb.put_item(TableName="src", Item=_item("seed"))
+    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="dst", UseLatestRestorableTime=True)
+    deadline = time.monotonic() + 20
+    while ddb.describe_table(TableName="dst")["Table"]["TableStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_throttle_target_fault_throttles_writes_to_the_restored_table_for_a_while(ddb, aws):
+    # GIVEN an on-demand source restored into an (on-demand) target, and the fault on
+    _restored_target(ddb, aws)
+    faults.enable(THROTTLE_TARGET, rate=2, seconds=1.5)
+    # WHEN writes reach the target faster than 2 units a second
+    ddb.put_item(TableName="dst", Item=_item("a"))
+    ddb.put_item(TableName="dst", Item=_item("b"))
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="dst", Item=_item("c"))
+    assert _throttled(err.value)
+    time.sleep(0.6)  # about 1.2 units back (no burst beyond one second under the fault)
+    out = ddb.batch_write_item(RequestItems={"dst": [{"PutRequest": {"Item": _item(f"k{i}")}} for i in range(4)]})
+    assert len(out["UnprocessedItems"]["dst"]) >= 2
+    # THEN the source is not throttled
+    for i in range(10):
+        ddb.put_item(TableName="src", Item=_item(f"s{i}"))
+    # AND once the fault's time is over, the target takes writes at any rate
+    time.sleep(1.6)
+    for i in range(10):
+        ddb.put_item(TableName="dst", Item=_item(f"late{i}"))
+    events = faults.snapshot()["events"][THROTTLE_TARGET]
+    assert events["throttled requests"] >= 1
+    assert events["throttled batch items"] >= 2
+
+
+def test_throttle_target_fault_can_name_any_table(ddb):
+    _table(ddb, "named")
+    _table(ddb, "other")
+    faults.enable(THROTTLE_TARGET, rate=1, seconds=30, table="named")
+    ddb.put_item(TableName="named", Item=_item("a"))
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="named", Item=_item("b"))
+    assert _throttled(err.value)
+    for i in range(5):
+        ddb.put_item(TableName="other", Item=_item(f"o{i}"))
