@@ -118,6 +118,11 @@ class DeployPlan:
         """One row per resource, for a table in the notebook."""
         return [asdict(r) for r in self.resources]
 
+    @property
+    def applier_max_concurrency(self) -> int | None:
+        """The queue mapping's ``ScalingConfig.MaximumConcurrency``; None = no cap."""
+        return int(float(self.parameters.get("ApplierMaximumConcurrency", "0"))) or None
+
 
 @dataclass(frozen=True)
 class BufferStack:
@@ -513,8 +518,11 @@ def _resolve_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -
             f"timeout ({values['ApplierTimeoutSeconds']} s): Lambda refuses the queue mapping; raise it "
             "(six times the function timeout is AWS's advice)"
         )
-    if num["ApplierMaximumConcurrency"] == 1:
-        raise InputError("ApplierMaximumConcurrency must be 0 (no cap) or between 2 and 1000")
+    if num["ApplierMaximumConcurrency"] == 1 or not num["ApplierMaximumConcurrency"].is_integer():
+        raise InputError(
+            "ApplierMaximumConcurrency must be a whole number: 0 (no cap) or between 2 and 1000 "
+            "(Lambda's range for ScalingConfig.MaximumConcurrency)"
+        )
     if num["RestorePollSeconds"] > num["RestoreTimeoutSeconds"]:
         raise InputError("RestorePollSeconds is longer than RestoreTimeoutSeconds: shorten the poll interval")
     return values
@@ -532,6 +540,7 @@ def plan(
     max_message_bytes: int | None = None,
     restore_timeout_seconds: int | None = None,
     log_retention_days: int | None = None,
+    applier_max_concurrency: int | None = None,
     stack_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> DeployPlan:
@@ -540,6 +549,8 @@ def plan(
     Inputs are checked before any call (:class:`InputError`); then the source table must exist and
     have a stream (:class:`PreconditionError`). ``parameters`` overrides any other template
     parameter by name (``QueueVisibilityTimeout``, ``MaxReceiveCount``, ``ApplierBatchSize``...).
+    ``applier_max_concurrency`` caps the applier's concurrent invocations (the queue mapping's
+    ``ScalingConfig.MaximumConcurrency``, 2 to 1000, 0 = no cap; None = the template's default).
     """
     # -- inputs, before any call ---------------------------------------------------------------
     validate_table_pair(source_table, target_table)
@@ -566,6 +577,8 @@ def plan(
         given["RestoreTimeoutSeconds"] = restore_timeout_seconds
     if log_retention_days is not None:
         given["LogRetentionDays"] = log_retention_days
+    if applier_max_concurrency is not None:
+        given["ApplierMaximumConcurrency"] = applier_max_concurrency
     template = load_template()
     values = _resolve_parameters(template, {k: str(v) for k, v in given.items()})
     zip_bytes = build_zip()
@@ -605,6 +618,11 @@ def plan(
         )
     if values["StreamStartingPosition"] == "LATEST":
         warnings.append("StreamStartingPosition LATEST: changes made before deployment are not buffered")
+    if float(values["ApplierMaximumConcurrency"]) == 0:
+        warnings.append(
+            "ApplierMaximumConcurrency 0: replay is uncapped (one invocation per message group, up to 1,250 at "
+            "once): it can take the account's Lambda concurrency and throttle against the restored table"
+        )
 
     existing = _describe_raw(target, name)
     existing_status = existing["StackStatus"] if existing else None

@@ -441,3 +441,18 @@ def test_workflow_fails_when_the_target_table_is_missing(target, source, aws):
 
     assert (result["status"], result.get("error")) == ("FAILED", "DescribeTableFailed")
     assert buffer.status(target, stack).queue_mapping_state == "Disabled"
+
+
+def test_applier_concurrency_is_capped_by_default_and_the_plan_says_so(target, source, aws):
+    # GIVEN the template's defaults: the plan shows the cap, without a warning
+    p = buffer.plan(target, source_table=SOURCE, target_table=TARGET)
+    assert p.applier_max_concurrency == 10
+    assert not any("ApplierMaximumConcurrency" in w for w in p.warnings)
+    # an uncapped plan is allowed, with a warning
+    uncapped = buffer.plan(target, source_table=SOURCE, target_table=TARGET, applier_max_concurrency=0)
+    assert uncapped.applier_max_concurrency is None
+    assert any("uncapped" in w for w in uncapped.warnings)
+    # WHEN deployed with a chosen cap, THEN the queue mapping carries it
+    stack = buffer.deploy(target, buffer.plan(target, source_table=SOURCE, target_table=TARGET, applier_max_concurrency=25))
+    mapping = aws("lambda").get_event_source_mapping(UUID=stack.queue_mapping_uuid)
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 25}
