@@ -63,6 +63,10 @@ AUTOMATIONS = ("notebook", "event")
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 #: Resource names are ``<stack>-forwarder`` etc.; Lambda function names stop at 64 characters.
 MAX_STACK_NAME = 50
+#: a change reaches the DLQ no sooner than MaxReceiveCount x QueueVisibilityTimeout after it was
+#: first sent; at least SQS's five-minute deduplication interval keeps a redriven change
+#: recognisably late to the applier (runbook_lib/cdc/applier.py, path (b))
+REDRIVE_MIN_SECONDS = 300
 #: CloudFormation's limit for an inline ``TemplateBody``.
 MAX_TEMPLATE_BODY = 51_200
 #: The zip's fixed timestamp (the earliest a zip can hold) and file mode: reproducible bytes.
@@ -150,7 +154,6 @@ class BufferStack:
     dlq_url = property(lambda self: self._out("DlqUrl"))
     dlq_arn = property(lambda self: self._out("DlqArn"))
     stream_failure_queue_url = property(lambda self: self.outputs.get("StreamFailureQueueUrl"))
-    watermark_table_name = property(lambda self: self._out("WatermarkTableName"))
     forwarder_function_name = property(lambda self: self._out("ForwarderFunctionName"))
     applier_function_name = property(lambda self: self._out("ApplierFunctionName"))
     stream_mapping_uuid = property(lambda self: self._out("StreamMappingUuid"))
@@ -418,7 +421,6 @@ def _names(stack_name: str) -> dict[str, str]:
         "queue": f"{stack_name}.fifo",
         "dlq": f"{stack_name}-dlq.fifo",
         "stream_failures": f"{stack_name}-stream-failures",
-        "watermark": f"{stack_name}-watermark",
         "forwarder": f"{stack_name}-forwarder",
         "applier": f"{stack_name}-applier",
         "rule": f"{stack_name}-restore",
@@ -517,6 +519,13 @@ def _resolve_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -
             f"QueueVisibilityTimeout ({values['QueueVisibilityTimeout']} s) is shorter than the applier's "
             f"timeout ({values['ApplierTimeoutSeconds']} s): Lambda refuses the queue mapping; raise it "
             "(six times the function timeout is AWS's advice)"
+        )
+    if num["MaxReceiveCount"] * num["QueueVisibilityTimeout"] < REDRIVE_MIN_SECONDS:
+        raise InputError(
+            f"MaxReceiveCount x QueueVisibilityTimeout ({values['MaxReceiveCount']} x "
+            f"{values['QueueVisibilityTimeout']} s) is under {REDRIVE_MIN_SECONDS} s: a change could reach the "
+            "DLQ and be redriven before the applier can tell it is late (it relies on SQS's five-minute "
+            "deduplication interval); raise either"
         )
     if num["ApplierMaximumConcurrency"] == 1 or not num["ApplierMaximumConcurrency"].is_integer():
         raise InputError(
@@ -1275,13 +1284,6 @@ def _leftovers(
             ["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"],
         ):
             left.append(f"AWS::SQS::Queue {names[key]}")
-    try:
-        table = target.client("dynamodb").describe_table(TableName=names["watermark"])["Table"]
-        if table.get("TableStatus") != "DELETING":
-            left.append(f"AWS::DynamoDB::Table {names['watermark']}")
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise
     if _exists(lambda: target.client("events").describe_rule(Name=names["rule"]), ["ResourceNotFoundException"]):
         left.append(f"AWS::Events::Rule {names['rule']}")
     sfn = target.client("stepfunctions")
@@ -1324,8 +1326,8 @@ def teardown(
 
     Dry run (default): lists what would be deleted. ``execute=True``: turns replay off, deletes the
     stack and waits, deletes the handler zip, then checks that no mapping on the source stream or
-    the queue names our functions and that no queue, function, rule, state machine, watermark
-    table, log group or role is left; raises :class:`BufferError` listing any leftover. Tearing
+    the queue names our functions and that no queue, function, rule, state machine, log group or
+    role is left; raises :class:`BufferError` listing any leftover. Tearing
     down a buffer that is already gone is a no-op (that still verifies).
     """
     known = stack if isinstance(stack, BufferStack) else None

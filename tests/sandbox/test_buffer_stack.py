@@ -29,7 +29,6 @@ COMMON_OUTPUTS = {
     "DlqArn",
     "StreamFailureQueueUrl",
     "StreamFailureQueueArn",
-    "WatermarkTableName",
     "ForwarderFunctionName",
     "ApplierFunctionName",
     "StreamMappingUuid",
@@ -132,8 +131,8 @@ def test_deploy_reaches_create_complete_with_every_output(target, source, aws, a
     assert attrs["FifoQueue"] == "true"
     assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"] == stack.dlq_arn
     assert stack.dlq_arn.endswith(".fifo")
-    watermark = aws("dynamodb").describe_table(TableName=stack.watermark_table_name)["Table"]
-    assert watermark["KeySchema"] == [{"AttributeName": "k", "KeyType": "HASH"}]
+    # replay keeps no table of its own: only the source and the restored table exist
+    assert sorted(aws("dynamodb").list_tables()["TableNames"]) == [SOURCE]
 
 
 def test_event_mode_rule_names_this_source_and_target(target, source, aws):
