@@ -38,7 +38,10 @@ Fault ``throttle-target`` (``faults.py``): writes to the restore's target (every
 ``RestoreTableToPointInTime``, or the table named by the ``table`` parameter) are limited to
 ``rate`` write units a second, without burst, for ``seconds`` counted from the first write the
 fault sees, as on an under-provisioned table, whatever the table's billing mode. It records
-``throttled requests`` and ``throttled batch items``.
+``throttled requests`` and ``throttled batch items``. The default (30 s at 5 units) is shorter
+than the applier's timeout (60 s), which backs off through it; a throttle that outlasts an
+invocation's time makes the applier report its messages failed, and they come back only after
+the queue's visibility timeout (360 s by default), longer than the drill's drain timeout (300 s).
 
 Where it differs from AWS: one balance per table (AWS splits capacity across partitions, and a
 hot key is throttled sooner); a new table starts with one second of capacity and saves what it does not use from its creation on (AWS does not say
@@ -57,6 +60,7 @@ import json
 import math
 import threading
 import time
+import weakref
 from datetime import timezone
 from typing import Any
 
@@ -85,7 +89,7 @@ faults.register(
     THROTTLE_TARGET,
     "writes to the restored table (every RestoreTableToPointInTime target, or `table`) are limited to "
     "`rate` write units a second, no burst, for `seconds` from the first write, as on an under-provisioned table",
-    seconds=60.0,
+    seconds=30.0,
     rate=5.0,
     table="",
 )
@@ -171,15 +175,20 @@ class _Limit:
         return ProvisionedThroughputExceeded(reason, self.table.table_arn)
 
 
-#: table ARN -> when the throttle-target fault started throttling it (epoch seconds)
-_fault_started: dict[str, float] = {}
+#: the tables the throttle-target fault is throttling; each keeps ``_fault_window`` = (when the
+#: fault started on it, its balance). Forgotten as soon as a write sees the fault off; a reset
+#: makes new table objects, so no window outlives the tables it was for.
+_fault_started: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def _fault_limit(table: Any, now: float) -> _Limit | None:
     params = faults.active(THROTTLE_TARGET)
     if params is None:
         if _fault_started:
-            _fault_started.clear()
+            with _lock:
+                for t in list(_fault_started):
+                    t.__dict__.pop("_fault_window", None)
+                _fault_started.clear()
         return None
     named = params.get("table") or ""
     if named:
@@ -191,14 +200,15 @@ def _fault_limit(table: Any, now: float) -> _Limit | None:
         if not isinstance(table, SandboxRestoredTable):
             return None
     with _lock:
-        started = _fault_started.setdefault(table.table_arn, now)
-        balance = table.__dict__.get("_fault_balance")
-        if balance is None or balance[0] != started:
-            balance = (started, _Balance(float(params["rate"]), now))
-            table.__dict__["_fault_balance"] = balance
+        window = table.__dict__.get("_fault_window")
+        if window is None:
+            window = (now, _Balance(float(params["rate"]), now))
+            table.__dict__["_fault_window"] = window
+            _fault_started.add(table)
+    started, balance = window
     if now - started > float(params["seconds"]):
         return None
-    return _Limit(table, True, float(params["rate"]), 1.0, balance[1], True)
+    return _Limit(table, True, float(params["rate"]), 1.0, balance, True)
 
 
 def _limit(table: Any, write: bool) -> _Limit | None:
