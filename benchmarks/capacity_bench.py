@@ -6,7 +6,9 @@ process of its own: one as shipped, one without the capacity extension (taken ou
 ``faults.EXTENSIONS`` before it starts). The same workload runs against both in alternating rounds
 (this client, one thread, over HTTP): ``PutItem`` and ``GetItem`` of single items, and
 ``BatchWriteItem`` of 25. Printed: items per second each way per round, the median ratio
-with/without (1.00 = no cost), and the last line ``capacity/none: <ratio>``.
+with/without (1.00 = no cost), what the on-demand decision costs per request measured in this
+process around a handler that does nothing (the HTTP figures move by more than that on a busy
+machine), and the last line ``capacity/none: <ratio>``.
 
     .venv/bin/python benchmarks/capacity_bench.py                 # 3 rounds of 1,500 items
     .venv/bin/python benchmarks/capacity_bench.py --items 300 --rounds 1
@@ -87,6 +89,36 @@ def _round(ddb, items: int, tag: str) -> dict[str, float]:
     return out
 
 
+def decision_cost(calls: int = 200_000) -> tuple[float, float]:
+    """Microseconds the PutItem and BatchWriteItem wrappers add to a request on an on-demand table
+    (in this process, around a handler that does nothing)."""
+    from types import SimpleNamespace
+
+    from runbook_lib.sandbox import capacity
+
+    table = SimpleNamespace(billing_mode="PAY_PER_REQUEST", throughput={"ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
+                            name="bench", table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/bench")
+    backend = SimpleNamespace(tables={"bench": table})
+    put = SimpleNamespace(body={"TableName": "bench", "Item": _item(1, "x")}, dynamodb_backend=backend)
+    batch = SimpleNamespace(body={"RequestItems": {"bench": [{"PutRequest": {"Item": _item(i, "x")}} for i in range(25)]}},
+                            dynamodb_backend=backend)
+    out = []
+    for handler, wrap in ((put, capacity._wrap_put), (batch, capacity._wrap_batch_write)):
+        def nothing(self):
+            return None
+
+        wrapped = wrap(nothing)
+        t = time.perf_counter()
+        for _ in range(calls):
+            nothing(handler)
+        bare = time.perf_counter() - t
+        t = time.perf_counter()
+        for _ in range(calls):
+            wrapped(handler)
+        out.append((time.perf_counter() - t - bare) / calls * 1e6)
+    return out[0], out[1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=1500)
@@ -113,6 +145,8 @@ def main() -> int:
         medians = {call: statistics.median(v) for call, v in ratios.items()}
         for call, m in medians.items():
             print(f"median ratio with/without capacity, {call}: {m:.2f}")
+        put_us, batch_us = decision_cost()
+        print(f"the on-demand decision, in process: {put_us:.2f} us per PutItem, {batch_us:.2f} us per BatchWriteItem of 25")
         print(f"capacity/none: {statistics.median(medians.values()):.2f}")
         return 0
     finally:
