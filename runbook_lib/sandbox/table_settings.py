@@ -28,6 +28,9 @@ several of them, and every shortfall showed up as a WARN row that no AWS account
   ``DescribeTable`` never showed ``TableClassSummary`` or ``OnDemandThroughput``: here they are
   kept and described (a value of -1 removes that maximum, as on AWS). ``UpdateTable`` with one of
   the two ``WarmThroughput`` values dropped the other: here the other is kept.
+- ``UpdateTimeToLive`` could be called again at once: AWS refuses any further call on the table for
+  up to an hour after one (``ValidationException``); here for ``SETTINGS.ttl_change_seconds``
+  (3600 by default; tests lower it).
 - ``UpdateTable`` refused to enable a stream on a table that had one before (AWS allows it: a new
   stream, with a new label and ARN, once the old one is disabled).
 
@@ -45,6 +48,7 @@ until the sandbox is reset.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -60,6 +64,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import table as table_mod
 from moto.dynamodb.models.table import ResourcePolicy
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+from .settings import SETTINGS
 
 _installed = False
 _lock = threading.RLock()
@@ -84,6 +90,8 @@ class TableSettings:
     on_demand: dict[str, int] | None = None
     #: when TableClass was last set
     table_class_updated: datetime | None = None
+    #: time.monotonic() of the last UpdateTimeToLive (None: never)
+    ttl_changed_at: float | None = None
 
 
 def settings_of(table: Any) -> TableSettings:
@@ -465,6 +473,29 @@ def _ttl_table_check(original):
     return action
 
 
+def update_time_to_live_allowed(table: Any) -> None:
+    """AWS: "Any additional UpdateTimeToLive calls for the same table during this one hour
+    duration result in a ValidationException" (``SETTINGS.ttl_change_seconds`` here)."""
+    changed = settings_of(table).ttl_changed_at
+    if changed is not None and time.monotonic() - changed < SETTINGS.ttl_change_seconds:
+        raise MockValidationException(
+            f"Time to live has been modified multiple times within a fixed interval for table {table.name}: "
+            "wait for the previous change to finish (up to one hour)"
+        )
+
+
+def _update_time_to_live(original):
+    def action(self: DynamoHandler) -> ActionResult:
+        table = find_table(self.dynamodb_backend, self.body.get("TableName"))
+        with _lock:
+            update_time_to_live_allowed(table)
+            result = original(self)
+            settings_of(table).ttl_changed_at = time.monotonic()
+        return result
+
+    return action
+
+
 def _wrap_create_table(original):
     def create_table(self: DynamoHandler) -> ActionResult:
         validate_table_options(self.body)
@@ -509,7 +540,7 @@ def install() -> None:
             update_kinesis_destination, "UpdateKinesisStreamingConfiguration"
         )
         DynamoHandler.describe_time_to_live = _ttl_table_check(DynamoHandler.describe_time_to_live)
-        DynamoHandler.update_time_to_live = _ttl_table_check(DynamoHandler.update_time_to_live)
+        DynamoHandler.update_time_to_live = _update_time_to_live(DynamoHandler.update_time_to_live)
         DynamoHandler.create_table = _wrap_create_table(DynamoHandler.create_table)
         DynamoHandler.update_table = _wrap_update_table(DynamoHandler.update_table)
         table_mod.Table.describe = _describe_with_options(table_mod.Table.describe)
