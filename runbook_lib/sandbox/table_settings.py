@@ -28,11 +28,25 @@ several of them, and every shortfall showed up as a WARN row that no AWS account
   ``DescribeTable`` never showed ``TableClassSummary`` or ``OnDemandThroughput``: here they are
   kept and described (a value of -1 removes that maximum, as on AWS). ``UpdateTable`` with one of
   the two ``WarmThroughput`` values dropped the other: here the other is kept.
+- ``TagResource`` / ``UntagResource`` on the ARN of a table that does not exist succeeded: here
+  ``ResourceNotFoundException``.
 - ``UpdateTimeToLive`` could be called again at once: AWS refuses any further call on the table for
   up to an hour after one (``ValidationException``); here for ``SETTINGS.ttl_change_seconds``
   (3600 by default; tests lower it).
 - ``UpdateTable`` refused to enable a stream on a table that had one before (AWS allows it: a new
   stream, with a new label and ARN, once the old one is disabled).
+
+- Application Auto Scaling ``PutScalingPolicy`` for a scalable target that is not registered
+  succeeded: here ``ObjectNotFoundException``, as the API reference says of every operation that
+  depends on a scalable target. ``DescribeScalableTargets`` / ``DescribeScalingPolicies`` sent
+  ``"NextToken": null`` on the last page and null ``RoleARN`` / ``SuspendedState`` (nulls where
+  the model has a string and a structure, and ``RoleARN`` is required): here absent members are
+  left out, and a DynamoDB target registered without a role has the service-linked role's ARN.
+
+Fault ``settings_access_denied`` (``operations``: comma-separated DynamoDB operation names, by
+default ``GetResourcePolicy``) answers those reads ``AccessDeniedException`` (HTTP 400), as AWS
+does for a caller whose IAM policy lacks the action: the settings snapshot must show it as a
+setting it could not read, never as a setting that is not there.
 
 Where it still differs from AWS: every transition (``ENABLING`` -> ``ENABLED``, ``DISABLING`` ->
 ``DISABLED``, ``ENABLING`` -> ``ACTIVE``, warm throughput ``UPDATING``) is over by the next
@@ -42,18 +56,21 @@ stream that does not exist, or one already active for the table, answers
 ``ResourceNotFoundException`` / ``ResourceInUseException`` with our own wording (codes from the
 operation's model; AWS's exact answer for these cases is not documented);
 ``ListContributorInsights`` is still not implemented; a deleted table's resource policies stay
-until the sandbox is reset.
+until the sandbox is reset; ``RegisterScalableTarget`` does not check that the table exists, and
+CloudWatch ``PutMetricAlarm`` does not validate its enums (moto's behaviour, kept).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from moto.core.responses import ActionResult, EmptyResult
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import (
     MockValidationException,
     PolicyNotFoundException,
@@ -65,10 +82,28 @@ from moto.dynamodb.models import table as table_mod
 from moto.dynamodb.models.table import ResourcePolicy
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
+from . import faults
 from .settings import SETTINGS
 
 _installed = False
 _lock = threading.RLock()
+
+ACCESS_DENIED = "settings_access_denied"
+faults.register(
+    ACCESS_DENIED,
+    "DynamoDB settings reads answer AccessDeniedException (a caller whose IAM policy lacks them)",
+    operations="GetResourcePolicy",
+)
+
+#: the DynamoDB reads the fault can deny: operation name -> DynamoHandler method
+_DENIABLE = {
+    "DescribeTimeToLive": "describe_time_to_live",
+    "DescribeContinuousBackups": "describe_continuous_backups",
+    "ListTagsOfResource": "list_tags_of_resource",
+    "DescribeContributorInsights": "describe_contributor_insights",
+    "GetResourcePolicy": "get_resource_policy",
+    "DescribeKinesisStreamingDestination": "describe_kinesis_streaming_destination",
+}
 
 CONTRIBUTOR_INSIGHTS_MODES = ("ACCESSED_AND_THROTTLED_KEYS", "THROTTLED_KEYS")
 TABLE_CLASSES = ("STANDARD", "STANDARD_INFREQUENT_ACCESS")
@@ -473,6 +508,16 @@ def _ttl_table_check(original):
     return action
 
 
+def _tagged_table_check(original):
+    def action(self: DynamoHandler) -> ActionResult:
+        arn = self.body.get("ResourceArn")
+        if not any(t.table_arn == arn for t in list(self.dynamodb_backend.tables.values())):
+            raise ResourceNotFoundException(f"Requested resource not found: {arn}")
+        return original(self)
+
+    return action
+
+
 def update_time_to_live_allowed(table: Any) -> None:
     """AWS: "Any additional UpdateTimeToLive calls for the same table during this one hour
     duration result in a ValidationException" (``SETTINGS.ttl_change_seconds`` here)."""
@@ -519,6 +564,63 @@ def _wrap_update_table(original):
     return update_table
 
 
+def _deniable(operation: str, original):
+    def action(self: DynamoHandler) -> ActionResult:
+        params = faults.active(ACCESS_DENIED)
+        if params is not None and operation in {o.strip() for o in str(params["operations"]).split(",")}:
+            faults.note(ACCESS_DENIED, f"denied {operation}")
+            raise JsonRESTError(
+                "AccessDeniedException",
+                f"User: arn:aws:sts::{self.current_account}:assumed-role/runbook/session is not authorized to perform: "
+                f"dynamodb:{operation} because no identity-based policy allows the dynamodb:{operation} action",
+            )
+        return original(self)
+
+    return action
+
+
+def _scaling_policy_needs_target(original):
+    def put_scaling_policy(self, policy_name, service_namespace, resource_id, scalable_dimension, *args, **kwargs):
+        if not self._scalable_target_exists(resource_id, scalable_dimension):
+            raise JsonRESTError(
+                "ObjectNotFoundException",
+                f"No scalable target registered for service namespace: {service_namespace}, resource ID: "
+                f"{resource_id}, scalable dimension: {scalable_dimension}",
+            )
+        return original(self, policy_name, service_namespace, resource_id, scalable_dimension, *args, **kwargs)
+
+    return put_scaling_policy
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+#: the service-linked role Application Auto Scaling uses for DynamoDB when RegisterScalableTarget
+#: names no RoleARN
+_DYNAMODB_SCALING_ROLE = (
+    "arn:aws:iam::{account}:role/aws-service-role/dynamodb.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_DynamoDBTable"
+)
+
+
+def _as_modelled(original):
+    """Members AWS leaves out are not sent as JSON null; a DynamoDB target has its role's ARN."""
+
+    def action(self) -> str:
+        body = _without_nulls(json.loads(original(self)))
+        for target in body.get("ScalableTargets") or []:
+            if target.get("ServiceNamespace") == "dynamodb" and "RoleARN" not in target:
+                target["RoleARN"] = _DYNAMODB_SCALING_ROLE.format(account=self.current_account)
+        return json.dumps(body)
+
+    return action
+
+
 def install() -> None:
     global _installed
     with _lock:
@@ -541,11 +643,24 @@ def install() -> None:
         )
         DynamoHandler.describe_time_to_live = _ttl_table_check(DynamoHandler.describe_time_to_live)
         DynamoHandler.update_time_to_live = _update_time_to_live(DynamoHandler.update_time_to_live)
+        DynamoHandler.tag_resource = _tagged_table_check(DynamoHandler.tag_resource)
+        DynamoHandler.untag_resource = _tagged_table_check(DynamoHandler.untag_resource)
         DynamoHandler.create_table = _wrap_create_table(DynamoHandler.create_table)
         DynamoHandler.update_table = _wrap_update_table(DynamoHandler.update_table)
         table_mod.Table.describe = _describe_with_options(table_mod.Table.describe)
         table_mod.Table.set_stream_specification = _remember_stream_label(table_mod.Table.set_stream_specification)
         DynamoDBBackend.update_table_streams = _reenable_streams(DynamoDBBackend.update_table_streams)
+        for operation, method in _DENIABLE.items():
+            setattr(DynamoHandler, method, _deniable(operation, getattr(DynamoHandler, method)))
+        from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+
+        ApplicationAutoscalingBackend.put_scaling_policy = _scaling_policy_needs_target(
+            ApplicationAutoscalingBackend.put_scaling_policy
+        )
+        from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse as AasResponse
+
+        AasResponse.describe_scalable_targets = _as_modelled(AasResponse.describe_scalable_targets)
+        AasResponse.describe_scaling_policies = _as_modelled(AasResponse.describe_scaling_policies)
         _installed = True
 
 
