@@ -528,8 +528,9 @@ def _read_policy(reads: _Reads, ddb, setting: str, arn: str) -> str | None:
     res = reads(
         setting,
         lambda: ddb.get_resource_policy(ResourceArn=arn).get("Policy"),
-        # Only PolicyNotFound means "no policy"; anything else (moto 5.2 answers
-        # ResourceNotFoundException for every stream ARN) is a read that failed.
+        # Only PolicyNotFoundException means "no policy" (AWS, GetResourcePolicy); anything else,
+        # ResourceNotFoundException (the table or stream is gone) or AccessDeniedException
+        # included, is a read that failed and is reported as such.
         absent=("PolicyNotFoundException",),
     )
     return None if res is _UNREAD else res

@@ -396,3 +396,26 @@ def test_policy_arns_are_rewritten_whole_and_the_new_stream_arn_is_filled_in_at_
     assert settings._resolve(step, tgt + "/stream/2026").params["ResourceArn"] == tgt + "/stream/2026"
     with pytest.raises(PreconditionError):
         settings._resolve(step, None)
+
+
+def test_diff_copies_on_demand_maximums_and_raises_warm_throughput_to_the_source(aws, target):
+    # OnDemandThroughput and WarmThroughput are UpdateTable settings ("UpdateTable - Amazon DynamoDB",
+    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html)
+    make_source(aws)
+    make_fresh(aws)
+    ddb = aws("dynamodb")
+    warm = ddb.describe_table(TableName="orders")["Table"]["WarmThroughput"]
+    ddb.update_table(TableName="orders", OnDemandThroughput={"MaxReadRequestUnits": 400},
+                     WarmThroughput={"WriteUnitsPerSecond": warm["WriteUnitsPerSecond"] + 500})
+    snap = settings.snapshot(target, "orders")
+    plan = settings.diff(target, snap, "orders-restored")
+    by = {c.setting: c for c in plan.changes}
+    assert by["on_demand_throughput"].desired == {"MaxReadRequestUnits": 400}
+    assert by["warm_throughput"].steps[0].params["WarmThroughput"] == {"WriteUnitsPerSecond": warm["WriteUnitsPerSecond"] + 500}
+    settings.apply(target, replace_plan_only(plan, "on_demand_throughput"), execute=True)
+    settings.apply(target, replace_plan_only(plan, "warm_throughput"), execute=True)
+    desc = ddb.describe_table(TableName="orders-restored")["Table"]
+    assert desc["OnDemandThroughput"] == {"MaxReadRequestUnits": 400}
+    assert desc["WarmThroughput"]["WriteUnitsPerSecond"] == warm["WriteUnitsPerSecond"] + 500
+    left = {c.setting for c in settings.diff(target, snap, "orders-restored").changes}
+    assert not left & {"on_demand_throughput", "warm_throughput"}
