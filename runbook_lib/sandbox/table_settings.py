@@ -35,7 +35,6 @@ several of them, and every shortfall showed up as a WARN row that no AWS account
   (3600 by default; tests lower it).
 - ``UpdateTable`` refused to enable a stream on a table that had one before (AWS allows it: a new
   stream, with a new label and ARN, once the old one is disabled).
-
 - Application Auto Scaling ``PutScalingPolicy`` for a scalable target that is not registered
   succeeded: here ``ObjectNotFoundException``, as the API reference says of every operation that
   depends on a scalable target. ``DescribeScalableTargets`` / ``DescribeScalingPolicies`` sent
@@ -50,7 +49,10 @@ setting it could not read, never as a setting that is not there.
 
 Where it still differs from AWS: every transition (``ENABLING`` -> ``ENABLED``, ``DISABLING`` ->
 ``DISABLED``, ``ENABLING`` -> ``ACTIVE``, warm throughput ``UPDATING``) is over by the next
-describe, where AWS takes seconds to minutes; no contributor insights data or CloudWatch rules
+describe, where AWS takes seconds to minutes (TTL up to an hour, and the sandbox always refuses a
+second ``UpdateTimeToLive`` for the whole ``ttl_change_seconds``, where AWS's "up to one hour" may
+be shorter); ``ContributorInsightsMode`` defaults to ``ACCESSED_AND_THROTTLED_KEYS`` when none is
+asked (AWS's default is not stated in the API reference); no contributor insights data or CloudWatch rules
 exist behind the rule names; nothing is written to a Kinesis stream; an enable for a Kinesis
 stream that does not exist, or one already active for the table, answers
 ``ResourceNotFoundException`` / ``ResourceInUseException`` with our own wording (codes from the
