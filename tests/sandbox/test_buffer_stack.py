@@ -35,7 +35,7 @@ COMMON_OUTPUTS = {
     "StreamMappingUuid",
     "QueueMappingUuid",
 }
-EVENT_OUTPUTS = COMMON_OUTPUTS | {"StateMachineArn", "RuleName"}
+EVENT_OUTPUTS = COMMON_OUTPUTS | {"StateMachineArn", "RuleName", "RuleDlqUrl", "RuleDlqArn"}
 
 
 @pytest.fixture
