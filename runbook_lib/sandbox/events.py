@@ -238,7 +238,10 @@ def _wrap_send_to_targets(original):
                 _start_state_machine(self, target, original_event)
             except Exception as exc:  # noqa: BLE001 - a failed delivery must not fail PutEvents
                 log.warning("rule %s could not start %s: %s", self.name, target.get("Arn"), exc)
-                _dead_letter(self, target, original_event, exc)
+                try:
+                    _dead_letter(self, target, original_event, exc)
+                except Exception:  # noqa: BLE001 - InvocationsFailedToBeSentToDLQ on AWS
+                    log.exception("rule %s could not dead-letter the event", self.name)
 
     return send_to_targets
 
