@@ -230,8 +230,8 @@ def unknown_fields(parameters: Any, shape, service: str = "") -> list[str]:
 
 
 def _check(value: Any, shape, service: str, found: list[str]) -> None:
-    if shape is None:
-        return
+    if shape is None or getattr(shape, "is_document_type", False):
+        return  # a document holds any JSON
     if shape.type_name == "structure" and isinstance(value, dict):
         names = _member_names(shape, service)
         for key, item in value.items():
@@ -309,7 +309,7 @@ def invalid_definition_message(errors: list[str]) -> str:
 # ======================================================================= rules: run time
 def to_botocore(value: Any, shape, service: str = "") -> Any:
     """Task parameters under SDK names -> the same under botocore's member names (unknown keys kept)."""
-    if shape is None:
+    if shape is None or getattr(shape, "is_document_type", False):
         return value
     if shape.type_name == "structure" and isinstance(value, dict):
         names = _member_names(shape, service)
@@ -326,7 +326,7 @@ def to_botocore(value: Any, shape, service: str = "") -> Any:
 
 def to_sdk(value: Any, shape, service: str = "") -> Any:
     """A botocore response -> the result a Step Functions aws-sdk task hands on (SDK names)."""
-    if shape is None:
+    if shape is None or getattr(shape, "is_document_type", False):
         return value
     if shape.type_name == "structure" and isinstance(value, dict):
         exception = bool(shape.metadata.get("exception"))

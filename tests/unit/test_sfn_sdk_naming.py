@@ -128,3 +128,23 @@ def test_history_pages_follow_event_ids():
     events.append({"id": 251})  # a running execution adds events between calls
     page, token = history_page(events, execution_arn="a", max_results=200, reverse=False, next_token=token)
     assert [e["id"] for e in page] == list(range(101, 251)) + [251] and token is None
+
+
+def test_a_document_member_holds_any_json():
+    """A document shape (botocore ``document: true``) is free-form JSON: its keys are data."""
+    definition = {
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:bedrockruntime:converse",
+                "Parameters": {"ModelId": "m", "Messages": [], "AdditionalModelRequestFields": {"any_key": {"UUID": 1}}},
+                "End": True,
+            }
+        },
+    }
+    assert definition_errors(json.dumps(definition)) == []
+    definition["States"]["C"]["Parameters"]["modelId"] = "m"
+    assert definition_errors(json.dumps(definition)) == [
+        'SCHEMA_VALIDATION_FAILED: The field "modelId" is not supported by Step Functions at /States/C/Parameters'
+    ]
