@@ -244,6 +244,27 @@ def test_execution_fails_at_25000_history_events(aws):
     assert [(e["id"], e["type"]) for e in last] == [(25000, "ExecutionFailed"), (24999, last[1]["type"])]
 
 
+def test_the_history_limit_is_not_caught_by_states_all(aws):
+    """``States.ALL`` "can't catch the States.DataLimitExceeded terminal error or Runtime error
+    types" (developer guide, "Handling errors in Step Functions workflows",
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html): the task
+    that meets the limit does not go to its catcher."""
+    definition = _loop(100_000)
+    definition["States"]["Count"]["Next"] = "Call"
+    definition["States"]["Call"] = _task(
+        "dynamodb:listTables",
+        {},
+        ResultPath=None,
+        Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Caught"}],
+        Next="More?",
+    )
+    definition["States"]["Caught"] = {"Type": "Succeed"}
+    result = _run(aws, definition)
+    assert (result["status"], result["error"]) == ("FAILED", "States.Runtime")
+    last = aws("stepfunctions").get_execution_history(executionArn=result["executionArn"], reverseOrder=True, maxResults=1)
+    assert [(e["id"], e["type"]) for e in last["events"]] == [(25000, "ExecutionFailed")]
+
+
 def test_an_execution_under_the_limit_succeeds(aws):
     result = _run(aws, _loop(100))
     assert result["status"] == "SUCCEEDED"
