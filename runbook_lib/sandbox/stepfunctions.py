@@ -40,10 +40,15 @@ What the sandbox does with it:
 25,000 is ``ExecutionFailed`` with error ``States.Runtime`` and cause "The execution reached the
 maximum number of history events (25000)." unless it is ``ExecutionSucceeded`` (developer guide,
 "Avoid reaching the history quota", https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html;
-the error and cause as AWS reports them, loads/ardere#86). A ``States.Runtime`` error is neither
-retried nor caught. ``GetExecutionHistory`` pages: ``maxResults`` 0 or absent means 100, at most
+the error and cause as AWS reports them, loads/ardere#86). ``States.ALL`` cannot catch a Runtime
+error ("Handling errors in Step Functions workflows",
+https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html), so no retrier
+or catcher runs. ``GetExecutionHistory`` pages: ``maxResults`` 0 or absent means 100, at most
 1,000; ``nextToken`` continues, ``reverseOrder`` reverses (API reference, GetExecutionHistory,
-https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html).
+https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html); a
+token handed out for another execution or order is ``InvalidToken``; ``maxResults`` over 1,000 is
+``ValidationException`` (the service's constraint error; botocore's model does not list it for
+this operation, and which code AWS answers there is not documented).
 
 **Execution names** on the interpreter path: a start without a name gets a UUID (moto's
 interpreter used ``None``); a name is 1 to 80 characters (longer: ``ValidationException``) without
