@@ -47,6 +47,7 @@ import yaml
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
+from . import workflow_budget
 from .config import AwsTarget, partition
 from .errors import BufferError, InputError, PreconditionError
 from .settings import validate_table_pair
@@ -324,6 +325,7 @@ def render_state_machine_definition(
     queue_mapping_uuid: str,
     restore_timeout_seconds: int,
     restore_poll_seconds: int,
+    restore_poll_max_seconds: int = 300,
     region: str = "us-east-1",
 ) -> str:
     """``enable_replay.asl.json`` with its placeholders filled, as ``Fn::Sub`` renders it.
@@ -336,9 +338,40 @@ def render_state_machine_definition(
         "QueueMappingUuid": queue_mapping_uuid,
         "RestoreTimeoutSeconds": str(int(restore_timeout_seconds)),
         "RestorePollSeconds": str(int(restore_poll_seconds)),
+        "RestorePollMaxSeconds": str(int(restore_poll_max_seconds)),
     }
     text = (infra_dir() / ASL_FILE).read_text()
     return re.sub(r"\$\{([A-Za-z0-9_:]+)\}", lambda m: values[m.group(1)], text)
+
+
+def workflow_history_events(*, restore_timeout_seconds: int, restore_poll_seconds: int, restore_poll_max_seconds: int) -> int:
+    """The most history events the enable-replay workflow can write with these parameters (every
+    poll up to RestoreTimeoutSeconds, every call retried at its most), counted from the definition."""
+    definition = json.loads(
+        render_state_machine_definition(
+            target_table="t",
+            queue_mapping_uuid="u",
+            restore_timeout_seconds=restore_timeout_seconds,
+            restore_poll_seconds=restore_poll_seconds,
+            restore_poll_max_seconds=restore_poll_max_seconds,
+        )
+    )
+    return workflow_budget.enable_replay_worst_case(definition).events
+
+
+def longest_restore_timeout(*, restore_poll_seconds: int, restore_poll_max_seconds: int) -> int:
+    """The longest RestoreTimeoutSeconds whose worst case stays within Step Functions' history limit."""
+    low, high = 1, 31536000
+    while low < high:
+        mid = (low + high + 1) // 2
+        events = workflow_history_events(
+            restore_timeout_seconds=mid, restore_poll_seconds=restore_poll_seconds, restore_poll_max_seconds=restore_poll_max_seconds
+        )
+        if events <= workflow_budget.HISTORY_LIMIT:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def render_event_pattern(
@@ -518,7 +551,28 @@ def _resolve_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -
         raise InputError("ApplierMaximumConcurrency must be 0 (no cap) or between 2 and 1000")
     if num["RestorePollSeconds"] > num["RestoreTimeoutSeconds"]:
         raise InputError("RestorePollSeconds is longer than RestoreTimeoutSeconds: shorten the poll interval")
+    if values.get("Automation") == "event":
+        _check_workflow_history(num)
     return values
+
+
+def _check_workflow_history(num: Mapping[str, float]) -> None:
+    """Refuse enable-replay parameters whose worst case outgrows a Step Functions execution."""
+    poll, cap, timeout = (int(num[k]) for k in ("RestorePollSeconds", "RestorePollMaxSeconds", "RestoreTimeoutSeconds"))
+    if poll > cap:
+        raise InputError(
+            f"RestorePollSeconds ({poll} s) is longer than RestorePollMaxSeconds ({cap} s): the first wait is the "
+            "shortest and waits grow up to the maximum; lower RestorePollSeconds or raise RestorePollMaxSeconds"
+        )
+    events = workflow_history_events(restore_timeout_seconds=timeout, restore_poll_seconds=poll, restore_poll_max_seconds=cap)
+    if events > workflow_budget.HISTORY_LIMIT:
+        longest = longest_restore_timeout(restore_poll_seconds=poll, restore_poll_max_seconds=cap)
+        raise InputError(
+            f"RestoreTimeoutSeconds={timeout} with waits from {poll} s up to RestorePollMaxSeconds={cap} s could write "
+            f"{events:,} or more history events, over the 25,000 a Step Functions execution holds (the workflow "
+            f"would fail mid-restore with States.Runtime): raise RestorePollMaxSeconds (at most 3600) or lower "
+            f"RestoreTimeoutSeconds to {longest} or less"
+        )
 
 
 # ====================================================================================== plan

@@ -550,9 +550,10 @@ def dlq_summary(target: AwsTarget, stack: buffer.BufferStack) -> dict[str, Any]:
 def workflow_history_summary(target: AwsTarget, execution_arn: str) -> list[dict[str, Any]]:
     """State names and times of a workflow execution, for the notebook (no inputs or outputs shown)."""
     sfn = target.client("stepfunctions")
-    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=200).get("events", [])
+    # AWS pages the history (at most 1,000 events a call): follow nextToken to the end
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn, maxResults=1000)
     rows = []
-    for e in events:
+    for e in (event for page in pages for event in page.get("events", [])):
         details = next((v for k, v in e.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
         rows.append({"time": e["timestamp"], "type": e["type"], "state": details.get("name", "")})
     return rows

@@ -469,19 +469,35 @@ def _install_queue_policy_model() -> None:
 
 
 class _InterpreterBackends:
-    """``stepfunctions_backends[account][region]`` as the API resolves it (the interpreter's)."""
+    """``stepfunctions_backends[account][region]`` as the API resolves it.
+
+    The interpreter's backend while ``execute_state_machine`` is on, moto's plain backend (the
+    one this object replaced) while it is off, as moto's ``responses.get_backend`` chooses. It
+    must not call ``get_backend``: that reads this very object when the option is off.
+    """
+
+    def __init__(self, plain) -> None:
+        self._plain = plain
 
     class _Account:
-        def __init__(self, account_id: str) -> None:
+        def __init__(self, plain, account_id: str) -> None:
+            self._plain = plain
             self.account_id = account_id
 
         def __getitem__(self, region: str):
-            from moto.stepfunctions.responses import get_backend
+            from moto.core.config import default_user_config
 
-            return get_backend(self.account_id, region)
+            if default_user_config.get("stepfunctions", {}).get("execute_state_machine", False):
+                from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+                return stepfunctions_parser_backends[self.account_id][region]
+            return self._plain[self.account_id][region]
 
     def __getitem__(self, account_id: str):
-        return self._Account(account_id)
+        return self._Account(self._plain, account_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self._plain, name)
 
 
 def install() -> None:
@@ -491,7 +507,8 @@ def install() -> None:
     from moto.stepfunctions import models as sfn_models
 
     # read at call time by StateMachine's CloudFormation create/update/delete
-    sfn_models.stepfunctions_backends = _InterpreterBackends()
+    if not isinstance(sfn_models.stepfunctions_backends, _InterpreterBackends):
+        sfn_models.stepfunctions_backends = _InterpreterBackends(sfn_models.stepfunctions_backends)
     events_models.Rule.send_to_targets = _wrap_send_to_targets(events_models.Rule.send_to_targets)
     events_models.EventsBackend.put_rule = _wrap_put_rule(events_models.EventsBackend.put_rule)
     events_models.EventsBackend.put_targets = _wrap_put_targets(events_models.EventsBackend.put_targets)

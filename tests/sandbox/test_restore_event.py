@@ -111,7 +111,7 @@ DEFINITION = {
         "Enable": {
             "Type": "Task",
             "Resource": "arn:aws:states:::aws-sdk:lambda:updateEventSourceMapping",
-            "Parameters": {"UUID.$": "$.mapping", "Enabled": True},
+            "Parameters": {"Uuid.$": "$.mapping", "Enabled": True},
             "ResultSelector": {"state.$": "$.State"},
             "End": True,
         },

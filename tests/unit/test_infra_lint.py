@@ -31,6 +31,7 @@ SUB_SAMPLE = {
     "QueueMappingUuid": "a1b2c3d4-0000-0000-0000-000000000000",
     "RestoreTimeoutSeconds": "3600",
     "RestorePollSeconds": "30",
+    "RestorePollMaxSeconds": "300",
 }
 
 
@@ -60,6 +61,7 @@ def _render_asl(region: str = "us-east-1") -> dict:
             queue_mapping_uuid=SUB_SAMPLE["QueueMappingUuid"],
             restore_timeout_seconds=int(SUB_SAMPLE["RestoreTimeoutSeconds"]),
             restore_poll_seconds=int(SUB_SAMPLE["RestorePollSeconds"]),
+            restore_poll_max_seconds=int(SUB_SAMPLE["RestorePollMaxSeconds"]),
             region=region,
         )
     )
@@ -437,14 +439,18 @@ def test_state_machine_has_timeout_failure_branch_and_enables_by_uuid():
     assert len(describe) == 1 and describe[0]["Parameters"] == {"TableName": "orders-restored"}
     assert describe[0]["Catch"][0]["Next"] in fails
     waits = [v for v in states.values() if v["Type"] == "Wait"]
-    assert waits and all(w["Seconds"] == int(SUB_SAMPLE["RestorePollSeconds"]) for w in waits)
+    assert waits and all(w["SecondsPath"] == "$.wait" for w in waits)  # the wait grows per poll
+    assert states["Start"]["Parameters"]["next"] == int(SUB_SAMPLE["RestorePollSeconds"])
+    assert states["HoldWait"]["Parameters"]["wait"] == int(SUB_SAMPLE["RestorePollMaxSeconds"])
     choice = states["IsRestoreDone"]
     targets = {c["Next"] for c in choice["Choices"]} | {choice["Default"]}
-    assert "RestoreFailed" in targets and "EnableReplay" in targets
-    assert states["IsWithinBudget"]["Choices"][0]["Next"] == "RestoreTimedOut"
+    assert {"RestoreFailed", "EnableReplay", "RestoreTimedOut", "GrowWait", "HoldWait"} <= targets
     enable = states["EnableReplay"]
     assert enable["Resource"] == "arn:aws:states:::aws-sdk:lambda:updateEventSourceMapping"
-    assert enable["Parameters"] == {"UUID": SUB_SAMPLE["QueueMappingUuid"], "Enabled": True}
+    # aws-sdk tasks use the SDK's names (Step Functions developer guide, "AWS SDK service
+    # integrations", API naming conventions): the API's UUID is Uuid, in parameters and result
+    assert enable["Parameters"] == {"Uuid": SUB_SAMPLE["QueueMappingUuid"], "Enabled": True}
+    assert enable["ResultSelector"]["uuid.$"] == "$.Uuid"
     for task in (v for v in states.values() if v["Type"] == "Task"):
         assert "ResultSelector" in task  # keep results small (and free of timestamps)
         assert task["Catch"][0]["Next"] in fails
