@@ -156,3 +156,15 @@ def test_a_plan_saved_before_capacity_was_planned_still_loads(tmp_path):
     state.update(tmp_path, source_table="a", target_table="b", restore_time="2026-01-01T00:00:00+00:00",
                  replay_from="2026-01-01T00:00:00+00:00")
     assert restore.plan_from_state(tmp_path).capacity is None
+
+
+def test_plan_says_when_the_source_has_auto_scaling_that_the_target_will_not(aws, target):
+    _source(aws("dynamodb"))
+    aws("application-autoscaling").register_scalable_target(
+        ServiceNamespace="dynamodb", ResourceId="table/orders", ScalableDimension="dynamodb:table:WriteCapacityUnits",
+        MinCapacity=4, MaxCapacity=400,
+    )
+    plan = restore.plan_restore(target, source_table="orders", target_table="orders-r")
+    assert plan.capacity.source_autoscaled is True
+    frame = plan.to_dataframe()
+    assert "with auto scaling" in frame.loc[frame["item"] == "source capacity", "value"].iloc[0]
