@@ -9,12 +9,13 @@
   above 10 needs a batching window of at least one second; ``BatchSize`` must be at least 1.
 - ``ScalingConfig`` of an event source mapping (the Lambda API reference's ``ScalingConfig``:
   "(Amazon SQS only)", ``MaximumConcurrency`` from 2 to 1000; "Configuring scaling behavior for SQS
-  event source mappings": maximum concurrency and provisioned mode exclude each other): moto stores
-  whatever it is given, on any source, and keeps a CloudFormation parameter's text ("10") as it
-  is. The sandbox answers ``InvalidParameterValueException`` (the error botocore's model lists for
-  these operations; AWS may word it as a ``ValidationException``) for a value outside 2..1000, a
-  ``ScalingConfig`` on a source other than SQS, or one next to ``ProvisionedPollerConfig``, and
-  stores ``MaximumConcurrency`` as a number. An empty ``ScalingConfig`` removes the cap.
+  event source mappings": maximum concurrency and provisioned mode exclude each other): moto
+  stores and returns whatever it is given, on create, update and get, through the API and through
+  CloudFormation (whose ``Number`` parameters it turns into numbers), on any source, unchecked.
+  The sandbox answers ``InvalidParameterValueException`` (the error botocore's model lists for
+  these operations; AWS may word it as a ``ValidationException``) for a value outside 2..1000 or
+  not a whole number, a ``ScalingConfig`` on a source other than SQS, or one next to
+  ``ProvisionedPollerConfig``. An empty ``ScalingConfig`` removes the cap.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _check_mapping(source_arn: str, spec: dict[str, Any]) -> None:
 
 
 def _check_scaling(source_arn: str, spec: dict[str, Any], poller_config: Any = None) -> None:
-    """Refuse what AWS refuses; store ``MaximumConcurrency`` as a number (CloudFormation gives text)."""
+    """Refuse what AWS refuses; keep ``MaximumConcurrency`` as an int."""
     scaling = spec.get("ScalingConfig")
     if scaling is None:
         return

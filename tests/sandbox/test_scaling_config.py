@@ -177,7 +177,7 @@ def test_scaling_config_is_refused_on_a_dynamodb_stream_source(aws):
     assert err.value.response["Error"]["Code"] == "InvalidParameterValueException"
 
 
-def test_cloudformation_mapping_takes_maximum_concurrency_from_a_parameter_as_a_number(aws):
+def test_cloudformation_mapping_takes_maximum_concurrency_from_a_parameter(aws):
     _, arn = _setup(aws)
     template = {
         "Parameters": {"Cap": {"Type": "Number", "Default": 7}},
