@@ -16,7 +16,11 @@ that is ACTIVE at once. This extension replaces it:
   ``ProvisionedThroughputOverride``, ``GlobalSecondaryIndexOverride``,
   ``LocalSecondaryIndexOverride`` and ``SSESpecificationOverride`` are honoured.
 - **Errors as AWS names them**: ``ValidationException`` (neither or both of the source names, or of
-  the restore-time forms), ``SourceTableNotFoundException``, ``TableAlreadyExistsException``,
+  the restore-time forms; a capacity override the target's billing mode does not allow, as
+  ``CreateTable`` words it: ``BillingModeOverride`` outside PROVISIONED/PAY_PER_REQUEST, a
+  ``ProvisionedThroughputOverride`` or an index's ``ProvisionedThroughput`` on a PAY_PER_REQUEST
+  target, a PROVISIONED target of an on-demand source without ``ProvisionedThroughputOverride``,
+  or with an index that has no ``ProvisionedThroughput``), ``SourceTableNotFoundException``, ``TableAlreadyExistsException``,
   ``PointInTimeRecoveryUnavailableException``, ``InvalidRestoreTimeException``.
 - **Restore takes time.** The target is ``CREATING`` with ``RestoreSummary.RestoreInProgress`` true
   for ``SETTINGS.restore_seconds``, then ``ACTIVE``. While it is CREATING, item reads and writes on
@@ -203,6 +207,48 @@ def _wrap_describe_backups(original):
 # -- restored table ---------------------------------------------------------------------------------
 
 
+def _has_throughput(spec: dict | None) -> bool:
+    return bool(spec) and bool(spec.get("ReadCapacityUnits") or spec.get("WriteCapacityUnits"))
+
+
+def _check_capacity_overrides(source: Any, body: dict) -> None:
+    """Refuse overrides the target's billing mode does not allow, as table creation does."""
+    billing = body.get("BillingModeOverride")
+    if billing is not None and billing not in ("PROVISIONED", "PAY_PER_REQUEST"):
+        raise MockValidationException(
+            f"1 validation error detected: Value '{billing}' at 'billingModeOverride' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+        )
+    billing = billing or source.billing_mode or "PROVISIONED"
+    throughput = body.get("ProvisionedThroughputOverride")
+    gsis = body.get("GlobalSecondaryIndexOverride")
+    if billing == "PAY_PER_REQUEST":
+        if throughput is not None:
+            raise MockValidationException(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be "
+                "specified when BillingMode is PAY_PER_REQUEST"
+            )
+        for g in gsis or []:
+            if g.get("ProvisionedThroughput") is not None:
+                raise MockValidationException(
+                    "One or more parameter values were invalid: ProvisionedThroughput should not be specified for "
+                    f"index: {g.get('IndexName')} when BillingMode is PAY_PER_REQUEST"
+                )
+        return
+    if throughput is None and not (source.billing_mode != "PAY_PER_REQUEST" and _has_throughput(source.throughput)):
+        raise MockValidationException(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be "
+            "specified when BillingMode is PROVISIONED"
+        )
+    indexes = gsis if gsis is not None else [idx.describe() for idx in source.global_indexes]
+    for g in indexes:
+        if not _has_throughput(g.get("ProvisionedThroughput")):
+            raise MockValidationException(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: "
+                f"{g.get('IndexName')}"
+            )
+
+
 class SandboxRestoredTable(table_mod.Table):
     """A table restored to a point in time: CREATING for ``SETTINGS.restore_seconds``, then ACTIVE."""
 
@@ -346,6 +392,7 @@ def restore(backend: DynamoDBBackend, body: dict) -> SandboxRestoredTable:
             raise TableAlreadyExistsException(target_name)
         if not _pitr_on(source):
             raise PointInTimeRecoveryUnavailable(source.name)
+        _check_capacity_overrides(source, body)
         earliest, latest = _window(source)
         at = latest if use_latest else _to_epoch(body["RestoreDateTime"])
         if at < earliest or at > latest:
