@@ -135,8 +135,9 @@ Where the sandbox differs from AWS
   On AWS, Lambda creates it only when the execution role allows ``logs:CreateLogGroup`` (and writes
   only with ``logs:CreateLogStream`` and ``logs:PutLogEvents``: "Sending Lambda function logs to
   CloudWatch Logs", https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html).
-  ``LoggingConfig`` is kept and answered (moto drops it); its log levels and ``JSON`` format are not
-  applied to the lines.
+  ``LoggingConfig`` is kept and answered when it was given (moto drops it), with ``LogFormat``
+  ``Text`` and ``LogGroup`` ``/aws/lambda/<name>`` filled in if absent; a function created without
+  one answers none. Its log levels and ``JSON`` format are not applied to the lines.
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ def _keeps_logging_config(original):
 def _answers_logging_config(original):
     def get_configuration(self, *args, **kwargs):
         config = original(self, *args, **kwargs)
-        config["LoggingConfig"] = logging_config(self)
+        if getattr(self, "_sandbox_logging_config", None):  # only when given: no invented default
+            config["LoggingConfig"] = logging_config(self)
         return config
 
     return get_configuration

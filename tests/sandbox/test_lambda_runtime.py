@@ -694,8 +694,7 @@ def test_lambda_creates_the_functions_log_group_default_or_its_logging_config(aw
         Code={"ZipFile": _zip({"app.py": WHERE})}, LoggingConfig={"LogFormat": "Text", "LogGroup": "/team/custom-logs"},
     )
     assert _groups(aws) == []
-    assert lam.get_function_configuration(FunctionName="plain")["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/aws/lambda/plain"}
-    assert lam.get_function(FunctionName="custom")["Configuration"]["LoggingConfig"]["LogGroup"] == "/team/custom-logs"
+    assert lam.get_function(FunctionName="custom")["Configuration"]["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/team/custom-logs"}
 
     # WHEN each is invoked
     plain, error, _ = _invoke(aws, "plain")
