@@ -143,9 +143,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from .drill import drill
+    from .drill import drill, fault_table
 
-    result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir, automation=args.automation)
+    if "list" in (args.fault or []):
+        print(fault_table())
+        return EXIT_OK
+    result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
+                   automation=args.automation, faults=args.fault or ())
     return result.exit_code
 
 
@@ -223,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--automation", choices=("notebook", "event"), default="notebook")
     p.add_argument("--runs-dir", default="runs", help="where drills and history.jsonl go")
     p.add_argument("--run-dir", default=None)
+    p.add_argument("--fault", action="append", metavar="NAME",
+                   help="inject this sandbox fault during the drill (repeatable); --fault list prints them")
     p.set_defaults(func=cmd_drill)
 
     p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")

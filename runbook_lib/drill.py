@@ -10,6 +10,12 @@ appends the result to ``<runs>/history.jsonl``.
   source.
 - ``mode="rollback"``: traffic runs through an "incident window" [T, R); the restore goes to T and
   replay starts at R: exactly the keys last written in [T, R) keep their state at T.
+
+``faults`` names sandbox faults (``runbook_lib.sandbox.faults``; ``pitr-runbook drill --fault list``)
+switched on for the whole drill. The drill must still PASS; before reconciliation it records, in
+``state.json`` and so in ``summary.json`` and the report (``faults``), one entry per fault: what the
+sandbox injected and what the pipeline did about it (retries, re-reads, failed invocations, DLQ,
+fallbacks), read back from the functions' logs (``runbook_lib.activity``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from . import runner
 from . import state as run_state
@@ -47,6 +53,64 @@ def _incident(ddb, table: str, first: int) -> None:
             ExpressionAttributeNames={"#s": "s"},
             ExpressionAttributeValues={":s": {"S": "canary-incident"}, ":v": {"N": "-1"}},
         )
+
+
+#: faults that only make sense with one automation mode, and which
+FAULT_AUTOMATION = {"event-lost": "event"}
+
+
+def fault_table() -> str:
+    """The faults a drill can inject, one per line: name, parameters, what it does."""
+    from .sandbox import faults
+
+    lines = []
+    for name, fault in faults.available().items():
+        params = ", ".join(f"{k}={v}" for k, v in fault.params.items())
+        lines.append(f"{name:<18} {fault.description}" + (f" [{params}]" if params else ""))
+    return "\n".join(lines) if lines else "no faults are available"
+
+
+def check_faults(names: Sequence[str], automation: str) -> list[str]:
+    """The fault names, checked against the registry and the automation mode. Raises ``InputError``."""
+    from .sandbox import faults
+
+    available = faults.available()
+    chosen: list[str] = []
+    for name in names:
+        if name not in available:
+            raise InputError(f"unknown fault {name!r}: choose from {', '.join(available) or 'none'} "
+                             "(pitr-runbook drill --fault list)")
+        needed = FAULT_AUTOMATION.get(name)
+        if needed and needed != automation:
+            raise InputError(f"fault {name!r} needs --automation {needed}")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def record_faults(run_dir: str | Path, target: AwsTarget, names: Sequence[str]) -> list[dict[str, Any]]:
+    """Write into ``state.json`` (``faults``) what each fault injected and what the pipeline did."""
+    from .activity import pipeline_activity
+    from .buffer import BufferStack
+    from .sandbox import faults
+
+    state = run_state.load(run_dir)
+    pipeline: dict[str, Any] = {}
+    if state.get("stack"):
+        pipeline = pipeline_activity(target, BufferStack.from_dict(state["stack"]))
+    snapshot = faults.snapshot()
+    entries = [
+        {
+            "name": name,
+            "params": snapshot["active"].get(name, {}),
+            "injected": snapshot["events"].get(name, {}),
+            "pipeline": pipeline,
+            "fallbacks": state.get("fallbacks") or [],
+        }
+        for name in names
+    ]
+    run_state.update(run_dir, faults=entries)
+    return entries
 
 
 def _whole_second_after(delay: float = 0.0) -> datetime:
@@ -78,6 +142,7 @@ def drill(
     restorable_lag: float | None = None,
     incident_seconds: float = 3.0,
     quiet_seconds: float = 3.0,
+    faults: Sequence[str] = (),
 ) -> runner.RunResult:
     if mode not in ("catchup", "rollback"):
         raise InputError(f"mode must be 'catchup' or 'rollback', not {mode!r}")
@@ -85,7 +150,9 @@ def drill(
         raise InputError(f"items must be at least 1, not {items}")
     if automation not in ("notebook", "event"):
         raise InputError(f"automation must be 'notebook' or 'event', not {automation!r}")
+    fault_names = check_faults(faults, automation)
     from .sandbox import Sandbox
+    from .sandbox import faults as sandbox_faults
     from .sandbox.traffic import Traffic, create_demo_table, seed_items
 
     if restorable_lag is None:
@@ -102,6 +169,9 @@ def drill(
         print(f"sandbox at {sb.endpoint_url}; demo table {source}: {items} items, {rate:g} writes/s of live traffic", flush=True)
         create_demo_table(ddb, source)
         _trail(target)
+        for name in fault_names:
+            sandbox_faults.enable(name)
+            print(f"fault {name} on: {sandbox_faults.available()[name].description}", flush=True)
         # keys [items, items + INCIDENT_KEYS) are left alone by the live traffic: in a rollback drill
         # the "incident" writes them inside [T, R) only, so exactly they must keep their state at T
         seed_items(ddb, source, items + INCIDENT_KEYS, seed=7)
@@ -132,7 +202,9 @@ def drill(
                 step_parameters={
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
                     "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}},
-                    "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2},
+                    # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE
+                    "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2,
+                                   "event_grace_seconds": 5},
                     "04_reconcile": {"segments": 2},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},
                 },
@@ -140,6 +212,9 @@ def drill(
 
             def before(step: str) -> None:
                 print(f"-> {step}", flush=True)
+                if step == "04_reconcile" and fault_names:
+                    for entry in record_faults(run_path, target, fault_names):
+                        print(f"   fault {entry['name']}: injected {entry['injected'] or 'nothing'}", flush=True)
                 if step == "04_reconcile" and traffic._thread is not None:
                     stats = traffic.stop()
                     print(f"   writers stopped: {stats.puts} puts, {stats.updates} updates, {stats.deletes} deletes", flush=True)
@@ -147,7 +222,7 @@ def drill(
             result = runner.run(params, before_step=before)
         finally:
             traffic.stop()
-    record = append_history(runs, result, mode=mode, items=items, automation=automation)
+    record = append_history(runs, result, mode=mode, items=items, automation=automation, faults=list(fault_names))
     print(_summary_line(result, record), flush=True)
     return result
 

@@ -150,6 +150,7 @@ def run_summary(reconciliation: Reconciliation, state: dict[str, Any] | None) ->
         "scan_seconds": rec.pop("scan_seconds"),
         "items_per_second": rec.pop("items_per_second"),
         "timings": {key: _iso_or_none(timings.get(key)) for key, _ in TIMING_LABELS},
+        "faults": state.get("faults") or [],
         **rec,  # segments, re-read rounds, consumed capacity, values_shown, keys_shown
     }
 
@@ -396,6 +397,43 @@ def _rows(pairs: list[tuple[str, Any]]) -> str:
     return "<table>" + "".join(out) + "</table>"
 
 
+def _counts_text(counts: Any) -> str:
+    if not isinstance(counts, dict) or not counts:
+        return "none"
+    return ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sorted(counts.items()) if v)  or "none"
+
+
+def pipeline_lines(pipeline: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the pipeline did, as (what, counts) rows: the functions' log events and totals, the DLQ."""
+    rows: list[tuple[str, str]] = []
+    for role in ("forwarder", "applier"):
+        part = pipeline.get(role) or {}
+        if part:
+            rows.append((f"{role} log events", _counts_text(part.get("events"))))
+            rows.append((f"{role} totals", _counts_text(part.get("totals"))))
+            rows.append((f"{role} failed invocations", str(part.get("invocation_errors", 0))))
+    if "dlq_depth" in pipeline:
+        rows.append(("messages in the DLQ", str(pipeline["dlq_depth"])))
+    if "stream_failures" in pipeline:
+        rows.append(("stream records given up on", str(pipeline["stream_failures"])))
+    return rows
+
+
+def _faults_section(entries: list[dict[str, Any]]) -> str:
+    """Injected faults (drills): what the sandbox did, and what the pipeline did about it."""
+    out = ["<h2>Injected faults</h2>"]
+    for entry in entries:
+        rows: list[tuple[str, Any]] = [
+            ("parameters", _counts_text(entry.get("params")) if entry.get("params") else "defaults"),
+            ("injected", _counts_text(entry.get("injected"))),
+        ]
+        rows += pipeline_lines(entry.get("pipeline") or {})
+        for fallback in entry.get("fallbacks") or []:
+            rows.append(("fallback", fallback if isinstance(fallback, str) else json.dumps(fallback, default=str)))
+        out.append(f"<h3>{_e(entry.get('name'))}</h3>" + _rows(rows))
+    return "".join(out)
+
+
 def _img(fig: Figure, alt: str) -> str:
     return f'<p><img alt="{_e(alt)}" src="data:image/png;base64,{figure_png_base64(fig)}"></p>'
 
@@ -475,6 +513,8 @@ def render_html(
     parts.append(_img(timeline_figure(state), "timeline of the run"))
     parts.append("<h2>Buffer drain</h2>")
     parts.append(_img(drain_figure(state), "buffer depth over time"))
+    if s.get("faults"):
+        parts.append(_faults_section(s["faults"]))
     parts.append("<h2>Differences by class</h2>")
     parts.append(_img(differences_figure(reconciliation), "differences by class and kind"))
     parts.append(_sample_table(reconciliation))
