@@ -849,7 +849,7 @@ def _ensure_bucket(target: AwsTarget, bucket: str, account: str, *, create: bool
         return
     except ClientError as exc:
         code = _code(exc)
-        if code not in ("404", "NoSuchBucket", "NotFound"):
+        if code not in ("404", "NoSuchBucket"):  # HEAD has no body: botocore reports the status
             raise _aws_failure(
                 exc, f"HeadBucket {bucket}", "the artifact bucket must exist and belong to this account"
             ) from exc
@@ -1351,7 +1351,7 @@ def _leftovers(
         if sm.get("status") != "DELETING":
             left.append(f"AWS::StepFunctions::StateMachine {sm_arn}")
     except ClientError as exc:
-        if _code(exc) not in ("StateMachineDoesNotExist", "ResourceNotFound"):
+        if _code(exc) != "StateMachineDoesNotExist":
             raise
     logs = target.client("logs")
     for key in ("forwarder_logs", "applier_logs"):

@@ -339,7 +339,7 @@ def restorable_window(target: AwsTarget, source_table: str) -> tuple[datetime, d
         desc = ddb.describe_continuous_backups(TableName=source_table)["ContinuousBackupsDescription"]
     except Exception as exc:
         code = _ddb_error_code(exc)
-        if code in ("TableNotFoundException", "ResourceNotFoundException"):
+        if code == "TableNotFoundException":  # DescribeContinuousBackups' code for a missing table
             raise PreconditionError(
                 f"source table {source_table} does not exist in {target.region_name}: check the name and the region",
                 table=source_table,
@@ -516,8 +516,8 @@ def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False
             "InvalidRestoreTimeException": "the restore point left the restorable window: plan again",
             "TableAlreadyExistsException": "the target exists: choose another target_table",
             "PointInTimeRecoveryUnavailableException": "enable PITR on the source",
-            "TableNotFoundException": "check the source table name and region",
-            "SourceTableNotFoundException": "check the source table name and region",
+            "TableNotFoundException": "no such source table: check the source table name and region",
+            "TableInUseException": "a table of the target's name is being created or deleted: wait, or choose another target_table",
             "LimitExceededException": "too many concurrent restores or table operations in this account: wait and retry",
             "ValidationException": "the request was refused as invalid: check billing_mode_override, "
             "provisioned_throughput_override and global_secondary_index_override against the source's indexes",

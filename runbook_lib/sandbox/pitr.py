@@ -15,13 +15,20 @@ that is ACTIVE at once. This extension replaces it:
   ``RestoreDateTime`` or ``UseLatestRestorableTime``; ``BillingModeOverride``,
   ``ProvisionedThroughputOverride``, ``GlobalSecondaryIndexOverride``,
   ``LocalSecondaryIndexOverride`` and ``SSESpecificationOverride`` are honoured.
-- **Errors as AWS names them**: ``ValidationException`` (neither or both of the source names, or of
-  the restore-time forms; a capacity override the target's billing mode does not allow, as
-  ``CreateTable`` words it: ``BillingModeOverride`` outside PROVISIONED/PAY_PER_REQUEST, a
+- **Errors as AWS names them** (each one botocore's model lists for the operation;
+  ``tests/unit/test_error_codes.py`` checks that): ``ValidationException`` (neither or both of the
+  source names, or both restore-time forms; a capacity override the target's billing mode does not
+  allow, as ``CreateTable`` words it: ``BillingModeOverride`` outside PROVISIONED/PAY_PER_REQUEST, a
   ``ProvisionedThroughputOverride`` or an index's ``ProvisionedThroughput`` on a PAY_PER_REQUEST
-  target, a PROVISIONED target of an on-demand source without ``ProvisionedThroughputOverride``,
-  or with an index that has no ``ProvisionedThroughput``), ``SourceTableNotFoundException``, ``TableAlreadyExistsException``,
-  ``PointInTimeRecoveryUnavailableException``, ``InvalidRestoreTimeException``.
+  target, a PROVISIONED target of an on-demand source without ``ProvisionedThroughputOverride``, or
+  with an index that has no ``ProvisionedThroughput``), ``TableNotFoundException`` (no such source,
+  or a source still CREATING), ``TableAlreadyExistsException``, ``TableInUseException`` (a target of
+  that name is being created), ``PointInTimeRecoveryUnavailableException`` (PITR off),
+  ``InvalidRestoreTimeException``.
+- **A choice where AWS documents nothing**: a request with neither ``RestoreDateTime`` nor
+  ``UseLatestRestorableTime`` is refused with ``ValidationException``. The API reference marks both
+  optional and says nothing of a default; moto restores such a request (to now). Refusing is the
+  strict reading: the runbook always sends one of them.
 - **Restore takes time.** The target is ``CREATING`` with ``RestoreSummary.RestoreInProgress`` true
   for ``SETTINGS.restore_seconds``, then ``ACTIVE``. While it is CREATING, item reads and writes on
   it answer ``ResourceNotFoundException`` and ``DeleteTable``/``UpdateTable`` answer
@@ -49,8 +56,8 @@ from moto.dynamodb.exceptions import (
     PointInTimeRecoveryUnavailable,
     ResourceInUseException,
     ResourceNotFoundException,
-    SourceTableNotFoundException,
     TableAlreadyExistsException,
+    TableNotFoundException,
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import table as table_mod
@@ -80,6 +87,13 @@ _DATA_PLANE = (
 class InvalidRestoreTimeException(JsonRESTError):
     def __init__(self, message: str) -> None:
         super().__init__("com.amazonaws.dynamodb.v20120810#InvalidRestoreTimeException", message)
+
+
+class TableInUseException(JsonRESTError):
+    """"A target table with the specified name is either being created or deleted." (botocore's model)"""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("com.amazonaws.dynamodb.v20120810#TableInUseException", f"Table is being created: {name}")
 
 
 # -- journal -------------------------------------------------------------------------------------
@@ -385,10 +399,12 @@ def restore(backend: DynamoDBBackend, body: dict) -> SandboxRestoredTable:
         try:
             source = backend.get_table(lookup)
         except ResourceNotFoundException:
-            raise SourceTableNotFoundException(lookup)
+            raise TableNotFoundException(lookup) from None
         if _is_creating(source):
-            raise SourceTableNotFoundException(lookup)
+            raise TableNotFoundException(lookup)
         if target_name in backend.tables:
+            if _is_creating(backend.tables[target_name]):
+                raise TableInUseException(target_name)
             raise TableAlreadyExistsException(target_name)
         if not _pitr_on(source):
             raise PointInTimeRecoveryUnavailable(source.name)
