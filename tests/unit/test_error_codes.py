@@ -73,6 +73,10 @@ SANDBOX_RAISES = [
     *[("dynamodb", op, "ResourceNotFoundException") for op in _DATA_PLANE],
     ("dynamodb", "DeleteTable", "ResourceInUseException"),
     ("dynamodb", "UpdateTable", "ResourceInUseException"),
+    # capacity.py: provisioned capacity enforced (a transaction is cancelled instead)
+    *[("dynamodb", op, "ProvisionedThroughputExceededException") for op in _DATA_PLANE if not op.startswith("Transact")],
+    ("dynamodb", "TransactWriteItems", "TransactionCanceledException"),
+    ("dynamodb", "TransactGetItems", "TransactionCanceledException"),
     # validation.py
     ("dynamodb", "BatchWriteItem", "ValidationException"),
     ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
@@ -125,6 +129,11 @@ MOTO_ONLY = {
 #: code-like strings in the sandbox that are not API error codes
 SANDBOX_NOT_API_CODES = {
     "RecordAgeExceeded",  # requestContext.condition of a stream mapping's on-failure record (lambda_runtime)
+    # capacity.py: ThrottlingReasons[].reason of a ProvisionedThroughputExceededException, and the
+    # CancellationReasons[].Code of a cancelled transaction (DynamoDB API reference, "Error handling")
+    "TableWriteProvisionedThroughputExceeded",
+    "TableReadProvisionedThroughputExceeded",
+    "ProvisionedThroughputExceeded",
 }
 
 #: (service, operation, code): codes runbook_lib catches from that call, or carries on its own
@@ -226,7 +235,11 @@ def _code_of(cls: type) -> str | None:
         return None
     params = [p for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
               if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    exc = cls(*["x"] * len(params))
+    try:
+        exc = cls(*["x"] * len(params))
+    except Exception:  # noqa: BLE001 - a constructor that wants real arguments: read the class
+        declared = getattr(cls, "error_type", None) or getattr(cls, "code", None)
+        return str(declared).split("#")[-1] if declared else None
     if isinstance(exc, JsonRESTError):
         return exc.error_type.split("#")[-1]
     return exc.code
