@@ -509,7 +509,8 @@ def test_retry_for_context_uses_the_invocations_remaining_time():
         def get_remaining_time_in_millis(self) -> int:
             return 42_000
 
-    assert applier.Retry.for_context(Context()).remaining() == 42.0
+    retry = applier.Retry.for_context(Context())
+    assert retry.remaining() == 42.0 and retry.reserve == 4.2  # a tenth of what is left, at most 5 s
     assert applier.Retry.for_context(None).remaining is None
 
 
