@@ -1231,6 +1231,7 @@ def redrive_dlq(
     *,
     execute: bool = False,
     max_per_second: int | None = None,
+    wait_for_dlq: float = 0.0,
     timeout: float = 1800.0,
     progress: Progress | None = None,
 ) -> RedriveResult:
@@ -1242,7 +1243,9 @@ def redrive_dlq(
     already running, reporting progress from ``ListMessageMoveTasks`` until it ends. The moved
     messages are new messages sent now, so the applier recognises them as late and applies each
     key's current source item (see ``runbook_lib/cdc/applier.py``); replay must be on for them to be
-    applied. Needs ``sqs:StartMessageMoveTask``, ``sqs:ListMessageMoveTasks``,
+    applied. ``wait_for_dlq``: if the DLQ is empty, wait up to that many seconds for failing
+    changes to land in it first (a change reaches the DLQ only when it is received once more after
+    ``MaxReceiveCount`` failed receives, a visibility timeout after the last). Needs ``sqs:StartMessageMoveTask``, ``sqs:ListMessageMoveTasks``,
     ``sqs:ReceiveMessage``, ``sqs:DeleteMessage`` and ``sqs:GetQueueAttributes`` on the DLQ and
     ``sqs:SendMessage`` on the buffer queue. Raises :class:`BufferError` if the task fails or does
     not end within ``timeout`` (it keeps running: cancel it with ``CancelMessageMoveTask``).
@@ -1256,6 +1259,11 @@ def redrive_dlq(
         _say(progress, f"DLQ holds {waiting} message(s); run with execute=True to move them back to the buffer")
         return RedriveResult(False, "planned", waiting, 0)
     started = time.monotonic()
+    if waiting == 0 and wait_for_dlq > 0:
+        _say(progress, f"DLQ is empty: waiting up to {wait_for_dlq:.0f} s for failing changes to reach it")
+        while waiting == 0 and time.monotonic() - started < wait_for_dlq:
+            time.sleep(1.0 if target.is_sandbox else 5.0)
+            waiting = _dlq_messages(sqs, stack)
     try:
         tasks = sqs.list_message_move_tasks(SourceArn=stack.dlq_arn, MaxResults=1).get("Results", [])
         running = tasks[0] if tasks and tasks[0].get("Status") == "RUNNING" else None

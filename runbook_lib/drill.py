@@ -65,7 +65,7 @@ FAULT_AUTOMATION = {"event-lost": "event"}
 FAULT_STEP_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
     "poison-redrive": {
         "01_deploy_buffer": {"buffer_parameters": {"MaxReceiveCount": "1", "QueueVisibilityTimeout": "300"}},
-        "03_monitor": {"drain_timeout": 900, "redrive_dlq": True},
+        "03_monitor": {"drain_timeout": 900, "redrive_dlq": True, "dlq_wait": 600},
     },
 }
 

@@ -415,3 +415,17 @@ def test_an_empty_dlq_starts_no_task():
     sqs = ScriptedSqs(0, [[]])
     assert buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True).status == "empty"
     assert "start_message_move_task" not in [c for c, _ in sqs.calls]
+
+
+def test_redrive_can_wait_for_failing_changes_to_reach_the_dlq(monkeypatch):
+    class FillingSqs(ScriptedSqs):
+        def get_queue_attributes(self, **kw):
+            answer = super().get_queue_attributes(**kw)
+            self.depth = 1  # the failing change lands in the DLQ after the first look
+            return answer
+
+    monkeypatch.setattr(buffer.time, "sleep", lambda seconds: None)
+    sqs = FillingSqs(0, [[], [_task("COMPLETED", 1)]])
+    result = buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True, wait_for_dlq=60)
+    assert result.status == "COMPLETED"
+    assert [c for c, _ in sqs.calls].count("start_message_move_task") == 1

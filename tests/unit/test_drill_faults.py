@@ -118,5 +118,6 @@ def test_poison_redrive_drill_gets_a_dlq_the_runbook_allows_and_a_redrive_in_03(
     assert deploy["RestorePollSeconds"] == "2"  # the drill's own parameters are kept
     assert int(deploy["MaxReceiveCount"]) * int(deploy["QueueVisibilityTimeout"]) >= buffer.REDRIVE_MIN_SECONDS
     assert params["03_monitor"]["redrive_dlq"] is True and params["03_monitor"]["quiet_samples"] == 2
-    assert params["03_monitor"]["drain_timeout"] > int(deploy["QueueVisibilityTimeout"])
+    # 03 waits for the failing change to land in the DLQ (one receive per visibility timeout)
+    assert params["03_monitor"]["dlq_wait"] > int(deploy["MaxReceiveCount"]) * int(deploy["QueueVisibilityTimeout"])
     assert _fault_step_parameters([], base) == base
