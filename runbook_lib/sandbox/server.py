@@ -170,16 +170,24 @@ def _faults_route(environ, start_response):
 
 def _with_admin_routes(app, sandbox: Sandbox):
     """``/_sandbox/settings`` (GET, POST JSON) lets another process tune the sandbox over HTTP;
-    ``/_sandbox/faults`` switches injected faults (``faults.py``); a moto reset clears them."""
+    ``/_sandbox/faults`` switches injected faults (``faults.py``); ``/_sandbox/stats`` reads (GET) or
+    zeroes (POST) the request counters (``stats.py``); a moto reset clears faults and counters."""
 
     def wsgi(environ, start_response):
         path = environ.get("PATH_INFO")
         if path == "/_sandbox/faults":
             return _faults_route(environ, start_response)
+        if path == "/_sandbox/stats":
+            from . import stats
+
+            if environ["REQUEST_METHOD"] == "POST":
+                stats.clear()
+            return _json_response(start_response, "200 OK", stats.snapshot())
         if path == "/moto-api/reset":
-            from . import faults
+            from . import faults, stats
 
             faults.clear()
+            stats.clear()
         if path == "/_sandbox/settings":
             if environ["REQUEST_METHOD"] == "POST":
                 length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -27,6 +27,11 @@ def test_replay_bench_replays_every_item_and_prints_the_ratio_and_its_bound():
     ratio = float(re.search(r"median ratio replay/plain\(25\): ([0-9.]+)", out).group(1))
     bounds = [float(b) for b in re.findall(r" = ([0-9.]+)", out.split("bounds:", 1)[1])]
     assert 0 < ratio and len(bounds) == 2 and all(b > 0 for b in bounds)
+    # every replayed change was written to the target at least once, and sent to the queue once
+    per = re.search(r"([0-9.]+) item writes to the target.*forwarder SQS sends [0-9.]+ calls \(([0-9.]+) messages\)", out)
+    assert float(per.group(1)) >= 1.0 and float(per.group(2)) >= 1.0
+    assert re.search(r"AWS cost per million changes .*: \$[0-9.]+ = ", out)
+    assert re.fullmatch(r"replay/plain10: [0-9.]+", out.strip().splitlines()[-1])
 
 
 def test_reconcile_bench_reconciles_and_prints_the_ratio():
