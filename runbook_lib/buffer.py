@@ -14,6 +14,7 @@ Typical use::
     set_replay_start(target, stack, replay_from)                             # R, once chosen
     enable_replay(target, stack)                                             # target ACTIVE
     status(target, stack).drained
+    redrive_dlq(target, stack, execute=True)                                 # DLQ back, once fixed
     teardown(target, stack, execute=True)                                    # and verifies
 
 Where the sandbox (moto) differs and this module works around it, a comment says so: the
@@ -1272,6 +1273,120 @@ def status(target: AwsTarget, stack: BufferStack) -> BufferStatus:
 
 
 # ================================================================================= teardown
+@dataclass(frozen=True)
+class RedriveResult:
+    """What :func:`redrive_dlq` did (or, without ``execute``, would do)."""
+
+    executed: bool
+    status: str  # "planned", "empty", or the task's final status (COMPLETED, CANCELLED, FAILED)
+    to_move: int
+    moved: int
+    seconds: float = 0.0
+    task_handle: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("planned", "empty", "COMPLETED")
+
+    def rows(self) -> list[dict[str, str]]:
+        return [{"field": k, "value": "" if v is None else str(v)} for k, v in asdict(self).items()]
+
+
+def _dlq_messages(sqs, stack: BufferStack) -> int:
+    counts = _queue_counts(sqs, stack.dlq_url)
+    return counts.get("ApproximateNumberOfMessages", 0) + counts.get("ApproximateNumberOfMessagesNotVisible", 0)
+
+
+def redrive_dlq(
+    target: AwsTarget,
+    stack: BufferStack,
+    *,
+    execute: bool = False,
+    max_per_second: int | None = None,
+    wait_for_dlq: float = 0.0,
+    timeout: float = 1800.0,
+    progress: Progress | None = None,
+) -> RedriveResult:
+    """Move the dead-letter queue's messages back to the buffer queue, and wait until they are moved.
+
+    Run it once the cause is gone (the applier's log group says why each message failed, by hashed
+    key). Without ``execute`` it only counts the DLQ. With it: ``StartMessageMoveTask`` from the DLQ
+    to the buffer queue (``max_per_second``: 1 to 500; default: SQS chooses), or follows the task
+    already running, reporting progress from ``ListMessageMoveTasks`` until it ends. The moved
+    messages are new messages sent now, so the applier recognises them as late and applies each
+    key's current source item (see ``runbook_lib/cdc/applier.py``); replay must be on for them to be
+    applied. ``wait_for_dlq``: if the DLQ is empty, wait up to that many seconds for failing
+    changes to land in it first (a change reaches the DLQ only when it is received once more after
+    ``MaxReceiveCount`` failed receives, a visibility timeout after the last). Needs ``sqs:StartMessageMoveTask``, ``sqs:ListMessageMoveTasks``,
+    ``sqs:ReceiveMessage``, ``sqs:DeleteMessage`` and ``sqs:GetQueueAttributes`` on the DLQ and
+    ``sqs:SendMessage`` on the buffer queue. Raises :class:`BufferError` if the task fails or does
+    not end within ``timeout`` (it keeps running: cancel it with ``CancelMessageMoveTask``).
+    """
+    sqs = target.client("sqs")
+    try:
+        waiting = _dlq_messages(sqs, stack)
+    except ClientError as exc:
+        raise _aws_failure(exc, f"reading the DLQ of {stack.stack_name}", "is the buffer deployed?") from exc
+    if not execute:
+        _say(progress, f"DLQ holds {waiting} message(s); run with execute=True to move them back to the buffer")
+        return RedriveResult(False, "planned", waiting, 0)
+    started = time.monotonic()
+    if waiting == 0 and wait_for_dlq > 0:
+        _say(progress, f"DLQ is empty: waiting up to {wait_for_dlq:.0f} s for failing changes to reach it")
+        while waiting == 0 and time.monotonic() - started < wait_for_dlq:
+            time.sleep(1.0 if target.is_sandbox else 5.0)
+            waiting = _dlq_messages(sqs, stack)
+    try:
+        tasks = sqs.list_message_move_tasks(SourceArn=stack.dlq_arn, MaxResults=1).get("Results", [])
+        running = tasks[0] if tasks and tasks[0].get("Status") == "RUNNING" else None
+        if running is not None:
+            handle = running.get("TaskHandle")
+            _say(progress, "a redrive of this DLQ is already running: following it")
+        elif waiting == 0:
+            _say(progress, "DLQ is empty: nothing to move")
+            return RedriveResult(True, "empty", 0, 0)
+        else:
+            kwargs: dict[str, Any] = {"SourceArn": stack.dlq_arn, "DestinationArn": stack.queue_arn}
+            if max_per_second is not None:
+                kwargs["MaxNumberOfMessagesPerSecond"] = int(max_per_second)
+            handle = sqs.start_message_move_task(**kwargs)["TaskHandle"]
+            _say(progress, f"redrive started: {waiting} message(s) from the DLQ back to the buffer queue")
+    except ClientError as exc:
+        raise _aws_failure(
+            exc, f"starting the redrive of {stack.dlq_arn}",
+            "check sqs:StartMessageMoveTask and sqs:ListMessageMoveTasks on the DLQ, then run it again",
+        ) from exc
+    deadline = started + timeout
+    last_moved = -1
+    while True:
+        try:
+            (task,) = sqs.list_message_move_tasks(SourceArn=stack.dlq_arn, MaxResults=1)["Results"]
+        except (ClientError, ValueError) as exc:
+            if isinstance(exc, ClientError):
+                raise _aws_failure(exc, f"following the redrive of {stack.dlq_arn}", "run it again") from exc
+            raise BufferError(f"no move task is listed for {stack.dlq_arn}: run the redrive again", step="buffer") from exc
+        moved, to_move = int(task.get("ApproximateNumberOfMessagesMoved", 0)), int(task.get("ApproximateNumberOfMessagesToMove") or 0)
+        if moved != last_moved:
+            _say(progress, f"redrive {task.get('Status')}: {moved} of {to_move} moved")
+            last_moved = moved
+        status_now = task.get("Status", "")
+        if status_now not in ("RUNNING", "CANCELLING"):
+            result = RedriveResult(True, status_now, to_move, moved, time.monotonic() - started, handle,
+                                   task.get("FailureReason"))
+            if status_now == "FAILED":
+                raise BufferError(
+                    f"the redrive of {stack.dlq_arn} failed ({task.get('FailureReason')}) after moving {moved} of "
+                    f"{to_move}: fix the cause and run buffer.redrive_dlq again", step="buffer")
+            return result
+        if time.monotonic() > deadline:
+            raise BufferError(
+                f"the redrive of {stack.dlq_arn} is still running after {timeout:.0f} s ({moved} of {to_move} moved): "
+                f"follow it with buffer.redrive_dlq again, or stop it with CancelMessageMoveTask (TaskHandle {handle})",
+                step="buffer")
+        time.sleep(_interval(target, 5.0))
+
+
 def _stack_resources(target: AwsTarget, stack_id: str) -> list[dict[str, Any]]:
     cfn = target.client("cloudformation")
     out: list[dict[str, Any]] = []

@@ -58,6 +58,24 @@ def _incident(ddb, table: str, first: int) -> None:
 #: faults that only make sense with one automation mode, and which
 FAULT_AUTOMATION = {"event-lost": "event"}
 
+#: step parameters a fault needs for the drill to show the pipeline dealing with it (merged into
+#: the drill's own). poison-redrive: a change reaches the DLQ after MaxReceiveCount x
+#: QueueVisibilityTimeout, at least the 300 s the runbook allows (buffer.REDRIVE_MIN_SECONDS);
+#: 03_monitor then redrives the DLQ once the cause is gone and follows the drain again.
+FAULT_STEP_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "poison-redrive": {
+        "01_deploy_buffer": {"buffer_parameters": {"MaxReceiveCount": "1", "QueueVisibilityTimeout": "300"}},
+        "03_monitor": {"drain_timeout": 900, "redrive_dlq": True, "dlq_wait": 600},
+    },
+}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
 
 def fault_table() -> str:
     """The faults a drill can inject, one per line: name, parameters, what it does."""
@@ -111,6 +129,12 @@ def record_faults(run_dir: str | Path, target: AwsTarget, names: Sequence[str]) 
     ]
     run_state.update(run_dir, faults=entries)
     return entries
+
+
+def _fault_step_parameters(names: Sequence[str], base: dict[str, Any]) -> dict[str, Any]:
+    for name in names:
+        base = _merge(base, FAULT_STEP_PARAMETERS.get(name, {}))
+    return base
 
 
 def _whole_second_after(delay: float = 0.0) -> datetime:
@@ -199,7 +223,7 @@ def drill(
                 run_dir=str(run_path),
                 execute=True,
                 automation=automation,
-                step_parameters={
+                step_parameters=_fault_step_parameters(fault_names, {
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
                     "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}},
                     # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE
@@ -207,7 +231,7 @@ def drill(
                                    "event_grace_seconds": 5},
                     "04_reconcile": {"segments": 2},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},
-                },
+                }),
             )
 
             def before(step: str) -> None:

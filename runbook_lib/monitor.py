@@ -533,7 +533,9 @@ def follow_drain(
             "or raise drain_timeout"
         )
     if result.dlq_depth or result.stream_failures:
-        log.warning("buffer drained with %d message(s) in the DLQ and %d stream failure(s)", result.dlq_depth, result.stream_failures)
+        log.warning("buffer drained with %d message(s) in the DLQ and %d stream failure(s): once their cause is "
+                    "gone, move the DLQ back with buffer.redrive_dlq (03_monitor: redrive_dlq=True)",
+                    result.dlq_depth, result.stream_failures)
     return result
 
 

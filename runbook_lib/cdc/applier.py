@@ -192,7 +192,9 @@ class Retry:
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
         if not callable(remaining_ms):
             return cls()
-        return cls(remaining=lambda: remaining_ms() / 1000.0)
+        # keep 5 s to report (a tenth of the invocation's time for short timeouts)
+        reserve = min(5.0, max(0.5, remaining_ms() / 1000.0 / 10))
+        return cls(remaining=lambda: remaining_ms() / 1000.0, reserve=reserve)
 
     def delay(self, attempt: int) -> float:
         return self.random() * min(self.cap, self.base * (2 ** attempt))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.request
 
 import pytest
 
@@ -118,21 +119,66 @@ def test_rollback_replay_keeps_state_at_t_for_exactly_the_keys_last_changed_in_t
     assert all(restored[json.dumps(k, sort_keys=True)]["version"] == {"N": "0"} for k in window_keys[4:])
 
 
-def test_poison_message_goes_to_the_dlq_and_other_groups_keep_flowing(aws, target):
+def _faults(endpoint: str, body: dict) -> dict:
+    request = urllib.request.Request(endpoint + "/_sandbox/faults", data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _wait(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_change_dead_lettered_then_redriven_after_its_key_moved_on_converges(aws, target, endpoint):
+    """The poison-redrive fault end to end: K's first change fails until it is dead-lettered (a
+    poison body beside it too), K's next change is applied meanwhile, the runbook's redrive step
+    moves the DLQ back, and K keeps its newest image while other groups flowed all along.
+
+    Real time: a change reaches the DLQ only after MaxReceiveCount x QueueVisibilityTimeout, which
+    the runbook keeps at 300 s or more (here 1 x 300 s)."""
+    from runbook_lib.cdc import codec
+
     ddb = aws("dynamodb")
     create_demo_table(ddb, "orders")
     create_demo_table(ddb, "orders-r", pitr=False, stream=None)
-    stack = _deploy(target, "orders", "orders-r", QueueVisibilityTimeout="3", MaxReceiveCount="1", ApplierTimeoutSeconds="3")
-    sqs = aws("sqs")
-    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p1")
+    stack = _deploy(target, "orders", "orders-r", QueueVisibilityTimeout="300", MaxReceiveCount="1", ApplierTimeoutSeconds="30")
+    key = {"pk": {"S": "k"}}
+    _faults(endpoint, {"enable": {"poison-redrive": {"table": "orders-r", "key": codec.canonical_key(key)}}})
+    aws("sqs").send_message(QueueUrl=stack.queue_url, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p1")
     buffer.enable_replay(target, stack)
+
+    # GIVEN K v1 fails (the fault), while another key is applied
+    ddb.put_item(TableName="orders", Item={**key, "v": {"N": "1"}})
+    _wait(lambda: _faults(endpoint, {})["events"]["poison-redrive"].get("writes_failed"), 60, "K's write to fail")
     ddb.put_item(TableName="orders", Item={"pk": {"S": "good"}, "v": {"N": "1"}})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        st = buffer.status(target, stack)
-        if st.dlq_depth == 1 and "Item" in ddb.get_item(TableName="orders-r", Key={"pk": {"S": "good"}}):
-            break
-        time.sleep(0.5)
-    st = buffer.status(target, stack)
-    assert st.dlq_depth == 1, st
+    _wait(lambda: "Item" in ddb.get_item(TableName="orders-r", Key={"pk": {"S": "good"}}), 60, "the other key")
+    # and K v2 waits behind v1 in K's group
+    ddb.put_item(TableName="orders", Item={**key, "v": {"N": "2"}})
+
+    # WHEN v1 has been dead-lettered (the cause is then gone) and v2 applied, the DLQ is redriven
+    _wait(lambda: buffer.status(target, stack).dlq_depth == 2, 420, "v1 and the poison body in the DLQ")
+    _wait(lambda: ddb.get_item(TableName="orders-r", Key=key, ConsistentRead=True).get("Item", {}).get("v") == {"N": "2"},
+          60, "K v2 applied after v1 left the group")
+    said: list[str] = []
+    result = buffer.redrive_dlq(target, stack, execute=True, progress=said.append)
+
+    # THEN both moved back; v1, now a late message, is applied as K's current source item (v2)
+    assert (result.status, result.moved, result.to_move) == ("COMPLETED", 2, 2), said
+    _wait(lambda: _late_seen(target, stack), 60, "the redriven change to be applied")
+    events = _faults(endpoint, {})["events"]["poison-redrive"]
+    assert events["dead_lettered"] >= 1 and events["tasks_started"] == 1 and events["messages_moved"] == 2
+    assert ddb.get_item(TableName="orders-r", Key=key, ConsistentRead=True)["Item"]["v"] == {"N": "2"}
     assert ddb.get_item(TableName="orders-r", Key={"pk": {"S": "good"}})["Item"]["v"] == {"N": "1"}
+
+
+def _late_seen(target, stack) -> bool:
+    """Whether the applier has logged a late (re-read) message."""
+    from runbook_lib.activity import pipeline_activity
+
+    return pipeline_activity(target, stack)["applier"]["totals"].get("late", 0) >= 1

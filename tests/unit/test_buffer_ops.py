@@ -341,3 +341,94 @@ def test_a_failed_create_raises_with_the_failed_resources_reasons():
     assert "rolled back and deleted" in message and "deploy again" in message
     assert cfn.created["OnFailure"] == "DELETE" and cfn.created["Capabilities"] == ["CAPABILITY_IAM"]
     assert s3.objects == {("pitr-runbook-123456789012-us-east-1", "pitr-runbook/pitr/cdc.zip"): buffer.build_zip()}
+
+
+# ----------------------------------------------------------------------------- DLQ redrive
+REDRIVE_STACK = buffer.BufferStack(
+    stack_name="pitr-orders", stack_id="arn:aws:cloudformation:us-east-1:123456789012:stack/pitr/2",
+    status="CREATE_COMPLETE", region="us-east-1",
+    outputs=MappingProxyType({
+        "QueueUrl": "https://sqs/q.fifo", "QueueArn": "arn:aws:sqs:us-east-1:123456789012:q.fifo",
+        "DlqUrl": "https://sqs/dlq.fifo", "DlqArn": "arn:aws:sqs:us-east-1:123456789012:dlq.fifo",
+    }),
+    parameters=MappingProxyType({}),
+)
+
+
+class ScriptedSqs:
+    """A DLQ of ``depth`` messages; ``tasks`` are the ListMessageMoveTasks answers, in order."""
+
+    def __init__(self, depth: int, tasks: list[list[dict]]):
+        self.depth, self.tasks = depth, list(tasks)
+        self.calls: list[tuple[str, dict]] = []
+
+    def get_queue_attributes(self, **kw):
+        self.calls.append(("get_queue_attributes", kw))
+        return {"Attributes": {"ApproximateNumberOfMessages": str(self.depth), "ApproximateNumberOfMessagesNotVisible": "0"}}
+
+    def list_message_move_tasks(self, **kw):
+        self.calls.append(("list_message_move_tasks", kw))
+        return {"Results": self.tasks.pop(0) if len(self.tasks) > 1 else self.tasks[0]}
+
+    def start_message_move_task(self, **kw):
+        self.calls.append(("start_message_move_task", kw))
+        return {"TaskHandle": "h1"}
+
+
+def _task(status: str, moved: int, **extra) -> dict:
+    return {"Status": status, "ApproximateNumberOfMessagesMoved": moved, "ApproximateNumberOfMessagesToMove": 2, **extra}
+
+
+def test_redrive_without_execute_only_counts_the_dlq():
+    sqs = ScriptedSqs(2, [[]])
+    result = buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK)
+    assert (result.executed, result.status, result.to_move) == (False, "planned", 2)
+    assert [c for c, _ in sqs.calls] == ["get_queue_attributes"]
+
+
+def test_redrive_moves_the_dlq_back_to_the_buffer_queue_and_follows_the_task():
+    # GIVEN two messages in the DLQ and no task running
+    sqs = ScriptedSqs(2, [[], [_task("RUNNING", 1, TaskHandle="h1")], [_task("COMPLETED", 2)]])
+    said: list[str] = []
+
+    # WHEN
+    result = buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True, max_per_second=10, progress=said.append)
+
+    # THEN one task from the DLQ to the buffer queue, followed to COMPLETED with progress
+    (start,) = [kw for c, kw in sqs.calls if c == "start_message_move_task"]
+    assert start == {"SourceArn": REDRIVE_STACK.dlq_arn, "DestinationArn": REDRIVE_STACK.queue_arn, "MaxNumberOfMessagesPerSecond": 10}
+    assert (result.status, result.moved, result.to_move, result.task_handle, result.ok) == ("COMPLETED", 2, 2, "h1", True)
+    assert any("1 of 2" in line for line in said) and any("2 of 2" in line for line in said)
+
+
+def test_redrive_follows_a_task_already_running_instead_of_starting_another():
+    sqs = ScriptedSqs(2, [[_task("RUNNING", 0, TaskHandle="h0")], [_task("COMPLETED", 2)]])
+    result = buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True)
+    assert "start_message_move_task" not in [c for c, _ in sqs.calls]
+    assert result.status == "COMPLETED" and result.task_handle == "h0"
+
+
+def test_a_failed_redrive_names_the_reason_and_the_remedy():
+    sqs = ScriptedSqs(2, [[], [_task("FAILED", 1, FailureReason="AWS.SimpleQueueService.NonExistentQueue")]])
+    with pytest.raises(BufferError, match="NonExistentQueue.*redrive_dlq again"):
+        buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True)
+
+
+def test_an_empty_dlq_starts_no_task():
+    sqs = ScriptedSqs(0, [[]])
+    assert buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True).status == "empty"
+    assert "start_message_move_task" not in [c for c, _ in sqs.calls]
+
+
+def test_redrive_can_wait_for_failing_changes_to_reach_the_dlq(monkeypatch):
+    class FillingSqs(ScriptedSqs):
+        def get_queue_attributes(self, **kw):
+            answer = super().get_queue_attributes(**kw)
+            self.depth = 1  # the failing change lands in the DLQ after the first look
+            return answer
+
+    monkeypatch.setattr(buffer.time, "sleep", lambda seconds: None)
+    sqs = FillingSqs(0, [[], [_task("COMPLETED", 1)]])
+    result = buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True, wait_for_dlq=60)
+    assert result.status == "COMPLETED"
+    assert [c for c, _ in sqs.calls].count("start_message_move_task") == 1

@@ -326,6 +326,26 @@ def test_messages_that_come_back_after_a_failed_attempt_are_re_read(retry):
     assert version_of(db, 1) == 2 and len(source_reads(db)) == 1
 
 
+def test_a_batch_that_died_after_some_writes_converges_when_it_comes_back_whole(sleeps):
+    # GIVEN a batch over three keys whose write stopped half way (the invocation died: nothing
+    # reported, so every message comes back after the visibility timeout, in order)
+    db = fake_db()
+    for i in (1, 2, 3):
+        db.seed(SOURCE, small_item(make_keys("hash_S", i), 2))
+    batch = [(i, v) for v in (1, 2) for i in (1, 2, 3)]
+    db.script["batch_write_item"] = ["unprocessed", RuntimeError("the invocation died")]
+    first = sqs_event(*(msg(change("MODIFY", i, v, seq=str(10 * v + i)), f"m{i}{v}") for i, v in batch))
+    assert sorted(run(first, db, applier.Retry(attempts=2, sleep=sleeps))) == sorted(f"m{i}{v}" for i, v in batch)
+    assert 0 < len(db.items(TARGET)) < 3  # some keys were written, not all
+
+    # WHEN the same messages come back (receive count 2)
+    again = sqs_event(*(msg(change("MODIFY", i, v, seq=str(10 * v + i)), f"m{i}{v}", receive_count=2) for i, v in batch))
+    assert run(again, db, applier.Retry(sleep=sleeps)) == []
+
+    # THEN every key holds its newest image
+    assert [version_of(db, i) for i in (1, 2, 3)] == [2, 2, 2]
+
+
 # -- reads and writes --------------------------------------------------------------------------------------
 def test_messages_sent_soon_after_their_change_need_no_read(retry):
     # GIVEN changes forwarded within seconds (the steady state): none can be out of order
@@ -509,7 +529,8 @@ def test_retry_for_context_uses_the_invocations_remaining_time():
         def get_remaining_time_in_millis(self) -> int:
             return 42_000
 
-    assert applier.Retry.for_context(Context()).remaining() == 42.0
+    retry = applier.Retry.for_context(Context())
+    assert retry.remaining() == 42.0 and retry.reserve == 4.2  # a tenth of what is left, at most 5 s
     assert applier.Retry.for_context(None).remaining is None
 
 

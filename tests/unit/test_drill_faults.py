@@ -105,3 +105,19 @@ def test_summary_and_report_carry_one_entry_per_fault():
 def test_report_without_faults_has_no_fault_section():
     assert "Injected faults" not in render_html(_reconciliation(), STATE)
     assert run_summary(_reconciliation(), STATE)["faults"] == []
+
+
+def test_poison_redrive_drill_gets_a_dlq_the_runbook_allows_and_a_redrive_in_03():
+    from runbook_lib import buffer
+    from runbook_lib.drill import _fault_step_parameters
+
+    base = {"01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}},
+            "03_monitor": {"drain_timeout": 300, "quiet_samples": 2}}
+    params = _fault_step_parameters(["poison-redrive"], base)
+    deploy = params["01_deploy_buffer"]["buffer_parameters"]
+    assert deploy["RestorePollSeconds"] == "2"  # the drill's own parameters are kept
+    assert int(deploy["MaxReceiveCount"]) * int(deploy["QueueVisibilityTimeout"]) >= buffer.REDRIVE_MIN_SECONDS
+    assert params["03_monitor"]["redrive_dlq"] is True and params["03_monitor"]["quiet_samples"] == 2
+    # 03 waits for the failing change to land in the DLQ (one receive per visibility timeout)
+    assert params["03_monitor"]["dlq_wait"] > int(deploy["MaxReceiveCount"]) * int(deploy["QueueVisibilityTimeout"])
+    assert _fault_step_parameters([], base) == base
