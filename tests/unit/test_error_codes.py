@@ -133,6 +133,7 @@ MOTO_ONLY = {
 
 #: code-like strings in the sandbox that are not API error codes
 SANDBOX_NOT_API_CODES = {
+    "MoveTaskError",  # sqs_redrive's exception class, named in its __all__
     "RecordAgeExceeded",  # requestContext.condition of a stream mapping's on-failure record (lambda_runtime)
     # capacity.py: ThrottlingReasons[].reason of a ProvisionedThroughputExceededException, and the
     # CancellationReasons[].Code of a cancelled transaction (DynamoDB API reference, "Error handling")
@@ -194,13 +195,14 @@ RUNBOOK_CODES = [
 #: code-like names in runbook_lib that are Python classes, not AWS error codes
 NOT_AWS_CODES = {
     "BufferError", "CutoverError", "InputError", "PreconditionError", "RestoreError", "RunbookError",  # ours
+    "UnsupportedDefinition",  # workflow_budget: a definition its walk cannot count (ours)
     "ClientError", "EndpointConnectionError", "NoCredentialsError", "NoRegionError", "ParamValidationError",  # botocore
     "SenderFault",  # a field of SendMessageBatch's failed entries (forwarder logs it), not a code
 }
 
 _CODE_LIKE = re.compile(
     r"^(AWS\.[\w.]+|[A-Z][A-Za-z]*(Exception|Error|Fault|Exceeded|DoesNotExist|NotFound|Invalid|Deleting)"
-    r"|NoSuch[A-Za-z]+|Invalid[A-Z][A-Za-z]+)$"
+    r"|NoSuch[A-Za-z]+|Invalid[A-Z][A-Za-z]+|Unsupported[A-Z][A-Za-z]+)$"
 )
 
 
