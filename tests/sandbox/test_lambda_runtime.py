@@ -6,7 +6,8 @@ boto3 with no endpoint (it must find the sandbox through ``AWS_ENDPOINT_URL``). 
 attribute (stream) or body field (SQS) makes it fail: ``error`` always raises, ``error-times-N``
 raises on the first N attempts, ``report-times-N`` is reported in ``batchItemFailures`` on the first
 N attempts, ``report-bogus-once`` reports an identifier that is not in the batch once,
-``sleep:S`` sleeps.
+``stop-times-N`` (the FIFO rule) reports this record and every later one of the batch on its first
+N attempts, ``sleep:S`` sleeps.
 """
 
 from __future__ import annotations
@@ -63,10 +64,16 @@ def handler(event, context):
     started = time.time()
     call = _count("calls")
     records = event.get("Records", [])
-    failures, error = [], None
+    failures, error, stopped = [], None, False
     for record in records:
         mode, ident = _mode(record), _ident(record)
-        if mode.startswith("sleep:"):
+        if stopped:
+            failures.append(ident)
+        elif mode.startswith("stop-times-"):
+            if _count("attempt#" + ident) <= int(mode.rsplit("-", 1)[1]):
+                stopped = True
+                failures.append(ident)
+        elif mode.startswith("sleep:"):
             time.sleep(float(mode.split(":")[1]))
         elif mode == "error":
             error = error or "poison record"
@@ -94,6 +101,7 @@ def handler(event, context):
         "started": {"N": repr(started)},
         "ended": {"N": repr(time.time())},
         "failed": {"BOOL": error is not None},
+        "failures": {"S": json.dumps(failures)},
     })
     print("handled %d records" % len(records))
     if error:
@@ -179,6 +187,7 @@ def _calls(aws, sink: str) -> list[dict]:
                 "started": float(item["started"]["N"]),
                 "ended": float(item["ended"]["N"]),
                 "failed": item["failed"]["BOOL"],
+                "failures": json.loads(item.get("failures", {}).get("S", "[]")),
             }
         )
     return calls
@@ -477,6 +486,36 @@ def test_sqs_fifo_keeps_group_order_and_redelivers_only_reported_failures(aws):
         ["ApproximateNumberOfMessages"] == "0",
         what="an empty queue",
     )
+
+
+def test_sqs_fifo_group_with_reported_failures_is_applied_in_order_across_visibility_timeouts(aws):
+    """A FIFO function that stops at a failure reports that message and the rest of the batch; Lambda
+    deletes the others, and the reported ones come back after the visibility timeout, before
+    anything later of their group. Two failures in a group of 12: applied 0..11 in order.
+
+    AWS: "Handling errors for an SQS event source in Lambda" (with FIFO queues, stop at the first
+    failure and return it and all unprocessed messages in batchItemFailures)
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html and
+    "FIFO queue delivery logic in Amazon SQS"
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html
+    """
+    url, arn = _queue(aws, "order.fifo", VisibilityTimeout="1")
+    uuid = _sqs_setup(aws, (url, arn), BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+    for n in range(12):
+        _send(aws, url, {"id": n, "mode": "stop-times-1" if n in (3, 8) else ""}, group="G")
+    _enable(aws, uuid)
+
+    def applied():
+        out = []
+        for call in _calls(aws, "sink"):
+            failed = set(call["failures"])
+            out += [json.loads(r["body"])["id"] for r in call["event"]["Records"] if r["messageId"] not in failed]
+        return out
+
+    order = _wait_for(lambda: (a := applied()) and len(a) >= 12 and a, timeout=20, what="12 applied messages")
+    assert order == list(range(12))
+    batches = [[json.loads(r["body"])["id"] for r in c["event"]["Records"]] for c in _calls(aws, "sink")]
+    assert batches == [list(range(10)), list(range(3, 12)), list(range(8, 12))]
 
 
 def test_sqs_function_error_redelivers_after_visibility_timeout_then_dead_letters(aws):
