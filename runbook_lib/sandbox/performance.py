@@ -76,7 +76,7 @@ faults.register(
     "partial-send",
     "entries of SendMessageBatch on FIFO queues fail (HTTP 200, Failed: InternalFailure/ServiceUnavailable, "
     "SenderFault false); the rest of the call is queued",
-    rate=0.2,
+    rate=0.05,
     seed=-1,
 )
 
