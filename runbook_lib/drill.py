@@ -57,6 +57,10 @@ def _incident(ddb, table: str, first: int) -> None:
 
 #: faults that only make sense with one automation mode, and which
 FAULT_AUTOMATION = {"event-lost": "event"}
+#: buffer parameters a fault needs to finish within a drill: a killed applier invocation leaves its
+#: messages invisible for QueueVisibilityTimeout (360 s by default, longer than the drain timeout);
+#: 10 receives x 30 s still keep a message out of the DLQ for 5 minutes
+FAULT_BUFFER_PARAMETERS = {"applier-crash": {"ApplierTimeoutSeconds": "15", "QueueVisibilityTimeout": "30"}}
 
 
 def fault_table() -> str:
@@ -201,7 +205,10 @@ def drill(
                 automation=automation,
                 step_parameters={
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
-                    "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}},
+                    "01_deploy_buffer": {"buffer_parameters": {
+                        "RestorePollSeconds": "2",
+                        **{k: v for name in fault_names for k, v in FAULT_BUFFER_PARAMETERS.get(name, {}).items()},
+                    }},
                     "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2},
                     "04_reconcile": {"segments": 2},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},

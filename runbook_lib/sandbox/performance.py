@@ -469,8 +469,13 @@ def _receive_message(
             for message in to_dlq:
                 queue._messages.remove(message)
                 _uncount(queue, message)
-                queue._pending_messages.discard(message)
-                queue.dead_letter_queue.add_message(message)
+                # as in moto, the source queue still marks the message pending while the DLQ adds it
+                # (a hook on the DLQ's add_message can tell which queue it came from)
+                queue._pending_messages.add(message)
+                try:
+                    queue.dead_letter_queue.add_message(message)
+                finally:
+                    queue._pending_messages.discard(message)
             if result or not wait_seconds_timeout or time.time() > polling_end:
                 return result
             queue._messages_lock.wait(timeout=1)
