@@ -52,8 +52,9 @@ that is Enabled:
   rest is retried, as AWS does). An empty or missing list, a ``null`` or non-object response = the
   whole batch succeeded; a null, empty or unknown identifier = the whole batch failed.
 - **SQS queue** (standard or FIFO): receives in-process from moto's SQS backend up to ``BatchSize``
-  messages with the queue's visibility timeout (moto holds back a FIFO group while one of its
-  messages is in flight), builds Lambda's SQS event (``messageId``, ``receiptHandle``, ``body``,
+  messages with the queue's visibility timeout (the sandbox's receive, ``performance.py``, holds
+  back a FIFO group exactly while one of its messages is in flight, and fills a batch with as many
+  messages of one group as it can first, as SQS does), builds Lambda's SQS event (``messageId``, ``receiptHandle``, ``body``,
   ``attributes`` incl. ``SequenceNumber``/``MessageGroupId``/``MessageDeduplicationId`` for FIFO,
   ``messageAttributes``, ``md5OfBody``, ``eventSource`` "aws:sqs", ``eventSourceARN``,
   ``awsRegion``) and invokes. Success deletes the batch; a function error deletes nothing (the
