@@ -74,6 +74,14 @@ def fault_table() -> str:
     return "\n".join(lines) if lines else "no faults are available"
 
 
+def buffer_parameters(fault_names: Sequence[str]) -> dict[str, str]:
+    """The buffer stack's parameters in a drill: the workflow polls every 2 s, plus what the faults need."""
+    params = {"RestorePollSeconds": "2"}
+    for name in fault_names:
+        params.update(FAULT_BUFFER_PARAMETERS.get(name, {}))
+    return params
+
+
 def check_faults(names: Sequence[str], automation: str) -> list[str]:
     """The fault names, checked against the registry and the automation mode. Raises ``InputError``."""
     from .sandbox import faults
@@ -205,10 +213,7 @@ def drill(
                 automation=automation,
                 step_parameters={
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
-                    "01_deploy_buffer": {"buffer_parameters": {
-                        "RestorePollSeconds": "2",
-                        **{k: v for name in fault_names for k, v in FAULT_BUFFER_PARAMETERS.get(name, {}).items()},
-                    }},
+                    "01_deploy_buffer": {"buffer_parameters": buffer_parameters(fault_names)},
                     "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2},
                     "04_reconcile": {"segments": 2},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},

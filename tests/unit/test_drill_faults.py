@@ -105,3 +105,11 @@ def test_summary_and_report_carry_one_entry_per_fault():
 def test_report_without_faults_has_no_fault_section():
     assert "Injected faults" not in render_html(_reconciliation(), STATE)
     assert run_summary(_reconciliation(), STATE)["faults"] == []
+
+
+def test_applier_crash_drill_deploys_a_visibility_timeout_a_killed_batch_comes_back_within():
+    params = drill.buffer_parameters(["applier-crash"])
+    assert params["RestorePollSeconds"] == "2"
+    visibility, timeout = int(params["QueueVisibilityTimeout"]), int(params["ApplierTimeoutSeconds"])
+    assert timeout <= visibility <= 60  # AWS requires >= the function timeout; the drill drains in 300 s
+    assert drill.buffer_parameters([]) == {"RestorePollSeconds": "2"}
