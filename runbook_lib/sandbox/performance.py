@@ -500,8 +500,9 @@ def _partial_send(original):
     def send_message_batch(self, queue_name, entries):
         fault = faults.active("partial-send")
         queue = self.get_queue(queue_name)
-        if fault is None or not queue.fifo_queue:
+        if fault is None:
             _partial_rng["seed"] = None  # the next time it is switched on, its sequence starts again
+        if fault is None or not queue.fifo_queue:
             return original(self, queue_name, entries)
         with queue._messages_lock:  # nobody receives an entry that is about to fail
             before = {id(m) for m in queue._messages}
