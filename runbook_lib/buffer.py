@@ -47,7 +47,8 @@ import yaml
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
-from .config import AwsTarget
+from . import workflow_budget
+from .config import AwsTarget, partition
 from .errors import BufferError, InputError, PreconditionError
 from .settings import validate_table_pair
 from .state import iso, to_utc, utcnow
@@ -152,6 +153,9 @@ class BufferStack:
     queue_mapping_uuid = property(lambda self: self._out("QueueMappingUuid"))
     state_machine_arn = property(lambda self: self.outputs.get("StateMachineArn"))
     rule_name = property(lambda self: self.outputs.get("RuleName"))
+    #: (event mode) the standard queue of events the rule could not deliver to the workflow
+    rule_dlq_url = property(lambda self: self.outputs.get("RuleDlqUrl"))
+    rule_dlq_arn = property(lambda self: self.outputs.get("RuleDlqArn"))
     automation = property(lambda self: self.parameters.get("Automation", "notebook"))
     source_table = property(lambda self: self.parameters.get("SourceTableName"))
     target_table = property(lambda self: self.parameters.get("TargetTableName"))
@@ -321,24 +325,53 @@ def render_state_machine_definition(
     queue_mapping_uuid: str,
     restore_timeout_seconds: int,
     restore_poll_seconds: int,
+    restore_poll_max_seconds: int = 300,
+    region: str = "us-east-1",
 ) -> str:
-    """``enable_replay.asl.json`` with its placeholders filled, as ``Fn::Sub`` renders it."""
+    """``enable_replay.asl.json`` with its placeholders filled, as ``Fn::Sub`` renders it.
+
+    ``region`` gives ``${AWS::Partition}`` (the aws-sdk task ARNs are ``arn:<partition>:states:::``).
+    """
     values = {
+        "AWS::Partition": partition(region),
         "TargetTableName": target_table,
         "QueueMappingUuid": queue_mapping_uuid,
         "RestoreTimeoutSeconds": str(int(restore_timeout_seconds)),
         "RestorePollSeconds": str(int(restore_poll_seconds)),
+        "RestorePollMaxSeconds": str(int(restore_poll_max_seconds)),
     }
     text = (infra_dir() / ASL_FILE).read_text()
-    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: values[m.group(1)], text)
+    return re.sub(r"\$\{([A-Za-z0-9_:]+)\}", lambda m: values[m.group(1)], text)
 
 
-def _partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+def workflow_history_events(*, restore_timeout_seconds: int, restore_poll_seconds: int, restore_poll_max_seconds: int) -> int:
+    """The most history events the enable-replay workflow can write with these parameters (every
+    poll up to RestoreTimeoutSeconds, every call retried at its most), counted from the definition."""
+    definition = json.loads(
+        render_state_machine_definition(
+            target_table="t",
+            queue_mapping_uuid="u",
+            restore_timeout_seconds=restore_timeout_seconds,
+            restore_poll_seconds=restore_poll_seconds,
+            restore_poll_max_seconds=restore_poll_max_seconds,
+        )
+    )
+    return workflow_budget.enable_replay_worst_case(definition).events
+
+
+def longest_restore_timeout(*, restore_poll_seconds: int, restore_poll_max_seconds: int) -> int:
+    """The longest RestoreTimeoutSeconds whose worst case stays within Step Functions' history limit."""
+    low, high = 1, 31536000
+    while low < high:
+        mid = (low + high + 1) // 2
+        events = workflow_history_events(
+            restore_timeout_seconds=mid, restore_poll_seconds=restore_poll_seconds, restore_poll_max_seconds=restore_poll_max_seconds
+        )
+        if events <= workflow_budget.HISTORY_LIMIT:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def render_event_pattern(
@@ -354,7 +387,7 @@ def render_event_pattern(
             "TargetTableName": target_table,
             "AWS::Region": region,
             "AWS::AccountId": account_id,
-            "AWS::Partition": _partition(region),
+            "AWS::Partition": partition(region),
             "AWS::StackName": stack_name,
         },
     )
@@ -417,6 +450,7 @@ def _names(stack_name: str) -> dict[str, str]:
         "forwarder": f"{stack_name}-forwarder",
         "applier": f"{stack_name}-applier",
         "rule": f"{stack_name}-restore",
+        "rule_dlq": f"{stack_name}-restore-dlq",
         "state_machine": f"{stack_name}-enable-replay",
         "forwarder_logs": f"/aws/lambda/{stack_name}-forwarder",
         "applier_logs": f"/aws/lambda/{stack_name}-applier",
@@ -517,7 +551,28 @@ def _resolve_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -
         raise InputError("ApplierMaximumConcurrency must be 0 (no cap) or between 2 and 1000")
     if num["RestorePollSeconds"] > num["RestoreTimeoutSeconds"]:
         raise InputError("RestorePollSeconds is longer than RestoreTimeoutSeconds: shorten the poll interval")
+    if values.get("Automation") == "event":
+        _check_workflow_history(num)
     return values
+
+
+def _check_workflow_history(num: Mapping[str, float]) -> None:
+    """Refuse enable-replay parameters whose worst case outgrows a Step Functions execution."""
+    poll, cap, timeout = (int(num[k]) for k in ("RestorePollSeconds", "RestorePollMaxSeconds", "RestoreTimeoutSeconds"))
+    if poll > cap:
+        raise InputError(
+            f"RestorePollSeconds ({poll} s) is longer than RestorePollMaxSeconds ({cap} s): the first wait is the "
+            "shortest and waits grow up to the maximum; lower RestorePollSeconds or raise RestorePollMaxSeconds"
+        )
+    events = workflow_history_events(restore_timeout_seconds=timeout, restore_poll_seconds=poll, restore_poll_max_seconds=cap)
+    if events > workflow_budget.HISTORY_LIMIT:
+        longest = longest_restore_timeout(restore_poll_seconds=poll, restore_poll_max_seconds=cap)
+        raise InputError(
+            f"RestoreTimeoutSeconds={timeout} with waits from {poll} s up to RestorePollMaxSeconds={cap} s could write "
+            f"{events:,} or more history events, over the 25,000 a Step Functions execution holds (the workflow "
+            f"would fail mid-restore with States.Runtime): raise RestorePollMaxSeconds (at most 3600) or lower "
+            f"RestoreTimeoutSeconds to {longest} or less"
+        )
 
 
 # ====================================================================================== plan
@@ -666,7 +721,7 @@ def _planned_resources(
         "AWS::StackName": stack_name,
         "AWS::Region": region,
         "AWS::AccountId": account,
-        "AWS::Partition": _partition(region),
+        "AWS::Partition": partition(region),
     }
     out = []
     for logical_id, res in template["Resources"].items():
@@ -801,7 +856,7 @@ def _ensure_bucket(target: AwsTarget, bucket: str, account: str, *, create: bool
         if not target.is_sandbox:
             # TLS only. Not on the sandbox: it serves plain HTTP on loopback, and moto enforces
             # bucket policies, so this statement would deny our own uploads there.
-            arn = f"arn:{_partition(target.region_name)}:s3:::{bucket}"
+            arn = f"arn:{target.partition}:s3:::{bucket}"
             policy = {
                 "Version": "2012-10-17",
                 "Statement": [
@@ -1251,7 +1306,7 @@ def _leftovers(
                 raise
         if _exists(lambda fn=fn: lam.get_function(FunctionName=fn), ["ResourceNotFoundException"]):
             left.append(f"AWS::Lambda::Function {fn}")
-    for key in ("queue", "dlq", "stream_failures"):
+    for key in ("queue", "dlq", "stream_failures", "rule_dlq"):
         if _exists(
             lambda key=key: sqs.get_queue_url(QueueName=names[key]),
             ["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"],
@@ -1268,7 +1323,7 @@ def _leftovers(
         left.append(f"AWS::Events::Rule {names['rule']}")
     sfn = target.client("stepfunctions")
     sm_arn = state_machine_arn or (
-        f"arn:{_partition(target.region_name)}:states:{target.region_name}:{_account_id(target)}"
+        f"arn:{target.partition}:states:{target.region_name}:{_account_id(target)}"
         f":stateMachine:{names['state_machine']}"
     )
     try:
@@ -1371,7 +1426,7 @@ def teardown(
             name,
             stream_arn=current.source_stream_arn if current else None,
             queue_arn=(current.outputs.get("QueueArn") if current else None)
-            or f"arn:{_partition(target.region_name)}:sqs:{target.region_name}:{_account_id(target)}:{_names(name)['queue']}",
+            or f"arn:{target.partition}:sqs:{target.region_name}:{_account_id(target)}:{_names(name)['queue']}",
             state_machine_arn=current.state_machine_arn if current else None,
             role_names=roles,
             artifact=artifact,

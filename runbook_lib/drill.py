@@ -214,7 +214,9 @@ def drill(
                 step_parameters={
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
                     "01_deploy_buffer": {"buffer_parameters": buffer_parameters(fault_names)},
-                    "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2},
+                    # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE
+                    "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2,
+                                   "event_grace_seconds": 5},
                     "04_reconcile": {"segments": 2},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},
                 },

@@ -2,7 +2,16 @@
 
 - ``automation="notebook"``: this step turns replay on once the table is ACTIVE.
 - ``automation="event"``: CloudTrail's event, the rule and the Step Functions workflow turn it on;
-  this step only watches the execution and reports its state.
+  this step watches the execution and reports its state. CloudTrail delivers events to EventBridge
+  on a best-effort basis ("Event delivery from AWS services", EventBridge User Guide,
+  https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delivery-level.html:
+  "in some rare cases an event might not be delivered"), and an event that arrives may still fail
+  to start the workflow (then EventBridge puts it in the rule target's dead-letter queue). So when
+  no execution has started ``event_grace_seconds`` after the restored table became ACTIVE, or the
+  rule's DLQ holds this restore's event, this step says so and, with ``execute``, turns replay on
+  itself (:func:`buffer.enable_replay`, the call notebook mode makes) and records that it did and
+  why in ``state.json`` (``fallbacks``); without ``execute`` it says what it would do. A workflow
+  that starts later anyway finds the mapping enabled already (enabling it again changes nothing).
 
 "Caught up" means the buffer holds nothing (no message visible, in flight or delayed) for
 ``quiet_samples`` samples in a row. With writers still active, new changes keep arriving and are
@@ -14,14 +23,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Callable
+
+from botocore.exceptions import ClientError
 
 from . import buffer
 from . import state as run_state
 from .config import AwsTarget
-from .errors import BufferError, PreconditionError
+from .errors import BufferError, InputError, PreconditionError
 from .restore import status_bar
 
 log = logging.getLogger(__name__)
@@ -43,10 +54,121 @@ class WorkflowReport:
     status: str  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | NOT_STARTED
     replay_enabled: bool
     error: str | None = None
+    #: event mode: why no workflow turned replay on, when this step did (or, in a dry run, would)
+    fallback: str | None = None
+    #: one plain sentence for the operator: what happened, or what would happen
+    message: str = ""
 
 
 #: the restore call's own time is taken after the API answers; its event may start the workflow first
 _EVENT_SLACK = timedelta(minutes=5)
+#: event mode: seconds after the restored table is ACTIVE to wait for the workflow to start before
+#: turning replay on here. The event is sent when the restore is called, minutes to hours before
+#: ACTIVE, so an execution that has not started five minutes after ACTIVE will not come.
+EVENT_GRACE_SECONDS = 300.0
+FALLBACK_ACTION = "replay turned on by step 03 (buffer.enable_replay), not by the event-driven workflow"
+
+
+# -- the rule target's dead-letter queue ---------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleDeadLetter:
+    """One event EventBridge could not deliver to the workflow (attributes as EventBridge sets them)."""
+
+    error_code: str
+    error_message: str
+    retry_attempts: str
+    exhausted_retry_condition: str
+    target_arn: str
+    event_name: str
+    target_table: str
+    event_time: str
+
+
+@dataclass(frozen=True)
+class RuleDlqSummary:
+    """The rule target's DLQ: its depth and a sample of its messages (read, never deleted)."""
+
+    queue_url: str
+    depth: int
+    messages: tuple[RuleDeadLetter, ...] = field(default_factory=tuple)
+
+    def for_table(self, target_table: str, *, since: datetime | None = None) -> list[RuleDeadLetter]:
+        """The messages of restores into ``target_table`` (called no earlier than ``since``, if given)."""
+        return [m for m in self.messages if m.target_table == target_table and _not_before(m.event_time, since)]
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+    def rows(self) -> list[dict[str, str]]:
+        return [
+            {
+                "event": m.event_name,
+                "target table": m.target_table,
+                "event time": m.event_time,
+                "error": m.error_code,
+                "message": m.error_message,
+                "retries": m.retry_attempts,
+                "exhausted": m.exhausted_retry_condition,
+            }
+            for m in self.messages
+        ]
+
+
+def _not_before(event_time: str, since: datetime | None) -> bool:
+    if since is None:
+        return True
+    try:
+        return run_state.parse_iso(event_time) >= since - _EVENT_SLACK
+    except ValueError:
+        return True  # an unreadable time: count it rather than miss it
+
+
+def rule_dlq_summary(target: AwsTarget, stack: buffer.BufferStack, *, sample: int = 10) -> RuleDlqSummary | None:
+    """What the restore rule could not deliver to its workflow; None for a stack without a rule.
+
+    Messages are read with ``VisibilityTimeout=0`` so that they stay in the queue for the operator
+    (the queue has no redrive policy, so reading them moves nothing). The bodies are CloudTrail
+    events of table-level calls: table names and times, never item data.
+    """
+    url = stack.rule_dlq_url
+    if not url:
+        return None
+    sqs = target.client("sqs")
+    try:
+        counts = buffer._queue_counts(sqs, url)
+        received = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=max(1, min(sample, 10)),
+            VisibilityTimeout=0,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+    except ClientError as exc:
+        raise buffer._aws_failure(exc, f"reading the rule's dead-letter queue {url}", "check permissions (sqs:ReceiveMessage)") from exc
+    messages = []
+    for message in received:
+        attributes = {k: v.get("StringValue", "") for k, v in (message.get("MessageAttributes") or {}).items()}
+        try:
+            event = json.loads(message.get("Body") or "{}")
+        except ValueError:
+            event = {}
+        detail = event.get("detail", {}) if isinstance(event, dict) else {}
+        params = detail.get("requestParameters") or {}
+        messages.append(
+            RuleDeadLetter(
+                error_code=attributes.get("ERROR_CODE", ""),
+                error_message=attributes.get("ERROR_MESSAGE", ""),
+                retry_attempts=attributes.get("RETRY_ATTEMPTS", ""),
+                exhausted_retry_condition=attributes.get("EXHAUSTED_RETRY_CONDITION", ""),
+                target_arn=attributes.get("TARGET_ARN", ""),
+                event_name=str(detail.get("eventName", "")),
+                target_table=str(params.get("targetTableName", "")),
+                event_time=str(detail.get("eventTime") or event.get("time", "")),
+            )
+        )
+    depth = counts.get("ApproximateNumberOfMessages", 0) + counts.get("ApproximateNumberOfMessagesNotVisible", 0)
+    return RuleDlqSummary(url, max(depth, len(messages)), tuple(messages))
 
 
 def find_restore_execution(target: AwsTarget, stack: buffer.BufferStack, *, since=None) -> dict | None:
@@ -88,7 +210,6 @@ def watch_workflow(
             f"stack {stack.stack_name} was deployed with automation=notebook: it has no workflow to watch; "
             "run with automation='notebook' or redeploy the buffer with automation='event'"
         )
-    sfn = target.client("stepfunctions")
     deadline = time.monotonic() + timeout
     execution = None
     while time.monotonic() < deadline:
@@ -104,7 +225,21 @@ def watch_workflow(
             "CloudTrail trail logs management write events in this region and that the rule "
             f"{stack.rule_name} is enabled; turn replay on by hand with automation='notebook'"
         )
-    arn = execution["executionArn"]
+    return _follow_execution(target, stack, execution["executionArn"], deadline=deadline, interval=interval, progress=progress)
+
+
+def _follow_execution(
+    target: AwsTarget,
+    stack: buffer.BufferStack,
+    arn: str,
+    *,
+    deadline: float,
+    interval: float,
+    progress: Callable[[str], None] | None,
+) -> WorkflowReport:
+    """Wait for a started execution to end; it must leave replay on."""
+    sfn = target.client("stepfunctions")
+    timeout = max(0.0, deadline - time.monotonic())
     while True:
         desc = sfn.describe_execution(executionArn=arn)
         status = desc["status"]
@@ -122,7 +257,148 @@ def watch_workflow(
             f"workflow {arn} ended {status} ({error or 'no cause given'}): replay is "
             f"{'on' if enabled else 'off'}; turn it on with automation='notebook' once the table is ACTIVE"
         )
-    return WorkflowReport(arn, status, enabled)
+    return WorkflowReport(arn, status, enabled, message=f"the event-driven workflow turned replay on ({arn})")
+
+
+def _missed_event_reason(
+    target: AwsTarget,
+    stack: buffer.BufferStack,
+    *,
+    since: datetime | None,
+    active_at: datetime,
+    grace_seconds: float,
+    now: datetime,
+) -> str | None:
+    """Why the workflow will not start for this restore, or None while it still may."""
+    dead = rule_dlq_summary(target, stack)
+    mine = dead.for_table(stack.target_table, since=since) if dead else []
+    if mine:
+        first = mine[0]
+        return (
+            f"EventBridge could not start the workflow for this restore and put its event in the rule's "
+            f"dead-letter queue ({first.error_code}: {first.error_message or 'no message'}; {dead.queue_url})"
+        )
+    if now >= active_at + timedelta(seconds=grace_seconds):
+        return (
+            f"no execution of the enable-replay workflow started within {grace_seconds:g} s after "
+            f"{stack.target_table} became ACTIVE: the restore's CloudTrail event did not reach the rule "
+            f"{stack.rule_name} (EventBridge receives CloudTrail events on a best-effort basis; also check "
+            "that a trail logs management write events in this region and that the rule is enabled)"
+        )
+    return None
+
+
+def _find_execution(target: AwsTarget, stack: buffer.BufferStack, *, since) -> tuple[dict | None, str | None]:
+    """(this restore's execution or None, why none can start: the state machine is gone)."""
+    try:
+        return find_restore_execution(target, stack, since=since), None
+    except ClientError as exc:
+        if buffer._code(exc) != "StateMachineDoesNotExist":
+            raise
+        return None, (
+            f"the enable-replay state machine {stack.state_machine_arn} does not exist (deleted outside the "
+            "stack?): no execution can start"
+        )
+
+
+def _wait_for_start(
+    target: AwsTarget,
+    stack: buffer.BufferStack,
+    *,
+    since: datetime | None,
+    active_at: datetime,
+    grace_seconds: float,
+    interval: float,
+    progress: Callable[[str], None] | None,
+) -> tuple[dict | None, str | None]:
+    """(the execution, None) once one started for this restore; (None, why) once none will."""
+    while True:
+        execution, missing = _find_execution(target, stack, since=since)
+        if execution is not None:
+            return execution, None
+        now = run_state.utcnow()
+        reason = _missed_event_reason(target, stack, since=since, active_at=active_at, grace_seconds=grace_seconds, now=now)
+        reason = reason or missing
+        if reason is not None:
+            return None, reason
+        if progress:
+            progress("waiting for the restore event to start the workflow")
+        remaining = (active_at + timedelta(seconds=grace_seconds) - now).total_seconds()
+        time.sleep(max(0.05, min(interval, remaining)))
+
+
+def _event_mode(
+    target: AwsTarget,
+    stack: buffer.BufferStack,
+    *,
+    execute: bool,
+    run_dir,
+    since: datetime | None,
+    active_at: datetime | None,
+    grace_seconds: float,
+    timeout: float,
+    interval: float,
+    progress: Callable[[str], None] | None,
+) -> WorkflowReport:
+    if not stack.state_machine_arn:
+        raise PreconditionError(
+            f"stack {stack.stack_name} was deployed with automation=notebook: it has no workflow to watch; "
+            "run with automation='notebook' or redeploy the buffer with automation='event'"
+        )
+    if grace_seconds < 0:
+        raise InputError(f"event_grace_seconds must be 0 or more, not {grace_seconds}")
+    active = active_at or run_state.utcnow()
+    if not execute:
+        # one look, no waiting and no change
+        execution, missing = _find_execution(target, stack, since=since)
+        enabled = buffer.status(target, stack).replay_enabled
+        if execution is not None:
+            status = target.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["status"]
+            return WorkflowReport(execution["executionArn"], status, enabled, message=f"dry run: the workflow is {status}; nothing changed")
+        reason = _missed_event_reason(
+            target, stack, since=since, active_at=active, grace_seconds=grace_seconds, now=run_state.utcnow()
+        ) or missing
+        if reason is None:
+            return WorkflowReport(
+                None, "NOT_STARTED", enabled,
+                message=(
+                    f"dry run: no workflow execution yet; with execute=True this step waits until "
+                    f"{run_state.iso(active + timedelta(seconds=grace_seconds))} for one, then turns replay on itself"
+                ),
+            )  # fmt: skip
+        return WorkflowReport(
+            None, "NOT_STARTED", enabled, fallback=reason,
+            message=(
+                f"{reason}. Dry run: with execute=True this step would turn replay on itself "
+                "(buffer.enable_replay) and record that in state.json (fallbacks); nothing changed"
+            ),
+        )  # fmt: skip
+    execution, reason = _wait_for_start(
+        target, stack, since=since, active_at=active, grace_seconds=grace_seconds, interval=interval, progress=progress
+    )
+    if execution is not None:
+        return _follow_execution(
+            target, stack, execution["executionArn"], deadline=time.monotonic() + timeout, interval=interval, progress=progress
+        )
+    log.warning("%s: turning replay on here", reason)
+    if progress:
+        progress(f"{reason}: turning replay on here")
+    buffer.enable_replay(target, stack)
+    dead = rule_dlq_summary(target, stack)
+    if run_dir is not None:
+        run_state.add_fallback(
+            run_dir,
+            {
+                "step": "03_monitor",
+                "what": FALLBACK_ACTION,
+                "why": reason,
+                "at": run_state.iso(run_state.utcnow()),
+                "active": run_state.iso(active),
+                "event_grace_seconds": grace_seconds,
+                "rule_dlq_messages": dead.depth if dead else 0,
+            },
+        )
+    return WorkflowReport(None, "NOT_STARTED", True, fallback=reason, message=f"{reason}. Replay was turned on by this step.")
 
 
 def turn_on_replay(
@@ -133,24 +409,41 @@ def turn_on_replay(
     execute: bool,
     run_dir=None,
     since=None,
+    active_at=None,
+    event_grace_seconds: float = EVENT_GRACE_SECONDS,
     timeout: float = 900.0,
+    interval: float = 2.0,
     progress: Callable[[str], None] | None = None,
 ) -> WorkflowReport | None:
+    """Replay on: by this step (notebook mode), or by the workflow, with this step as the fallback.
+
+    ``active_at``: when the restored table became ACTIVE (``timings.active``; default now).
+    ``event_grace_seconds``: event mode, how long after that to wait for the workflow to start.
+    ``timeout``: event mode, how long a started execution may run. Notebook mode without
+    ``execute`` returns None (nothing to say); event mode without it reads and reports.
+    """
     if automation not in ("notebook", "event"):
         raise PreconditionError(f"automation must be 'notebook' or 'event', not {automation!r}")
-    if not execute:
+    if automation == "event":
+        report = _event_mode(
+            target, stack, execute=execute, run_dir=run_dir, since=run_state.to_utc(since, "since"),
+            active_at=run_state.to_utc(active_at, "active_at"), grace_seconds=float(event_grace_seconds),
+            timeout=timeout, interval=interval, progress=progress,
+        )  # fmt: skip
+        if not execute:
+            log.info("%s", report.message)
+            return report
+    elif not execute:
         log.info("dry run: replay stays as it is")
         return None
-    if automation == "event":
-        report = watch_workflow(target, stack, since=since, timeout=timeout, progress=progress)
     else:
         buffer.enable_replay(target, stack)
-        report = WorkflowReport(None, "NOT_STARTED", True)
+        report = WorkflowReport(None, "NOT_STARTED", True, message="replay turned on by this step")
     if run_dir is not None:
         run_state.update(
             run_dir,
             timings={"replay_enabled": run_state.iso(run_state.utcnow())},
-            workflow={"execution_arn": report.execution_arn, "status": report.status},
+            workflow={"execution_arn": report.execution_arn, "status": report.status, "fallback": report.fallback},
         )
     return report
 
@@ -247,24 +540,33 @@ def follow_drain(
 def dlq_summary(target: AwsTarget, stack: buffer.BufferStack) -> dict[str, Any]:
     """Counts only (never message bodies): what the operator must look at before cutover."""
     st = buffer.status(target, stack)
-    return {"dlq_depth": st.dlq_depth, "stream_failures": st.stream_failures, "dlq_url": stack.dlq_url}
+    out = {"dlq_depth": st.dlq_depth, "stream_failures": st.stream_failures, "dlq_url": stack.dlq_url}
+    rule_dlq = rule_dlq_summary(target, stack)
+    if rule_dlq is not None:
+        out.update(rule_dlq_depth=rule_dlq.depth, rule_dlq_url=rule_dlq.queue_url)
+    return out
 
 
 def workflow_history_summary(target: AwsTarget, execution_arn: str) -> list[dict[str, Any]]:
     """State names and times of a workflow execution, for the notebook (no inputs or outputs shown)."""
     sfn = target.client("stepfunctions")
-    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=200).get("events", [])
+    # AWS pages the history (at most 1,000 events a call): follow nextToken to the end
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn, maxResults=1000)
     rows = []
-    for e in events:
+    for e in (event for page in pages for event in page.get("events", [])):
         details = next((v for k, v in e.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
         rows.append({"time": e["timestamp"], "type": e["type"], "state": details.get("name", "")})
     return rows
 
 
 __all__ = [
+    "EVENT_GRACE_SECONDS",
     "DrainResult",
+    "RuleDeadLetter",
+    "RuleDlqSummary",
     "WorkflowReport",
     "dlq_summary",
+    "rule_dlq_summary",
     "find_restore_execution",
     "follow_drain",
     "stack_from_state",

@@ -82,6 +82,42 @@ _ALARM_KEYS = (
     "ThresholdMetricId",
 )
 
+#: Every AWS call the snapshot, diff and apply make, by the setting it reads or sets:
+#: (service, operation). The one list: ``READ_APIS`` (the remedies' permissions) derives from
+#: it, a :class:`Step` may only plan a call listed here, and ``tests/sandbox/test_settings_api.py``
+#: records the calls the code really makes against it and drives each one against the sandbox.
+API_CALLS: dict[str, tuple[tuple[str, str], ...]] = {
+    "table": (("dynamodb", "DescribeTable"), ("dynamodb", "UpdateTable")),
+    "ttl": (("dynamodb", "DescribeTimeToLive"), ("dynamodb", "UpdateTimeToLive")),
+    "pitr": (("dynamodb", "DescribeContinuousBackups"), ("dynamodb", "UpdateContinuousBackups")),
+    "tags": (("dynamodb", "ListTagsOfResource"), ("dynamodb", "TagResource")),
+    "autoscaling": (
+        ("application-autoscaling", "DescribeScalableTargets"),
+        ("application-autoscaling", "DescribeScalingPolicies"),
+        ("application-autoscaling", "RegisterScalableTarget"),
+        ("application-autoscaling", "PutScalingPolicy"),
+    ),
+    "alarms": (("cloudwatch", "DescribeAlarms"), ("cloudwatch", "PutMetricAlarm")),
+    "contributor_insights": (
+        ("dynamodb", "DescribeContributorInsights"),
+        ("dynamodb", "UpdateContributorInsights"),
+    ),
+    "resource_policy": (("dynamodb", "GetResourcePolicy"), ("dynamodb", "PutResourcePolicy")),
+    "stream_resource_policy": (("dynamodb", "GetResourcePolicy"), ("dynamodb", "PutResourcePolicy")),
+    "kinesis_destinations": (
+        ("dynamodb", "DescribeKinesisStreamingDestination"),
+        ("dynamodb", "EnableKinesisStreamingDestination"),
+    ),
+}
+
+_READ_PREFIXES = ("Describe", "Get", "List")
+_ALL_CALLS = frozenset(call for calls in API_CALLS.values() for call in calls)
+
+
+def _is_read(operation: str) -> bool:
+    return operation.startswith(_READ_PREFIXES)
+
+
 #: Human labels of the settings a snapshot reads, used in rows and notes.
 LABELS = {
     "ttl": "TTL",
@@ -92,18 +128,14 @@ LABELS = {
     "contributor_insights": "contributor insights",
     "resource_policy": "resource policy",
     "stream_resource_policy": "stream resource policy",
+    "kinesis_destinations": "Kinesis streaming destinations",
 }
 
-#: The permission (or API) each optional read needs, named in remedies.
+#: The permission(s) each optional read needs, named in remedies (from :data:`API_CALLS`).
 READ_APIS = {
-    "ttl": "dynamodb:DescribeTimeToLive",
-    "pitr": "dynamodb:DescribeContinuousBackups",
-    "tags": "dynamodb:ListTagsOfResource",
-    "autoscaling": "application-autoscaling:DescribeScalableTargets and DescribeScalingPolicies",
-    "alarms": "cloudwatch:DescribeAlarms",
-    "contributor_insights": "dynamodb:DescribeContributorInsights",
-    "resource_policy": "dynamodb:GetResourcePolicy",
-    "stream_resource_policy": "dynamodb:GetResourcePolicy",
+    setting: " and ".join(f"{service}:{op}" for service, op in calls if _is_read(op))
+    for setting, calls in API_CALLS.items()
+    if setting != "table"
 }
 
 
@@ -242,6 +274,7 @@ def snapshot(target: AwsTarget, table: str) -> dict[str, Any]:
         "billing_mode": billing,
         "provisioned_throughput": _throughput(desc.get("ProvisionedThroughput")) if billing == "PROVISIONED" else None,
         "on_demand_throughput": desc.get("OnDemandThroughput"),
+        "warm_throughput": _warm(desc.get("WarmThroughput")),
         "indexes": {
             "global": [
                 {
@@ -280,11 +313,43 @@ def snapshot(target: AwsTarget, table: str) -> dict[str, Any]:
     snap["stream_resource_policy"] = (
         _read_policy(reads, opt_ddb, "stream_resource_policy", stream_arn) if stream_arn else None
     )
+    snap["kinesis_destinations"] = _read_kinesis(reads, opt_ddb, table)
     snap["unreadable"] = dict(reads.unreadable)
     log.info(
         "snapshot of %s: %d setting group(s) unreadable", table, len(reads.unreadable)
     )
     return _jsonable(snap)
+
+
+def _warm(warm: dict | None) -> dict | None:
+    """``WarmThroughput`` without its status: the read and write units per second."""
+    if not warm:
+        return None
+    return {k: int(warm[k]) for k in ("ReadUnitsPerSecond", "WriteUnitsPerSecond") if warm.get(k) is not None} or None
+
+
+#: Kinesis destinations that stream (or are about to): the ones a restored table should get too.
+_KINESIS_ON = ("ENABLING", "ACTIVE", "UPDATING")
+
+
+def _kinesis_destinations(ddb, table: str) -> list[dict]:
+    answer = ddb.describe_kinesis_streaming_destination(TableName=table)
+    return sorted(
+        (
+            {
+                "stream_arn": d["StreamArn"],
+                "status": d.get("DestinationStatus"),
+                "precision": d.get("ApproximateCreationDateTimePrecision"),
+            }
+            for d in answer.get("KinesisDataStreamDestinations") or []
+        ),
+        key=lambda d: d["stream_arn"],
+    )
+
+
+def _read_kinesis(reads: "_Reads", ddb, table: str) -> list | None:
+    res = reads("kinesis_destinations", lambda: [d for d in _kinesis_destinations(ddb, table) if d["status"] in _KINESIS_ON])
+    return None if res is _UNREAD else res
 
 
 def _throughput(pt: dict | None) -> dict | None:
@@ -463,8 +528,9 @@ def _read_policy(reads: _Reads, ddb, setting: str, arn: str) -> str | None:
     res = reads(
         setting,
         lambda: ddb.get_resource_policy(ResourceArn=arn).get("Policy"),
-        # Only PolicyNotFound means "no policy"; anything else (moto 5.2 answers
-        # ResourceNotFoundException for every stream ARN) is a read that failed.
+        # Only PolicyNotFoundException means "no policy" (AWS, GetResourcePolicy); anything else,
+        # ResourceNotFoundException (the table or stream is gone) or AccessDeniedException
+        # included, is a read that failed and is reported as such.
         absent=("PolicyNotFoundException",),
     )
     return None if res is _UNREAD else res
@@ -497,6 +563,8 @@ def summarize(snap: dict) -> str:
     if ci is not None:
         on = int(ci["table"]["enabled"]) + sum(int(i["enabled"]) for i in ci["indexes"].values())
         parts.append(f"contributor insights on for {on} table/index(es)")
+    if snap.get("kinesis_destinations"):
+        parts.append(f"{len(snap['kinesis_destinations'])} Kinesis streaming destination(s)")
     if "resource_policy" not in snap.get("unreadable", {}):
         parts.append("resource policy" if snap.get("resource_policy") else "no resource policy")
     parts.append(f"table class {snap['table_class']}")
@@ -518,6 +586,10 @@ class Step:
     operation: str  # the API's name, e.g. "UpdateTimeToLive"
     params: dict
     wait_active: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.service, self.operation) not in _ALL_CALLS:
+            raise ValueError(f"{self.service}:{self.operation} is not in settings.API_CALLS: add it there (and to its test)")
 
     def render(self) -> str:
         args = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items())
@@ -745,6 +817,7 @@ def diff(target: AwsTarget, snap: dict, target_table: str) -> SettingsPlan:
         )
 
     _diff_billing(snap, desc, target_table, add, notes)
+    _diff_throughput_limits(snap, desc, target_table, add)
 
     # SSE: reported, not changed
     tgt_sse = desc.get("SSEDescription") or {}
@@ -794,28 +867,34 @@ def diff(target: AwsTarget, snap: dict, target_table: str) -> SettingsPlan:
     if src_ttl is not None and src_ttl["enabled"]:
         cur = reads("ttl", lambda: _ttl_view(opt_ddb.describe_time_to_live(TableName=target_table)["TimeToLiveDescription"]))
         cur_view = None if cur is _UNREAD else cur
-        if cur_view is None or not cur_view["enabled"] or cur_view["attribute"] != src_ttl["attribute"]:
-            steps = []
-            if cur_view is not None and cur_view["enabled"]:
-                steps.append(
-                    Step(
-                        "dynamodb",
-                        "UpdateTimeToLive",
-                        {"TableName": target_table, "TimeToLiveSpecification": {"Enabled": False, "AttributeName": cur_view["attribute"]}},
-                    )
-                )
-            steps.append(
+        if cur_view is not None and cur_view["enabled"] and cur_view["attribute"] != src_ttl["attribute"]:
+            # AWS refuses any UpdateTimeToLive on a table for up to an hour after the last one
+            # (ValidationException), so a switch of attribute is two applies an hour apart.
+            add(
+                "ttl",
+                {"enabled": True, "attribute": cur_view["attribute"]},
+                {"enabled": False, "attribute": cur_view["attribute"]},
                 Step(
                     "dynamodb",
                     "UpdateTimeToLive",
-                    {"TableName": target_table, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": src_ttl["attribute"]}},
-                )
+                    {"TableName": target_table, "TimeToLiveSpecification": {"Enabled": False, "AttributeName": cur_view["attribute"]}},
+                ),
             )
+            notes.append(
+                f"TTL of {target_table} is on attribute {cur_view['attribute']}, {source}'s on {src_ttl['attribute']}: "
+                "this plan disables it; AWS refuses another UpdateTimeToLive on the table for up to an hour, so run "
+                f"diff and apply again after that to enable it on {src_ttl['attribute']}"
+            )
+        elif cur_view is None or not cur_view["enabled"]:
             add(
                 "ttl",
                 cur_view and {"enabled": cur_view["enabled"], "attribute": cur_view["attribute"]},
                 {"enabled": True, "attribute": src_ttl["attribute"]},
-                *steps,
+                Step(
+                    "dynamodb",
+                    "UpdateTimeToLive",
+                    {"TableName": target_table, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": src_ttl["attribute"]}},
+                ),
             )
 
     # PITR: enable, or align the recovery period; never disable
@@ -916,6 +995,28 @@ def diff(target: AwsTarget, snap: dict, target_table: str) -> SettingsPlan:
                     Step("dynamodb", "UpdateContributorInsights", params),
                 )
 
+    # Kinesis streaming destinations: the target streams where the source streamed
+    wanted_kinesis = snap.get("kinesis_destinations") or []
+    if wanted_kinesis:
+        cur = reads("kinesis_destinations", lambda: _kinesis_destinations(opt_ddb, target_table))
+        have = {} if cur is _UNREAD else {d["stream_arn"]: d for d in cur}
+        for d in wanted_kinesis:
+            if (have.get(d["stream_arn"]) or {}).get("status") in _KINESIS_ON:
+                continue
+            params: dict[str, Any] = {"TableName": target_table, "StreamArn": d["stream_arn"]}
+            if d.get("precision"):
+                params["EnableKinesisStreamingConfiguration"] = {"ApproximateCreationDateTimePrecision": d["precision"]}
+            add(
+                f"kinesis_destination:{d['stream_arn']}",
+                (have.get(d["stream_arn"]) or {}).get("status"),
+                "ACTIVE",
+                Step("dynamodb", "EnableKinesisStreamingDestination", params),
+            )
+            notes.append(
+                f"{target_table} will stream to {d['stream_arn']} like {source}: until {source}'s destination is "
+                "disabled, that stream carries the changes of both tables"
+            )
+
     _diff_autoscaling(target, snap, target_table, reads, add, notes)
     _diff_alarms(target, snap, target_table, reads, add, notes)
 
@@ -982,6 +1083,30 @@ def _diff_billing(snap: dict, desc: dict, target_table: str, add, notes: list[st
             )
         elif cur != want:
             notes.append("provisioned throughput differs but auto scaling manages it: left to the copied policies")
+
+
+def _diff_throughput_limits(snap: dict, desc: dict, target_table: str, add) -> None:
+    """On-demand maximums the source had; warm throughput up to the source's (it only increases)."""
+    tgt_mode = (desc.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED"
+    want_od = {k: v for k, v in (snap.get("on_demand_throughput") or {}).items() if v not in (None, -1)}
+    have_od = {k: v for k, v in (desc.get("OnDemandThroughput") or {}).items() if v not in (None, -1)}
+    if snap.get("billing_mode") == "PAY_PER_REQUEST" == tgt_mode and want_od and want_od != have_od:
+        add(
+            "on_demand_throughput",
+            have_od or None,
+            want_od,
+            Step("dynamodb", "UpdateTable", {"TableName": target_table, "OnDemandThroughput": want_od}, True),
+        )
+    want_warm = snap.get("warm_throughput") or {}
+    have_warm = _warm(desc.get("WarmThroughput")) or {}
+    raise_to = {k: v for k, v in want_warm.items() if v > have_warm.get(k, 0)}
+    if raise_to:
+        add(
+            "warm_throughput",
+            have_warm or None,
+            {**have_warm, **raise_to},
+            Step("dynamodb", "UpdateTable", {"TableName": target_table, "WarmThroughput": raise_to}, True),
+        )
 
 
 def _retarget_resource_id(resource_id: str, source: str, target: str) -> str:

@@ -6,7 +6,10 @@ Times are ISO-8601 UTC strings (``2026-11-28T05:00:00.000000+00:00``). Known key
 (``catchup`` | ``rollback``), ``restore_time`` (T), ``replay_from`` (R), ``capture_start``,
 ``stack`` ({``name``, ``outputs``}), ``timings`` ({``restore_called``, ``active``,
 ``replay_enabled``, ``drained``, ``cutover_done``}), ``drain_samples`` (list of {``t``,
-``depth``, ``in_flight``, ``dlq``}), ``settings_snapshot``, ``preflight`` (rows).
+``depth``, ``in_flight``, ``dlq``}), ``settings_snapshot``, ``preflight`` (rows), ``workflow``
+({``execution_arn``, ``status``, ``fallback``}), ``fallbacks`` (list of {``step``, ``what``,
+``why``, ``at``, ...}: what a step did in place of an automation that did not act, e.g. replay
+turned on by step 03 because the restore's CloudTrail event never started the workflow).
 """
 
 from __future__ import annotations
@@ -78,3 +81,8 @@ def update(run_dir: str | os.PathLike, **changes: Any) -> dict[str, Any]:
         json.dump(state, fh, indent=2, sort_keys=True, default=str)
     os.replace(tmp, run / STATE_FILE)
     return state
+
+
+def add_fallback(run_dir: str | os.PathLike, entry: dict[str, Any]) -> dict[str, Any]:
+    """Append ``entry`` to ``fallbacks``: a step did what an automation should have done, and why."""
+    return update(run_dir, fallbacks=[*(load(run_dir).get("fallbacks") or []), dict(entry)])

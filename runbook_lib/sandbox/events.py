@@ -19,12 +19,37 @@ while the API (with ``execute_state_machine`` on, as the sandbox runs it) uses t
 backend; the sandbox points CloudFormation at the interpreter's backend so a deployed workflow can
 be started and described like one created through the API.
 
+A Step Functions target that cannot be started (the state machine is gone, the input is refused)
+goes to the target's ``DeadLetterConfig`` queue as EventBridge sends it ("Event retry policy and
+using dead-letter queues", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html):
+the event as the body, and the attributes ``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE`` (one of the
+codes that page lists: ``NO_RESOURCE`` for a missing state machine, ``INVALID_PARAMETER``,
+``THROTTLING``, ``UNKNOWN``), ``ERROR_MESSAGE`` and ``RETRY_ATTEMPTS``; only if the queue's policy
+lets ``events.amazonaws.com`` call ``sqs:SendMessage`` for this rule (``aws:SourceArn``), as on
+AWS; a standard queue only. ``PutTargets`` keeps ``DeadLetterConfig`` and ``RetryPolicy`` (moto
+stores the target as given, and ``ListTargetsByRule`` returns it) and, as AWS does, refuses a
+``RetryPolicy`` outside ``MaximumRetryAttempts`` 0..185 / ``MaximumEventAgeInSeconds`` 60..86,400
+and a ``PutRule`` ``Description`` longer than 512 characters (``ValidationException``; botocore's
+model gives these bounds). CloudFormation's ``AWS::SQS::QueuePolicy``, which moto does not know
+(it skips the resource with a warning), sets and removes the queues' ``Policy``.
+
+Fault ``event-lost``: CloudTrail delivers events to EventBridge on a best-effort basis ("Events from
+AWS services", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delivery-level.html:
+"in some rare cases an event might not be delivered"); while it is on, a restore's event is not
+put on the bus at all (noted as ``restore events dropped``).
+
 Differences from AWS that remain: delivery is synchronous and exactly once (AWS: seconds later,
-at least once); ``userIdentity`` is a fixed sandbox identity; Lambda targets are not delivered.
+at least once); a failed delivery is not retried (AWS retries errors it deems transient under the
+target's ``RetryPolicy`` before the DLQ; ``RETRY_ATTEMPTS`` is always 0 and
+``EXHAUSTED_RETRY_CONDITION`` never set); the queue policy check reads only Allow statements for
+the service principal, ``sqs:SendMessage`` and an ``aws:SourceArn`` condition (ArnEquals, ArnLike,
+StringEquals, StringLike); ``userIdentity`` is a fixed sandbox identity; Lambda targets are not
+delivered.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import uuid
@@ -34,10 +59,25 @@ from typing import Any
 from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
 from moto.events import models as events_models
 from moto.utilities.arns import parse_arn
+from moto.utilities.utils import get_partition
+
+from . import faults
 
 log = logging.getLogger(__name__)
 
 _installed = False
+
+EVENT_LOST = "event-lost"
+faults.register(
+    EVENT_LOST,
+    "the CloudTrail event of a RestoreTableToPointInTime never reaches EventBridge (best-effort delivery)",
+)
+
+#: RetryPolicy bounds (botocore's events model, RetryPolicy shapes; the PutTargets reference)
+_RETRY_ATTEMPTS = (0, 185)
+_EVENT_AGE = (60, 86400)
+#: PutRule Description (botocore's events model, RuleDescription: max 512)
+_MAX_RULE_DESCRIPTION = 512
 
 
 def _logs_management_writes(trail: Any) -> bool:
@@ -107,7 +147,7 @@ def restore_event_detail(account_id: str, region: str, request: dict, table_desc
         "userIdentity": {
             "type": "IAMUser",
             "principalId": "AIDASANDBOX",
-            "arn": f"arn:aws:iam::{account_id}:user/sandbox",
+            "arn": f"arn:{get_partition(region)}:iam::{account_id}:user/sandbox",
             "accountId": account_id,
             "accessKeyId": "testing",
             "userName": "sandbox",
@@ -135,6 +175,10 @@ def emit_restore_event(*, account_id: str, region: str, request: dict, table_des
     """Put the CloudTrail event of a successful restore on the default bus; False when no trail logs it."""
     if logging_trail_for(account_id, region) is None:
         log.info("no logging trail in %s: no CloudTrail event for the restore", region)
+        return False
+    if faults.active(EVENT_LOST) is not None:
+        faults.note(EVENT_LOST, "restore events dropped")
+        log.info("fault %s: the restore's CloudTrail event is not delivered", EVENT_LOST)
         return False
     detail = restore_event_detail(account_id, region, request, table_description)
     backend = events_models.events_backends[account_id][region]
@@ -192,26 +236,268 @@ def _wrap_send_to_targets(original):
         for target in sfn:
             try:
                 _start_state_machine(self, target, original_event)
-            except Exception:  # noqa: BLE001 - a failed delivery must not fail PutEvents
-                log.exception("rule %s could not start %s", self.name, target.get("Arn"))
+            except Exception as exc:  # noqa: BLE001 - a failed delivery must not fail PutEvents
+                log.warning("rule %s could not start %s: %s", self.name, target.get("Arn"), exc)
+                try:
+                    _dead_letter(self, target, original_event, exc)
+                except Exception:  # noqa: BLE001 - InvocationsFailedToBeSentToDLQ on AWS
+                    log.exception("rule %s could not dead-letter the event", self.name)
 
     return send_to_targets
 
 
+# -- the target's dead-letter queue ------------------------------------------------------------------
+#: moto / interpreter error codes of StartExecution -> the DLQ ERROR_CODE EventBridge would give
+_DLQ_ERROR_CODES = {
+    "StateMachineDoesNotExist": "NO_RESOURCE",
+    "StateMachineDeleting": "NO_RESOURCE",
+    "ResourceNotFound": "NO_RESOURCE",
+    "InvalidArn": "INVALID_PARAMETER",
+    "InvalidExecutionInput": "INVALID_PARAMETER",
+    "InvalidName": "INVALID_PARAMETER",
+    "ExecutionLimitExceeded": "THROTTLING",
+    "ThrottlingException": "THROTTLING",
+}
+
+
+def _error_code(exc: Exception) -> str:
+    for attr in ("error_type", "code", "TYPE"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(exc).__name__
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _condition_allows(condition: dict | None, source_arn: str) -> bool:
+    if not condition:
+        return True
+    for operator, clauses in condition.items():
+        for key, expected in clauses.items():
+            if key.lower() == "aws:sourcearn":
+                values = [str(v) for v in _as_list(expected)]
+                if operator in ("ArnEquals", "StringEquals") and source_arn not in values:
+                    return False
+                if operator in ("ArnLike", "StringLike") and not any(fnmatch.fnmatchcase(source_arn, v) for v in values):
+                    return False
+            elif key.lower() == "aws:sourceaccount":
+                if parse_arn(source_arn).account not in [str(v) for v in _as_list(expected)]:
+                    return False
+    return True
+
+
+def queue_policy_allows_events(policy: dict | None, queue_arn: str, rule_arn: str) -> bool:
+    """Whether a queue policy lets EventBridge send a dead letter on behalf of ``rule_arn``."""
+    for statement in (policy or {}).get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        services = _as_list(principal.get("Service", [])) if isinstance(principal, dict) else _as_list(principal)
+        if "events.amazonaws.com" not in services and "*" not in services:
+            continue
+        actions = [a.lower() for a in _as_list(statement.get("Action", []))]
+        if not {"sqs:sendmessage", "sqs:*", "*"} & set(actions):
+            continue
+        resources = _as_list(statement.get("Resource", "*"))
+        if not any(fnmatch.fnmatchcase(queue_arn, r) for r in resources):
+            continue
+        if _condition_allows(statement.get("Condition"), rule_arn):
+            return True
+    return False
+
+
+def _dead_letter(rule: Any, target: dict, event: dict, exc: Exception) -> bool:
+    """Send a failed delivery to the target's DLQ as EventBridge does; False if it could not."""
+    from moto.sqs.models import sqs_backends
+
+    dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+    if not dlq_arn:
+        return False  # AWS drops the event
+    try:
+        arn = parse_arn(dlq_arn)
+        queue = sqs_backends[arn.account][arn.region].get_queue(arn.resource_id)
+    except Exception:  # noqa: BLE001 - no such queue: InvocationsFailedToBeSentToDLQ on AWS
+        log.warning("rule %s: dead-letter queue %s does not exist; the event is dropped", rule.name, dlq_arn)
+        return False
+    if queue.fifo_queue:
+        log.warning("rule %s: %s is a FIFO queue, which EventBridge cannot use as a DLQ", rule.name, dlq_arn)
+        return False
+    if not queue_policy_allows_events(queue._policy_json, queue.queue_arn, rule.arn):
+        log.warning("rule %s: the policy of %s does not let EventBridge send to it; the event is dropped", rule.name, dlq_arn)
+        return False
+    code = _error_code(exc)
+    message = getattr(exc, "message", None) or str(exc) or code
+    body = {k: v for k, v in event.items() if k != "ingestion-time"}
+    if "time" in body and isinstance(body["time"], (int, float)):
+        body["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(body["time"])))
+    attributes = {
+        "RULE_ARN": rule.arn,
+        "TARGET_ARN": target["Arn"],
+        "ERROR_CODE": _DLQ_ERROR_CODES.get(code, "UNKNOWN"),
+        "ERROR_MESSAGE": f"{code}: {message}"[:1024],
+        "RETRY_ATTEMPTS": "0",
+    }
+    sqs_backends[arn.account][arn.region].send_message(
+        queue_name=queue.name,
+        message_body=json.dumps(body),
+        message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
+    log.info("rule %s: the event went to the dead-letter queue %s (%s)", rule.name, queue.name, attributes["ERROR_CODE"])
+    return True
+
+
+# -- PutRule / PutTargets: what AWS refuses ----------------------------------------------------------
+def _check_description(description: str | None) -> None:
+    from moto.events.exceptions import ValidationException
+
+    if description is not None and len(description) > _MAX_RULE_DESCRIPTION:
+        raise ValidationException(
+            f"1 validation error detected: Value at 'description' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {_MAX_RULE_DESCRIPTION}"
+        )
+
+
+def _check_targets(targets: list[dict[str, Any]]) -> None:
+    from moto.events.exceptions import ValidationException
+
+    for i, target in enumerate(targets or [], start=1):
+        policy = target.get("RetryPolicy") or {}
+        for key, (low, high) in (("MaximumRetryAttempts", _RETRY_ATTEMPTS), ("MaximumEventAgeInSeconds", _EVENT_AGE)):
+            if key in policy:
+                try:
+                    value = int(policy[key])
+                except (TypeError, ValueError):
+                    value = None
+                if value is None or not low <= value <= high:
+                    raise ValidationException(
+                        f"1 validation error detected: Value '{policy[key]}' at 'targets.{i}.member.retryPolicy."
+                        f"{key[:1].lower() + key[1:]}' failed to satisfy constraint: Member must have value "
+                        f"{'greater than or equal to ' + str(low) if value is not None and value < low else 'less than or equal to ' + str(high)}"
+                    )
+                policy[key] = value
+        dlq = target.get("DeadLetterConfig")
+        if dlq is not None and not (1 <= len(str(dlq.get("Arn") or "")) <= 1600):
+            raise ValidationException(
+                f"1 validation error detected: Value at 'targets.{i}.member.deadLetterConfig.arn' failed to "
+                "satisfy constraint: Member must have length between 1 and 1600"
+            )
+
+
+def _wrap_put_rule(original):
+    def put_rule(self, name, description=None, *args, **kwargs):
+        _check_description(description)
+        return original(self, name, description, *args, **kwargs)
+
+    return put_rule
+
+
+def _wrap_put_targets(original):
+    def put_targets(self, name, event_bus_arn, targets):
+        _check_targets(targets)
+        return original(self, name, event_bus_arn, targets)
+
+    return put_targets
+
+
+# -- CloudFormation: AWS::SQS::QueuePolicy ------------------------------------------------------------
+def _install_queue_policy_model() -> None:
+    """moto's CloudFormation skips ``AWS::SQS::QueuePolicy``; this sets and removes the ``Policy``."""
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+    from moto.sqs.models import sqs_backends
+
+    def queue_name(ref: str) -> str:
+        return ref.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+    class SandboxQueuePolicy(CloudFormationModel):
+        def __init__(self, account_id: str, region: str, queues: list[str], document: Any) -> None:
+            self.account_id = account_id
+            self.region = region
+            self.queues = [queue_name(q) for q in queues]
+            self.document = document if isinstance(document, str) else json.dumps(document)
+            self.id = f"{uuid.uuid4().hex[:12]}"
+            backend = sqs_backends[account_id][region]
+            for name in self.queues:
+                backend.get_queue(name).policy = self.document
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.id
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::SQS::QueuePolicy"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Id"
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return self.id
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[override]
+            props = cloudformation_json["Properties"]
+            return cls(account_id, region_name, list(props["Queues"]), props["PolicyDocument"])
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):  # type: ignore[override]
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):  # type: ignore[override]
+            return None
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            backend = sqs_backends[account_id][region_name]
+            for name in self.queues:
+                queue = backend.queues.get(name)
+                if queue is not None:
+                    queue.policy = None
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+
+
 class _InterpreterBackends:
-    """``stepfunctions_backends[account][region]`` as the API resolves it (the interpreter's)."""
+    """``stepfunctions_backends[account][region]`` as the API resolves it.
+
+    The interpreter's backend while ``execute_state_machine`` is on, moto's plain backend (the
+    one this object replaced) while it is off, as moto's ``responses.get_backend`` chooses. It
+    must not call ``get_backend``: that reads this very object when the option is off.
+    """
+
+    def __init__(self, plain) -> None:
+        self._plain = plain
 
     class _Account:
-        def __init__(self, account_id: str) -> None:
+        def __init__(self, plain, account_id: str) -> None:
+            self._plain = plain
             self.account_id = account_id
 
         def __getitem__(self, region: str):
-            from moto.stepfunctions.responses import get_backend
+            from moto.core.config import default_user_config
 
-            return get_backend(self.account_id, region)
+            if default_user_config.get("stepfunctions", {}).get("execute_state_machine", False):
+                from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+                return stepfunctions_parser_backends[self.account_id][region]
+            return self._plain[self.account_id][region]
 
     def __getitem__(self, account_id: str):
-        return self._Account(account_id)
+        return self._Account(self._plain, account_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self._plain, name)
 
 
 def install() -> None:
@@ -221,6 +507,10 @@ def install() -> None:
     from moto.stepfunctions import models as sfn_models
 
     # read at call time by StateMachine's CloudFormation create/update/delete
-    sfn_models.stepfunctions_backends = _InterpreterBackends()
+    if not isinstance(sfn_models.stepfunctions_backends, _InterpreterBackends):
+        sfn_models.stepfunctions_backends = _InterpreterBackends(sfn_models.stepfunctions_backends)
     events_models.Rule.send_to_targets = _wrap_send_to_targets(events_models.Rule.send_to_targets)
+    events_models.EventsBackend.put_rule = _wrap_put_rule(events_models.EventsBackend.put_rule)
+    events_models.EventsBackend.put_targets = _wrap_put_targets(events_models.EventsBackend.put_targets)
+    _install_queue_policy_model()
     _installed = True

@@ -53,7 +53,7 @@ def register(name: str, description: str, **params: Any) -> Fault:
 
 
 #: the sandbox extension modules; each one that can inject a fault registers it on import
-EXTENSIONS = ("performance", "pitr", "validation", "events", "lambda_runtime", "stats")
+EXTENSIONS = ("performance", "pitr", "validation", "events", "lambda_runtime", "stats", "table_settings", "stepfunctions")
 
 
 def _load_extensions() -> None:

@@ -17,6 +17,8 @@ class SandboxSettings:
     sqs_concurrency: int = 4
     #: longest pause between two retries of a failed stream batch, in seconds (AWS backs off longer)
     lambda_retry_backoff: float = 0.5
+    #: seconds after an UpdateTimeToLive during which another one on the table is refused (AWS: up to an hour)
+    ttl_change_seconds: float = 3600.0
 
 
 SETTINGS = SandboxSettings()

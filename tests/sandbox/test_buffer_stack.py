@@ -35,7 +35,7 @@ COMMON_OUTPUTS = {
     "StreamMappingUuid",
     "QueueMappingUuid",
 }
-EVENT_OUTPUTS = COMMON_OUTPUTS | {"StateMachineArn", "RuleName"}
+EVENT_OUTPUTS = COMMON_OUTPUTS | {"StateMachineArn", "RuleName", "RuleDlqUrl", "RuleDlqArn"}
 
 
 @pytest.fixture
@@ -145,6 +145,48 @@ def test_event_mode_rule_names_this_source_and_target(target, source, aws):
     assert {"sourceTableName": [SOURCE]} in pattern["detail"]["requestParameters"]["$or"]
     (rule_target,) = aws("events").list_targets_by_rule(Rule=stack.rule_name)["Targets"]
     assert rule_target["Arn"] == stack.state_machine_arn
+    # and what EventBridge cannot deliver to the workflow goes to a standard queue of its own
+    assert rule_target["DeadLetterConfig"] == {"Arn": stack.rule_dlq_arn}
+    assert rule_target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 20}
+    attrs = aws("sqs").get_queue_attributes(QueueUrl=stack.rule_dlq_url, AttributeNames=["All"])["Attributes"]
+    assert attrs["QueueArn"] == stack.rule_dlq_arn and "FifoQueue" not in attrs
+    (statement,) = json.loads(attrs["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == stack.rule_dlq_arn
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule["Arn"]}}
+
+
+def test_a_restore_event_the_workflow_cannot_take_lands_in_the_rule_dlq(target, aws):
+    """A target that no longer exists sends the event straight to the target's DLQ ("Event retry
+    policy and using dead-letter queues", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+    # GIVEN the buffer in event mode whose workflow is gone (deleted by hand, say)
+    aws("s3").create_bucket(Bucket="trail-bucket")
+    aws("cloudtrail").create_trail(Name="management", S3BucketName="trail-bucket", IsMultiRegionTrail=True)
+    aws("cloudtrail").start_logging(Name="management")
+    create_demo_table(aws("dynamodb"), SOURCE)
+    stack = _deploy(target, "event")
+    aws("stepfunctions").delete_state_machine(stateMachineArn=stack.state_machine_arn)
+    # WHEN the source is restored into the target
+    aws("dynamodb").restore_table_to_point_in_time(SourceTableName=SOURCE, TargetTableName=TARGET, UseLatestRestorableTime=True)
+    # THEN the stack's policy let the rule put the event in its DLQ, with EventBridge's attributes
+    messages = aws("sqs").receive_message(QueueUrl=stack.rule_dlq_url, MessageAttributeNames=["All"])["Messages"]
+    attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "NO_RESOURCE" and attributes["TARGET_ARN"] == stack.state_machine_arn
+    assert attributes["RULE_ARN"].endswith(f":rule/{stack.rule_name}")
+    assert json.loads(messages[0]["Body"])["detail"]["requestParameters"]["targetTableName"] == TARGET
+
+
+def test_event_mode_deploys_for_table_names_of_255_characters(target, aws):
+    """Table names hold up to 255 characters ("Naming rules", DynamoDB Developer Guide,
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html);
+    the rule's Description at most 512 (PutRule), which the sandbox enforces as AWS does."""
+    source, restored = "s" * 255, "t" * 255
+    create_demo_table(aws("dynamodb"), source)
+    stack = buffer.deploy(target, buffer.plan(target, source_table=source, target_table=restored, automation="event"))
+    rule = aws("events").describe_rule(Name=stack.rule_name)
+    assert len(rule["Description"]) <= 512
+    assert json.loads(rule["EventPattern"])["detail"]["requestParameters"]["targetTableName"] == [restored]
+    assert buffer.teardown(target, stack, execute=True).clean
 
 
 def test_plan_changes_nothing_and_names_what_deploy_creates(target, source, aws):
@@ -297,6 +339,20 @@ def test_teardown_names_a_mapping_that_outlives_the_stack(target, source, aws):
     assert buffer.teardown(target, stack, execute=True).clean
 
 
+def test_teardown_names_a_rule_dlq_that_outlives_the_stack(target, source, aws):
+    # GIVEN an event-mode buffer whose rule DLQ is still there after the stack is deleted
+    stack = _deploy(target, "event")
+    rule_dlq_name = stack.rule_dlq_url.rsplit("/", 1)[-1]
+    aws("cloudformation").delete_stack(StackName=stack.stack_id)
+    aws("sqs").create_queue(QueueName=rule_dlq_name)
+    # WHEN the teardown runs THEN it fails and names the queue
+    with pytest.raises(BufferError) as err:
+        buffer.teardown(target, stack, execute=True)
+    assert f"AWS::SQS::Queue {rule_dlq_name}" in str(err.value)
+    aws("sqs").delete_queue(QueueUrl=aws("sqs").get_queue_url(QueueName=rule_dlq_name)["QueueUrl"])
+    assert buffer.teardown(target, stack, execute=True).clean
+
+
 def test_a_stack_that_cannot_be_created_raises_buffer_error_with_the_cause(target, source, aws):
     # GIVEN a plan whose stream does not exist (plan itself refuses this; forced here)
     p = buffer.plan(target, source_table=SOURCE, target_table=TARGET)
@@ -416,7 +472,7 @@ def test_workflow_waits_for_the_restore_then_enables_replay(target, source, aws,
     assert result["status"] == "SUCCEEDED", result
     output = json.loads(result["output"])
     assert output["mapping"] == {"uuid": stack.queue_mapping_uuid, "state": output["mapping"]["state"]}
-    assert output["waited"] >= 1  # it polled at least once while CREATING
+    assert output["left"] < 60  # it polled at least once while CREATING, and counted the wait
     assert buffer.status(target, stack).queue_mapping_state == "Enabled"
 
 

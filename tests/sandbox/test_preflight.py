@@ -88,6 +88,8 @@ def test_ready_table_passes_every_check_and_the_gate(aws, target):
     for check in ("cloudtrail", "pitr", "stream", "stream_consumers", "item_sizes", "target_free",
                   "concurrent_restores", "settings_to_reapply"):
         assert statuses[check] == PASS, pf.row(check)
+    # and no WARN row: every settings read is answered as AWS answers it for such a table
+    assert pf.warnings == (), pf.to_dataframe()
     assert pf.ok
     pf.raise_for_failures()
     df = pf.to_dataframe()
@@ -436,20 +438,20 @@ def test_settings_rows_summarise_what_a_restore_does_not_carry(aws, target):
     assert "05_cutover" in summary.remedy
 
 
-def test_unimplemented_settings_reads_degrade_to_warn_rows(aws, target):
-    # moto 5.2 answers DescribeContributorInsights with HTTP 500 (not implemented).
+def test_settings_reads_a_caller_may_not_make_degrade_to_warn_rows(aws, target):
+    # GIVEN a caller without dynamodb:DescribeContributorInsights (the sandbox's fault answers
+    # AccessDeniedException, as AWS does for an action no policy allows)
+    from runbook_lib.sandbox import faults
+
     make_table(aws, "orders")
+    faults.enable("settings_access_denied", operations="DescribeContributorInsights")
     pf = preflight.run_checks(target, source_table="orders", target_table="orders-restored", automation="notebook")
-    unreadable = pf.snapshot["unreadable"]
-    for setting, code in unreadable.items():
-        row = pf.row(f"settings:{setting}")
-        assert row.status == WARN and row.finding.startswith("could not read ") and code in row.finding
-    try:
-        aws("dynamodb").describe_contributor_insights(TableName="orders")
-        implemented = True
-    except Exception:  # noqa: BLE001
-        implemented = False
-    assert ("contributor_insights" in unreadable) is (not implemented)
+    # THEN that read, and only that one, is a WARN row keeping AWS's code and naming the permission
+    assert pf.snapshot["unreadable"] == {"contributor_insights": "AccessDeniedException"}
+    row = pf.row("settings:contributor_insights")
+    assert row.status == WARN and row.finding == "could not read contributor insights: AccessDeniedException"
+    assert row.code == "AccessDeniedException" and "dynamodb:DescribeContributorInsights" in row.remedy
+    assert pf.ok
 
 
 def test_a_refused_check_degrades_to_a_warn_row(aws, target, monkeypatch):

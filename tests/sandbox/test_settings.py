@@ -79,17 +79,15 @@ def test_snapshot_records_what_a_restore_does_not_carry(aws, target):
     assert CANARY not in text and "k1" not in text
 
 
-def test_snapshot_of_unreadable_settings_records_the_code_not_a_guess(aws, target):
+def test_snapshot_of_a_table_without_optional_settings_reads_them_as_off_not_unreadable(aws, target):
+    # On AWS a table without contributor insights answers DISABLED, one without a (stream) policy
+    # PolicyNotFoundException: "off", not "could not read".
     make_source(aws)
     snap = settings.snapshot(target, "orders")
-    try:
-        aws("dynamodb").describe_contributor_insights(TableName="orders")
-    except Exception:  # noqa: BLE001 - moto 5.2: not implemented (HTTP 500)
-        assert snap["unreadable"]["contributor_insights"] == "HTTP 500"
-        assert snap["contributor_insights"] is None
-    else:
-        assert snap["contributor_insights"]["table"]["status"] == "DISABLED"
-    assert "not read" in settings.summarize(snap) or not snap["unreadable"]
+    assert snap["unreadable"] == {}
+    assert snap["contributor_insights"] == {"table": {"status": "DISABLED", "enabled": False, "mode": None}, "indexes": {}}
+    assert snap["stream_resource_policy"] is None and snap["kinesis_destinations"] == []
+    assert "not read" not in settings.summarize(snap)
 
 
 def test_snapshot_input_errors(target):
@@ -274,7 +272,6 @@ def test_derived_alarm_names_are_deterministic_and_bounded():
 
 
 def test_diff_replaces_a_stream_of_another_view_type_by_disable_then_enable(aws, target):
-    # Plan only: moto 5.2 refuses to re-enable a stream once a table has had one (AWS allows it).
     make_source(aws)
     ddb = aws("dynamodb")
     ddb.create_table(TableName="orders-restored", BillingMode="PAY_PER_REQUEST",
@@ -287,6 +284,47 @@ def test_diff_replaces_a_stream_of_another_view_type_by_disable_then_enable(aws,
     ]
     assert all(s.wait_active for s in stream.steps)
     assert plan.stream_arn  # the current (KEYS_ONLY) stream
+    # WHEN applied THEN the table has a new stream of the source's view type (a new ARN)
+    done = settings.apply(target, replace_plan_only(plan, "stream"), execute=True)
+    desc = ddb.describe_table(TableName="orders-restored")["Table"]
+    assert desc["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert done.stream_arn == desc["LatestStreamArn"] != plan.stream_arn
+
+
+def replace_plan_only(plan, setting):
+    """The reviewed plan narrowed to one setting."""
+    return settings.SettingsPlan(
+        source_table=plan.source_table, target_table=plan.target_table,
+        changes=tuple(c for c in plan.changes if c.setting == setting), snapshot=plan.snapshot,
+    )
+
+
+def test_diff_switches_a_ttl_attribute_in_two_applies_an_hour_apart(aws, target, sandbox):
+    # AWS refuses an UpdateTimeToLive within up to an hour of the last one on the table
+    # ("UpdateTimeToLive - Amazon DynamoDB",
+    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTimeToLive.html)
+    make_source(aws)  # TTL on expires_at
+    make_fresh(aws)
+    ddb = aws("dynamodb")
+    ddb.update_time_to_live(TableName="orders-restored", TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    snap = settings.snapshot(target, "orders")
+    # WHEN diffed THEN only the disable is planned, with a note saying when to come back
+    plan = settings.diff(target, snap, "orders-restored")
+    ttl = next(c for c in plan.changes if c.setting == "ttl")
+    assert [s.params["TimeToLiveSpecification"] for s in ttl.steps] == [{"Enabled": False, "AttributeName": "ttl"}]
+    assert any("an hour" in n and "expires_at" in n for n in plan.notes)
+    # applying it at once is refused as AWS would (the enable above was less than an hour ago)
+    with pytest.raises(PreconditionError) as exc:
+        settings.apply(target, replace_plan_only(plan, "ttl"), execute=True)
+    assert exc.value.code == "ValidationException"
+    # once the hour has passed: disable, then (another hour later) enable on the source's attribute
+    sandbox.settings.ttl_change_seconds = 0.0
+    assert settings.apply(target, replace_plan_only(plan, "ttl"), execute=True).ok
+    again = settings.diff(target, snap, "orders-restored")
+    assert next(c for c in again.changes if c.setting == "ttl").desired == {"enabled": True, "attribute": "expires_at"}
+    settings.apply(target, replace_plan_only(again, "ttl"), execute=True)
+    assert ddb.describe_time_to_live(TableName="orders-restored")["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
 
 def test_diff_never_disables_protection_on_the_target(aws, target):
@@ -358,3 +396,26 @@ def test_policy_arns_are_rewritten_whole_and_the_new_stream_arn_is_filled_in_at_
     assert settings._resolve(step, tgt + "/stream/2026").params["ResourceArn"] == tgt + "/stream/2026"
     with pytest.raises(PreconditionError):
         settings._resolve(step, None)
+
+
+def test_diff_copies_on_demand_maximums_and_raises_warm_throughput_to_the_source(aws, target):
+    # OnDemandThroughput and WarmThroughput are UpdateTable settings ("UpdateTable - Amazon DynamoDB",
+    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html)
+    make_source(aws)
+    make_fresh(aws)
+    ddb = aws("dynamodb")
+    warm = ddb.describe_table(TableName="orders")["Table"]["WarmThroughput"]
+    ddb.update_table(TableName="orders", OnDemandThroughput={"MaxReadRequestUnits": 400},
+                     WarmThroughput={"WriteUnitsPerSecond": warm["WriteUnitsPerSecond"] + 500})
+    snap = settings.snapshot(target, "orders")
+    plan = settings.diff(target, snap, "orders-restored")
+    by = {c.setting: c for c in plan.changes}
+    assert by["on_demand_throughput"].desired == {"MaxReadRequestUnits": 400}
+    assert by["warm_throughput"].steps[0].params["WarmThroughput"] == {"WriteUnitsPerSecond": warm["WriteUnitsPerSecond"] + 500}
+    settings.apply(target, replace_plan_only(plan, "on_demand_throughput"), execute=True)
+    settings.apply(target, replace_plan_only(plan, "warm_throughput"), execute=True)
+    desc = ddb.describe_table(TableName="orders-restored")["Table"]
+    assert desc["OnDemandThroughput"] == {"MaxReadRequestUnits": 400}
+    assert desc["WarmThroughput"]["WriteUnitsPerSecond"] == warm["WriteUnitsPerSecond"] + 500
+    left = {c.setting for c in settings.diff(target, snap, "orders-restored").changes}
+    assert not left & {"on_demand_throughput", "warm_throughput"}

@@ -31,6 +31,7 @@ SUB_SAMPLE = {
     "QueueMappingUuid": "a1b2c3d4-0000-0000-0000-000000000000",
     "RestoreTimeoutSeconds": "3600",
     "RestorePollSeconds": "30",
+    "RestorePollMaxSeconds": "300",
 }
 
 
@@ -52,7 +53,7 @@ def _asl_text() -> str:
     return ASL.read_text()
 
 
-def _render_asl() -> dict:
+def _render_asl(region: str = "us-east-1") -> dict:
     """The definition as Fn::Sub would render it, with sample values."""
     return json.loads(
         buffer.render_state_machine_definition(
@@ -60,6 +61,8 @@ def _render_asl() -> dict:
             queue_mapping_uuid=SUB_SAMPLE["QueueMappingUuid"],
             restore_timeout_seconds=int(SUB_SAMPLE["RestoreTimeoutSeconds"]),
             restore_poll_seconds=int(SUB_SAMPLE["RestorePollSeconds"]),
+            restore_poll_max_seconds=int(SUB_SAMPLE["RestorePollMaxSeconds"]),
+            region=region,
         )
     )
 
@@ -71,8 +74,26 @@ def test_infra_holds_templates():
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_cfn_lint_passes(path):
-    matches = lint_file(path, config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    # one region of each commercial, China and GovCloud partition
+    matches = lint_file(path, config=ManualArgs(regions=["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"]))
     assert [str(m) for m in matches] == []
+
+
+@pytest.mark.parametrize("path", [*TEMPLATES, ASL], ids=lambda p: p.name)
+def test_no_arn_names_a_partition_literally(path):
+    """Every ARN takes ``${AWS::Partition}``: ``arn:aws:`` is wrong in aws-cn, aws-us-gov, aws-iso..."""
+    text = path.read_text()
+    assert re.findall(r"arn:aws(?:-[a-z-]+)?:", text) == []
+    assert "arn:${AWS::Partition}:states:::aws-sdk:" in (INFRA / "buffer.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("us-east-1", "aws"), ("cn-northwest-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("us-iso-east-1", "aws-iso")],
+)
+def test_state_machine_tasks_use_the_partition_of_the_region(region, partition):
+    tasks = [v for v in _render_asl(region)["States"].values() if v["Type"] == "Task"]
+    assert tasks and all(t["Resource"].startswith(f"arn:{partition}:states:::aws-sdk:") for t in tasks)
 
 
 # ------------------------------------------------------- one source for the state machine
@@ -96,8 +117,8 @@ def test_template_definition_equals_the_asl_file(resources):
 
 def test_asl_placeholders_are_all_resolvable(template):
     names = set(re.findall(r"\$\{([A-Za-z0-9_:]+)\}", _asl_text()))
-    assert names <= set(template["Parameters"]) | {"QueueMappingUuid"}
-    assert names == set(SUB_SAMPLE)
+    assert names <= set(template["Parameters"]) | {"QueueMappingUuid", "AWS::Partition"}
+    assert names == set(SUB_SAMPLE) | {"AWS::Partition"}
 
 
 # ------------------------------------------------------------------------- the buffer queues
@@ -278,7 +299,10 @@ def test_applier_role_names_the_queue_and_the_three_tables(resources):
 # --------------------------------------------------------------------- Automation=event
 def test_event_resources_exist_only_in_event_mode(template, resources):
     assert template["Conditions"]["EventAutomation"] == {"Fn::Equals": [{"Ref": "Automation"}, "event"]}
-    for name in ("RestoreRule", "RuleRole", "StateMachineRole", "EnableReplayStateMachine"):
+    for name in (
+        "RestoreRule", "RuleRole", "StateMachineRole", "EnableReplayStateMachine",
+        "RuleDeadLetterQueue", "RuleDeadLetterQueuePolicy",
+    ):  # fmt: skip
         assert resources[name]["Condition"] == "EventAutomation"
     assert template["Parameters"]["Automation"]["AllowedValues"] == ["notebook", "event"]
 
@@ -303,6 +327,67 @@ def test_rule_matches_only_a_successful_restore_of_this_source_into_this_target(
     ]
     (target,) = resources["RestoreRule"]["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "EnableReplayStateMachine"}
+
+
+def _values(source: str, target: str, stack: str, region: str = "us-east-1") -> dict:
+    from runbook_lib.config import partition
+
+    return {
+        "SourceTableName": source,
+        "TargetTableName": target,
+        "AWS::StackName": stack,
+        "AWS::Region": region,
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": partition(region),
+    }
+
+
+def test_rule_description_stays_within_512_characters_for_any_table_names(resources):
+    """PutRule's ``Description`` holds at most 512 characters (botocore: RuleDescription max 512).
+
+    Table names hold up to 255 characters each, and CloudFormation stack names up to 128.
+    """
+    description = resources["RestoreRule"]["Properties"]["Description"]
+    longest = buffer._substitute(description, _values("s" * 255, "t" * 255, "p" * 128))
+    assert isinstance(longest, str) and len(longest) <= 512
+    sample = buffer._substitute(description, _values("orders", "orders-restored", "pitr-orders"))
+    assert "pitr-orders" in sample
+
+
+def test_rule_target_dead_letters_to_a_standard_queue_only_this_rule_may_send_to(resources):
+    """EventBridge DLQs are standard queues in the rule's region; EventBridge needs ``sqs:SendMessage``
+    granted by the queue's policy, scoped with ``aws:SourceArn`` to the rule ("Event retry policy and
+    using dead-letter queues", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+    """
+    from runbook_lib.sandbox.events import queue_policy_allows_events
+
+    (target,) = resources["RestoreRule"]["Properties"]["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["RuleDeadLetterQueue", "Arn"]}}
+    retry = target["RetryPolicy"]
+    assert 0 <= retry["MaximumRetryAttempts"] <= 185 and 60 <= retry["MaximumEventAgeInSeconds"] <= 86400
+    queue = resources["RuleDeadLetterQueue"]["Properties"]
+    assert not queue.get("FifoQueue", False)
+    assert queue["SqsManagedSseEnabled"] is True and queue["MessageRetentionPeriod"] == 1209600
+    policy = resources["RuleDeadLetterQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "RuleDeadLetterQueue"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == {"Fn::GetAtt": ["RuleDeadLetterQueue", "Arn"]}
+    assert resources["RestoreRule"]["DependsOn"] == "RuleDeadLetterQueuePolicy"
+    # rendered: exactly this stack's rule may send, in any partition
+    for region in ("us-east-1", "cn-north-1", "us-gov-west-1"):
+        values = _values("orders", "orders-restored", "pitr-orders", region)
+        part = values["AWS::Partition"]
+        rendered = buffer._substitute(statement, values)
+        document = {"Statement": [{**rendered, "Resource": f"arn:{part}:sqs:{region}:123456789012:pitr-orders-restore-dlq"}]}
+        queue_arn = f"arn:{part}:sqs:{region}:123456789012:pitr-orders-restore-dlq"
+        rule_arn = f"arn:{part}:events:{region}:123456789012:rule/pitr-orders-restore"
+        assert queue_policy_allows_events(document, queue_arn, rule_arn)
+        assert not queue_policy_allows_events(document, queue_arn, rule_arn.replace("pitr-orders", "other"))
+    names = buffer._names("pitr-orders")
+    assert buffer._substitute(resources["RestoreRule"]["Properties"]["Name"], _values("a", "b", "pitr-orders")) == names["rule"]
+    assert buffer._substitute(queue["QueueName"], _values("a", "b", "pitr-orders")) == names["rule_dlq"]
 
 
 def test_rule_pattern_matches_the_restore_event_and_nothing_else():
@@ -354,14 +439,18 @@ def test_state_machine_has_timeout_failure_branch_and_enables_by_uuid():
     assert len(describe) == 1 and describe[0]["Parameters"] == {"TableName": "orders-restored"}
     assert describe[0]["Catch"][0]["Next"] in fails
     waits = [v for v in states.values() if v["Type"] == "Wait"]
-    assert waits and all(w["Seconds"] == int(SUB_SAMPLE["RestorePollSeconds"]) for w in waits)
+    assert waits and all(w["SecondsPath"] == "$.wait" for w in waits)  # the wait grows per poll
+    assert states["Start"]["Parameters"]["next"] == int(SUB_SAMPLE["RestorePollSeconds"])
+    assert states["HoldWait"]["Parameters"]["wait"] == int(SUB_SAMPLE["RestorePollMaxSeconds"])
     choice = states["IsRestoreDone"]
     targets = {c["Next"] for c in choice["Choices"]} | {choice["Default"]}
-    assert "RestoreFailed" in targets and "EnableReplay" in targets
-    assert states["IsWithinBudget"]["Choices"][0]["Next"] == "RestoreTimedOut"
+    assert {"RestoreFailed", "EnableReplay", "RestoreTimedOut", "GrowWait", "HoldWait"} <= targets
     enable = states["EnableReplay"]
     assert enable["Resource"] == "arn:aws:states:::aws-sdk:lambda:updateEventSourceMapping"
-    assert enable["Parameters"] == {"UUID": SUB_SAMPLE["QueueMappingUuid"], "Enabled": True}
+    # aws-sdk tasks use the SDK's names (Step Functions developer guide, "AWS SDK service
+    # integrations", API naming conventions): the API's UUID is Uuid, in parameters and result
+    assert enable["Parameters"] == {"Uuid": SUB_SAMPLE["QueueMappingUuid"], "Enabled": True}
+    assert enable["ResultSelector"]["uuid.$"] == "$.Uuid"
     for task in (v for v in states.values() if v["Type"] == "Task"):
         assert "ResultSelector" in task  # keep results small (and free of timestamps)
         assert task["Catch"][0]["Next"] in fails
@@ -388,9 +477,11 @@ def test_outputs(template):
         "QueueMappingUuid",
         "StateMachineArn",
         "RuleName",
+        "RuleDlqUrl",
+        "RuleDlqArn",
     }
-    assert outputs["StateMachineArn"]["Condition"] == "EventAutomation"
-    assert outputs["RuleName"]["Condition"] == "EventAutomation"
+    for name in ("StateMachineArn", "RuleName", "RuleDlqUrl", "RuleDlqArn"):
+        assert outputs[name]["Condition"] == "EventAutomation"
 
 
 def test_required_parameters_present(template):
