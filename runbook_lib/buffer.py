@@ -64,6 +64,10 @@ AUTOMATIONS = ("notebook", "event")
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 #: Resource names are ``<stack>-forwarder`` etc.; Lambda function names stop at 64 characters.
 MAX_STACK_NAME = 50
+#: a change reaches the DLQ no sooner than MaxReceiveCount x QueueVisibilityTimeout after it was
+#: first sent; at least SQS's five-minute deduplication interval keeps a redriven change
+#: recognisably late to the applier (runbook_lib/cdc/applier.py, path (b))
+REDRIVE_MIN_SECONDS = 300
 #: CloudFormation's limit for an inline ``TemplateBody``.
 MAX_TEMPLATE_BODY = 51_200
 #: The zip's fixed timestamp (the earliest a zip can hold) and file mode: reproducible bytes.
@@ -119,6 +123,11 @@ class DeployPlan:
         """One row per resource, for a table in the notebook."""
         return [asdict(r) for r in self.resources]
 
+    @property
+    def applier_max_concurrency(self) -> int | None:
+        """The queue mapping's ``ScalingConfig.MaximumConcurrency``; None = no cap."""
+        return int(float(self.parameters.get("ApplierMaximumConcurrency", "0"))) or None
+
 
 @dataclass(frozen=True)
 class BufferStack:
@@ -146,7 +155,6 @@ class BufferStack:
     dlq_url = property(lambda self: self._out("DlqUrl"))
     dlq_arn = property(lambda self: self._out("DlqArn"))
     stream_failure_queue_url = property(lambda self: self.outputs.get("StreamFailureQueueUrl"))
-    watermark_table_name = property(lambda self: self._out("WatermarkTableName"))
     forwarder_function_name = property(lambda self: self._out("ForwarderFunctionName"))
     applier_function_name = property(lambda self: self._out("ApplierFunctionName"))
     stream_mapping_uuid = property(lambda self: self._out("StreamMappingUuid"))
@@ -446,7 +454,6 @@ def _names(stack_name: str) -> dict[str, str]:
         "queue": f"{stack_name}.fifo",
         "dlq": f"{stack_name}-dlq.fifo",
         "stream_failures": f"{stack_name}-stream-failures",
-        "watermark": f"{stack_name}-watermark",
         "forwarder": f"{stack_name}-forwarder",
         "applier": f"{stack_name}-applier",
         "rule": f"{stack_name}-restore",
@@ -547,8 +554,18 @@ def _resolve_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -
             f"timeout ({values['ApplierTimeoutSeconds']} s): Lambda refuses the queue mapping; raise it "
             "(six times the function timeout is AWS's advice)"
         )
-    if num["ApplierMaximumConcurrency"] == 1:
-        raise InputError("ApplierMaximumConcurrency must be 0 (no cap) or between 2 and 1000")
+    if num["MaxReceiveCount"] * num["QueueVisibilityTimeout"] < REDRIVE_MIN_SECONDS:
+        raise InputError(
+            f"MaxReceiveCount x QueueVisibilityTimeout ({values['MaxReceiveCount']} x "
+            f"{values['QueueVisibilityTimeout']} s) is under {REDRIVE_MIN_SECONDS} s: a change could reach the "
+            "DLQ and be redriven before the applier can tell it is late (it relies on SQS's five-minute "
+            "deduplication interval); raise either"
+        )
+    if num["ApplierMaximumConcurrency"] == 1 or not num["ApplierMaximumConcurrency"].is_integer():
+        raise InputError(
+            "ApplierMaximumConcurrency must be a whole number: 0 (no cap) or between 2 and 1000 "
+            "(Lambda's range for ScalingConfig.MaximumConcurrency)"
+        )
     if num["RestorePollSeconds"] > num["RestoreTimeoutSeconds"]:
         raise InputError("RestorePollSeconds is longer than RestoreTimeoutSeconds: shorten the poll interval")
     if values.get("Automation") == "event":
@@ -587,6 +604,7 @@ def plan(
     max_message_bytes: int | None = None,
     restore_timeout_seconds: int | None = None,
     log_retention_days: int | None = None,
+    applier_max_concurrency: int | None = None,
     stack_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> DeployPlan:
@@ -595,6 +613,8 @@ def plan(
     Inputs are checked before any call (:class:`InputError`); then the source table must exist and
     have a stream (:class:`PreconditionError`). ``parameters`` overrides any other template
     parameter by name (``QueueVisibilityTimeout``, ``MaxReceiveCount``, ``ApplierBatchSize``...).
+    ``applier_max_concurrency`` caps the applier's concurrent invocations (the queue mapping's
+    ``ScalingConfig.MaximumConcurrency``, 2 to 1000, 0 = no cap; None = the template's default).
     """
     # -- inputs, before any call ---------------------------------------------------------------
     validate_table_pair(source_table, target_table)
@@ -621,6 +641,8 @@ def plan(
         given["RestoreTimeoutSeconds"] = restore_timeout_seconds
     if log_retention_days is not None:
         given["LogRetentionDays"] = log_retention_days
+    if applier_max_concurrency is not None:
+        given["ApplierMaximumConcurrency"] = applier_max_concurrency
     template = load_template()
     values = _resolve_parameters(template, {k: str(v) for k, v in given.items()})
     zip_bytes = build_zip()
@@ -660,6 +682,11 @@ def plan(
         )
     if values["StreamStartingPosition"] == "LATEST":
         warnings.append("StreamStartingPosition LATEST: changes made before deployment are not buffered")
+    if float(values["ApplierMaximumConcurrency"]) == 0:
+        warnings.append(
+            "ApplierMaximumConcurrency 0: replay is uncapped (one invocation per message group, up to 1,250 at "
+            "once): it can take the account's Lambda concurrency and throttle against the restored table"
+        )
 
     existing = _describe_raw(target, name)
     existing_status = existing["StackStatus"] if existing else None
@@ -822,7 +849,7 @@ def _ensure_bucket(target: AwsTarget, bucket: str, account: str, *, create: bool
         return
     except ClientError as exc:
         code = _code(exc)
-        if code not in ("404", "NoSuchBucket", "NotFound"):
+        if code not in ("404", "NoSuchBucket"):  # HEAD has no body: botocore reports the status
             raise _aws_failure(
                 exc, f"HeadBucket {bucket}", "the artifact bucket must exist and belong to this account"
             ) from exc
@@ -1312,13 +1339,6 @@ def _leftovers(
             ["AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"],
         ):
             left.append(f"AWS::SQS::Queue {names[key]}")
-    try:
-        table = target.client("dynamodb").describe_table(TableName=names["watermark"])["Table"]
-        if table.get("TableStatus") != "DELETING":
-            left.append(f"AWS::DynamoDB::Table {names['watermark']}")
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise
     if _exists(lambda: target.client("events").describe_rule(Name=names["rule"]), ["ResourceNotFoundException"]):
         left.append(f"AWS::Events::Rule {names['rule']}")
     sfn = target.client("stepfunctions")
@@ -1331,7 +1351,7 @@ def _leftovers(
         if sm.get("status") != "DELETING":
             left.append(f"AWS::StepFunctions::StateMachine {sm_arn}")
     except ClientError as exc:
-        if _code(exc) not in ("StateMachineDoesNotExist", "ResourceNotFound"):
+        if _code(exc) != "StateMachineDoesNotExist":
             raise
     logs = target.client("logs")
     for key in ("forwarder_logs", "applier_logs"):
@@ -1361,8 +1381,8 @@ def teardown(
 
     Dry run (default): lists what would be deleted. ``execute=True``: turns replay off, deletes the
     stack and waits, deletes the handler zip, then checks that no mapping on the source stream or
-    the queue names our functions and that no queue, function, rule, state machine, watermark
-    table, log group or role is left; raises :class:`BufferError` listing any leftover. Tearing
+    the queue names our functions and that no queue, function, rule, state machine, log group or
+    role is left; raises :class:`BufferError` listing any leftover. Tearing
     down a buffer that is already gone is a no-op (that still verifies).
     """
     known = stack if isinstance(stack, BufferStack) else None

@@ -122,10 +122,30 @@ def _run_params(args: argparse.Namespace, **overrides: Any):
     return RunParams(**values)
 
 
+def _capacity_step_parameters(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``run``'s capacity flags as notebook parameters of steps 01 and 02 (only those given)."""
+    from .errors import InputError
+
+    out: dict[str, dict[str, Any]] = {}
+    if args.applier_max_concurrency is not None:
+        out["01_deploy_buffer"] = {"applier_max_concurrency": args.applier_max_concurrency}
+    restore: dict[str, Any] = {}
+    if args.billing_mode_override:
+        restore["billing_mode_override"] = args.billing_mode_override
+    if (args.read_capacity is None) != (args.write_capacity is None):
+        raise InputError("--read-capacity and --write-capacity go together (ProvisionedThroughputOverride takes both)")
+    if args.read_capacity is not None:
+        restore["provisioned_throughput_override"] = {
+            "ReadCapacityUnits": args.read_capacity, "WriteCapacityUnits": args.write_capacity}
+    if restore:
+        out["02_restore"] = restore
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
-    params = _run_params(args)
+    params = _run_params(args, step_parameters=_capacity_step_parameters(args))
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
@@ -210,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay-from", default="restore_point", help="'restore_point' (catch-up) or ISO-8601 UTC after the restore time (rollback)")
     p.add_argument("--automation", choices=("notebook", "event"), default="notebook")
     p.add_argument("--execute", action="store_true", help="change AWS; without it every step shows its plan only")
+    p.add_argument("--billing-mode-override", choices=("PROVISIONED", "PAY_PER_REQUEST"), default=None,
+                   help="the restored table's billing mode (default: as the source; PAY_PER_REQUEST: replay never throttled by capacity)")
+    p.add_argument("--read-capacity", type=int, default=None, help="with --write-capacity: the restored table's provisioned RCU")
+    p.add_argument("--write-capacity", type=int, default=None, help="with --read-capacity: the restored table's provisioned WCU")
+    p.add_argument("--applier-max-concurrency", type=int, default=None,
+                   help="most applier invocations at once (2-1000, 0 = no cap; default: the template's, 10)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("reconcile", help="reconcile two existing tables (e.g. a restore made by AWS Backup)")

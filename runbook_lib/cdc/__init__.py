@@ -3,8 +3,8 @@
 - :mod:`runbook_lib.cdc.forwarder` (``runbook_lib.cdc.forwarder.handler``): DynamoDB stream
   batch -> SQS FIFO queue, one message group per item key.
 - :mod:`runbook_lib.cdc.applier` (``runbook_lib.cdc.applier.handler``): SQS FIFO batch ->
-  the restored table, guarded by a per-key watermark so that an older image never overwrites a
-  newer one.
+  the restored table; a message that may be out of order is applied as the source's current
+  item (consistent read), so that every key ends with its newest image.
 - :mod:`runbook_lib.cdc.codec`: key digest, message body, sequence numbers.
 - :mod:`runbook_lib.cdc.runtime`: lazily created clients and JSON log lines.
 

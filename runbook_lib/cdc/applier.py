@@ -5,40 +5,74 @@ most 10) with ``FunctionResponseTypes: [ReportBatchItemFailures]``.
 
 Environment:
     ``TARGET_TABLE``     the restored table the changes are applied to
-    ``SOURCE_TABLE``     the live table key-only messages are re-read from (``GetItem`` with
-                         ``ConsistentRead``: item present -> put it, absent -> delete)
-    ``WATERMARK_TABLE``  hash key ``k`` (S): the key digest; attribute ``seq`` (S): the
-                         zero-padded sequence number last applied for that key
+    ``SOURCE_TABLE``     the live table that key-only and possibly out-of-order messages are
+                         re-read from (``BatchGetItem`` with ``ConsistentRead``: item present ->
+                         put it, absent -> delete)
     ``REPLAY_FROM``      ISO-8601 UTC or epoch seconds; changes made before it are acknowledged
                          and not applied (rollback mode). Empty: apply everything.
     ``LOG_LEVEL``        DEBUG, INFO (default), WARNING, ERROR
 
-Ordering: the watermark guard
------------------------------
-SQS FIFO keeps one item's messages in order (one message group per key) and drops duplicate
-deduplication ids for 5 minutes, but a record the forwarder sends again after that window (a
-retried stream batch), or a message that outlives a failed write, can still arrive after a newer
-change of the same item. Such a late re-send is always sent at least five minutes after its
-change was made (the first send came no earlier, and SQS drops a second send within five
-minutes), so only messages sent four or more minutes after their change (a minute of margin for
-clock skew) are suspects: per batch, one ``BatchGetItem`` (``ConsistentRead``) reads the
-watermarks of the suspects' keys (none at all in steady state, when the forwarder keeps up); a change whose sequence number is strictly lower than its key's
-watermark is dropped (acknowledged, not applied); an equal one is applied again, which is
-idempotent and repairs a crash between the item write and the watermark write. Of several
-changes to one key in the batch only the newest is written. Each item write (``PutRequest`` with
-the full new image, or ``DeleteRequest`` with the ``Key``) travels in the same ``BatchWriteItem``
-call as its key's watermark update (at most 12 keys, 24 requests, per call), so no call holds two
-requests for one key. A delete leaves its watermark behind as a tombstone, so an older insert
-cannot bring the item back. Stream sequence numbers grow with time for a given item, which is
-what makes "higher sequence number" mean "newer image".
+What replay guarantees
+----------------------
+Once the buffer has drained, every key holds the source's newest image (catch-up), or what the R
+rule says (rollback: keys whose last change is before ``REPLAY_FROM`` are left alone, the others
+hold the newest image). Before the drain a key may briefly hold an older image than the target
+already had (a late message applied as its own image, then corrected by a later one); that
+transient state is accepted, and it is why there is no per-key watermark: it would double the
+writes and guard a state nobody reads before cutover.
 
-The guard assumes one writer per key at a time, which SQS FIFO gives (a message group is not
-delivered again while one of its messages is in flight) as long as the visibility timeout exceeds
-the function timeout.
+How: a message is applied either as **its own image** or, when it **may be out of order** (or its
+image did not fit in the queue), as **the source's current item**, read with a consistent read
+after the message was received: present -> put it, absent -> delete. A re-read is never older than
+the message's change (the change was made before the message was sent, and the read comes after
+it was received), and never older than any change whose message came earlier in its group.
 
-A key-only message (image too big for the queue) is applied as the source's current item, read
-with a consistent read: possibly newer than the change itself, never older, so replay still
-converges; the watermark records the message's own sequence number.
+Per batch: messages before ``REPLAY_FROM`` are dropped; then per key, if any of its messages in the
+batch is a suspect or key-only, the key is re-read (one ``BatchGetItem`` of up to 100 keys, with
+``UnprocessedKeys`` retried); otherwise the message with the highest stream sequence number wins.
+One ``BatchWriteItem`` request per key (at most 25 keys per call), so no call holds two requests
+for one key.
+
+Why the final state is right: for a key, let *m* be the last of its messages in FIFO group order.
+The last write to the key comes from the batch holding *m*. If that batch re-read the key, the read
+came after *m* was received, so after every change of the key whose message precedes *m*, i.e.
+after the newest change (see below) -> newest image. If it did not, every message of the key in the
+batch is a **first send**, and first sends reach their group in stream order (the forwarder's
+guarantee, :mod:`runbook_lib.cdc.forwarder`), so the highest sequence number is the key's newest
+change. What remains is to make sure that every message that is *not* a first send in stream order
+is a suspect. Path by path:
+
+(a) **A re-send after SQS's deduplication interval.** A retried stream batch re-sends records that
+    were queued already, with the same deduplication id (the record's ``eventID``); SQS drops such
+    a second send for five minutes after the first, which came after the change was made. So a
+    second send that gets through has ``SentTimestamp`` at least 300 s after the change:
+    ``SentTimestamp - ApproximateCreationDateTime >= RESEND_HORIZON_SECONDS`` (240 s) makes a
+    message a suspect. A message without ``SentTimestamp`` is a suspect too.
+(b) **A poison message redriven from the DLQ** (``StartMessageMoveTask``, e.g. by
+    ``buffer.redrive_dlq``) after its group moved on. SQS documents that a redriven message is a
+    new message with a new message id and a new enqueue time, so its ``SentTimestamp`` is the time
+    of the redrive, and it reached the DLQ only after ``maxReceiveCount`` receives, each ending
+    with the visibility timeout (Lambda leaves failed messages to time out). The runbook refuses
+    stacks where ``MaxReceiveCount x QueueVisibilityTimeout`` is under 300 s (``buffer.plan``), so
+    a redriven message is at least five minutes older than its ``SentTimestamp``: rule (a) catches
+    it. Belt and braces, with no reliance on either: a message that carries
+    ``DeadLetterQueueSourceArn``, or whose ``ApproximateReceiveCount`` is above 1 (SQS counts
+    receives "across all queues"), is a suspect as well; a re-read costs one read, never
+    correctness. (Someone receiving from the buffer queue by hand with a short visibility timeout
+    could push a message into the DLQ faster; the runbook never does.)
+(c) **Clock skew** between DynamoDB's ``ApproximateCreationDateTime`` (rounded down to the second,
+    which only makes a message look older) and SQS's ``SentTimestamp``: rule (a) keeps 60 s of the
+    300 s as margin, so skew below a minute cannot hide a re-send. A message that seems to have
+    been sent more than ``MAX_CLOCK_SKEW_SECONDS`` before its change shows the clocks disagree by
+    more than that margin: it is a suspect, and ``clock_skew`` is counted and logged.
+(d) **A partly failed batch, or a crashed or timed-out invocation.** A failed message and every
+    later message of its group in the batch are reported in ``batchItemFailures`` (a crash fails
+    them all); other groups are deleted. The reported messages stay in flight until the visibility
+    timeout, and SQS FIFO delivers no message of a group while one of its messages is in flight,
+    so nothing of the group overtakes them; they come back in their original order. Writes made
+    before the crash were whole images of changes that precede the failure in group order, and are
+    simply written again or overtaken: nothing older than the group's order is ever written last.
+    (Their ``ApproximateReceiveCount`` is then 2 or more, so they are re-read: harmless.)
 
 Failures: FIFO partial batch
 ----------------------------
@@ -46,9 +80,16 @@ As Powertools' ``SqsFifoPartialProcessor(skip_group_on_error=True)``: a message 
 every later message of the same message group in the batch, are reported in
 ``batchItemFailures`` by ``messageId``; other groups are applied. A message that cannot be
 decoded (poison) fails every time, so SQS's redrive policy moves it to the DLQ after
-``maxReceiveCount`` receives. ``UnprocessedItems``/``UnprocessedKeys`` and throttling errors are
-retried with exponential backoff and full jitter, a bounded number of times; a call rejected as
-invalid is split in halves to find the key at fault, so one bad item does not hold other groups.
+``maxReceiveCount`` receives; the monitor shows the DLQ depth and ``buffer.redrive_dlq`` moves the
+messages back once the cause is gone. A call rejected as invalid is split in halves to find the
+key at fault, so one bad item does not hold other groups.
+
+Throttling slows replay down, it does not dead-letter changes: throttling errors,
+``UnprocessedItems`` and ``UnprocessedKeys`` are retried with exponential backoff and full jitter
+for as long as the invocation has time left (``context.get_remaining_time_in_millis()``, keeping
+``Retry.reserve`` seconds to report), and only then are the messages reported as failed: they come
+back after the visibility timeout, their group held back meanwhile. A change therefore reaches the
+DLQ only after ``MaxReceiveCount`` invocations each spent their whole timeout throttled.
 
 Nothing here logs an attribute value or a raw key value: keys appear as their digest.
 """
@@ -68,13 +109,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import codec, runtime
 
-#: BatchWriteItem takes 25 requests; each key takes two (item + watermark)
-KEYS_PER_WRITE = 12
+#: BatchWriteItem takes 25 requests, one per key
+KEYS_PER_WRITE = 25
 #: BatchGetItem takes 100 keys
 KEYS_PER_READ = 100
 THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 )
+
+#: a re-send gets past SQS's deduplication only 5 minutes (300 s) after the first send, which
+#: came after the change: a minute of the five is kept as margin for clock skew
+RESEND_HORIZON_SECONDS = 240.0
+#: the margin itself (300 - 240 s): a message that seems sent this long before its change shows
+#: that the clocks disagree beyond it
+MAX_CLOCK_SKEW_SECONDS = 60.0
 
 logger = runtime.get_logger(__name__)
 
@@ -103,39 +151,61 @@ def parse_replay_from(text: str | None) -> float | None:
 @dataclass(frozen=True)
 class ApplierSettings:
     target_table: str
-    watermark_table: str
-    source_table: str | None = None
+    source_table: str
     replay_from: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.target_table or not self.watermark_table:
-            raise ValueError("TARGET_TABLE and WATERMARK_TABLE must be set")
-        if self.watermark_table in (self.target_table, self.source_table):
-            raise ValueError("WATERMARK_TABLE must be a table of its own")
+        if not self.target_table or not self.source_table:
+            raise ValueError("TARGET_TABLE and SOURCE_TABLE must be set")
+        if self.target_table == self.source_table:
+            raise ValueError("TARGET_TABLE must not be SOURCE_TABLE")
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "ApplierSettings":
         env = os.environ if env is None else env
         return cls(
             target_table=env.get("TARGET_TABLE", ""),
-            watermark_table=env.get("WATERMARK_TABLE", ""),
-            source_table=env.get("SOURCE_TABLE") or None,
+            source_table=env.get("SOURCE_TABLE", ""),
             replay_from=parse_replay_from(env.get("REPLAY_FROM")),
         )
 
 
 @dataclass
 class Retry:
-    """Bounded exponential backoff with full jitter."""
+    """Exponential backoff with full jitter.
+
+    With ``remaining`` (seconds left in the invocation) retries go on while a pause still leaves
+    ``reserve`` seconds; without it, ``attempts`` bounds them (tests, scripts).
+    """
 
     attempts: int = 8
     base: float = 0.05
     cap: float = 2.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = field(default=lambda seconds: time.sleep(seconds))
     random: Callable[[], float] = random.random
+    remaining: Callable[[], float] | None = None
+    reserve: float = 5.0
+
+    @classmethod
+    def for_context(cls, context: Any) -> "Retry":
+        """Backoff bounded by the Lambda invocation's remaining time, when the context has it."""
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        if not callable(remaining_ms):
+            return cls()
+        return cls(remaining=lambda: remaining_ms() / 1000.0)
+
+    def delay(self, attempt: int) -> float:
+        return self.random() * min(self.cap, self.base * (2 ** attempt))
+
+    def again(self, attempt: int) -> float | None:
+        """The pause before retry ``attempt`` (1, 2, ...), or None when the budget is spent."""
+        pause = self.delay(attempt)
+        if self.remaining is None:
+            return pause if attempt < self.attempts else None
+        return pause if self.remaining() - pause > self.reserve else None
 
     def pause(self, attempt: int) -> None:
-        self.sleep(self.random() * min(self.cap, self.base * (2 ** attempt)))
+        self.sleep(self.delay(attempt))
 
 
 @dataclass
@@ -147,11 +217,13 @@ class _Message:
     digest: str = ""
     sequence: str = ""
     sent: float | None = None  # SentTimestamp, epoch seconds
+    receive_count: int = 1
+    from_dlq: bool = False  # carries DeadLetterQueueSourceArn
 
 
 @dataclass
 class _Op:
-    message: _Message
+    messages: list[_Message]
     request: dict
 
 
@@ -160,21 +232,21 @@ class _Counts:
     received: int = 0
     poison: int = 0
     skipped_before_replay: int = 0
-    stale: int = 0
     superseded: int = 0
+    suspects: int = 0
+    late: int = 0
+    redelivered: int = 0
+    from_dlq: int = 0
+    clock_skew: int = 0
     reread: int = 0
     reread_absent: int = 0
+    read_calls: int = 0
     puts: int = 0
     deletes: int = 0
     write_calls: int = 0
     failed: int = 0
     retries: int = 0
-    watermark_reads: int = 0
-
-
-#: a late re-send is sent at least 5 minutes (SQS's deduplication interval) after the change was
-#: made; a minute is kept as margin for clock skew between DynamoDB and SQS
-RESEND_HORIZON_SECONDS = 240.0
+    throttled: int = 0
 
 
 def _sent_seconds(record: dict) -> float | None:
@@ -184,19 +256,33 @@ def _sent_seconds(record: dict) -> float | None:
         return None
 
 
-def _may_be_late_resend(message: "_Message") -> bool:
-    """Whether ``message`` may be a re-send that arrives after a newer change of its key.
+def _receive_count(record: dict) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
 
-    The forwarder sends one item's changes in stream order and stops at its first failure, so a
-    change's first message always precedes the messages of that item's later changes in their
-    FIFO group. Only a second send can come after them, and SQS drops a second send of the same
-    deduplication id (the record's ``eventID``) within five minutes of the first, which was sent
-    no earlier than the change was made. So a message sent less than ``RESEND_HORIZON_SECONDS``
-    after its change cannot be stale; without a ``SentTimestamp`` it is treated as suspect.
+
+def suspicion(message: "_Message") -> str | None:
+    """Why ``message`` may be out of order in its group (see the module's docstring), or None.
+
+    ``"late"``: sent ``RESEND_HORIZON_SECONDS`` or more after its change (a re-send after the
+    deduplication interval, or a DLQ redrive), or no ``SentTimestamp``; ``"clock_skew"``: sent
+    more than ``MAX_CLOCK_SKEW_SECONDS`` before its change; ``"from_dlq"``: carries
+    ``DeadLetterQueueSourceArn``; ``"redelivered"``: received before.
     """
     if message.sent is None or message.change is None:
-        return True
-    return message.sent - message.change.created >= RESEND_HORIZON_SECONDS
+        return "late"
+    age = message.sent - message.change.created
+    if age >= RESEND_HORIZON_SECONDS:
+        return "late"
+    if age < -MAX_CLOCK_SKEW_SECONDS:
+        return "clock_skew"
+    if message.from_dlq:
+        return "from_dlq"
+    if message.receive_count > 1:
+        return "redelivered"
+    return None
 
 
 def safe_group(group: str) -> str:
@@ -233,62 +319,55 @@ class _Run:
         return message.position < self.failed_at.get(message.group, _INFINITY)
 
     # -- DynamoDB calls -----------------------------------------------------------------------
+    def _backoff(self, attempt: int) -> bool:
+        """Pause before retry ``attempt``; False when the budget (time or attempts) is spent."""
+        pause = self.retry.again(attempt)
+        if pause is None:
+            return False
+        self.counts.retries += 1
+        self.retry.sleep(pause)
+        return True
+
     def _call(self, operation: Callable, **kwargs: Any) -> dict:
         attempt = 0
         while True:
             try:
                 return operation(**kwargs)
             except ClientError as exc:
-                if runtime.error_code(exc) not in THROTTLING_CODES or attempt + 1 >= self.retry.attempts:
+                if runtime.error_code(exc) not in THROTTLING_CODES:
                     raise
-            attempt += 1
-            self.counts.retries += 1
-            self.retry.pause(attempt)
+                self.counts.throttled += 1
+                attempt += 1
+                if not self._backoff(attempt):
+                    raise
 
-    def read_watermarks(self, digests: list[str]) -> dict[str, str]:
-        table = self.settings.watermark_table
-        marks: dict[str, str] = {}
-        for start in range(0, len(digests), KEYS_PER_READ):
-            keys = [{"k": {"S": digest}} for digest in digests[start:start + KEYS_PER_READ]]
-            request: dict = {table: {"Keys": keys, "ConsistentRead": True}}
+    def read_source(self, keys: list[dict]) -> dict[str, dict]:
+        """The source's current items for ``keys`` (client-shaped), by key digest; consistent reads."""
+        table = self.settings.source_table
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), KEYS_PER_READ):
+            request: dict = {table: {"Keys": keys[start:start + KEYS_PER_READ], "ConsistentRead": True}}
             attempt = 0
             while request:
+                self.counts.read_calls += 1
                 response = self._call(self.dynamodb.batch_get_item, RequestItems=request)
                 for item in (response.get("Responses") or {}).get(table, []):
-                    seq = (item.get("seq") or {}).get("S")
-                    digest = (item.get("k") or {}).get("S")
-                    if isinstance(seq, str) and len(seq) == codec.SEQUENCE_WIDTH and seq.isdigit():
-                        marks[digest] = seq
-                    else:
-                        runtime.log(logger, logging.WARNING, "watermark_malformed", group=safe_group(digest))
+                    found[self._digest_of(item, keys)] = item
                 request = response.get("UnprocessedKeys") or {}
                 if request:
                     attempt += 1
-                    if attempt >= self.retry.attempts:
+                    if not self._backoff(attempt):
                         raise ApplyError("BatchGetItem left keys unprocessed after every retry", "UnprocessedKeys")
-                    self.counts.retries += 1
-                    self.retry.pause(attempt)
-        return marks
+        return found
 
-    def read_source(self, keys: dict) -> dict | None:
-        if not self.settings.source_table:
-            raise ApplyError("a key-only message needs SOURCE_TABLE to re-read the item", "NoSourceTable")
-        response = self._call(
-            self.dynamodb.get_item,
-            TableName=self.settings.source_table,
-            Key=codec.to_client_item(keys),
-            ConsistentRead=True,
-        )
-        return response.get("Item")
+    @staticmethod
+    def _digest_of(item: dict, keys: list[dict]) -> str:
+        names = list(keys[0]) if keys else list(item)
+        return codec.key_digest({name: item[name] for name in names if name in item})
 
     def write(self, ops: list[_Op]) -> None:
-        """One ``BatchWriteItem``: the item requests and their watermarks, retried to the end."""
-        request: dict = {self.settings.target_table: [], self.settings.watermark_table: []}
-        for op in ops:
-            request[self.settings.target_table].append(op.request)
-            request[self.settings.watermark_table].append(
-                {"PutRequest": {"Item": {"k": {"S": op.message.digest}, "seq": {"S": op.message.sequence}}}}
-            )
+        """One ``BatchWriteItem`` of one request per key, retried to the end."""
+        request: dict = {self.settings.target_table: [op.request for op in ops]}
         attempt = 0
         while request:
             self.counts.write_calls += 1
@@ -296,10 +375,13 @@ class _Run:
             request = response.get("UnprocessedItems") or {}
             if request:
                 attempt += 1
-                if attempt >= self.retry.attempts:
+                if not self._backoff(attempt):
                     raise ApplyError("BatchWriteItem left items unprocessed after every retry", "UnprocessedItems")
-                self.counts.retries += 1
-                self.retry.pause(attempt)
+
+    def _fail_ops(self, ops: list[_Op], reason: str, error: str) -> None:
+        for op in ops:
+            for message in op.messages:
+                self.fail(message, reason, error=error)
 
     def write_or_bisect(self, ops: list[_Op]) -> None:
         try:
@@ -311,11 +393,9 @@ class _Run:
                 self.write_or_bisect(ops[:middle])
                 self.write_or_bisect(ops[middle:])
                 return
-            for op in ops:
-                self.fail(op.message, "write_failed", error=runtime.error_code(exc))
+            self._fail_ops(ops, "write_failed", runtime.error_code(exc))
         except (ApplyError, BotoCoreError) as exc:
-            for op in ops:
-                self.fail(op.message, "write_failed", error=getattr(exc, "code", None) or runtime.error_code(exc))
+            self._fail_ops(ops, "write_failed", getattr(exc, "code", None) or runtime.error_code(exc))
         else:
             for op in ops:
                 if "DeleteRequest" in op.request:
@@ -329,88 +409,99 @@ class _Run:
         for position, record in enumerate(records):
             record = record if isinstance(record, dict) else {}
             message_id = str(record.get("messageId"))
-            group = (record.get("attributes") or {}).get("MessageGroupId")
+            attributes = record.get("attributes") or {}
+            group = attributes.get("MessageGroupId")
             try:
                 change = codec.decode(record.get("body"))
             except codec.CodecError as exc:
                 message = _Message(position, message_id, group or message_id, None)
                 messages.append(message)
                 self.counts.poison += 1
-                receive_count = (record.get("attributes") or {}).get("ApproximateReceiveCount")
-                self.fail(message, "poison", error=type(exc).__name__, detail=str(exc), receive_count=receive_count)
+                self.fail(message, "poison", error=type(exc).__name__, detail=str(exc),
+                          receive_count=attributes.get("ApproximateReceiveCount"))
                 continue
             digest = change.digest
-            sent = _sent_seconds(record)
-            messages.append(_Message(position, message_id, group or digest, change, digest, change.padded_sequence, sent))
+            messages.append(_Message(
+                position, message_id, group or digest, change, digest, change.padded_sequence,
+                _sent_seconds(record), _receive_count(record), bool(attributes.get("DeadLetterQueueSourceArn")),
+            ))
         return messages
 
-    def plan(self, messages: list[_Message]) -> list[_Message]:
-        """The newest fresh change of each key, in batch order."""
+    def plan(self, messages: list[_Message]) -> list[tuple[str, list[_Message]]]:
+        """Per key, in batch order: ``("image", [newest, others...])`` or ``("reread", [its
+        messages])``. A key whose write fails fails all its messages in the batch."""
         replay_from = self.settings.replay_from
-        candidates = []
+        by_key: dict[str, list[_Message]] = {}
         for message in messages:
             if message.change is None or not self.alive(message):
                 continue
             if replay_from is not None and message.change.created < replay_from:
                 self.counts.skipped_before_replay += 1
                 continue
-            candidates.append(message)
-        if not candidates:
-            return []
-        # only a message that may be a late re-send can be stale: the others need no read
-        suspects = sorted({m.digest for m in candidates if _may_be_late_resend(m)})
-        self.counts.watermark_reads += len(suspects)
-        try:
-            marks = self.read_watermarks(suspects) if suspects else {}
-        except (ClientError, BotoCoreError, ApplyError) as exc:
-            for message in candidates:
-                self.fail(message, "watermark_read_failed", error=getattr(exc, "code", None) or runtime.error_code(exc))
-            return []
-        newest: dict[str, _Message] = {}
-        for message in candidates:
-            mark = marks.get(message.digest)
-            if mark is not None and message.sequence < mark:
-                self.counts.stale += 1
-                runtime.log(logger, logging.DEBUG, "stale_dropped", message_id=message.message_id,
-                            group=safe_group(message.digest), sequence=message.change.sequence_number)
-                continue
-            current = newest.get(message.digest)
-            if current is None or message.sequence >= current.sequence:
-                newest[message.digest] = message
-            if current is not None:
-                self.counts.superseded += 1
-        return sorted(newest.values(), key=lambda m: m.position)
+            by_key.setdefault(message.digest, []).append(message)
+        plans = []
+        for digest, group in by_key.items():
+            reread = False
+            for message in group:
+                reason = suspicion(message)
+                if reason is not None:
+                    self.counts.suspects += 1
+                    setattr(self.counts, reason, getattr(self.counts, reason) + 1)
+                    if reason == "clock_skew":
+                        runtime.log(logger, logging.WARNING, "clock_skew", message_id=message.message_id,
+                                    group=safe_group(digest), seconds=round(message.change.created - message.sent, 3))
+                    else:
+                        runtime.log(logger, logging.DEBUG, "suspect", message_id=message.message_id,
+                                    group=safe_group(digest), reason=reason)
+                    reread = True
+                elif message.change.key_only:
+                    reread = True
+            if reread:
+                plans.append(("reread", group))
+            else:
+                newest = max(group, key=lambda m: m.sequence)
+                self.counts.superseded += len(group) - 1
+                plans.append(("image", [newest] + [m for m in group if m is not newest]))
+        return plans
 
-    def request_for(self, message: _Message) -> dict:
-        change = message.change
-        if change.key_only:
-            self.counts.reread += 1
-            item = self.read_source(change.keys)
-            if item is None:
-                self.counts.reread_absent += 1
-                return {"DeleteRequest": {"Key": codec.to_client_item(change.keys)}}
-            return {"PutRequest": {"Item": item}}
-        if change.is_delete:
-            return {"DeleteRequest": {"Key": codec.to_client_item(change.keys)}}
-        return {"PutRequest": {"Item": codec.to_client_item(change.new_image)}}
+    def ops_for(self, plans: list[tuple[str, list[_Message]]]) -> list[_Op]:
+        rereads = [group for kind, group in plans if kind == "reread"]
+        current: dict[str, dict] = {}
+        if rereads:
+            keys = [codec.to_client_item(group[0].change.keys) for group in rereads]
+            self.counts.reread += len(keys)
+            try:
+                current = self.read_source(keys)
+            except (ClientError, BotoCoreError, ApplyError) as exc:
+                error = getattr(exc, "code", None) or runtime.error_code(exc)
+                for group in rereads:
+                    for message in group:
+                        self.fail(message, "reread_failed", error=error)
+        ops = []
+        for kind, group in plans:
+            if not all(self.alive(m) for m in group):
+                continue
+            change = group[0].change
+            if kind == "reread":
+                item = current.get(group[0].digest)
+                if item is None:
+                    self.counts.reread_absent += 1
+                    ops.append(_Op(group, {"DeleteRequest": {"Key": codec.to_client_item(change.keys)}}))
+                else:
+                    ops.append(_Op(group, {"PutRequest": {"Item": item}}))
+            elif change.is_delete:
+                ops.append(_Op(group, {"DeleteRequest": {"Key": codec.to_client_item(change.keys)}}))
+            else:
+                ops.append(_Op(group, {"PutRequest": {"Item": codec.to_client_item(change.new_image)}}))
+        return ops
 
     def apply(self, event: dict) -> dict:
         records = event.get("Records") or []
         self.counts.received = len(records)
         messages = self.decode(records)
-        pending = list(self.plan(messages))
-        while pending:
-            chunk: list[_Op] = []
-            while pending and len(chunk) < KEYS_PER_WRITE:
-                message = pending.pop(0)
-                if not self.alive(message):
-                    continue
-                try:
-                    chunk.append(_Op(message, self.request_for(message)))
-                except (ClientError, BotoCoreError, ApplyError) as exc:
-                    self.fail(message, "reread_failed", error=getattr(exc, "code", None) or runtime.error_code(exc))
-            if chunk:
-                self.write_or_bisect(chunk)
+        ops = self.ops_for(self.plan(messages))
+        for start in range(0, len(ops), KEYS_PER_WRITE):
+            self.write_or_bisect(ops[start:start + KEYS_PER_WRITE])
         failures = [m for m in messages if m.position >= self.failed_at.get(m.group, _INFINITY)]
         self.counts.failed = len(failures)
         runtime.log(logger, logging.WARNING if failures else logging.INFO, "applied", **vars(self.counts),
@@ -434,4 +525,4 @@ def apply(event: dict, dynamodb: Any, settings: ApplierSettings, retry: Retry | 
 
 
 def handler(event: dict, context: Any) -> dict:
-    return apply(event, runtime.client("dynamodb"), ApplierSettings.from_env())
+    return apply(event, runtime.client("dynamodb"), ApplierSettings.from_env(), Retry.for_context(context))

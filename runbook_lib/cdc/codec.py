@@ -110,7 +110,7 @@ def canonical_key(keys: Any) -> str:
 
 
 def key_digest(keys: Any) -> str:
-    """Hex SHA-256 of :func:`canonical_key`: the message group id and the watermark key."""
+    """Hex SHA-256 of :func:`canonical_key`: the message group id."""
     return hashlib.sha256(canonical_key(keys).encode("ascii")).hexdigest()
 
 

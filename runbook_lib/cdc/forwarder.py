@@ -13,18 +13,34 @@ For each stream record, in stream order, one message:
 - ``MessageGroupId`` = :func:`~runbook_lib.cdc.codec.key_digest` of the item's primary key, so
   that SQS keeps the changes of one item in order and different items flow in parallel;
 - ``MessageDeduplicationId`` = the record's ``eventID``, so that a retried batch does not
-  enqueue a record twice within SQS's 5-minute deduplication window (after it, the applier's
-  watermark makes a redelivery harmless);
+  enqueue a record twice within SQS's 5-minute deduplication window (after it, the applier
+  recognises the late second send and applies the source's current item instead);
 - the body is :func:`~runbook_lib.cdc.codec.encode` of the change. A record whose message would
   exceed ``MAX_MESSAGE_BYTES``, or an INSERT/MODIFY whose stream carries no new image
   (KEYS_ONLY, OLD_IMAGE), travels as its key only: the applier reads the current item from the
   source with a consistent read.
 
 Messages go out with ``SendMessageBatch`` (at most 10 entries and ``MAX_MESSAGE_BYTES`` of
-payload per call), in stream order. At the first entry that fails (or the first record that
-cannot be encoded) the forwarder stops and reports that record's ``SequenceNumber`` in
-``batchItemFailures``: Lambda retries from there, and the deduplication id drops what was sent
-already.
+payload per call), in stream order, and **never two messages of one message group in one call**.
+At the first entry that fails (or the first record that cannot be encoded) the forwarder stops and
+reports that record's ``SequenceNumber`` in ``batchItemFailures``: Lambda retries from there, and
+the deduplication id drops what was sent already.
+
+Why each item's messages are first sent in stream order
+-------------------------------------------------------
+SQS answers ``SendMessageBatch`` entry by entry: some entries of a call can be queued while others
+fail. If two changes of one item travelled in one call, the newer could be queued while the older
+failed; the retry would then queue the older one *behind* the newer one in their FIFO group, and
+nothing would mark it as late (it is sent within seconds of its change). So a call is closed as
+soon as the next record's group is already in it (as well as at 10 entries or the byte limit).
+Then, for one group, its records' calls are strictly increasing in stream order, calls go out one
+after the other, and the forwarder makes no further call after a call with a failed entry. So when
+record *i+1* of an item is queued, record *i* was queued by an earlier call that had no failure:
+the first send of every change of an item reaches its group in stream order. The only messages
+that can follow a newer change of their item are second sends (a retried stream batch resends
+records that were queued already; SQS drops them within its five-minute deduplication interval,
+so one that gets through is sent five minutes or more after its change) and DLQ redrives; the
+applier recognises both (see :mod:`runbook_lib.cdc.applier`).
 """
 
 from __future__ import annotations
@@ -85,15 +101,21 @@ def build_entry(record: dict, max_message_bytes: int) -> tuple[dict, int, str]:
 
 
 def _batches(entries: list[_Entry], max_message_bytes: int) -> list[list[_Entry]]:
-    """Consecutive runs of at most 10 entries and at most ``max_message_bytes`` of payload."""
+    """Consecutive runs of at most 10 entries and at most ``max_message_bytes`` of payload, with
+    no two entries of one message group in a run (see the module's docstring for why)."""
     batches: list[list[_Entry]] = []
     current: list[_Entry] = []
+    groups: set[str] = set()
     total = 0
     for item in entries:
-        if current and (len(current) == MAX_BATCH_ENTRIES or total + item.size > max_message_bytes):
+        group = item.entry["MessageGroupId"]
+        if current and (
+            len(current) == MAX_BATCH_ENTRIES or total + item.size > max_message_bytes or group in groups
+        ):
             batches.append(current)
-            current, total = [], 0
+            current, groups, total = [], set(), 0
         current.append(item)
+        groups.add(group)
         total += item.size
     if current:
         batches.append(current)

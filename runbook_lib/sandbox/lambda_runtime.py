@@ -88,8 +88,11 @@ site-packages). ``context`` has ``function_name``, ``function_version``, ``invok
 enforced: the worker is killed (with its process group) and the invocation is a function error
 (``Sandbox.Timedout``). A change of code or configuration gives the next invocation a new worker;
 the old version's idle workers are stopped. Each worker's output goes to CloudWatch Logs through
-moto's logs backend: group ``/aws/lambda/<name>``, one stream per worker
-(``YYYY/MM/DD/[$LATEST]<hex>``), with ``INIT_START``, ``START RequestId: ... Version: ...``, the
+moto's logs backend: the function's ``LoggingConfig.LogGroup``, by default ``/aws/lambda/<name>``,
+created at the first invocation if it does not exist ("Configuring CloudWatch log groups", AWS
+Lambda Developer Guide, https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html);
+one stream per worker (``YYYY/MM/DD/[$LATEST]<hex>``, or ``YYYY/MM/DD/<name>[$LATEST]<hex>`` in a
+custom group, as that page names them), with ``INIT_START``, ``START RequestId: ... Version: ...``, the
 function's lines (a logging record with several lines is one event, as on Lambda), ``END`` and
 ``REPORT`` lines, and ``Task timed out after N.NN seconds``.
 
@@ -152,6 +155,13 @@ Where the sandbox differs from AWS
   configuration changes, or the sandbox resets or stops (no idle timeout).
 - ``Max Memory Used`` in ``REPORT`` is the worker's peak RSS (Linux), ``Billed Duration`` is the
   duration rounded up to the millisecond.
+- The log group is created whatever the function's role allows: IAM is not enforced in the sandbox.
+  On AWS, Lambda creates it only when the execution role allows ``logs:CreateLogGroup`` (and writes
+  only with ``logs:CreateLogStream`` and ``logs:PutLogEvents``: "Sending Lambda function logs to
+  CloudWatch Logs", https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html).
+  ``LoggingConfig`` is kept and answered when it was given (moto drops it), with ``LogFormat``
+  ``Text`` and ``LogGroup`` ``/aws/lambda/<name>`` filled in if absent; a function created without
+  one answers none. Its log levels and ``JSON`` format are not applied to the lines.
 """
 
 from __future__ import annotations
@@ -248,10 +258,52 @@ def install() -> None:
         LambdaBackend.create_event_source_mapping = _create_event_source_mapping
         _originals["invoke"] = LambdaFunction.invoke
         LambdaFunction.invoke = _function_invoke
+        LambdaFunction.__init__ = _keeps_logging_config(LambdaFunction.__init__)
+        LambdaFunction.get_configuration = _answers_logging_config(LambdaFunction.get_configuration)
+        LambdaFunction.update_configuration = _updates_logging_config(LambdaFunction.update_configuration)
         _originals["api_reset"] = MotoAPIBackend.reset
         MotoAPIBackend.reset = _api_reset
         atexit.register(_kill_all_workers)
         _installed = True
+
+
+def logging_config(fn: Any) -> dict[str, str]:
+    """The function's ``LoggingConfig`` as Lambda answers it: ``LogFormat`` Text and ``LogGroup``
+    ``/aws/lambda/<name>`` unless given."""
+    given = dict(getattr(fn, "_sandbox_logging_config", None) or {})
+    given.setdefault("LogFormat", "Text")
+    if not given.get("LogGroup"):
+        given["LogGroup"] = f"/aws/lambda/{fn.function_name}"
+    return given
+
+
+def _keeps_logging_config(original):
+    def __init__(self, account_id, spec, *args, **kwargs):
+        original(self, account_id, spec, *args, **kwargs)
+        self._sandbox_logging_config = dict(spec.get("LoggingConfig") or {})
+
+    return __init__
+
+
+def _answers_logging_config(original):
+    def get_configuration(self, *args, **kwargs):
+        config = original(self, *args, **kwargs)
+        if getattr(self, "_sandbox_logging_config", None):  # only when given: no invented default
+            config["LoggingConfig"] = logging_config(self)
+        return config
+
+    return get_configuration
+
+
+def _updates_logging_config(original):
+    def update_configuration(self, config_updates):
+        if "LoggingConfig" in config_updates:
+            merged = dict(getattr(self, "_sandbox_logging_config", None) or {})
+            merged.update(config_updates["LoggingConfig"] or {})
+            self._sandbox_logging_config = merged
+        return original(self, {k: v for k, v in config_updates.items() if k != "LoggingConfig"})
+
+    return update_configuration
 
 
 def _shard_add(self: Any, old: Any, new: Any) -> None:
@@ -535,6 +587,7 @@ class FunctionSpec:
     env: tuple[tuple[str, str], ...]
     code_digest: str
     code_bytes: bytes = field(compare=False, repr=False, hash=False)
+    log_group: str = ""
 
     @classmethod
     def of(cls, fn: Any) -> FunctionSpec:
@@ -557,6 +610,7 @@ class FunctionSpec:
             env=env,
             code_digest=digest,
             code_bytes=code,
+            log_group=logging_config(fn)["LogGroup"],
         )
 
     @property
@@ -583,7 +637,8 @@ class _Worker:
     def __init__(self, spec: FunctionSpec, code_dir: str, lib_dir: str, endpoint_url: str) -> None:
         self.spec = spec
         now = datetime.now(timezone.utc)
-        self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid_mod.uuid4().hex}"
+        custom = spec.log_group and spec.log_group != f"/aws/lambda/{spec.name}"
+        self.log_stream = f"{now:%Y/%m/%d}/{spec.name if custom else ''}[{spec.version}]{uuid_mod.uuid4().hex}"
         self._token = uuid_mod.uuid4().hex
         self._replies: queue.Queue = queue.Queue()
         self._lines: list[tuple[int, str]] = []
@@ -819,7 +874,7 @@ def _worker_env(spec: FunctionSpec, code_dir: str, lib_dir: str, endpoint_url: s
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout)),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
@@ -1615,8 +1670,8 @@ class LambdaRuntime:
 
             spec = worker.spec
             backend = logs_backends[spec.account][spec.region]
-            group = f"/aws/lambda/{spec.name}"
-            backend.ensure_log_group(group)
+            group = spec.log_group or f"/aws/lambda/{spec.name}"
+            backend.ensure_log_group(group)  # as Lambda does when the role allows logs:CreateLogGroup
             if worker.log_stream not in backend.groups[group].streams:
                 backend.create_log_stream(group, worker.log_stream)
             last = 0

@@ -15,9 +15,20 @@ that is ACTIVE at once. This extension replaces it:
   ``RestoreDateTime`` or ``UseLatestRestorableTime``; ``BillingModeOverride``,
   ``ProvisionedThroughputOverride``, ``GlobalSecondaryIndexOverride``,
   ``LocalSecondaryIndexOverride`` and ``SSESpecificationOverride`` are honoured.
-- **Errors as AWS names them**: ``ValidationException`` (neither or both of the source names, or of
-  the restore-time forms), ``SourceTableNotFoundException``, ``TableAlreadyExistsException``,
-  ``PointInTimeRecoveryUnavailableException``, ``InvalidRestoreTimeException``.
+- **Errors as AWS names them** (each one botocore's model lists for the operation;
+  ``tests/unit/test_error_codes.py`` checks that): ``ValidationException`` (neither or both of the
+  source names, or both restore-time forms; a capacity override the target's billing mode does not
+  allow, as ``CreateTable`` words it: ``BillingModeOverride`` outside PROVISIONED/PAY_PER_REQUEST, a
+  ``ProvisionedThroughputOverride`` or an index's ``ProvisionedThroughput`` on a PAY_PER_REQUEST
+  target, a PROVISIONED target of an on-demand source without ``ProvisionedThroughputOverride``, or
+  with an index that has no ``ProvisionedThroughput``), ``TableNotFoundException`` (no such source,
+  or a source still CREATING), ``TableAlreadyExistsException``, ``TableInUseException`` (a target of
+  that name is being created), ``PointInTimeRecoveryUnavailableException`` (PITR off),
+  ``InvalidRestoreTimeException``.
+- **A choice where AWS documents nothing**: a request with neither ``RestoreDateTime`` nor
+  ``UseLatestRestorableTime`` is refused with ``ValidationException``. The API reference marks both
+  optional and says nothing of a default; moto restores such a request (to now). Refusing is the
+  strict reading: the runbook always sends one of them.
 - **Restore takes time.** The target is ``CREATING`` with ``RestoreSummary.RestoreInProgress`` true
   for ``SETTINGS.restore_seconds``, then ``ACTIVE``. While it is CREATING, item reads and writes on
   it answer ``ResourceNotFoundException`` and ``DeleteTable``/``UpdateTable`` answer
@@ -45,8 +56,8 @@ from moto.dynamodb.exceptions import (
     PointInTimeRecoveryUnavailable,
     ResourceInUseException,
     ResourceNotFoundException,
-    SourceTableNotFoundException,
     TableAlreadyExistsException,
+    TableNotFoundException,
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import table as table_mod
@@ -76,6 +87,13 @@ _DATA_PLANE = (
 class InvalidRestoreTimeException(JsonRESTError):
     def __init__(self, message: str) -> None:
         super().__init__("com.amazonaws.dynamodb.v20120810#InvalidRestoreTimeException", message)
+
+
+class TableInUseException(JsonRESTError):
+    """"A target table with the specified name is either being created or deleted." (botocore's model)"""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("com.amazonaws.dynamodb.v20120810#TableInUseException", f"Table is being created: {name}")
 
 
 # -- journal -------------------------------------------------------------------------------------
@@ -201,6 +219,48 @@ def _wrap_describe_backups(original):
 
 
 # -- restored table ---------------------------------------------------------------------------------
+
+
+def _has_throughput(spec: dict | None) -> bool:
+    return bool(spec) and bool(spec.get("ReadCapacityUnits") or spec.get("WriteCapacityUnits"))
+
+
+def _check_capacity_overrides(source: Any, body: dict) -> None:
+    """Refuse overrides the target's billing mode does not allow, as table creation does."""
+    billing = body.get("BillingModeOverride")
+    if billing is not None and billing not in ("PROVISIONED", "PAY_PER_REQUEST"):
+        raise MockValidationException(
+            f"1 validation error detected: Value '{billing}' at 'billingModeOverride' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+        )
+    billing = billing or source.billing_mode or "PROVISIONED"
+    throughput = body.get("ProvisionedThroughputOverride")
+    gsis = body.get("GlobalSecondaryIndexOverride")
+    if billing == "PAY_PER_REQUEST":
+        if throughput is not None:
+            raise MockValidationException(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be "
+                "specified when BillingMode is PAY_PER_REQUEST"
+            )
+        for g in gsis or []:
+            if g.get("ProvisionedThroughput") is not None:
+                raise MockValidationException(
+                    "One or more parameter values were invalid: ProvisionedThroughput should not be specified for "
+                    f"index: {g.get('IndexName')} when BillingMode is PAY_PER_REQUEST"
+                )
+        return
+    if throughput is None and not (source.billing_mode != "PAY_PER_REQUEST" and _has_throughput(source.throughput)):
+        raise MockValidationException(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be "
+            "specified when BillingMode is PROVISIONED"
+        )
+    indexes = gsis if gsis is not None else [idx.describe() for idx in source.global_indexes]
+    for g in indexes:
+        if not _has_throughput(g.get("ProvisionedThroughput")):
+            raise MockValidationException(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: "
+                f"{g.get('IndexName')}"
+            )
 
 
 class SandboxRestoredTable(table_mod.Table):
@@ -339,13 +399,16 @@ def restore(backend: DynamoDBBackend, body: dict) -> SandboxRestoredTable:
         try:
             source = backend.get_table(lookup)
         except ResourceNotFoundException:
-            raise SourceTableNotFoundException(lookup)
+            raise TableNotFoundException(lookup) from None
         if _is_creating(source):
-            raise SourceTableNotFoundException(lookup)
+            raise TableNotFoundException(lookup)
         if target_name in backend.tables:
+            if _is_creating(backend.tables[target_name]):
+                raise TableInUseException(target_name)
             raise TableAlreadyExistsException(target_name)
         if not _pitr_on(source):
             raise PointInTimeRecoveryUnavailable(source.name)
+        _check_capacity_overrides(source, body)
         earliest, latest = _window(source)
         at = latest if use_latest else _to_epoch(body["RestoreDateTime"])
         if at < earliest or at > latest:

@@ -255,6 +255,16 @@ def _stream_labels(table: Any) -> list[str]:
     return labels
 
 
+def _named(arn: str) -> tuple[str, str]:
+    """How a revision mismatch names the resource: AWS's words for a table (moto's aws_verified
+    tests in test_dynamodb_resource_policy.py record them); a stream, whose wording is not known,
+    by its ARN."""
+    path = arn.split(":", 5)[-1].split("/")
+    if len(path) == 2 and path[0] == "table":
+        return f"table {path[1]}", f"the policy associated to target table {path[1]}"
+    return arn, arn
+
+
 def get_resource_policy(backend: DynamoDBBackend, arn: str) -> ResourcePolicy:
     arn = policy_resource(backend, arn)
     policy = backend.resource_policies.get(arn)
@@ -267,15 +277,16 @@ def put_resource_policy(backend: DynamoDBBackend, arn: str, document: str, expec
     arn = policy_resource(backend, arn)
     with _lock:
         current = backend.resource_policies.get(arn)
+        name, holder = _named(arn)
         if current is not None and expected_revision == "NO_POLICY":
             raise PolicyNotFoundException(
                 "Resource-based policy not found for the provided ResourceArn: Requested policy update expecting "
-                f"none to be present for {arn}, but a policy exists with revision id {current.revision_id}."
+                f"none to be present for {name}, but a policy exists with revision id {current.revision_id}."
             )
         if expected_revision and expected_revision != "NO_POLICY" and (current is None or current.revision_id != expected_revision):
             raise PolicyNotFoundException(
                 f"Resource-based policy not found for the provided ResourceArn: Requested update for policy with "
-                f"revision id {expected_revision}, but {arn} has "
+                f"revision id {expected_revision}, but {holder} has "
                 + (f"revision id {current.revision_id}." if current else "no policy.")
             )
         if current is not None and current.policy_doc == document:
@@ -294,7 +305,7 @@ def delete_resource_policy(backend: DynamoDBBackend, arn: str, expected_revision
         if expected_revision and current.revision_id != expected_revision:
             raise PolicyNotFoundException(
                 f"Resource-based policy not found for the provided ResourceArn: Requested update for policy with "
-                f"revision id {expected_revision}, but {arn} has revision id {current.revision_id}."
+                f"revision id {expected_revision}, but {_named(arn)[1]} has revision id {current.revision_id}."
             )
         return backend.resource_policies.pop(arn)
 

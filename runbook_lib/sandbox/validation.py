@@ -7,6 +7,15 @@
   above 10, or any ``MaximumBatchingWindowInSeconds``, is ``InvalidParameterValueException``
   (HTTP 400); moto raises inside the server and answers 500. On a standard queue a ``BatchSize``
   above 10 needs a batching window of at least one second; ``BatchSize`` must be at least 1.
+- ``ScalingConfig`` of an event source mapping (the Lambda API reference's ``ScalingConfig``:
+  "(Amazon SQS only)", ``MaximumConcurrency`` from 2 to 1000; "Configuring scaling behavior for SQS
+  event source mappings": maximum concurrency and provisioned mode exclude each other): moto
+  stores and returns whatever it is given, on create, update and get, through the API and through
+  CloudFormation (whose ``Number`` parameters it turns into numbers), on any source, unchecked.
+  The sandbox answers ``InvalidParameterValueException`` (the error botocore's model lists for
+  these operations; AWS may word it as a ``ValidationException``) for a value outside 2..1000 or
+  not a whole number, a ``ScalingConfig`` on a source other than SQS, or one next to
+  ``ProvisionedPollerConfig``. An empty ``ScalingConfig`` removes the cap.
 """
 
 from __future__ import annotations
@@ -76,9 +85,38 @@ def _check_mapping(source_arn: str, spec: dict[str, Any]) -> None:
             )
 
 
+def _check_scaling(source_arn: str, spec: dict[str, Any], poller_config: Any = None) -> None:
+    """Refuse what AWS refuses; keep ``MaximumConcurrency`` as an int."""
+    scaling = spec.get("ScalingConfig")
+    if scaling is None:
+        return
+    if not isinstance(scaling, dict):
+        raise InvalidParameterValueException("ScalingConfig must be an object")
+    if ":sqs:" not in source_arn:
+        raise InvalidParameterValueException("ScalingConfig is supported only for Amazon SQS event sources")
+    if scaling and (spec.get("ProvisionedPollerConfig") or poller_config):
+        raise InvalidParameterValueException(
+            "ScalingConfig (maximum concurrency) and ProvisionedPollerConfig (provisioned mode) cannot both be set"
+        )
+    if "MaximumConcurrency" not in scaling:
+        return
+    value = scaling["MaximumConcurrency"]
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise InvalidParameterValueException(f"MaximumConcurrency {value!r} is not an integer") from None
+    if not 2 <= number <= 1000:
+        raise InvalidParameterValueException(
+            f"Value {number} at 'scalingConfig.maximumConcurrency' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 2 and less than or equal to 1000"
+        )
+    spec["ScalingConfig"] = {**scaling, "MaximumConcurrency": number}
+
+
 def _wrap_create_mapping(original):
     def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]):
         _check_mapping(spec.get("EventSourceArn") or "", spec)
+        _check_scaling(spec.get("EventSourceArn") or "", spec)
         return original(self, spec)
 
     return create_event_source_mapping
@@ -89,6 +127,7 @@ def _wrap_update_mapping(original):
         esm = self.get_event_source_mapping(uuid)
         if esm is not None:
             _check_mapping(esm.event_source_arn, spec)
+            _check_scaling(esm.event_source_arn, spec, esm.poller_config)
         return original(self, uuid, spec)
 
     return update_event_source_mapping

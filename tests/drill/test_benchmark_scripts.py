@@ -38,3 +38,9 @@ def test_reconcile_bench_reconciles_and_prints_the_ratio():
     out = run("reconcile_bench.py", "--items", "300")
     assert "PASS" in out
     assert float(re.search(r"ratio reconcile / plain paginated scan = ([0-9.]+)", out).group(1)) > 0
+
+
+def test_capacity_bench_compares_with_and_without_the_extension_and_prints_the_ratio():
+    out = run("capacity_bench.py", "--items", "50", "--rounds", "1")
+    assert len(re.findall(r"^\s+1\s+(PutItem|GetItem|BatchWriteItem)\s", out, re.M)) == 3
+    assert float(re.search(r"^capacity/none: ([0-9.]+)$", out, re.M).group(1)) > 0

@@ -29,7 +29,6 @@ COMMON_OUTPUTS = {
     "DlqArn",
     "StreamFailureQueueUrl",
     "StreamFailureQueueArn",
-    "WatermarkTableName",
     "ForwarderFunctionName",
     "ApplierFunctionName",
     "StreamMappingUuid",
@@ -132,8 +131,8 @@ def test_deploy_reaches_create_complete_with_every_output(target, source, aws, a
     assert attrs["FifoQueue"] == "true"
     assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"] == stack.dlq_arn
     assert stack.dlq_arn.endswith(".fifo")
-    watermark = aws("dynamodb").describe_table(TableName=stack.watermark_table_name)["Table"]
-    assert watermark["KeySchema"] == [{"AttributeName": "k", "KeyType": "HASH"}]
+    # replay keeps no table of its own: only the source and the restored table exist
+    assert sorted(aws("dynamodb").list_tables()["TableNames"]) == [SOURCE]
 
 
 def test_event_mode_rule_names_this_source_and_target(target, source, aws):
@@ -497,3 +496,18 @@ def test_workflow_fails_when_the_target_table_is_missing(target, source, aws):
 
     assert (result["status"], result.get("error")) == ("FAILED", "DescribeTableFailed")
     assert buffer.status(target, stack).queue_mapping_state == "Disabled"
+
+
+def test_applier_concurrency_is_capped_by_default_and_the_plan_says_so(target, source, aws):
+    # GIVEN the template's defaults: the plan shows the cap, without a warning
+    p = buffer.plan(target, source_table=SOURCE, target_table=TARGET)
+    assert p.applier_max_concurrency == 10
+    assert not any("ApplierMaximumConcurrency" in w for w in p.warnings)
+    # an uncapped plan is allowed, with a warning
+    uncapped = buffer.plan(target, source_table=SOURCE, target_table=TARGET, applier_max_concurrency=0)
+    assert uncapped.applier_max_concurrency is None
+    assert any("uncapped" in w for w in uncapped.warnings)
+    # WHEN deployed with a chosen cap, THEN the queue mapping carries it
+    stack = buffer.deploy(target, buffer.plan(target, source_table=SOURCE, target_table=TARGET, applier_max_concurrency=25))
+    mapping = aws("lambda").get_event_source_mapping(UUID=stack.queue_mapping_uuid)
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 25}

@@ -23,7 +23,7 @@ from runbook_lib.cdc import applier, codec, forwarder, runtime
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 from cdc_factories import CANARY_B, CANARY_N, CANARY_S  # noqa: E402
 
-SOURCE, TARGET, WATERMARKS, QUEUE = "orders", "orders-restored", "orders-watermarks", "orders-buffer.fifo"
+SOURCE, TARGET, QUEUE = "orders", "orders-restored", "orders-buffer.fifo"
 
 
 # -- helpers: what the Lambda event source mappings would do --------------------------------------
@@ -104,12 +104,6 @@ def buffer(aws):
         TableName=SOURCE, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}, **schema
     )
     ddb.create_table(TableName=TARGET, **schema)
-    ddb.create_table(
-        TableName=WATERMARKS,
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
     queue_url = aws("sqs").create_queue(QueueName=QUEUE, Attributes={"FifoQueue": "true"})["QueueUrl"]
     return source["TableDescription"]["LatestStreamArn"], queue_url
 
@@ -161,13 +155,12 @@ def test_stream_to_queue_to_table_converges_on_the_source(aws, buffer):
     for event in stream_batches(aws, stream_arn):
         assert forwarder.forward(event, sqs, settings) == {"batchItemFailures": []}
     assert sum(codec.decode(e["MessageBody"]).key_only for e in sent) == 2  # the big item's two puts
-    apply_settings = applier.ApplierSettings(TARGET, WATERMARKS, SOURCE)
+    apply_settings = applier.ApplierSettings(TARGET, SOURCE)
     reports = drain(aws, queue_url, lambda event: applier.apply(event, aws("dynamodb"), apply_settings))
 
-    # THEN the target equals the source, item for item; one watermark per key ever written
+    # THEN the target equals the source, item for item
     assert all(r == [] for r in reports) and reports
     assert scan(aws, TARGET) == scan(aws, SOURCE)
-    assert len(aws("dynamodb").scan(TableName=WATERMARKS)["Items"]) == 13
 
 
 def test_redelivery_after_the_dedup_window_does_not_regress_the_target(aws, buffer):
@@ -178,7 +171,7 @@ def test_redelivery_after_the_dedup_window_does_not_regress_the_target(aws, buff
     settings = forwarder.ForwarderSettings(queue_url=queue_url)
     for event in batches:
         forwarder.forward(event, aws("sqs"), settings)
-    apply_settings = applier.ApplierSettings(TARGET, WATERMARKS, SOURCE)
+    apply_settings = applier.ApplierSettings(TARGET, SOURCE)
     drain(aws, queue_url, lambda event: applier.apply(event, aws("dynamodb"), apply_settings))
     before = scan(aws, TARGET)
 
@@ -219,7 +212,6 @@ def test_handlers_reach_the_sandbox_through_aws_endpoint_url(aws, buffer, lambda
     lambda_env.setenv("MAX_MESSAGE_BYTES", "4096")
     lambda_env.setenv("TARGET_TABLE", TARGET)
     lambda_env.setenv("SOURCE_TABLE", SOURCE)
-    lambda_env.setenv("WATERMARK_TABLE", WATERMARKS)
     lambda_env.setenv("REPLAY_FROM", "")
 
     for event in stream_batches(aws, stream_arn):
@@ -237,7 +229,7 @@ def test_poison_message_is_reported_while_other_groups_flow(aws, buffer):
     forwarder.forward(event, aws("sqs"), forwarder.ForwarderSettings(queue_url=queue_url))
     aws("sqs").send_message(QueueUrl=queue_url, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p1")
 
-    apply_settings = applier.ApplierSettings(TARGET, WATERMARKS, SOURCE)
+    apply_settings = applier.ApplierSettings(TARGET, SOURCE)
     reports = drain(aws, queue_url, lambda event: applier.apply(event, aws("dynamodb"), apply_settings))
 
     assert len(reports[-1]) == 1

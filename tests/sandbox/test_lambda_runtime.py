@@ -706,6 +706,61 @@ def test_function_output_and_lambda_report_lines_reach_cloudwatch_logs(aws):
     assert len(streams) == 1 and "[$LATEST]" in streams[0]["logStreamName"]
 
 
+WHERE = '''
+def handler(event, context):
+    print("logged")
+    return {"group": context.log_group_name, "stream": context.log_stream_name}
+'''
+
+
+def _groups(aws) -> list[str]:
+    return sorted(g["logGroupName"] for g in aws("logs").describe_log_groups()["logGroups"])
+
+
+def test_lambda_creates_the_functions_log_group_default_or_its_logging_config(aws):
+    """"By default, CloudWatch automatically creates a log group named /aws/lambda/<function name> for
+    your function when it's first invoked"; ``LoggingConfig.LogGroup`` sends the logs to another
+    group, created if it does not exist, with streams named ``YYYY/MM/DD/<function_name>[<version>]...``
+    ("Configuring CloudWatch log groups", AWS Lambda Developer Guide,
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html).
+    On AWS the role must allow logs:CreateLogGroup; the sandbox does not enforce IAM."""
+    # GIVEN two functions and no log group at all
+    _function(aws, "plain", "unused", files={"app.py": WHERE}, handler="app.handler")
+    lam = aws("lambda")
+    role = lam.get_function_configuration(FunctionName="plain")["Role"]
+    lam.create_function(
+        FunctionName="custom", Runtime="python3.11", Role=role, Handler="app.handler",
+        Code={"ZipFile": _zip({"app.py": WHERE})}, LoggingConfig={"LogFormat": "Text", "LogGroup": "/team/custom-logs"},
+    )
+    assert _groups(aws) == []
+    assert lam.get_function(FunctionName="custom")["Configuration"]["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/team/custom-logs"}
+
+    # WHEN each is invoked
+    plain, error, _ = _invoke(aws, "plain")
+    assert error is None, plain
+    custom, error, _ = _invoke(aws, "custom")
+    assert error is None, custom
+
+    # THEN each group exists, holds the function's lines, and the function was told its name
+    assert plain["group"] == "/aws/lambda/plain" and custom["group"] == "/team/custom-logs"
+    assert _groups(aws) == ["/aws/lambda/plain", "/team/custom-logs"]
+    for group, stream in (("/aws/lambda/plain", plain["stream"]), ("/team/custom-logs", custom["stream"])):
+        messages = _wait_for(
+            lambda group=group: [e["message"] for e in aws("logs").filter_log_events(logGroupName=group)["events"]],
+            what=f"events in {group}",
+        )
+        assert "logged" in messages
+        assert [s["logStreamName"] for s in aws("logs").describe_log_streams(logGroupName=group)["logStreams"]] == [stream]
+    assert "/custom[$LATEST]" in custom["stream"] and "/[$LATEST]" in plain["stream"]
+
+    # AND a changed LoggingConfig takes effect on the next invocation
+    lam.update_function_configuration(FunctionName="custom", LoggingConfig={"LogGroup": "/team/moved"})
+    assert lam.get_function_configuration(FunctionName="custom")["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/team/moved"}
+    moved, error, _ = _invoke(aws, "custom")
+    assert error is None and moved["group"] == "/team/moved"
+    assert "/team/moved" in _groups(aws)
+
+
 # -- robustness ----------------------------------------------------------------------------------------
 def test_reset_kills_every_worker_and_stops_old_work_quietly(sandbox, aws, caplog):
     # GIVEN a worker kept warm, and a stream mapping retrying a poison batch forever

@@ -132,6 +132,10 @@ def _error_code(call) -> str:
 
 
 def test_restore_errors_are_the_ones_aws_gives(aws):
+    """The error shapes botocore's model and the API reference list for the operation
+    ("RestoreTableToPointInTime", Amazon DynamoDB API Reference,
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_RestoreTableToPointInTime.html):
+    a missing source is TableNotFoundException (there is no SourceTableNotFoundException in DynamoDB)."""
     ddb = aws("dynamodb")
     create_demo_table(ddb, "src")
     create_demo_table(ddb, "nopitr", pitr=False)
@@ -144,11 +148,26 @@ def test_restore_errors_are_the_ones_aws_gives(aws):
     assert _error_code(lambda: restore(SourceTableName="src", TargetTableName="tgt1", RestoreDateTime=future)) == "InvalidRestoreTimeException"
     assert _error_code(lambda: restore(SourceTableName="nopitr", TargetTableName="tgt1", UseLatestRestorableTime=True)) == "PointInTimeRecoveryUnavailableException"
     assert _error_code(lambda: restore(SourceTableName="src", TargetTableName="taken", UseLatestRestorableTime=True)) == "TableAlreadyExistsException"
-    assert _error_code(lambda: restore(SourceTableName="ghost", TargetTableName="tgt1", UseLatestRestorableTime=True)) == "SourceTableNotFoundException"
+    assert _error_code(lambda: restore(SourceTableName="ghost", TargetTableName="tgt1", UseLatestRestorableTime=True)) == "TableNotFoundException"
     assert _error_code(lambda: restore(TargetTableName="tgt1", UseLatestRestorableTime=True)) == "ValidationException"
     assert _error_code(lambda: restore(SourceTableName="src", TargetTableName="tgt1")) == "ValidationException"
     # nothing was created by any failed call
     assert sorted(ddb.list_tables()["TableNames"]) == ["nopitr", "src", "taken"]
+
+
+def test_restore_into_a_name_being_created_is_table_in_use(aws):
+    """TableInUseException: "A target table with the specified name is either being created or
+    deleted" (RestoreTableToPointInTime, Amazon DynamoDB API Reference,
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_RestoreTableToPointInTime.html)."""
+    SETTINGS.restore_seconds = 30
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "src")
+    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="tgt", UseLatestRestorableTime=True)
+    again = lambda: ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="tgt", UseLatestRestorableTime=True)  # noqa: E731
+    assert _error_code(again) == "TableInUseException"
+    # a source still being restored is not there yet
+    from_creating = lambda: ddb.restore_table_to_point_in_time(SourceTableName="tgt", TargetTableName="tgt2", UseLatestRestorableTime=True)  # noqa: E731
+    assert _error_code(from_creating) == "TableNotFoundException"
 
 
 def test_restore_takes_time_and_carries_only_what_aws_carries(aws):

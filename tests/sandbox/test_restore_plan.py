@@ -123,6 +123,21 @@ def test_restore_that_exceeds_its_timeout_stops_with_a_clear_error(aws, target):
     assert "not ACTIVE after" in str(info.value)
 
 
+def test_restore_of_a_source_gone_since_planning_names_the_remedy(aws, target):
+    """On AWS a missing source is TableNotFoundException (RestoreTableToPointInTime, Amazon DynamoDB
+    API Reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_RestoreTableToPointInTime.html):
+    it must reach the operator as a RestoreError with that code and the remedy, not "unexpected"."""
+    create_demo_table(aws("dynamodb"), "orders")
+    time.sleep(1.1)
+    plan = restore.plan_restore(target, source_table="orders", target_table="orders-r")
+    aws("dynamodb").delete_table(TableName="orders")
+    with pytest.raises(RestoreError) as info:
+        restore.start_restore(target, plan, execute=True)
+    assert info.value.code == "TableNotFoundException"
+    assert "check the source table name and region" in str(info.value)
+    assert _tables(aws) == []
+
+
 def test_restore_whose_table_disappears_is_a_failed_restore(aws, target):
     with pytest.raises(RestoreError) as info:
         restore.wait_active(target, "never-created", timeout=5, interval=0.1, progress=lambda p: None)

@@ -241,6 +241,38 @@ class FakeSqs:
         return [e for call in self.calls for e in call["Entries"]]
 
 
+class FakeFifoQueue:
+    """A FIFO queue behind ``send_message_batch``, answering entry by entry as SQS does.
+
+    Entries whose record sequence number (``seq`` in the body) is in ``fail_once`` fail the first
+    time they are sent (``Failed``, ``InternalError``) while the others of the same call are queued.
+    Deduplication ids are remembered (as within SQS's five-minute interval), so a re-send of a
+    queued record is accepted and dropped. ``groups`` holds each group's queued sequence numbers
+    in queue order.
+    """
+
+    def __init__(self, fail_once: set[str] | None = None) -> None:
+        self.fail_once = set(fail_once or ())
+        self.calls: list[list[dict]] = []
+        self.dedup: set[str] = set()
+        self.groups: dict[str, list[str]] = {}
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
+        self.calls.append(copy.deepcopy(Entries))
+        ok, failed = [], []
+        for entry in Entries:
+            seq = json.loads(entry["MessageBody"])["seq"]
+            if seq in self.fail_once:
+                self.fail_once.discard(seq)
+                failed.append({"Id": entry["Id"], "SenderFault": False, "Code": "InternalError", "Message": "simulated"})
+                continue
+            if entry["MessageDeduplicationId"] not in self.dedup:
+                self.dedup.add(entry["MessageDeduplicationId"])
+                self.groups.setdefault(entry["MessageGroupId"], []).append(seq)
+            ok.append({"Id": entry["Id"], "MessageId": str(uuid.uuid4())})
+        return {"Successful": ok, "Failed": failed}
+
+
 class FakeDynamoDB:
     """An in-memory DynamoDB low-level client for the calls the applier makes.
 

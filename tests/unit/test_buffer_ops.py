@@ -207,6 +207,9 @@ def test_stack_names_differ_per_pair():
         {"log_retention_days": 2},
         {"parameters": {"MaxReceiveCount": 0}},
         {"parameters": {"ApplierMaximumConcurrency": 1}},
+        {"applier_max_concurrency": 1},
+        {"applier_max_concurrency": 1001},
+        {"applier_max_concurrency": 2.5},
         {"parameters": {"SourceStreamArn": "arn:aws:dynamodb:us-east-1:1:table/x/stream/y"}},
         {"stack_name": "9starts-with-a-digit"},
     ],
@@ -215,6 +218,16 @@ def test_plan_rejects_bad_input_before_any_aws_call(kwargs):
     args = {"source_table": "orders", "target_table": "orders-restored", **kwargs}
     with pytest.raises(InputError):
         buffer.plan(FakeTarget(), **args)  # FakeTarget() fails any client call
+
+
+def test_plan_refuses_a_dlq_reachable_within_the_dedup_interval():
+    # 2 receives x 120 s: a change could reach the DLQ and be redriven less than five minutes
+    # after its first send, where the applier could not tell it is late
+    args = {"source_table": "orders", "target_table": "orders-restored"}
+    with pytest.raises(InputError, match="MaxReceiveCount x QueueVisibilityTimeout"):
+        buffer.plan(FakeTarget(), **args, parameters={"MaxReceiveCount": 2, "QueueVisibilityTimeout": 120})
+    with pytest.raises(AssertionError, match="unexpected call"):  # 3 x 120 s passes the check
+        buffer.plan(FakeTarget(), **args, parameters={"MaxReceiveCount": 3, "QueueVisibilityTimeout": 120})
 
 
 def test_buffer_stack_round_trips_through_state_json():

@@ -114,7 +114,6 @@ def test_handler_modules_import_from_the_extracted_zip_alone(tmp_path):
         "MAX_MESSAGE_BYTES": "262144",
         "TARGET_TABLE": "orders-restored",
         "SOURCE_TABLE": "orders",
-        "WATERMARK_TABLE": "wm",
         "REPLAY_FROM": "",
         "LOG_LEVEL": "INFO",
     }

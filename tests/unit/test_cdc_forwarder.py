@@ -10,6 +10,7 @@ import pytest
 from cdc_factories import (
     CANARY_S,
     QUEUE_URL,
+    FakeFifoQueue,
     FakeSqs,
     assert_no_item_data,
     big_item,
@@ -37,12 +38,13 @@ def test_documented_stream_event_is_forwarded_in_order_with_group_and_dedup_ids(
     result = forwarder.forward(event, sqs, SETTINGS)
 
     assert result == {"batchItemFailures": []}
-    assert len(sqs.calls) == 1 and sqs.calls[0]["QueueUrl"] == QUEUE_URL
-    entries = sqs.calls[0]["Entries"]
+    # three changes of one item: three calls, one message each (never two of a group in a call)
+    assert [len(call["Entries"]) for call in sqs.calls] == [1, 1, 1]
+    assert all(call["QueueUrl"] == QUEUE_URL for call in sqs.calls)
+    entries = sqs.entries
     digest = codec.key_digest({"Id": {"N": "101"}})
     assert [e["MessageGroupId"] for e in entries] == [digest] * 3
     assert [e["MessageDeduplicationId"] for e in entries] == [r["eventID"] for r in event["Records"]]
-    assert [e["Id"] for e in entries] == ["0", "1", "2"]
     assert [(b["event"], b["seq"]) for b in bodies(sqs)] == [
         ("INSERT", "4421584500000000017450439091"),
         ("MODIFY", "4421584500000000017450439092"),
@@ -145,8 +147,8 @@ def test_batches_hold_at_most_max_message_bytes_of_payload():
 
 
 def test_partial_failure_stops_at_the_first_failed_entry():
-    # GIVEN 15 records; in the first call entries 3 and 6 fail
-    records = [stream_record("INSERT", make_keys("hash_N", i % 4)) for i in range(15)]
+    # GIVEN 15 records of 15 items; in the first call entries 3 and 6 fail
+    records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(15)]
     sqs = FakeSqs({"3", "6"})
 
     # WHEN
@@ -155,6 +157,50 @@ def test_partial_failure_stops_at_the_first_failed_entry():
     # THEN the first failed record is reported and nothing after the failed call is sent
     assert result == {"batchItemFailures": [{"itemIdentifier": records[3]["dynamodb"]["SequenceNumber"]}]}
     assert len(sqs.calls) == 1
+
+
+def test_two_changes_of_one_item_never_travel_in_one_call():
+    # GIVEN 20 records over 4 items, each item changed 5 times, interleaved
+    records = [stream_record("MODIFY", make_keys("hash_N", i % 4), seq=str(1000 + i)) for i in range(20)]
+    sqs = FakeSqs()
+
+    # WHEN
+    assert forwarder.forward(stream_event(*records), sqs, SETTINGS) == {"batchItemFailures": []}
+
+    # THEN no call holds two messages of one group, and all go out in stream order
+    for call in sqs.calls:
+        groups = [e["MessageGroupId"] for e in call["Entries"]]
+        assert len(groups) == len(set(groups))
+    assert [b["seq"] for b in bodies(sqs)] == [str(1000 + i) for i in range(20)]
+    assert [len(call["Entries"]) for call in sqs.calls] == [4] * 5
+
+
+def _forward_until_done(records: list[dict], queue: FakeFifoQueue) -> None:
+    """Forward ``records`` as Lambda does: retry from the reported record until none fails."""
+    pending = list(records)
+    for _ in range(len(records) + 1):
+        result = forwarder.forward(stream_event(*pending), queue, SETTINGS)
+        if not result["batchItemFailures"]:
+            return
+        failed = result["batchItemFailures"][0]["itemIdentifier"]
+        pending = pending[[r["dynamodb"]["SequenceNumber"] for r in pending].index(failed):]
+    raise AssertionError("the forwarder never finished")
+
+
+@pytest.mark.parametrize("failing", ["100", "102", "104"])
+def test_partly_failed_send_never_queues_a_newer_change_before_an_older_one(failing):
+    # GIVEN item A changed at 100, 102, 104 and item B at 101, 103, interleaved in one stream batch;
+    # SQS fails one entry of A the first time, queueing the other entries of that call
+    records = [stream_record("MODIFY", make_keys("hash_S", 1 if n % 2 == 0 else 2), seq=str(n)) for n in range(100, 105)]
+    queue = FakeFifoQueue(fail_once={failing})
+
+    # WHEN Lambda retries the stream batch from the record the forwarder reports
+    _forward_until_done(records, queue)
+
+    # THEN each item's group holds its changes once each, in stream order
+    group_a, group_b = (codec.key_digest(make_keys("hash_S", i)) for i in (1, 2))
+    assert queue.groups[group_a] == ["100", "102", "104"]
+    assert queue.groups[group_b] == ["101", "103"]
 
 
 def test_failure_in_a_later_call_reports_that_calls_record():

@@ -80,3 +80,32 @@ def test_reconcile_runs_only_step_04(monkeypatch, tmp_path):
     assert seen["steps"] == ["04_reconcile"]
     assert seen["params"].execute is False
     assert seen["params"].step_parameters["04_reconcile"]["segments"] == 8
+
+
+def test_run_maps_capacity_flags_onto_the_deploy_and_restore_steps(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(params, **kwargs):
+        seen["params"] = params
+        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    assert cli.main([
+        "run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path),
+        "--billing-mode-override", "PROVISIONED", "--read-capacity", "50", "--write-capacity", "400",
+        "--applier-max-concurrency", "20",
+    ]) == 0
+    assert seen["params"].step_parameters == {
+        "01_deploy_buffer": {"applier_max_concurrency": 20},
+        "02_restore": {"billing_mode_override": "PROVISIONED",
+                       "provisioned_throughput_override": {"ReadCapacityUnits": 50, "WriteCapacityUnits": 400}},
+    }
+    # without the flags the notebooks' own defaults apply
+    assert cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path)]) == 0
+    assert seen["params"].step_parameters == {}
+
+
+def test_run_refuses_half_a_provisioned_throughput(capsys, tmp_path):
+    code = cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path),
+                     "--write-capacity", "400"])
+    assert code == 2 and "--read-capacity" in capsys.readouterr().err

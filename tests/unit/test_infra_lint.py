@@ -140,11 +140,9 @@ def test_queues_are_encrypted_and_keep_14_days(resources, name):
     assert props["MessageRetentionPeriod"] == 1209600
 
 
-def test_watermark_table_keyed_by_k(resources):
-    props = resources["WatermarkTable"]["Properties"]
-    assert props["KeySchema"] == [{"AttributeName": "k", "KeyType": "HASH"}]
-    assert props["AttributeDefinitions"] == [{"AttributeName": "k", "AttributeType": "S"}]
-    assert props["BillingMode"] == "PAY_PER_REQUEST"
+def test_the_stack_keeps_no_table_of_its_own(resources):
+    # replay converges without a per-key watermark (runbook_lib/cdc/applier.py): no table to pay for
+    assert _of_type(resources, "AWS::DynamoDB::Table") == {}
 
 
 # ------------------------------------------------------------------------------- mappings
@@ -199,7 +197,7 @@ def test_function_environments_match_the_handlers_contract(resources):
     fwd = resources["ForwarderFunction"]["Properties"]["Environment"]["Variables"]
     app = resources["ApplierFunction"]["Properties"]["Environment"]["Variables"]
     assert set(fwd) == {"QUEUE_URL", "MAX_MESSAGE_BYTES", "LOG_LEVEL"}
-    assert set(app) == {"TARGET_TABLE", "SOURCE_TABLE", "WATERMARK_TABLE", "REPLAY_FROM", "LOG_LEVEL"}
+    assert set(app) == {"TARGET_TABLE", "SOURCE_TABLE", "REPLAY_FROM", "LOG_LEVEL"}
 
 
 def test_log_groups_have_retention_for_each_function(resources):
@@ -284,15 +282,15 @@ def test_forwarder_role_names_the_stream_and_its_queues(resources):
     assert not any(a.startswith("dynamodb:") and "Item" in a for a in grants)  # reads no table
 
 
-def test_applier_role_names_the_queue_and_the_three_tables(resources):
+def test_applier_role_reads_the_source_and_writes_the_target_only(resources):
     grants = _grants(resources, "ApplierRole")
     assert grants["sqs:ReceiveMessage"] == grants["sqs:DeleteMessage"] == [{"Fn::GetAtt": ["Queue", "Arn"]}]
-    for action in ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"):
-        assert _table_arn("TargetTableName") in grants[action]
-    # the source is only re-read, by key
-    source = [a for a, res in grants.items() if _table_arn("SourceTableName") in res]
-    assert source == ["dynamodb:GetItem"]
-    assert {"Fn::GetAtt": ["WatermarkTable", "Arn"]} in grants["dynamodb:PutItem"]
+    dynamodb = {a: res for a, res in grants.items() if a.startswith("dynamodb:")}
+    # the handler's only calls: BatchWriteItem on the target, BatchGetItem (consistent) on the source
+    assert dynamodb == {
+        "dynamodb:BatchWriteItem": [_table_arn("TargetTableName")],
+        "dynamodb:BatchGetItem": [_table_arn("SourceTableName")],
+    }
     assert "sqs:SendMessage" not in grants
 
 
@@ -470,7 +468,6 @@ def test_outputs(template):
         "DlqArn",
         "StreamFailureQueueUrl",
         "StreamFailureQueueArn",
-        "WatermarkTableName",
         "ForwarderFunctionName",
         "ApplierFunctionName",
         "StreamMappingUuid",

@@ -1,0 +1,285 @@
+"""The sandbox enforces provisioned capacity per second, as DynamoDB does; and the throttle-target fault.
+
+AWS documents followed:
+- "DynamoDB read and write operations" (capacity units per item size and read consistency),
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
+- "Burst capacity" (up to 300 seconds of unused capacity kept),
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/burst-adaptive-capacity.html
+- API reference ``BatchWriteItem`` / ``BatchGetItem`` (throttled requests come back in
+  ``UnprocessedItems`` / ``UnprocessedKeys``; only when none fits, the call is
+  ``ProvisionedThroughputExceededException``),
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html and
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+- API reference ``TransactWriteItems`` (``TransactionCanceledException``, reason code
+  ``ProvisionedThroughputExceeded``),
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+"""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from runbook_lib.sandbox import faults
+from runbook_lib.sandbox.capacity import BURST_SECONDS, THROTTLE_TARGET, _Balance
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def ddb(endpoint):
+    """A DynamoDB client that does not retry, so that every throttle is seen."""
+    return boto3.client(
+        "dynamodb", endpoint_url=endpoint, region_name=REGION, config=Config(retries={"total_max_attempts": 1})
+    )
+
+
+def _table(ddb, name: str, *, rcu: int | None = None, wcu: int | None = None) -> None:
+    kwargs = dict(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    if rcu is None:
+        kwargs["BillingMode"] = "PAY_PER_REQUEST"
+    else:
+        kwargs["BillingMode"] = "PROVISIONED"
+        kwargs["ProvisionedThroughput"] = {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu}
+    ddb.create_table(**kwargs)
+
+
+def _item(key: str, size: int = 10) -> dict:
+    """An item of about ``size`` bytes (attribute names and values)."""
+    return {"pk": {"S": key}, "v": {"S": "x" * max(0, size - len(key) - 3)}}
+
+
+def _throttled(exc: ClientError) -> bool:
+    return (
+        exc.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+        and exc.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    )
+
+
+def _spend_writes(ddb, table: str) -> int:
+    """Write 1-unit items until the table throttles: its write balance is then under one unit.
+    (A table saves what it does not use from its creation on, so the balance depends on timing.)"""
+    for n in range(10_000):
+        try:
+            ddb.put_item(TableName=table, Item=_item(f"spend{n}"))
+        except ClientError as exc:
+            assert _throttled(exc)
+            return n
+    raise AssertionError("never throttled")
+
+
+def _spend_reads(ddb, table: str) -> None:
+    for _ in range(10_000):
+        try:
+            ddb.get_item(TableName=table, Key={"pk": {"S": "absent"}}, ConsistentRead=True)  # 1 RCU
+        except ClientError as exc:
+            assert _throttled(exc)
+            return
+    raise AssertionError("never throttled")
+
+
+def test_writes_beyond_provisioned_write_capacity_are_throttled_then_admitted_again(ddb):
+    # GIVEN a table provisioned with 2 WCU whose balance is spent
+    _table(ddb, "prov", rcu=5, wcu=2)
+    assert _spend_writes(ddb, "prov") >= 2  # at least the one second of capacity it starts with
+    # WHEN another 1-WCU write comes at once, THEN it is refused as AWS refuses it, and not written
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="prov", Item=_item("c"))
+    assert _throttled(err.value)
+    assert "provisioned throughput for the table was exceeded" in err.value.response["Error"]["Message"]
+    assert "Item" not in ddb.get_item(TableName="prov", Key={"pk": {"S": "c"}})
+    with pytest.raises(ClientError) as err:
+        ddb.delete_item(TableName="prov", Key={"pk": {"S": "spend0"}})
+    assert _throttled(err.value)
+    with pytest.raises(ClientError) as err:
+        ddb.update_item(TableName="prov", Key={"pk": {"S": "spend0"}}, UpdateExpression="SET w = :w",
+                        ExpressionAttributeValues={":w": {"N": "1"}})
+    assert _throttled(err.value)
+    # AND a second later the table takes writes again
+    time.sleep(1.1)
+    ddb.put_item(TableName="prov", Item=_item("c"))
+
+
+def test_a_write_costs_one_unit_per_kilobyte_of_the_larger_of_old_and_new_item(ddb):
+    _table(ddb, "prov", rcu=5, wcu=5)
+    _spend_writes(ddb, "prov")
+    time.sleep(0.85)  # 4.25 to 5.25 units back
+    ddb.put_item(TableName="prov", Item=_item("big", 3500))  # 3.5 KB: 4 WCU; under 1.25 left
+    time.sleep(0.25)  # about 1.25 back: under 2.5 in all
+    # overwriting the big item with a small one still costs the old item's 4 WCU: throttled
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="prov", Item=_item("big", 10))
+    assert _throttled(err.value)
+    # a new small item costs 1 WCU: admitted
+    ddb.put_item(TableName="prov", Item=_item("small", 10))
+
+
+def test_reads_cost_one_unit_per_4kb_strongly_consistent_and_half_eventually(ddb):
+    _table(ddb, "prov", rcu=2, wcu=10)
+    ddb.put_item(TableName="prov", Item=_item("k", 5000))  # 5 KB: 2 RCU strongly, 1 eventually
+    key = {"pk": {"S": "k"}}
+    _spend_reads(ddb, "prov")
+    time.sleep(1.0)  # 2 to 3 units back
+    ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)  # 2: under 1 left
+    with pytest.raises(ClientError) as err:
+        ddb.get_item(TableName="prov", Key=key)  # 1 more: throttled
+    assert _throttled(err.value)
+    time.sleep(0.6)  # about 1.2 back: 1.2 to 2.2
+    ddb.get_item(TableName="prov", Key=key)  # eventually consistent: 1
+    with pytest.raises(ClientError) as err:
+        ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)  # 2: throttled
+    assert _throttled(err.value)
+
+
+def test_batch_write_returns_the_throttled_part_as_unprocessed_items(ddb):
+    _table(ddb, "prov", rcu=5, wcu=3)
+    requests = [{"PutRequest": {"Item": _item(f"k{i:02d}")}} for i in range(25)]
+    # WHEN a batch of 25 one-unit writes meets a balance of 3 or a little more
+    out = ddb.batch_write_item(RequestItems={"prov": requests})
+    # THEN the first ones are written and the rest come back, unprocessed
+    done = 25 - len(out["UnprocessedItems"]["prov"])
+    assert 3 <= done < 25
+    assert out["UnprocessedItems"] == {"prov": requests[done:]}
+    assert ddb.scan(TableName="prov", Select="COUNT")["Count"] == done
+    # AND when none of a batch fits, the whole call is throttled
+    with pytest.raises(ClientError) as err:
+        ddb.batch_write_item(RequestItems={"prov": requests[done:]})
+    assert _throttled(err.value)
+
+
+def test_batch_get_returns_the_throttled_part_as_unprocessed_keys(ddb):
+    _table(ddb, "prov", rcu=2, wcu=50)
+    keys = [{"pk": {"S": f"k{i:02d}"}} for i in range(25)]
+    ddb.batch_write_item(RequestItems={"prov": [{"PutRequest": {"Item": dict(k)}} for k in keys]})
+    out = ddb.batch_get_item(RequestItems={"prov": {"Keys": keys, "ConsistentRead": True}})
+    done = len(out["Responses"]["prov"])
+    assert 2 <= done < 25
+    assert out["UnprocessedKeys"] == {"prov": {"Keys": keys[done:], "ConsistentRead": True}}
+    with pytest.raises(ClientError) as err:
+        ddb.batch_get_item(RequestItems={"prov": {"Keys": keys[done:], "ConsistentRead": True}})
+    assert _throttled(err.value)
+
+
+def test_unused_capacity_is_kept_as_burst(ddb):
+    # GIVEN a 2 WCU table, its balance spent, then left idle for 3 seconds (6 units saved)
+    _table(ddb, "prov", rcu=1, wcu=2)
+    _spend_writes(ddb, "prov")
+    time.sleep(3.0)
+    # THEN it takes a burst of 6 one-unit writes at once (7 at most, with what it saves meanwhile)
+    admitted = _spend_writes(ddb, "prov")
+    assert 6 <= admitted <= 7
+
+
+def test_burst_keeps_at_most_300_seconds_of_unused_capacity():
+    balance = _Balance(10.0, now=0.0)
+    # an hour idle keeps 300 s x 10 units, not 3,600 s
+    assert balance.take(3000.0, 10.0, BURST_SECONDS, now=3600.0)
+    assert not balance.take(1.0, 10.0, BURST_SECONDS, now=3600.0)
+
+
+def test_transaction_over_capacity_is_cancelled_with_the_throttled_action_named(ddb):
+    _table(ddb, "prov", rcu=5, wcu=2)
+    _spend_writes(ddb, "prov")
+    time.sleep(1.0)  # 2 to 3 units back
+    # two transactional 1 KB puts cost 2 x 2 WCU
+    with pytest.raises(ClientError) as err:
+        ddb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "prov", "Item": _item("a")}}, {"Put": {"TableName": "prov", "Item": _item("b")}}]
+        )
+    assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in err.value.response["CancellationReasons"]]
+    assert reasons == ["None", "ProvisionedThroughputExceeded"]
+    # nothing was written, and the first action's units were given back
+    assert "Item" not in ddb.get_item(TableName="prov", Key={"pk": {"S": "a"}})
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "prov", "Item": _item("a")}}])
+
+
+def test_on_demand_tables_are_never_throttled(ddb):
+    _table(ddb, "ondemand")
+    for i in range(60):
+        ddb.put_item(TableName="ondemand", Item=_item(f"k{i}", 3000))
+    out = ddb.batch_write_item(RequestItems={"ondemand": [{"PutRequest": {"Item": _item(f"b{i}")}} for i in range(25)]})
+    assert out["UnprocessedItems"] == {}
+
+
+def test_raising_capacity_with_update_table_takes_effect(ddb):
+    _table(ddb, "prov", rcu=1, wcu=1)
+    _spend_writes(ddb, "prov")
+    ddb.update_table(TableName="prov", ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 100})
+    time.sleep(0.1)  # 100 units a second: about 10 back
+    for i in range(5):
+        ddb.put_item(TableName="prov", Item=_item(f"c{i}"))
+
+
+def _restored_target(ddb, aws) -> None:
+    _table(ddb, "src")
+    ddb.update_continuous_backups(TableName="src", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    ddb.put_item(TableName="src", Item=_item("seed"))
+    ddb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="dst", UseLatestRestorableTime=True)
+    deadline = time.monotonic() + 20
+    while ddb.describe_table(TableName="dst")["Table"]["TableStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_throttle_target_fault_throttles_writes_to_the_restored_table_for_a_while(ddb, aws):
+    # GIVEN an on-demand source restored into an (on-demand) target, and the fault on
+    _restored_target(ddb, aws)
+    faults.enable(THROTTLE_TARGET, rate=2, seconds=1.5)
+    # WHEN writes reach the target faster than 2 units a second
+    ddb.put_item(TableName="dst", Item=_item("a"))
+    ddb.put_item(TableName="dst", Item=_item("b"))
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="dst", Item=_item("c"))
+    assert _throttled(err.value)
+    time.sleep(0.6)  # about 1.2 units back (no burst beyond one second under the fault)
+    out = ddb.batch_write_item(RequestItems={"dst": [{"PutRequest": {"Item": _item(f"k{i}")}} for i in range(4)]})
+    assert len(out["UnprocessedItems"]["dst"]) >= 2
+    # THEN the source is not throttled
+    for i in range(10):
+        ddb.put_item(TableName="src", Item=_item(f"s{i}"))
+    # AND once the fault's time is over, the target takes writes at any rate
+    time.sleep(1.6)
+    for i in range(10):
+        ddb.put_item(TableName="dst", Item=_item(f"late{i}"))
+    events = faults.snapshot()["events"][THROTTLE_TARGET]
+    assert events["throttled requests"] >= 1
+    assert events["throttled batch items"] >= 2
+
+
+def test_throttle_target_fault_can_name_any_table(ddb):
+    _table(ddb, "named")
+    _table(ddb, "other")
+    faults.enable(THROTTLE_TARGET, rate=1, seconds=30, table="named")
+    ddb.put_item(TableName="named", Item=_item("a"))
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="named", Item=_item("b"))
+    assert _throttled(err.value)
+    for i in range(5):
+        ddb.put_item(TableName="other", Item=_item(f"o{i}"))
+
+
+def test_query_and_scan_are_charged_for_the_size_they_read(ddb):
+    _table(ddb, "prov", rcu=1, wcu=20)
+    for key in ("a", "b", "c"):
+        ddb.put_item(TableName="prov", Item=_item(key, 3000))  # 9 KB in all
+    key = {":k": {"S": "a"}}
+    # a query of one 3 KB item, eventually consistent: 0.5 RCU of the 1 the table starts with
+    assert len(ddb.query(TableName="prov", KeyConditionExpression="pk = :k", ExpressionAttributeValues=key)["Items"]) == 1
+    # a strongly consistent scan of 9 KB: 3 RCU, admitted on the positive balance and charged in full
+    assert ddb.scan(TableName="prov", ConsistentRead=True)["Count"] == 3
+    # so the table owes about 2.5 RCU: the next reads are throttled until it is paid back
+    with pytest.raises(ClientError) as err:
+        ddb.get_item(TableName="prov", Key={"pk": {"S": "a"}}, ConsistentRead=True)
+    assert _throttled(err.value)
+    with pytest.raises(ClientError) as err:
+        ddb.scan(TableName="prov")
+    assert _throttled(err.value)
