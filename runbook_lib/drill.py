@@ -57,12 +57,18 @@ def _incident(ddb, table: str, first: int) -> None:
 
 #: faults that only make sense with one automation mode, and which
 FAULT_AUTOMATION = {"event-lost": "event"}
-
 #: step parameters a fault needs for the drill to show the pipeline dealing with it (merged into
-#: the drill's own). poison-redrive: a change reaches the DLQ after MaxReceiveCount x
-#: QueueVisibilityTimeout, at least the 300 s the runbook allows (buffer.REDRIVE_MIN_SECONDS);
-#: 03_monitor then redrives the DLQ once the cause is gone and follows the drain again.
+#: the drill's own).
+#: - applier-crash: a killed applier invocation leaves its messages invisible for
+#:   QueueVisibilityTimeout (360 s by default, longer than the drain timeout); 10 receives x 30 s
+#:   still keep a message out of the DLQ for 5 minutes (buffer.REDRIVE_MIN_SECONDS);
+#: - poison-redrive: a change reaches the DLQ after MaxReceiveCount x QueueVisibilityTimeout, at
+#:   least the 300 s the runbook allows; 03_monitor then redrives the DLQ once the cause is gone
+#:   and follows the drain again.
 FAULT_STEP_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "applier-crash": {
+        "01_deploy_buffer": {"buffer_parameters": {"ApplierTimeoutSeconds": "15", "QueueVisibilityTimeout": "30"}},
+    },
     "poison-redrive": {
         "01_deploy_buffer": {"buffer_parameters": {"MaxReceiveCount": "1", "QueueVisibilityTimeout": "300"}},
         "03_monitor": {"drain_timeout": 900, "redrive_dlq": True, "dlq_wait": 600},

@@ -52,8 +52,9 @@ that is Enabled:
   rest is retried, as AWS does). An empty or missing list, a ``null`` or non-object response = the
   whole batch succeeded; a null, empty or unknown identifier = the whole batch failed.
 - **SQS queue** (standard or FIFO): receives in-process from moto's SQS backend up to ``BatchSize``
-  messages with the queue's visibility timeout (moto holds back a FIFO group while one of its
-  messages is in flight), builds Lambda's SQS event (``messageId``, ``receiptHandle``, ``body``,
+  messages with the queue's visibility timeout (the sandbox's receive, ``performance.py``, holds
+  back a FIFO group exactly while one of its messages is in flight, and fills a batch with as many
+  messages of one group as it can first, as SQS does), builds Lambda's SQS event (``messageId``, ``receiptHandle``, ``body``,
   ``attributes`` incl. ``SequenceNumber``/``MessageGroupId``/``MessageDeduplicationId`` for FIFO,
   ``messageAttributes``, ``md5OfBody``, ``eventSource`` "aws:sqs", ``eventSourceARN``,
   ``awsRegion``) and invokes. Success deletes the batch; a function error deletes nothing (the
@@ -99,6 +100,29 @@ Robustness: an exception in the poller or a task is logged (never with record da
 goes on; ``reset()`` and ``stop()`` kill every worker (process group), and workers exit when their
 parent dies; tasks check a generation number before every side effect, so objects that moto has
 wiped are never written to.
+
+Faults (``faults.py``)
+----------------------
+- ``late-resend`` (``every``, ``advance``, ``function``): after every ``every``-th stream batch that
+  a matching mapping's function processed without a failure (``function``: a substring of the
+  function's name or handler; empty = every stream mapping), the SQS clock
+  (``performance.advance_sqs_clock``) is moved forward by ``advance`` seconds (default 330, more
+  than SQS's five-minute deduplication interval) and the same batch is delivered to the function
+  once more, as a stream retry that comes too late: what the forwarder sends again is not
+  deduplicated and carries a ``SentTimestamp`` ``advance`` seconds after its change. The clock
+  stays moved (every later message is stamped that much later); a reset puts it back. Noted:
+  ``batches_resent``, ``records_resent``, ``sqs_clock_moved_seconds``, ``resends_failed``.
+- ``applier-crash`` (``function``, ``rate``, ``after_writes``, ``times``): an invocation of a
+  matching function (default ``applier``: name or handler) is, with probability ``rate`` (at most
+  ``times`` times since the sandbox's last reset, default 5; 0 = no limit: with live traffic a
+  steady kill rate keeps some messages invisible at every moment, so a queue never reads empty), killed with SIGKILL inside its worker right after its
+  ``after_writes``-th DynamoDB write call returned (``BatchWriteItem``, ``PutItem``,
+  ``UpdateItem``, ``DeleteItem``, ``TransactWriteItems``), or just before it would return if it
+  made fewer. The invocation fails with ``Runtime.ExitError`` ("Runtime exited with error:
+  signal: killed", as Lambda logs it), so an SQS batch is not deleted and comes back after the
+  visibility timeout, a stream batch is retried. The writes it made stay. Noted:
+  ``invocations_killed``. The hook wraps botocore's ``BaseClient._make_api_call`` inside the
+  worker, so only writes made through boto3 count.
 
 Where the sandbox differs from AWS
 ----------------------------------
@@ -151,6 +175,7 @@ import logging
 import math
 import os
 import queue
+import random
 import shutil
 import signal
 import subprocess
@@ -167,9 +192,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
+from . import faults
 from .settings import SETTINGS
 
 log = logging.getLogger(__name__)
+
+faults.register(
+    "late-resend",
+    "every Nth stream batch a function has processed is delivered to it again, after the sandbox's SQS clock "
+    "is moved forward past the five-minute deduplication window (a retry that comes too late for SQS to drop)",
+    every=10,
+    advance=330.0,
+    function="",
+)
+faults.register(
+    "applier-crash",
+    "invocations of the matched function are killed (SIGKILL, Runtime.ExitError) after their first DynamoDB "
+    "writes, before they return: Lambda counts a failed invocation and the SQS messages come back after the "
+    "visibility timeout",
+    function="applier",
+    rate=0.2,
+    after_writes=1,
+    times=5,
+)
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_worker.py")
 
@@ -709,21 +754,24 @@ class _Worker:
             return reply["error"]
         return {"errorMessage": "Runtime exited during init", "errorType": "Runtime.ExitError"}
 
-    def invoke(self, request_id: str, event: Any, invoked_arn: str) -> tuple[bool, Any, bool]:
-        """(ok, payload or error, timed_out)."""
+    def invoke(
+        self, request_id: str, event: Any, invoked_arn: str, crash_after_writes: int | None = None
+    ) -> tuple[bool, Any, bool]:
+        """(ok, payload or error, timed_out). ``crash_after_writes``: the ``applier-crash`` fault."""
         timeout = self.spec.timeout
         deadline = time.time() + timeout
         mark = self._expect(request_id)
+        message = {
+            "type": "invoke",
+            "id": request_id,
+            "event": event,
+            "deadline_ms": int(deadline * 1000),
+            "invoked_function_arn": invoked_arn,
+        }
+        if crash_after_writes is not None:
+            message["crash_after_writes"] = crash_after_writes
         try:
-            self._send(
-                {
-                    "type": "invoke",
-                    "id": request_id,
-                    "event": event,
-                    "deadline_ms": int(deadline * 1000),
-                    "invoked_function_arn": invoked_arn,
-                }
-            )
+            self._send(message)
             while True:
                 reply = self._replies.get(timeout=max(deadline - time.time(), 0) + 0.02)
                 if reply is None or reply.get("id") == request_id:
@@ -735,11 +783,22 @@ class _Worker:
             reply = None
         if reply is None:
             self.dead = True
-            code = self.proc.poll()
+            try:
+                code = self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = self.proc.poll()
+            if code is not None and code < 0:
+                try:
+                    how = f"signal: {signal.Signals(-code).name[3:].lower()}"
+                except ValueError:
+                    how = f"signal: {-code}"
+                how = "signal: killed" if code == -signal.SIGKILL else how
+            else:
+                how = f"exit status {code}"
             return (
                 False,
                 {
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {how}",
                     "errorType": "Runtime.ExitError",
                 },
                 False,
@@ -893,6 +952,11 @@ class LambdaRuntime:
         self._idle: dict[tuple, list[_Worker]] = {}
         self._current: dict[tuple, tuple] = {}
         self._errors_logged: dict[str, str] = {}
+        # faults: stream batches processed (late-resend), invocations killed (applier-crash)
+        self._fault_lock = threading.Lock()
+        self._clean_batches = 0
+        self._kills = 0
+        self._rng = random.Random()
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -948,6 +1012,8 @@ class LambdaRuntime:
             self._warming.clear()
             self._init_failed.clear()
             self._errors_logged.clear()
+            self._clean_batches = 0
+            self._kills = 0
             try:
                 for esm in _all_mappings():
                     self._ignored[id(esm)] = esm
@@ -1133,6 +1199,7 @@ class LambdaRuntime:
             return
         # sub-batches still to do, in order: (lo, hi, retries spent), indexes into ``records``
         work: deque[tuple[int, int, int]] = deque([(0, len(records), 0)])
+        clean, spec = True, None
         while work:
             lo, hi, retries = work[0]
             esm = self._live_mapping(account, region, uuid, gen)
@@ -1144,13 +1211,15 @@ class LambdaRuntime:
             fn = self._function_of(esm)
             if fn is None:
                 return  # function gone: nothing processed, try again on a later poll
-            result = self.invoke(FunctionSpec.of(fn), {"Records": records[lo:hi]}, esm.function_arn, gen)
+            spec = FunctionSpec.of(fn)
+            result = self.invoke(spec, {"Records": records[lo:hi]}, esm.function_arn, gen)
             esm = self._live_mapping(account, region, uuid, gen)
             failed_at = self._stream_failure_index(esm, result, records[lo:hi])
             if failed_at is None:
                 work.popleft()
                 self._advance(uuid, gen, start + hi)
                 continue
+            clean = False
             if failed_at > 0:
                 lo += failed_at
                 self._advance(uuid, gen, start + lo)
@@ -1168,6 +1237,30 @@ class LambdaRuntime:
                 continue
             work[0] = (lo, hi, retries + 1)
             self._backoff(retries, gen)
+        if clean and spec is not None:
+            self._late_resend(esm, spec, records, gen)
+
+    def _late_resend(self, esm: Any, spec: FunctionSpec, records: list[dict], gen: int) -> None:
+        """Fault ``late-resend``: deliver a processed batch again, the SQS clock moved past dedup."""
+        fault = faults.active("late-resend")
+        if fault is None or not _matches(spec, fault["function"]):
+            return
+        with self._fault_lock:
+            self._clean_batches += 1
+            due = self._clean_batches % max(int(fault["every"]), 1) == 0
+        if not due:
+            return
+        from .performance import advance_sqs_clock
+
+        self._check(gen)
+        advance_sqs_clock(float(fault["advance"]))
+        faults.note("late-resend", "sqs_clock_moved_seconds", int(float(fault["advance"])))
+        result = self.invoke(spec, {"Records": records}, esm.function_arn, gen)
+        faults.note("late-resend", "batches_resent")
+        faults.note("late-resend", "records_resent", len(records))
+        if self._stream_failure_index(esm, result, records) is not None:
+            faults.note("late-resend", "resends_failed")
+            log.info("late-resend: the re-delivered batch of mapping %s failed", esm.uuid)
 
     @staticmethod
     def _stream_failure_index(esm: Any, result: InvocationResult, batch: list[dict]) -> int | None:
@@ -1514,8 +1607,9 @@ class LambdaRuntime:
             lines, worker.init_lines = worker.init_lines, []
         started = time.monotonic()
         lines.append((int(time.time() * 1000), f"START RequestId: {request_id} Version: {spec.version}"))
+        crash = self._crash_plan(spec)
         try:
-            ok, payload, timed_out = worker.invoke(request_id, event, invoked_arn)
+            ok, payload, timed_out = worker.invoke(request_id, event, invoked_arn, crash_after_writes=crash)
         except BaseException:
             self._discard(worker)
             raise
@@ -1523,10 +1617,17 @@ class LambdaRuntime:
         memory_used = worker.max_memory_mb()
         lines.extend(worker.take_lines())
         now = int(time.time() * 1000)
+        exited = not ok and not timed_out and not worker.alive() and isinstance(payload, dict) and (
+            payload.get("errorType") == "Runtime.ExitError"
+        )
         if timed_out:
             message = f"{_iso(now / 1000)} {request_id} Task timed out after {spec.timeout:.2f} seconds"
             lines.append((now, message))
             payload = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
+        elif exited:
+            lines.append((now, f"{payload['errorMessage']}\nRuntime.ExitError"))
+            if crash is not None:
+                faults.note("applier-crash", "invocations_killed")
         report = (
             f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {math.ceil(duration)} ms\t"
             f"Memory Size: {spec.memory} MB\tMax Memory Used: {memory_used} MB"
@@ -1536,6 +1637,8 @@ class LambdaRuntime:
             worker.init_ms = None
         if timed_out:
             report += "\tStatus: timeout"
+        elif exited:
+            report += "\tStatus: error\tError Type: Runtime.ExitError"
         lines += [(now, f"END RequestId: {request_id}"), (now, report)]
         self._ship_logs(worker, lines)
         self._checkin(worker, gen)
@@ -1544,6 +1647,20 @@ class LambdaRuntime:
         error = dict(payload) if isinstance(payload, dict) else {"errorMessage": str(payload), "errorType": "Runtime.Unknown"}
         log.info("function %s: invocation %s failed (%s)", spec.name, request_id, error.get("errorType"))
         return InvocationResult(False, request_id, error=error, log_text=_log_text(lines))
+
+    def _crash_plan(self, spec: FunctionSpec) -> int | None:
+        """Fault ``applier-crash``: the number of DynamoDB writes after which this invocation dies."""
+        fault = faults.active("applier-crash")
+        if fault is None or not _matches(spec, fault["function"]):
+            return None
+        with self._fault_lock:
+            times = int(fault["times"])
+            if times > 0 and self._kills >= times:
+                return None
+            if self._rng.random() >= float(fault["rate"]):
+                return None
+            self._kills += 1
+        return max(int(fault["after_writes"]), 1)
 
     def _ship_logs(self, worker: _Worker, lines: list[tuple[int, str]]) -> None:
         if not lines:
@@ -1611,6 +1728,11 @@ class LambdaRuntime:
             log.exception("asynchronous invocation of %s failed", spec.name)
         finally:
             self._task_done()
+
+
+def _matches(spec: FunctionSpec, pattern: str) -> bool:
+    """A fault's ``function`` parameter: a substring of the function's name or handler ("" = any)."""
+    return not pattern or pattern in spec.name or pattern in spec.handler
 
 
 def _batches_available(queue_obj: Any, batch_size: int, cap: int) -> int:

@@ -13,7 +13,9 @@ Protocol, JSON lines over the process's original stdin/stdout (saved on other de
 - parent -> worker: ``{"type": "invoke", "id": <request id>, "event": ..., "deadline_ms": <epoch
   ms>, "invoked_function_arn": ...}``; answer ``{"type": "result", "id": ..., "ok": true,
   "payload": ...}`` or ``{"type": "result", "id": ..., "ok": false, "error": {"errorMessage",
-  "errorType", "requestId", "stackTrace"}}``.
+  "errorType", "requestId", "stackTrace"}}``. With ``"crash_after_writes": N`` (the sandbox's
+  ``applier-crash`` fault) the worker kills itself (SIGKILL) right after the handler's N-th
+  DynamoDB write call through botocore returned, or before answering if it made fewer: no answer.
 
 Descriptor 0 is then /dev/null and descriptor 1 is descriptor 2, so whatever the handler prints (or
 a C extension writes) lands on stderr, which the parent ships to CloudWatch Logs and never parses as
@@ -30,6 +32,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -145,6 +148,42 @@ class _InitError(Exception):
         self.cause = cause
 
 
+#: DynamoDB operations that write items (the ``applier-crash`` fault counts these)
+_WRITES = frozenset({"BatchWriteItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
+#: writes left before this invocation dies (None: not armed)
+_crash: dict = {"left": None}
+
+
+def _die() -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _arm_crash(writes: int) -> None:
+    """Count the handler's DynamoDB writes (botocore is the handler's, imported by it) and die after ``writes``."""
+    _crash["left"] = writes
+    client = sys.modules.get("botocore.client")
+    if client is None or getattr(client.BaseClient, "_sandbox_write_hook", False):
+        return
+    original = client.BaseClient._make_api_call
+
+    def _make_api_call(self, operation_name, api_params):
+        result = original(self, operation_name, api_params)
+        if _crash["left"] is not None and operation_name in _WRITES:
+            if self.meta.service_model.service_name == "dynamodb":
+                _crash["left"] -= 1
+                if _crash["left"] <= 0:
+                    _die()
+        return result
+
+    client.BaseClient._make_api_call = _make_api_call
+    client.BaseClient._sandbox_write_hook = True
+
+
 def _watch_parent() -> None:
     parent = os.getppid()
     while True:
@@ -204,6 +243,9 @@ def main() -> int:
         request_id = req["id"]
         _state["request_id"] = request_id
         context = LambdaContext(request_id, int(req["deadline_ms"]), req.get("invoked_function_arn", ""))
+        _crash["left"] = None
+        if req.get("crash_after_writes"):
+            _arm_crash(int(req["crash_after_writes"]))
         try:
             payload = func(req.get("event"), context)
             try:
@@ -218,6 +260,8 @@ def main() -> int:
             err = _error(exc)
             _log_error(err)
             body = json.dumps({"type": "result", "id": request_id, "ok": False, "error": err})
+        if _crash["left"] is not None:
+            _die()  # fewer writes than planned: it dies before it returns
         mark(request_id)
         _state["request_id"] = ""
         proto_out.write(body + "\n")

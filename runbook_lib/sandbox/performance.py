@@ -29,21 +29,98 @@
   deep-copies the set of busy message groups before each ``ReceiveMessage``, and deep-copies
   each message it returns; a FIFO queue holding a few thousand messages then costs
   milliseconds per receive, and the replay slows down the fuller the buffer is. The sandbox walks
-  the queue once, lazily, stops at ``count`` messages, and copies only what it hands out. The
-  rules are moto's own: the oldest visible messages first, a FIFO group with a message in flight
-  is skipped, a message over ``maxReceiveCount`` moves to the dead-letter queue.
+  the queue once, lazily, stops as soon as the answer is known, and copies only what it hands
+  out. A message over ``maxReceiveCount`` moves to the dead-letter queue (moto's rule).
+- SQS FIFO receive, as AWS documents it ("FIFO queue delivery logic in Amazon SQS",
+  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html):
+  a message group is busy exactly while one of its messages is **in flight** (received, not
+  deleted, its visibility timeout not yet over); a group's messages are handed out in order from
+  its oldest undeleted message on; one receive returns as many messages of one group as it can,
+  then fills up with other groups (groups taken in the order of their oldest deliverable message).
+  moto kept a set of "pending" messages that it cleared only one message at a time while walking
+  the queue: after a visibility timeout the messages that came back were skipped while their
+  still-"pending" siblings marked the group busy, so a group of b0..b11 with b0..b9 received and
+  b0..b2 deleted came back as b9, b10, b11 before b3. The sandbox drops every message that is
+  visible again from that set before deciding which groups are busy (``busy_groups``), and
+  keeps a per-group message count so that the group-first walk still stops early.
+- An SQS clock for the sandbox (``sqs_now_ms``, ``advance_sqs_clock``): ``SentTimestamp`` and the
+  five-minute deduplication window read it. It is the real clock until the ``late-resend`` fault
+  (``lambda_runtime``) moves it forward; a reset puts it back. Visibility timeouts, delays and
+  ``ApproximateFirstReceiveTimestamp`` keep the real clock, so after a move a message's first
+  receive can be stamped before it was sent (AWS has one clock).
+- Fault ``partial-send``: entries of a FIFO ``SendMessageBatch`` fail as SQS reports them
+  (HTTP 200, ``Failed`` entries with ``Id``, ``SenderFault: false``, ``Code`` ``InternalFailure``
+  or ``ServiceUnavailable``, ``Message``; "BatchResultErrorEntry" and "Common Errors" in the
+  Amazon SQS API Reference). A failed entry is not stored and its deduplication id is not
+  remembered, so sending it again is accepted; the other entries of the call are queued.
 - SQS deduplication, as AWS documents it: a deduplication id is remembered for five minutes after
   its message was sent, **even once the message is deleted** (moto forgot it with the message).
 """
 
 from __future__ import annotations
 
+import random
+import threading
+import time
+from collections import Counter
 from functools import lru_cache
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
 
+from . import faults
+
 _installed = False
+
+faults.register(
+    "partial-send",
+    "entries of SendMessageBatch on FIFO queues fail (HTTP 200, Failed: InternalFailure/ServiceUnavailable, "
+    "SenderFault false); the rest of the call is queued",
+    rate=0.05,
+    seed=-1,
+)
+
+#: the codes SQS answers for a server-side failure (Amazon SQS API Reference, "Common Errors")
+PARTIAL_SEND_CODES = (
+    ("InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+    ("ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
+)
+
+
+# -- the sandbox's clock for SQS -----------------------------------------------------------------
+_clock_lock = threading.Lock()
+_clock = {"offset_ms": 0.0}
+
+
+def sqs_now_ms() -> float:
+    """The sandbox's SQS clock in epoch milliseconds: real time plus the offset the sandbox was moved by."""
+    return time.time() * 1000 + _clock["offset_ms"]
+
+
+def advance_sqs_clock(seconds: float) -> float:
+    """Move the SQS clock forward by ``seconds`` (never back); the new offset in seconds."""
+    with _clock_lock:
+        _clock["offset_ms"] += max(float(seconds), 0.0) * 1000
+        return _clock["offset_ms"] / 1000
+
+
+def sqs_clock_offset() -> float:
+    """Seconds the SQS clock is ahead of the real clock."""
+    return _clock["offset_ms"] / 1000
+
+
+def reset() -> None:
+    """``POST /moto-api/reset``: the SQS clock back to real time, the partial-send draws start again."""
+    with _clock_lock:
+        _clock["offset_ms"] = 0.0
+    _partial_rng["seed"] = None
+
+
+def _mark_sent(self, delay_seconds=None) -> None:
+    """moto's ``Message.mark_sent`` on the sandbox's SQS clock."""
+    self.sent_timestamp = int(sqs_now_ms())
+    if delay_seconds:
+        self.delay(delay_seconds=delay_seconds)
 
 
 def _memo_size(original):
@@ -126,6 +203,9 @@ def _fast_add_message(original):
                 order.append((now, message.deduplication_id))
         with self._messages_lock:
             self._messages.append(message)
+            counts = _group_counts(self)
+            if message.group_id is not None:
+                counts[message.group_id] += 1
             self._messages_lock.notify_all()
         # moto would invoke Lambda mappings from here; the sandbox's runtime polls them instead
 
@@ -215,6 +295,7 @@ def _delete_message(self, receipt_handle: str) -> None:
         if index is None:
             raise ReceiptHandleIsInvalid()
         message = messages.pop(index)
+        _uncount(self, message)
         self.pending_messages.discard(message)
         self.deleted_messages.update(message.all_receipt_handles)
 
@@ -228,11 +309,56 @@ def _queue_locked(original):
     return method
 
 
-def busy_groups(queue) -> set:
-    """The message groups of a FIFO queue with a message in flight (none for a standard queue)."""
+def _group_counts(queue) -> Counter:
+    """Messages per group in ``queue._messages`` (call with the queue's lock held).
+
+    Kept up to date by the sandbox's add, delete and dead-letter move; rebuilt when moto replaced
+    the list (``PurgeQueue``). Only the FIFO receive reads it, to know when it has walked past the
+    last message of a group: a count that is too high makes the walk longer, never the answer wrong.
+    """
+    tracked = queue.__dict__.get("_group_counts")
+    if tracked is None or tracked[0] is not queue._messages:
+        counts = Counter(m.group_id for m in queue._messages if m.group_id is not None)
+        queue.__dict__["_group_counts"] = (queue._messages, counts)
+        return counts
+    return tracked[1]
+
+
+def _uncount(queue, message) -> None:
+    if message.group_id is None:
+        return
+    counts = _group_counts(queue)
+    if counts[message.group_id] > 1:
+        counts[message.group_id] -= 1
+    else:
+        counts.pop(message.group_id, None)
+
+
+def in_flight(message, now_ms: float) -> bool:
+    """Received and its visibility timeout not over (a deleted message has left the queue)."""
+    return message.approximate_receive_count > 0 and now_ms <= message.visible_at
+
+
+def busy_groups(queue, now_ms: float | None = None) -> set:
+    """The message groups of a FIFO queue with a message in flight (none for a standard queue).
+
+    moto's set of pending messages is brought up to date first: a message whose visibility
+    timeout is over is no longer in flight, whichever order the queue is walked in. Call with the
+    queue's lock held.
+    """
     if not queue.fifo_queue:
         return set()
-    return {m.group_id for m in queue._pending_messages if m.group_id is not None}
+    if now_ms is None:
+        now_ms = time.time() * 1000
+    pending = queue._pending_messages
+    busy = set()
+    for message in list(pending):
+        if in_flight(message, now_ms):
+            if message.group_id is not None:
+                busy.add(message.group_id)
+        else:
+            pending.discard(message)
+    return busy
 
 
 def deliverable(message, now_ms: float, busy: set) -> bool:
@@ -240,6 +366,68 @@ def deliverable(message, now_ms: float, busy: set) -> bool:
     if now_ms <= message.visible_at or now_ms < message.delayed_until:
         return False
     return not (message.group_id and message.group_id in busy)
+
+
+def _select_fifo(queue, count: int, now_ms: float, usable) -> tuple[list, list]:
+    """(messages to hand out, messages to dead-letter) for a FIFO receive of ``count``.
+
+    Groups in the order of their oldest deliverable message; all of one group (in order) before
+    the next. A group with a message in flight is skipped; a group whose next message is not
+    deliverable (delayed) stops there. ``usable(message)`` is False for a message to skip (expired)
+    and "dlq" for one to move to the dead-letter queue.
+    """
+    blocked = busy_groups(queue, now_ms)
+    counts = _group_counts(queue)
+    seen: Counter = Counter()
+    buckets: dict = {}
+    order: list = []
+    to_dlq: list = []
+    head = 0  # index in ``order`` of the first group not walked to its end
+    done = 0  # messages of the groups before ``head``
+    for message in queue._messages:
+        group = message.group_id
+        seen[group] += 1
+        if group not in blocked:
+            if not deliverable(message, now_ms, ()):
+                blocked.add(group)
+            else:
+                verdict = usable(message)
+                if verdict == "dlq":
+                    to_dlq.append(message)
+                elif verdict:
+                    bucket = buckets.get(group)
+                    if bucket is None:
+                        bucket = buckets[group] = []
+                        order.append(group)
+                    bucket.append(message)
+        while head < len(order) and seen[order[head]] >= counts.get(order[head], 0):
+            done += len(buckets[order[head]])
+            head += 1
+        if done >= count or (head < len(order) and done + len(buckets[order[head]]) >= count):
+            break
+    chosen: list = []
+    for group in order:
+        for message in buckets[group]:
+            if len(chosen) >= count:
+                return chosen, to_dlq
+            chosen.append(message)
+    return chosen, to_dlq
+
+
+def _select_standard(queue, count: int, now_ms: float, usable) -> tuple[list, list]:
+    chosen: list = []
+    to_dlq: list = []
+    for message in queue._messages:
+        if not deliverable(message, now_ms, ()):
+            continue
+        verdict = usable(message)
+        if verdict == "dlq":
+            to_dlq.append(message)
+        elif verdict:
+            chosen.append(message)
+            if len(chosen) >= count:
+                break
+    return chosen, to_dlq
 
 
 def _receive_message(
@@ -250,9 +438,8 @@ def _receive_message(
     visibility_timeout: int,
     message_attribute_names: list[str] | None = None,
 ) -> list:
-    """moto's ``SQSBackend.receive_message`` in one lazy pass (see the module's docstring)."""
+    """moto's ``SQSBackend.receive_message`` in one lazy pass, with AWS's FIFO rules (module docstring)."""
     import copy
-    import time
 
     from moto.sqs.models import _filter_message_attributes
 
@@ -260,39 +447,86 @@ def _receive_message(
     names = message_attribute_names or []
     polling_end = time.time() + wait_seconds_timeout
     redrive = queue.redrive_policy if queue.dead_letter_queue is not None else None
-    result: list = []
+    retention_ms = int(queue.message_retention_period) * 1000
+
+    def usable(message):
+        if redrive and message.approximate_receive_count >= redrive["maxReceiveCount"]:
+            return "dlq"
+        return message.sent_timestamp + retention_ms > now_ms  # expired messages are never delivered
+
     while True:
         with queue._messages_lock:
             now_ms = time.time() * 1000
-            pending = queue._pending_messages
-            busy = busy_groups(queue)
-            to_dlq: list = []
-            for message in queue._messages:
-                if not deliverable(message, now_ms, set()):
-                    continue  # in flight or delayed
-                if message in pending:  # visible again: its consumer timed out
-                    pending.discard(message)
-                    busy = busy_groups(queue)
-                if not deliverable(message, now_ms, busy):
-                    continue  # a message of this group is in flight
-                if redrive and message.approximate_receive_count >= redrive["maxReceiveCount"]:
-                    to_dlq.append(message)
-                    continue
-                pending.add(message)
+            select = _select_fifo if queue.fifo_queue else _select_standard
+            chosen, to_dlq = select(queue, count, now_ms, usable)
+            result: list = []
+            for message in chosen:
+                queue._pending_messages.add(message)
                 message.mark_received(visibility_timeout=visibility_timeout)
                 handed = copy.copy(message)
                 _filter_message_attributes(handed, names)  # replaces the copy's attribute dict only
-                if not self.is_message_valid_based_on_retention_period(queue_name, message):
-                    break
                 result.append(handed)
-                if len(result) >= count:
-                    break
             for message in to_dlq:
                 queue._messages.remove(message)
-                queue.dead_letter_queue.add_message(message)
+                _uncount(queue, message)
+                # as in moto, the source queue still marks the message pending while the DLQ adds it
+                # (a hook on the DLQ's add_message can tell which queue it came from)
+                queue._pending_messages.add(message)
+                try:
+                    queue.dead_letter_queue.add_message(message)
+                finally:
+                    queue._pending_messages.discard(message)
             if result or not wait_seconds_timeout or time.time() > polling_end:
                 return result
             queue._messages_lock.wait(timeout=1)
+
+
+# -- fault: partial-send ---------------------------------------------------------------------------
+_partial_rng: dict = {"seed": None, "rng": random.Random()}
+
+
+def partial_send_plan(n: int, rate: float, seed: int) -> list[bool]:
+    """Which of ``n`` entries fail: each with probability ``rate``. With ``seed`` >= 0 the choices
+    come from ``random.Random(seed)``, drawn one per entry across calls since the fault was
+    switched on (reproducible); with -1 they are not reproducible."""
+    if _partial_rng["seed"] != seed:
+        _partial_rng["seed"] = seed
+        _partial_rng["rng"] = random.Random(seed) if seed >= 0 else random.Random()
+    rng = _partial_rng["rng"]
+    return [rng.random() < rate for _ in range(n)]
+
+
+def _partial_send(original):
+    def send_message_batch(self, queue_name, entries):
+        fault = faults.active("partial-send")
+        queue = self.get_queue(queue_name)
+        if fault is None:
+            _partial_rng["seed"] = None  # the next time it is switched on, its sequence starts again
+        if fault is None or not queue.fifo_queue:
+            return original(self, queue_name, entries)
+        with queue._messages_lock:  # nobody receives an entry that is about to fail
+            before = {id(m) for m in queue._messages}
+            messages, failed = original(self, queue_name, entries)
+            plan = partial_send_plan(len(messages), float(fault["rate"]), int(fault["seed"]))
+            kept, failures = [], []
+            index = queue.__dict__.get("_dedup_index", {})
+            for message, fail in zip(messages, plan):
+                if not fail:
+                    kept.append(message)
+                    continue
+                if id(message) not in before and message in queue._messages:
+                    queue._messages.remove(message)  # never stored
+                    _uncount(queue, message)
+                    if index.get(message.deduplication_id) == message.sent_timestamp:
+                        del index[message.deduplication_id]  # nor its deduplication id remembered
+                code, text = PARTIAL_SEND_CODES[len(failures) % len(PARTIAL_SEND_CODES)]
+                failures.append({"Id": message.user_id, "SenderFault": False, "Code": code, "Message": text})
+        if failures:
+            faults.note("partial-send", "entries_failed", len(failures))
+            faults.note("partial-send", "calls_with_failures")
+        return kept, list(failed) + failures
+
+    return send_message_batch
 
 
 def _is_within_segment(self, segments) -> bool:
@@ -351,6 +585,8 @@ def install() -> None:
     Queue.delete_message = _delete_message
     SQSBackend.change_message_visibility = _queue_locked(SQSBackend.change_message_visibility)
     SQSBackend.receive_message = _receive_message
+    SQSBackend.send_message_batch = _partial_send(SQSBackend.send_message_batch)
+    Message.mark_sent = _mark_sent
 
     Queue.attributes = property(_queue_attributes)
     Message.visible = property(_visible)

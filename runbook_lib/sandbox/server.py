@@ -184,10 +184,11 @@ def _with_admin_routes(app, sandbox: Sandbox):
                 stats.clear()
             return _json_response(start_response, "200 OK", stats.snapshot())
         if path == "/moto-api/reset":
-            from . import faults, stats
+            from . import faults, performance, stats
 
             faults.clear()
             stats.clear()
+            performance.reset()
         if path == "/_sandbox/settings":
             if environ["REQUEST_METHOD"] == "POST":
                 length = int(environ.get("CONTENT_LENGTH") or 0)

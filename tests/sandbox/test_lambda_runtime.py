@@ -6,7 +6,8 @@ boto3 with no endpoint (it must find the sandbox through ``AWS_ENDPOINT_URL``). 
 attribute (stream) or body field (SQS) makes it fail: ``error`` always raises, ``error-times-N``
 raises on the first N attempts, ``report-times-N`` is reported in ``batchItemFailures`` on the first
 N attempts, ``report-bogus-once`` reports an identifier that is not in the batch once,
-``sleep:S`` sleeps.
+``stop-times-N`` (the FIFO rule) reports this record and every later one of the batch on its first
+N attempts, ``sleep:S`` sleeps.
 """
 
 from __future__ import annotations
@@ -63,10 +64,16 @@ def handler(event, context):
     started = time.time()
     call = _count("calls")
     records = event.get("Records", [])
-    failures, error = [], None
+    failures, error, stopped = [], None, False
     for record in records:
         mode, ident = _mode(record), _ident(record)
-        if mode.startswith("sleep:"):
+        if stopped:
+            failures.append(ident)
+        elif mode.startswith("stop-times-"):
+            if _count("attempt#" + ident) <= int(mode.rsplit("-", 1)[1]):
+                stopped = True
+                failures.append(ident)
+        elif mode.startswith("sleep:"):
             time.sleep(float(mode.split(":")[1]))
         elif mode == "error":
             error = error or "poison record"
@@ -94,6 +101,7 @@ def handler(event, context):
         "started": {"N": repr(started)},
         "ended": {"N": repr(time.time())},
         "failed": {"BOOL": error is not None},
+        "failures": {"S": json.dumps(failures)},
     })
     print("handled %d records" % len(records))
     if error:
@@ -179,6 +187,7 @@ def _calls(aws, sink: str) -> list[dict]:
                 "started": float(item["started"]["N"]),
                 "ended": float(item["ended"]["N"]),
                 "failed": item["failed"]["BOOL"],
+                "failures": json.loads(item.get("failures", {}).get("S", "[]")),
             }
         )
     return calls
@@ -479,6 +488,36 @@ def test_sqs_fifo_keeps_group_order_and_redelivers_only_reported_failures(aws):
     )
 
 
+def test_sqs_fifo_group_with_reported_failures_is_applied_in_order_across_visibility_timeouts(aws):
+    """A FIFO function that stops at a failure reports that message and the rest of the batch; Lambda
+    deletes the others, and the reported ones come back after the visibility timeout, before
+    anything later of their group. Two failures in a group of 12: applied 0..11 in order.
+
+    AWS: "Handling errors for an SQS event source in Lambda" (with FIFO queues, stop at the first
+    failure and return it and all unprocessed messages in batchItemFailures)
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html and
+    "FIFO queue delivery logic in Amazon SQS"
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html
+    """
+    url, arn = _queue(aws, "order.fifo", VisibilityTimeout="1")
+    uuid = _sqs_setup(aws, (url, arn), BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+    for n in range(12):
+        _send(aws, url, {"id": n, "mode": "stop-times-1" if n in (3, 8) else ""}, group="G")
+    _enable(aws, uuid)
+
+    def applied():
+        out = []
+        for call in _calls(aws, "sink"):
+            failed = set(call["failures"])
+            out += [json.loads(r["body"])["id"] for r in call["event"]["Records"] if r["messageId"] not in failed]
+        return out
+
+    order = _wait_for(lambda: (a := applied()) and len(a) >= 12 and a, timeout=20, what="12 applied messages")
+    assert order == list(range(12))
+    batches = [[json.loads(r["body"])["id"] for r in c["event"]["Records"]] for c in _calls(aws, "sink")]
+    assert batches == [list(range(10)), list(range(3, 12)), list(range(8, 12))]
+
+
 def test_sqs_function_error_redelivers_after_visibility_timeout_then_dead_letters(aws):
     dlq_url, dlq_arn = _queue(aws, "dlq.fifo")
     url, arn = _queue(
@@ -767,3 +806,91 @@ def test_binary_keys_are_encoded_once_in_get_records_and_in_the_lambda_event(aws
     table = dynamodb_backends["123456789012"]["us-east-1"].tables["bkeys"]
     event = _json.loads(_json.dumps(stream_event_record(table.stream_shard.items[0], "us-east-1", arn), default=_json_default))
     assert event["dynamodb"]["Keys"]["pk"]["B"] == "AQI=" == event["dynamodb"]["NewImage"]["pk"]["B"]
+
+
+# -- 7. injected faults: late-resend, applier-crash ------------------------------------------------
+def _set_faults(endpoint: str, body: dict) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(endpoint + "/_sandbox/faults", data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_late_resend_delivers_a_processed_stream_batch_again_after_the_sqs_dedup_window(aws, endpoint):
+    """``late-resend``: a stream batch the function already processed is delivered to it again, and the
+    sandbox's SQS clock is moved forward first, past the five-minute deduplication interval: a
+    message sent again with the same deduplication id is accepted (not dropped), and its
+    ``SentTimestamp`` is that much later.
+
+    AWS: "Using the Amazon SQS message deduplication ID" (a message with a deduplication id that was
+    sent successfully is not delivered again within the five-minute deduplication interval)
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
+    and "How Lambda processes records from DynamoDB Streams" (a batch is retried until it succeeds
+    or the records expire, so a retry can come later than that interval)
+    https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html
+    """
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName="dedup.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+    def send(body):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId="change-1")
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["SentTimestamp"],
+                                  VisibilityTimeout=0)
+        return [(m["Body"], int(m["Attributes"]["SentTimestamp"])) for m in got.get("Messages", [])]
+
+    [(_, first_sent)] = send("first")
+    assert [b for b, _ in send("again")] == ["first"]  # within five minutes: dropped
+    _, uuid = _stream_setup(aws, BatchSize=10)
+    _set_faults(endpoint, {"enable": {"late-resend": {"every": 2, "advance": 330, "function": "rec"}}})
+    _enable(aws, uuid)
+    _put(aws, "orders", "k1")
+    _wait_for(lambda: len(_calls(aws, "sink")) >= 1, what="the first batch")
+    _put(aws, "orders", "k2")
+    calls = _wait_for(lambda: (c := _calls(aws, "sink")) and len(c) >= 3 and c, what="the re-delivery")
+    time.sleep(0.3)
+    assert _stream_batches(_calls(aws, "sink")) == [["k1"], ["k2"], ["k2"]]
+    assert calls[1]["event"]["Records"] == calls[2]["event"]["Records"]
+    events = _set_faults(endpoint, {})["events"]["late-resend"]
+    assert events == {"sqs_clock_moved_seconds": 330, "batches_resent": 1, "records_resent": 1}
+    # the SQS clock moved: the same deduplication id is accepted again, sent 330 s "later"
+    delivered = send("again")
+    assert [b for b, _ in delivered] == ["first", "again"]
+    assert delivered[1][1] - first_sent >= 330_000
+
+
+def test_applier_crash_kills_the_invocation_after_its_first_write_and_the_batch_comes_back(aws, endpoint):
+    """``applier-crash``: the worker dies (SIGKILL) after the function's first DynamoDB write and before
+    it returns; Lambda counts a failed invocation (``Runtime.ExitError``), deletes nothing, and the
+    messages come back after the visibility timeout, in order, while the write already made stays.
+
+    AWS: "Handling errors for an SQS event source in Lambda" (when an invocation fails, the messages
+    become visible again after the visibility timeout)
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html and
+    "Troubleshoot execution issues in Lambda" (``Runtime.ExitError``: "Runtime exited with error:
+    signal: killed") https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-execution.html
+    """
+    url, arn = _queue(aws, "crash.fifo", VisibilityTimeout="1")
+    uuid = _sqs_setup(aws, (url, arn), BatchSize=10)
+    for n in range(3):
+        _send(aws, url, {"id": n}, group="G")
+    _set_faults(endpoint, {"enable": {"applier-crash": {"function": "rec", "rate": 1.0, "times": 1}}})
+    _enable(aws, uuid)
+    calls = _wait_for(lambda: _calls(aws, "sink"), timeout=15, what="the second delivery")
+    # the killed invocation made one write (the call counter) and nothing after it
+    counter = aws("dynamodb").get_item(TableName="sink", Key={"pk": {"S": "calls"}}, ConsistentRead=True)["Item"]
+    assert counter["n"]["N"] == "2"
+    [call] = calls
+    records = call["event"]["Records"]
+    assert [json.loads(r["body"])["id"] for r in records] == [0, 1, 2]
+    assert [r["attributes"]["ApproximateReceiveCount"] for r in records] == ["2", "2", "2"]
+    assert _set_faults(endpoint, {})["events"]["applier-crash"] == {"invocations_killed": 1}
+    logs = aws("logs")
+    lines = [e["message"] for e in logs.filter_log_events(logGroupName="/aws/lambda/rec")["events"]]
+    assert any("Runtime exited with error: signal: killed" in line for line in lines)
+    assert any("Status: error\tError Type: Runtime.ExitError" in line for line in lines)
+    _wait_for(
+        lambda: aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        ["ApproximateNumberOfMessagesNotVisible"] == "0",
+        what="the batch deleted",
+    )

@@ -138,3 +138,50 @@ def test_a_long_poll_returns_as_soon_as_a_message_arrives(aws):
     started = time.monotonic()
     assert _bodies(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)) == []  # the group is busy: a full wait
     assert time.monotonic() - started >= 0.9
+
+
+# -- FIFO delivery after a visibility timeout, and group-first receives ---------------------------
+def _send_all(sqs, url, bodies, group):
+    for body in bodies:
+        _send(sqs, url, body, group)
+
+
+def test_fifo_group_comes_back_from_its_oldest_undeleted_message_after_a_visibility_timeout(aws):
+    """A group is busy only while one of its messages is in flight; when the visibility timeout of
+    the received messages ends, the group is delivered again from its oldest undeleted message.
+
+    AWS: "FIFO queue delivery logic in Amazon SQS" (messages of one group are received in order;
+    no more of a group while some are in flight, "unless ... they become visible again")
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html
+    and "Amazon SQS visibility timeout"
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
+    """
+    sqs, url = _fifo(aws)
+    bodies = [f"b{i}" for i in range(12)]
+    _send_all(sqs, url, bodies, "g")
+    # GIVEN ten received and three of them deleted
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1)["Messages"]
+    assert [m["Body"] for m in first] == bodies[:10]
+    for message in first[:3]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)) == []  # b3..b9 in flight
+    # WHEN their visibility timeout is over
+    time.sleep(1.3)
+    # THEN the group comes back from b3, in order, b10 and b11 after b9
+    assert _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)) == bodies[3:]
+
+
+def test_fifo_receive_returns_as_many_of_one_group_as_it_can_then_other_groups(aws):
+    """AWS: "When receiving messages from a FIFO queue with multiple message group IDs, Amazon SQS
+    attempts to return as many messages with the same message group ID as possible in a single
+    call" and, with fewer than asked for in that group, "may include messages from other message
+    group IDs in the same batch, but each group retains FIFO order".
+    "FIFO queue delivery logic in Amazon SQS",
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html
+    """
+    sqs, url = _fifo(aws)
+    for body in ("a1", "b1", "a2", "c1", "b2", "a3"):
+        _send(sqs, url, body, body[0])
+    assert _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=30)) == ["a1", "a2", "a3"]
+    # group a is in flight: b (oldest first) then c
+    assert _bodies(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)) == ["b1", "b2", "c1"]

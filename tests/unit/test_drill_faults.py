@@ -121,3 +121,17 @@ def test_poison_redrive_drill_gets_a_dlq_the_runbook_allows_and_a_redrive_in_03(
     # 03 waits for the failing change to land in the DLQ (one receive per visibility timeout)
     assert params["03_monitor"]["dlq_wait"] > int(deploy["MaxReceiveCount"]) * int(deploy["QueueVisibilityTimeout"])
     assert _fault_step_parameters([], base) == base
+
+
+def test_applier_crash_drill_deploys_a_visibility_timeout_a_killed_batch_comes_back_within():
+    from runbook_lib import buffer
+    from runbook_lib.drill import _fault_step_parameters
+
+    base = {"01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}}, "03_monitor": {"drain_timeout": 300}}
+    deploy = _fault_step_parameters(["applier-crash"], base)["01_deploy_buffer"]["buffer_parameters"]
+    assert deploy["RestorePollSeconds"] == "2"
+    visibility, timeout = int(deploy["QueueVisibilityTimeout"]), int(deploy["ApplierTimeoutSeconds"])
+    assert timeout <= visibility <= 60  # AWS requires >= the function timeout; the drill drains in 300 s
+    # the buffer's default MaxReceiveCount keeps a crashed message out of the DLQ as long as the runbook requires
+    default_receives = int(buffer.load_template()["Parameters"]["MaxReceiveCount"]["Default"])
+    assert default_receives * visibility >= buffer.REDRIVE_MIN_SECONDS
