@@ -22,9 +22,14 @@ For each stream record, in stream order, one message:
 
 Messages go out with ``SendMessageBatch`` (at most 10 entries and ``MAX_MESSAGE_BYTES`` of
 payload per call), in stream order, and **never two messages of one message group in one call**.
-At the first entry that fails (or the first record that cannot be encoded) the forwarder stops and
-reports that record's ``SequenceNumber`` in ``batchItemFailures``: Lambda retries from there, and
-the deduplication id drops what was sent already.
+Entries that fail on SQS's side (``SenderFault: false``: ``InternalFailure``,
+``ServiceUnavailable``, throttling) are sent again at once, only they, with a short jittered backoff,
+up to ``entry_retries`` times, before the next call (the SendMessageBatch reference: each entry's
+result is reported on its own, so a call can partly fail). Each of them is the only message of its
+group in the call, so its group's later records, which are all in later calls, cannot overtake it. An entry that still fails, an
+entry refused as the sender's fault, or the first record that cannot be encoded, stops the
+forwarder: it reports that record's ``SequenceNumber`` in ``batchItemFailures``; Lambda retries from
+there, and the deduplication id drops what was sent already.
 
 Why each item's messages are first sent in stream order
 -------------------------------------------------------
@@ -47,8 +52,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -56,6 +63,10 @@ from . import codec, runtime
 
 DEFAULT_MAX_MESSAGE_BYTES = 262_144
 MAX_BATCH_ENTRIES = 10
+#: sends of an entry that SQS failed on its side, after the first, before the forwarder stops
+DEFAULT_ENTRY_RETRIES = 3
+RETRY_BASE_SECONDS = 0.05
+RETRY_CAP_SECONDS = 1.0
 
 logger = runtime.get_logger(__name__)
 
@@ -64,6 +75,7 @@ logger = runtime.get_logger(__name__)
 class ForwarderSettings:
     queue_url: str
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    entry_retries: int = DEFAULT_ENTRY_RETRIES
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "ForwarderSettings":
@@ -126,7 +138,30 @@ def _failure(sequence_number: str) -> dict:
     return {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
 
 
-def forward(event: dict, sqs: Any, settings: ForwarderSettings) -> dict:
+def _send(sqs: Any, settings: ForwarderSettings, batch: list[_Entry], sleep: Callable[[float], None],
+          counts: dict[str, int]) -> tuple[int | None, dict | None]:
+    """Send one call's entries; re-send those SQS failed on its side. Returns the position in
+    ``batch`` of the first entry that could not be sent (None: all sent) and its failure entry."""
+    pending = list(range(len(batch)))
+    attempt = 0
+    while True:
+        request = [dict(batch[position].entry, Id=str(position)) for position in pending]
+        response = sqs.send_message_batch(QueueUrl=settings.queue_url, Entries=request)
+        failed = {int(f["Id"]): f for f in response.get("Failed") or [] if str(f.get("Id", "")).isdigit()}
+        if not failed:
+            return None, None
+        first = min(failed)
+        if any(f.get("SenderFault") for f in failed.values()) or attempt >= settings.entry_retries:
+            return first, failed[first]
+        attempt += 1
+        counts["entries_retried"] += len(failed)
+        runtime.log(logger, logging.WARNING, "entries_retried", attempt=attempt, entries=len(failed),
+                    codes=sorted({str(f.get("Code")) for f in failed.values()}))
+        sleep(random.random() * min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** attempt))
+        pending = sorted(failed)
+
+
+def forward(event: dict, sqs: Any, settings: ForwarderSettings, sleep: Callable[[float], None] = time.sleep) -> dict:
     """Send the stream records of ``event`` to the queue; the Lambda partial-batch response."""
     records = event.get("Records") or []
     entries: list[_Entry] = []
@@ -153,28 +188,27 @@ def forward(event: dict, sqs: Any, settings: ForwarderSettings) -> dict:
         entries.append(_Entry(sequence_number, entry, size))
 
     sent = 0
+    counts = {"entries_retried": 0}
     batches = _batches(entries, settings.max_message_bytes)
     for batch in batches:
-        request = [dict(item.entry, Id=str(index)) for index, item in enumerate(batch)]
         try:
-            response = sqs.send_message_batch(QueueUrl=settings.queue_url, Entries=request)
+            position, failure = _send(sqs, settings, batch, sleep, counts)
         except (ClientError, BotoCoreError) as exc:
             runtime.log(logger, logging.ERROR, "send_failed", error=runtime.error_code(exc),
                         sent=sent, entries=len(batch), first_failed=batch[0].sequence_number)
             return _failure(batch[0].sequence_number)
-        failed = {f.get("Id"): f for f in response.get("Failed") or []}
-        for index, item in enumerate(batch):
-            if str(index) in failed:
-                failure = failed[str(index)]
-                runtime.log(logger, logging.ERROR, "entry_failed", code=failure.get("Code"),
-                            sender_fault=failure.get("SenderFault"), sent=sent,
-                            first_failed=item.sequence_number, group=item.entry["MessageGroupId"])
-                return _failure(item.sequence_number)
-            sent += 1
+        if position is not None:
+            item = batch[position]
+            runtime.log(logger, logging.ERROR, "entry_failed", code=failure.get("Code"),
+                        sender_fault=failure.get("SenderFault"), sent=sent + position,
+                        first_failed=item.sequence_number, group=item.entry["MessageGroupId"],
+                        entries_retried=counts["entries_retried"])
+            return _failure(item.sequence_number)
+        sent += len(batch)
 
     runtime.log(logger, logging.INFO, "forwarded", records=len(records), sent=sent,
                 key_only_oversize=key_only["oversize"], key_only_no_image=key_only["no_image"],
-                calls=len(batches))
+                calls=len(batches), entries_retried=counts["entries_retried"])
     if stop_at is not None:
         return _failure(stop_at)
     return {"batchItemFailures": []}

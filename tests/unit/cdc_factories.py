@@ -217,8 +217,9 @@ class FakeSqs:
     """Records ``send_message_batch`` calls. ``script`` holds, per call, None (all succeed), an
     exception to raise, or a set of entry Ids to report as failed."""
 
-    def __init__(self, *script: Any) -> None:
+    def __init__(self, *script: Any, sender_fault: bool = False) -> None:
         self.script = list(script)
+        self.sender_fault = sender_fault
         self.calls: list[dict] = []
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
@@ -230,7 +231,9 @@ class FakeSqs:
         return {
             "Successful": [{"Id": e["Id"], "MessageId": str(uuid.uuid4())} for e in Entries if e["Id"] not in failed_ids],
             "Failed": [
-                {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": f"simulated {CANARY_S}"}
+                {"Id": e["Id"], "SenderFault": self.sender_fault,
+                 "Code": "InvalidParameterValue" if self.sender_fault else "InternalError",
+                 "Message": f"simulated {CANARY_S}"}
                 for e in Entries
                 if e["Id"] in failed_ids
             ],

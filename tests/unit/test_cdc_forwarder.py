@@ -25,6 +25,8 @@ from cdc_factories import (
 from runbook_lib.cdc import codec, forwarder, runtime
 
 SETTINGS = forwarder.ForwarderSettings(queue_url=QUEUE_URL)
+#: the forwarder as it was before it re-sent failed entries: stops at the first one
+NO_RETRY = forwarder.ForwarderSettings(queue_url=QUEUE_URL, entry_retries=0)
 
 
 def bodies(sqs: FakeSqs) -> list[dict]:
@@ -146,16 +148,49 @@ def test_batches_hold_at_most_max_message_bytes_of_payload():
     assert not any(b["key_only"] for b in bodies(sqs))
 
 
-def test_partial_failure_stops_at_the_first_failed_entry():
-    # GIVEN 15 records of 15 items; in the first call entries 3 and 6 fail
+def test_partial_failure_stops_at_the_first_entry_that_still_fails_after_its_retries():
+    # GIVEN 15 records of 15 items; in the first call entries 3 and 6 fail, and again on every re-send
     records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(15)]
-    sqs = FakeSqs({"3", "6"})
+    sqs = FakeSqs({"3", "6"}, {"3", "6"}, {"3", "6"}, {"3", "6"})
+    pauses: list[float] = []
 
     # WHEN
-    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS, sleep=pauses.append)
 
-    # THEN the first failed record is reported and nothing after the failed call is sent
+    # THEN only the failed entries were sent again, three times, then the first failed record is
+    # reported and nothing after the failed call is sent
     assert result == {"batchItemFailures": [{"itemIdentifier": records[3]["dynamodb"]["SequenceNumber"]}]}
+    assert [len(call["Entries"]) for call in sqs.calls] == [10, 2, 2, 2]
+    assert all(call["Entries"][0]["MessageDeduplicationId"] == records[3]["eventID"] for call in sqs.calls[1:])
+    assert len(pauses) == 3 and all(0 <= p <= forwarder.RETRY_CAP_SECONDS for p in pauses)
+
+
+def test_entries_sqs_failed_on_its_side_are_sent_again_before_the_next_call():
+    # GIVEN 25 records of 5 items (five changes each); SQS fails two entries of the first call once
+    records = [stream_record("MODIFY", make_keys("hash_N", i % 5), seq=str(1000 + i)) for i in range(25)]
+    sqs = FakeSqs({"1", "3"})
+
+    # WHEN
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS, sleep=lambda s: None)
+
+    # THEN nothing is reported: the two were re-sent (alone) right after the first call, and every
+    # item's changes reached the queue in stream order
+    assert result == {"batchItemFailures": []}
+    assert [len(call["Entries"]) for call in sqs.calls] == [5, 2, 5, 5, 5, 5]
+    succeeded = [e for n, call in enumerate(sqs.calls) for e in call["Entries"] if not (n == 0 and e["Id"] in {"1", "3"})]
+    per_group: dict[str, list[int]] = {}
+    for entry in succeeded:
+        per_group.setdefault(entry["MessageGroupId"], []).append(int(json.loads(entry["MessageBody"])["seq"]))
+    assert all(seqs == sorted(seqs) and len(seqs) == 5 for seqs in per_group.values())
+
+
+def test_an_entry_refused_as_the_senders_fault_is_not_sent_again():
+    records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(4)]
+    sqs = FakeSqs({"2"}, sender_fault=True)
+
+    result = forwarder.forward(stream_event(*records), sqs, SETTINGS, sleep=lambda s: pytest.fail("no retry"))
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[2]["dynamodb"]["SequenceNumber"]}]}
     assert len(sqs.calls) == 1
 
 
@@ -179,7 +214,7 @@ def _forward_until_done(records: list[dict], queue: FakeFifoQueue) -> None:
     """Forward ``records`` as Lambda does: retry from the reported record until none fails."""
     pending = list(records)
     for _ in range(len(records) + 1):
-        result = forwarder.forward(stream_event(*pending), queue, SETTINGS)
+        result = forwarder.forward(stream_event(*pending), queue, NO_RETRY)
         if not result["batchItemFailures"]:
             return
         failed = result["batchItemFailures"][0]["itemIdentifier"]
@@ -207,7 +242,7 @@ def test_failure_in_a_later_call_reports_that_calls_record():
     records = [stream_record("INSERT", make_keys("hash_N", i)) for i in range(25)]
     sqs = FakeSqs(None, {"4"})
 
-    result = forwarder.forward(stream_event(*records), sqs, SETTINGS)
+    result = forwarder.forward(stream_event(*records), sqs, NO_RETRY)
 
     assert result == {"batchItemFailures": [{"itemIdentifier": records[14]["dynamodb"]["SequenceNumber"]}]}
     assert len(sqs.calls) == 2
@@ -270,7 +305,8 @@ def test_no_item_value_reaches_any_log_line(caplog):
         return out
 
     assert forwarder.forward(stream_event(*records(12)), FakeSqs(), SETTINGS) == {"batchItemFailures": []}
-    assert forwarder.forward(stream_event(*records(3)), FakeSqs({"1"}), SETTINGS)["batchItemFailures"]
+    assert forwarder.forward(stream_event(*records(3)), FakeSqs({"1"}), SETTINGS, sleep=lambda s: None) == {"batchItemFailures": []}
+    assert forwarder.forward(stream_event(*records(3)), FakeSqs({"1"}), NO_RETRY)["batchItemFailures"]
     failing = FakeSqs(client_error("KMS.ThrottlingException", "SendMessageBatch"))
     assert forwarder.forward(stream_event(*records(3)), failing, SETTINGS)["batchItemFailures"]
     unreadable = records(2)
@@ -278,4 +314,4 @@ def test_no_item_value_reaches_any_log_line(caplog):
     assert forwarder.forward(stream_event(*unreadable), FakeSqs(), SETTINGS)["batchItemFailures"]
 
     lines = assert_no_item_data(caplog)
-    assert {"forwarded", "record", "entry_failed", "send_failed", "record_unreadable"} <= {l["event"] for l in lines}
+    assert {"forwarded", "record", "entries_retried", "entry_failed", "send_failed", "record_unreadable"} <= {l["event"] for l in lines}
