@@ -42,7 +42,7 @@ several of them, and every shortfall showed up as a WARN row that no AWS account
   the model has a string and a structure, and ``RoleARN`` is required): here absent members are
   left out, and a DynamoDB target registered without a role has the service-linked role's ARN.
 
-Fault ``settings_access_denied`` (``operations``: comma-separated DynamoDB operation names, by
+Fault ``settings-access-denied`` (``operations``: comma-separated DynamoDB operation names, by
 default ``GetResourcePolicy``) answers those reads ``AccessDeniedException`` (HTTP 400), as AWS
 does for a caller whose IAM policy lacks the action: the settings snapshot must show it as a
 setting it could not read, never as a setting that is not there.
@@ -90,7 +90,7 @@ from .settings import SETTINGS
 _installed = False
 _lock = threading.RLock()
 
-ACCESS_DENIED = "settings_access_denied"
+ACCESS_DENIED = "settings-access-denied"
 faults.register(
     ACCESS_DENIED,
     "DynamoDB settings reads answer AccessDeniedException (a caller whose IAM policy lacks them)",

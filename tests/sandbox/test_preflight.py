@@ -444,7 +444,7 @@ def test_settings_reads_a_caller_may_not_make_degrade_to_warn_rows(aws, target):
     from runbook_lib.sandbox import faults
 
     make_table(aws, "orders")
-    faults.enable("settings_access_denied", operations="DescribeContributorInsights")
+    faults.enable("settings-access-denied", operations="DescribeContributorInsights")
     pf = preflight.run_checks(target, source_table="orders", target_table="orders-restored", automation="notebook")
     # THEN that read, and only that one, is a WARN row keeping AWS's code and naming the permission
     assert pf.snapshot["unreadable"] == {"contributor_insights": "AccessDeniedException"}

@@ -516,7 +516,7 @@ def test_access_denied_is_a_warn_row_with_the_code_never_a_missing_policy(aws, w
     from runbook_lib.sandbox import faults
 
     target = AwsTarget(region=REGION, endpoint_url=endpoint)
-    faults.enable("settings_access_denied", operations="GetResourcePolicy,DescribeContributorInsights")
+    faults.enable("settings-access-denied", operations="GetResourcePolicy,DescribeContributorInsights")
     snap = settings.snapshot(target, "full")
     assert snap["unreadable"] == {
         "resource_policy": "AccessDeniedException",
@@ -528,8 +528,8 @@ def test_access_denied_is_a_warn_row_with_the_code_never_a_missing_policy(aws, w
     assert rows["settings:resource_policy"].status == preflight.WARN
     assert rows["settings:resource_policy"].code == "AccessDeniedException"
     assert "dynamodb:GetResourcePolicy" in rows["settings:resource_policy"].remedy
-    assert faults.snapshot()["events"]["settings_access_denied"]["denied GetResourcePolicy"] == 2
-    faults.disable("settings_access_denied")
+    assert faults.snapshot()["events"]["settings-access-denied"]["denied GetResourcePolicy"] == 2
+    faults.disable("settings-access-denied")
     aws("dynamodb").create_table(TableName="full-restored", BillingMode="PAY_PER_REQUEST", **KEY)
     plan = settings.diff(target, snap, "full-restored")
     assert not {c.setting for c in plan.changes} & {"resource_policy", "stream_resource_policy"}

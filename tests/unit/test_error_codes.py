@@ -99,7 +99,7 @@ SANDBOX_RAISES = [
     *[("dynamodb", op, "ValidationException") for op in (
         "UpdateContributorInsights", "CreateTable", "UpdateTable", "UpdateTimeToLive",
         "EnableKinesisStreamingDestination", "UpdateKinesisStreamingDestination")],
-    # fault settings_access_denied, on the reads it may deny
+    # fault settings-access-denied, on the reads it may deny
     *[("dynamodb", op, "AccessDeniedException") for op in (
         "DescribeTimeToLive", "DescribeContinuousBackups", "ListTagsOfResource", "DescribeContributorInsights",
         "GetResourcePolicy", "DescribeKinesisStreamingDestination")],
