@@ -44,8 +44,10 @@ invocation's time makes the applier report its messages failed, and they come ba
 the queue's visibility timeout (360 s by default), longer than the drill's drain timeout (300 s).
 
 Where it differs from AWS: one balance per table (AWS splits capacity across partitions, and a
-hot key is throttled sooner); a new table starts with one second of capacity and saves what it does not use from its creation on (AWS does not say
-how much burst a new table has); global secondary indexes have no capacity of their own here
+hot key is throttled sooner); a new table starts with a full burst balance (300 seconds of its
+capacity) and keeps saving what it does not use (AWS does not say how much burst a new table has;
+moto's own AWS-verified tests write and read more than one second of 1-5 units to new tables
+without being throttled, so starting empty would be stricter than AWS); global secondary indexes have no capacity of their own here
 (moto keeps theirs, the sandbox does not charge them); ``UpdateItem`` is admitted on the size
 of the item before the update and charged the difference after it; ``Query``/``Scan`` are charged
 for what they return, not for every item they read before a filter, and are admitted while the
@@ -118,7 +120,7 @@ class _Balance:
     __slots__ = ("units", "stamp")
 
     def __init__(self, rate: float, now: float) -> None:
-        self.units = rate  # a new table starts with one second of capacity
+        self.units = rate * BURST_SECONDS  # a new table starts with a full burst balance
         self.stamp = now
 
     def take(self, cost: float, rate: float, burst: float, now: float, *, positive_only: bool = False) -> bool:

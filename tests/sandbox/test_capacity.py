@@ -142,13 +142,16 @@ def test_reads_cost_one_unit_per_4kb_strongly_consistent_and_half_eventually(ddb
 def test_batch_write_returns_the_throttled_part_as_unprocessed_items(ddb):
     _table(ddb, "prov", rcu=5, wcu=3)
     requests = [{"PutRequest": {"Item": _item(f"k{i:02d}")}} for i in range(25)]
-    # WHEN a batch of 25 one-unit writes meets a balance of 3 or a little more
+    # GIVEN the table's burst balance spent, then 1.2 s of its 3 WCU saved (3.6 to 4.6 units)
+    spent = _spend_writes(ddb, "prov")
+    time.sleep(1.2)
+    # WHEN a batch of 25 one-unit writes meets that balance
     out = ddb.batch_write_item(RequestItems={"prov": requests})
     # THEN the first ones are written and the rest come back, unprocessed
     done = 25 - len(out["UnprocessedItems"]["prov"])
     assert 3 <= done < 25
     assert out["UnprocessedItems"] == {"prov": requests[done:]}
-    assert ddb.scan(TableName="prov", Select="COUNT")["Count"] == done
+    assert ddb.scan(TableName="prov", Select="COUNT")["Count"] == spent + done
     # AND when none of a batch fits, the whole call is throttled
     with pytest.raises(ClientError) as err:
         ddb.batch_write_item(RequestItems={"prov": requests[done:]})
@@ -159,6 +162,9 @@ def test_batch_get_returns_the_throttled_part_as_unprocessed_keys(ddb):
     _table(ddb, "prov", rcu=2, wcu=50)
     keys = [{"pk": {"S": f"k{i:02d}"}} for i in range(25)]
     ddb.batch_write_item(RequestItems={"prov": [{"PutRequest": {"Item": dict(k)}} for k in keys]})
+    # GIVEN the burst balance spent, then 1.2 s of its 2 RCU saved
+    _spend_reads(ddb, "prov")
+    time.sleep(1.2)
     out = ddb.batch_get_item(RequestItems={"prov": {"Keys": keys, "ConsistentRead": True}})
     done = len(out["Responses"]["prov"])
     assert 2 <= done < 25
@@ -272,11 +278,14 @@ def test_query_and_scan_are_charged_for_the_size_they_read(ddb):
     for key in ("a", "b", "c"):
         ddb.put_item(TableName="prov", Item=_item(key, 3000))  # 9 KB in all
     key = {":k": {"S": "a"}}
-    # a query of one 3 KB item, eventually consistent: 0.5 RCU of the 1 the table starts with
+    # GIVEN the burst balance spent, then a second of its 1 RCU saved (1 to 2 units)
+    _spend_reads(ddb, "prov")
+    time.sleep(1.0)
+    # a query of one 3 KB item, eventually consistent: 0.5 RCU of that
     assert len(ddb.query(TableName="prov", KeyConditionExpression="pk = :k", ExpressionAttributeValues=key)["Items"]) == 1
     # a strongly consistent scan of 9 KB: 3 RCU, admitted on the positive balance and charged in full
     assert ddb.scan(TableName="prov", ConsistentRead=True)["Count"] == 3
-    # so the table owes about 2.5 RCU: the next reads are throttled until it is paid back
+    # so the table owes 1.5 to 2.5 RCU: the next reads are throttled until it is paid back
     with pytest.raises(ClientError) as err:
         ddb.get_item(TableName="prov", Key={"pk": {"S": "a"}}, ConsistentRead=True)
     assert _throttled(err.value)
