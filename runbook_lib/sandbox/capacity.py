@@ -165,6 +165,8 @@ class _Limit:
         self.table, self.write, self.rate, self.burst, self.balance, self.fault = table, write, rate, burst, balance, fault
 
     def take(self, cost: float, *, positive_only: bool = False) -> bool:
+        if cost <= 0:
+            return True  # nothing to spend (a request DynamoDB refuses before it consumes capacity)
         with _lock:
             return self.balance.take(cost, self.rate, self.burst, time.time(), positive_only=positive_only)
 
@@ -278,8 +280,16 @@ def read_units(size: int, consistent: bool) -> float:
     return float(units) if consistent else units / 2
 
 
+#: DynamoDB's item size limit: a larger item is refused (ValidationException) before any capacity
+#: is consumed, so it is never throttled here; moto's own check answers it
+MAX_ITEM_BYTES = 400 * 1024
+
+
 def _put_cost(table: Any, item: dict[str, Any]) -> int:
-    return write_units(max(_size_of_json(item), _stored_size(table, item)))
+    size = _size_of_json(item)
+    if size > MAX_ITEM_BYTES:
+        return 0
+    return write_units(max(size, _stored_size(table, item)))
 
 
 # -- the handlers ----------------------------------------------------------------------------------

@@ -292,3 +292,14 @@ def test_query_and_scan_are_charged_for_the_size_they_read(ddb):
     with pytest.raises(ClientError) as err:
         ddb.scan(TableName="prov")
     assert _throttled(err.value)
+
+
+def test_an_item_over_400_kb_is_refused_as_invalid_not_throttled(ddb):
+    """DynamoDB checks a request before it consumes capacity: an item over the 400 KB limit answers
+    ValidationException ("Item size has exceeded the maximum allowed size"), whatever the balance
+    (DynamoDB developer guide, "Service, account, and table quotas": item size 400 KB)."""
+    _table(ddb, "prov", rcu=1, wcu=1)
+    _spend_writes(ddb, "prov")
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="prov", Item=_item("big", 410 * 1000))
+    assert err.value.response["Error"]["Code"] == "ValidationException"
