@@ -118,10 +118,10 @@ def _wrap_add_message(original):
             source = _source_of(self, message)
             message._sandbox_dlq_source_arn = source.queue_arn if source is not None else None
             if self.fifo_queue:
-                from moto.core.utils import unix_time_millis
+                from .performance import sqs_now_ms
 
                 message.deduplication_id = message.id
-                message.sent_timestamp = int(unix_time_millis())
+                message.sent_timestamp = int(sqs_now_ms())
             _dead_lettered(message)
         message._sandbox_redriven = False
         return original(self, message)

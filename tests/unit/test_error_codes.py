@@ -134,6 +134,7 @@ MOTO_ONLY = {
 #: code-like strings in the sandbox that are not API error codes
 SANDBOX_NOT_API_CODES = {
     "MoveTaskError",  # sqs_redrive's exception class, named in its __all__
+    "SenderFault",  # a field of SendMessageBatch's failed entries (the partial-send fault sets it)
     "RecordAgeExceeded",  # requestContext.condition of a stream mapping's on-failure record (lambda_runtime)
     # capacity.py: ThrottlingReasons[].reason of a ProvisionedThroughputExceededException, and the
     # CancellationReasons[].Code of a cancelled transaction (DynamoDB API reference, "Error handling")
