@@ -13,7 +13,8 @@ Typical use::
     stack = deploy(target, p)                                                # capture starts
     set_replay_start(target, stack, replay_from)                             # R, once chosen
     enable_replay(target, stack)                                             # target ACTIVE
-    status(target, stack).drained
+    status(target, stack).drained     # queue empty AND forwarder caught up with the stream
+    forwarder_lag(target, stack)                                             # IteratorAge, s
     redrive_dlq(target, stack, execute=True)                                 # DLQ back, once fixed
     teardown(target, stack, execute=True)                                    # and verifies
 
