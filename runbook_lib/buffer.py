@@ -13,7 +13,8 @@ Typical use::
     stack = deploy(target, p)                                                # capture starts
     set_replay_start(target, stack, replay_from)                             # R, once chosen
     enable_replay(target, stack)                                             # target ACTIVE
-    status(target, stack).drained
+    status(target, stack).drained     # queue empty AND forwarder caught up with the stream
+    forwarder_lag(target, stack)                                             # IteratorAge, s
     redrive_dlq(target, stack, execute=True)                                 # DLQ back, once fixed
     teardown(target, stack, execute=True)                                    # and verifies
 
@@ -69,6 +70,15 @@ MAX_STACK_NAME = 50
 #: first sent; at least SQS's five-minute deduplication interval keeps a redriven change
 #: recognisably late to the applier (runbook_lib/cdc/applier.py, path (b))
 REDRIVE_MIN_SECONDS = 300
+#: The forwarder keeps up with the stream while the newest one-minute datapoint of its Lambda
+#: ``IteratorAge`` (the age of a batch's last record when the batch was sent) is at most this many
+#: seconds. A healthy stream mapping reads a second or so behind (Lambda polls each shard about
+#: four times a second, a cold start takes a few seconds, and ``ApproximateCreationDateTime`` is
+#: rounded down to the second); 30 s is well above that, yet far below a real backlog (retried
+#: batches back off, a TRIM_HORIZON start reads hours behind).
+LAG_TOLERANCE_SECONDS = 30.0
+#: Lambda sends its metrics to CloudWatch in one-minute intervals: the finest period there is.
+LAG_PERIOD_SECONDS = 60
 #: CloudFormation's limit for an inline ``TemplateBody``.
 MAX_TEMPLATE_BODY = 51_200
 #: The zip's fixed timestamp (the earliest a zip can hold) and file mode: reproducible bytes.
@@ -208,10 +218,35 @@ class BufferStatus:
     stream_mapping_state: str
     queue_mapping_state: str
     sampled_at: datetime
+    #: the forwarder's newest IteratorAge Maximum, in seconds; None: no invocation in the window
+    stream_lag_seconds: float | None = None
+    #: failed forwarder invocations (Lambda ``Errors``) in the newest datapoint; None: no datapoint
+    forwarder_errors: int | None = None
+
+    @property
+    def forwarder_behind(self) -> bool:
+        """The forwarder has not caught up with the stream: changes may wait there, not in the queue.
+
+        Behind when its newest ``IteratorAge`` exceeds :data:`LAG_TOLERANCE_SECONDS` or its newest
+        ``Errors`` datapoint counts a failed invocation (a failed stream batch is retried, its
+        changes not yet in the queue). No datapoint = no invocation in the window = not behind.
+        """
+        lagging = self.stream_lag_seconds is not None and self.stream_lag_seconds > LAG_TOLERANCE_SECONDS
+        return lagging or bool(self.forwarder_errors)
+
+    @property
+    def queue_empty(self) -> bool:
+        return self.depth == 0 and self.in_flight == 0 and self.delayed == 0
 
     @property
     def drained(self) -> bool:
-        return self.depth == 0 and self.in_flight == 0 and self.delayed == 0
+        """Nothing waits in the queue AND nothing waits in the stream (:attr:`forwarder_behind`).
+
+        The stream half reads Lambda's one-minute metrics, so on AWS it can say "drained" up to a
+        minute (plus CloudWatch's publication delay) late; a bad minute with no invocation after
+        it keeps it "behind" until that datapoint leaves the window: late, never early.
+        """
+        return self.queue_empty and not self.forwarder_behind
 
     @property
     def replay_enabled(self) -> bool:
@@ -221,6 +256,7 @@ class BufferStatus:
         data = asdict(self)
         data["sampled_at"] = iso(self.sampled_at)
         data["drained"] = self.drained
+        data["forwarder_behind"] = self.forwarder_behind
         return data
 
 
@@ -1247,8 +1283,51 @@ def _oldest_age(target: AwsTarget, queue_name: str) -> float | None:
     return float(max(points, key=lambda p: p["Timestamp"])["Maximum"])
 
 
+def _newest_datapoint(target: AwsTarget, function_name: str, metric: str, stat: str, window_seconds: float) -> float | None:
+    now = utcnow()
+    try:
+        points = target.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=[{"Name": "FunctionName", "Value": function_name}],
+            StartTime=now - timedelta(seconds=window_seconds),
+            EndTime=now + timedelta(seconds=LAG_PERIOD_SECONDS),
+            Period=LAG_PERIOD_SECONDS,
+            Statistics=[stat],
+        )["Datapoints"]
+    except ClientError as exc:
+        raise _aws_failure(
+            exc,
+            f"reading the {metric} metric of {function_name}",
+            "the operator needs cloudwatch:GetMetricStatistics to tell whether the forwarder keeps up with the stream",
+        ) from exc
+    if not points:
+        return None
+    return float(max(points, key=lambda p: p["Timestamp"])[stat])
+
+
+def forwarder_lag(target: AwsTarget, stack: BufferStack, *, window_seconds: float = 300) -> float | None:
+    """How far the forwarder is behind the source's stream, in seconds; None if it was not invoked.
+
+    The Maximum of the forwarder's Lambda ``IteratorAge`` (the age of the last record of a batch
+    when the stream mapping sent it to the function) in the NEWEST one-minute datapoint of the last
+    ``window_seconds``: "Types of metrics for Lambda functions", AWS Lambda Developer Guide,
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html. Lambda sends
+    metrics in one-minute intervals, so this is up to a minute (plus CloudWatch's delay) old.
+    """
+    ms = _newest_datapoint(target, stack.forwarder_function_name, "IteratorAge", "Maximum", window_seconds)
+    return None if ms is None else ms / 1000.0
+
+
+def forwarder_errors(target: AwsTarget, stack: BufferStack, *, window_seconds: float = 300) -> int | None:
+    """Failed forwarder invocations (Lambda ``Errors``, Sum) in the newest one-minute datapoint."""
+    n = _newest_datapoint(target, stack.forwarder_function_name, "Errors", "Sum", window_seconds)
+    return None if n is None else int(n)
+
+
 def status(target: AwsTarget, stack: BufferStack) -> BufferStatus:
-    """Depth, in flight, DLQ, stream failures, age of the oldest message, both mappings' states."""
+    """Depth, in flight, DLQ, stream failures, age of the oldest message, both mappings' states,
+    and whether the forwarder keeps up with the stream (:func:`forwarder_lag`)."""
     sqs = target.client("sqs")
     try:
         main = _queue_counts(sqs, stack.queue_url)
@@ -1269,6 +1348,8 @@ def status(target: AwsTarget, stack: BufferStack) -> BufferStatus:
         stream_mapping_state=stream_state,
         queue_mapping_state=queue_state,
         sampled_at=utcnow(),
+        stream_lag_seconds=forwarder_lag(target, stack),
+        forwarder_errors=forwarder_errors(target, stack),
     )
 
 

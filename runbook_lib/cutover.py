@@ -5,7 +5,11 @@ So cutover first waits until no new change has reached the source's stream for a
 (read from the stream itself, from ``LATEST``, so only new writes count), up to a timeout; if
 writes keep coming it stops with an error telling the operator to stop the writers (``force``
 overrides). Then it confirms the buffer has drained and the DLQ is empty, turns replay off, and
-tears the stack down, verifying that nothing is left behind.
+tears the stack down, verifying that nothing is left behind. Drained means the queue is empty AND
+the forwarder has caught up with the stream (``buffer.BufferStatus.drained``: its Lambda
+``IteratorAge`` within ``buffer.LAG_TOLERANCE_SECONDS``, no failed invocation in the newest
+minute): an empty queue alone says nothing of the changes still waiting in the stream, and replay
+turned off then would lose them.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ def cutover(
     """Quiet period, drained buffer, replay off, stack deleted and verified gone."""
     plan = [
         f"wait until no write reaches {stack.source_table}'s stream for {quiet_seconds:.0f} s (at most {timeout:.0f} s)",
-        "confirm the buffer has drained and the DLQ is empty",
+        "confirm the buffer has drained (queue empty, the forwarder caught up with the stream) and the DLQ is empty",
         f"turn replay off (mapping {stack.queue_mapping_uuid})",
     ]
     if teardown:
@@ -145,6 +149,16 @@ def cutover(
             f"not applied to {stack.target_table}. Inspect the DLQ ({stack.dlq_url}), fix the cause and redrive it, "
             "then run cutover again (force=True ignores them)",
             table=stack.target_table,
+            step="05_cutover",
+        )
+    final = buffer.status(target, stack)
+    if not final.drained and not force:
+        raise CutoverError(
+            f"the buffer of {stack.source_table} is not drained (queue depth {final.depth}, in flight {final.in_flight}, "
+            f"forwarder {final.stream_lag_seconds} s behind the stream, {final.forwarder_errors} failed forwarder "
+            f"invocation(s) in the newest minute): replay stays on; check the forwarder's log group, then run cutover "
+            "again (force=True turns replay off anyway and loses the changes not yet applied)",
+            table=stack.source_table,
             step="05_cutover",
         )
     buffer.disable_replay(target, stack)

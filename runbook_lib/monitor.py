@@ -480,7 +480,11 @@ def follow_drain(
 
     Caught up: no message waits (depth 0); messages in flight are being applied. With writers
     still active new changes keep arriving, so the queue is never empty for long; once the writers
-    have stopped, ``require_empty=True`` waits for nothing visible, in flight or delayed.
+    have stopped, ``require_empty=True`` waits for nothing visible, in flight or delayed. Either
+    way the forwarder must have caught up with the source's stream too
+    (:attr:`buffer.BufferStatus.forwarder_behind`: its Lambda ``IteratorAge`` at most
+    :data:`buffer.LAG_TOLERANCE_SECONDS`, no failed invocation), or changes still waiting in the
+    stream would be missed; on AWS that reads one-minute metrics, so it can be up to a minute late.
     """
     started = time.monotonic()
     samples: list[dict[str, Any]] = []
@@ -496,16 +500,24 @@ def follow_drain(
                 "in_flight": last.in_flight,
                 "dlq": last.dlq_depth,
                 "stream_failures": last.stream_failures,
+                "stream_lag": last.stream_lag_seconds,
+                "forwarder_errors": last.forwarder_errors,
             }
             samples.append(sample)
             if progress is not None:
                 progress(last)
             elif bar is not None:
-                bar.set_postfix_str(f"depth {last.depth}, in flight {last.in_flight}, DLQ {last.dlq_depth}")
+                lag = "-" if last.stream_lag_seconds is None else f"{last.stream_lag_seconds:.1f} s"
+                bar.set_postfix_str(
+                    f"depth {last.depth}, in flight {last.in_flight}, DLQ {last.dlq_depth}, stream lag {lag}"
+                    + (f", forwarder errors {last.forwarder_errors}" if last.forwarder_errors else "")
+                )
                 bar.update(0)
             if run_dir is not None:
                 run_state.update(run_dir, drain_samples=run_state.load(run_dir).get("drain_samples", [])[-2000:] + [sample])
-            caught_up_now = last.drained if require_empty else (last.depth == 0 and last.delayed == 0)
+            caught_up_now = last.drained if require_empty else (
+                last.depth == 0 and last.delayed == 0 and not last.forwarder_behind
+            )
             quiet = quiet + 1 if caught_up_now else 0
             if quiet >= quiet_samples:
                 break
@@ -529,8 +541,9 @@ def follow_drain(
     if not caught_up:
         raise BufferError(
             f"the buffer did not drain within {timeout:.0f} s (depth {last.depth if last else '?'}, in flight "
-            f"{last.in_flight if last else '?'}): check the applier's errors in its log group and the DLQ, "
-            "or raise drain_timeout"
+            f"{last.in_flight if last else '?'}, stream lag {last.stream_lag_seconds if last else '?'} s, forwarder "
+            f"errors {last.forwarder_errors if last else '?'}): check the applier's and the forwarder's errors in "
+            "their log groups and the DLQ, or raise drain_timeout"
         )
     if result.dlq_depth or result.stream_failures:
         log.warning("buffer drained with %d message(s) in the DLQ and %d stream failure(s): once their cause is "

@@ -96,6 +96,14 @@ custom group, as that page names them), with ``INIT_START``, ``START RequestId: 
 function's lines (a logging record with several lines is one event, as on Lambda), ``END`` and
 ``REPORT`` lines, and ``Task timed out after N.NN seconds``.
 
+Metrics: every invocation this runtime makes (stream and SQS mappings, the ``Invoke`` API) puts
+into moto's CloudWatch backend (in-process, the function's region) what Lambda publishes, namespace
+``AWS/Lambda``, dimension ``FunctionName``, timestamped when the invocation was sent:
+``Invocations`` (Count, 1), ``Errors`` (Count, 1 if the invocation failed, else 0) and, for a stream
+mapping's batch, ``IteratorAge`` (Milliseconds, the send time minus the ``ApproximateCreationDateTime``
+of the batch's last record) ("Types of metrics for Lambda functions", AWS Lambda Developer Guide,
+https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
+
 Robustness: an exception in the poller or a task is logged (never with record data) and polling
 goes on; ``reset()`` and ``stop()`` kill every worker (process group), and workers exit when their
 parent dies; tasks check a generation number before every side effect, so objects that moto has
@@ -153,6 +161,12 @@ Where the sandbox differs from AWS
   ``/tmp`` size, reserved concurrency and throttling are not modelled; the handler's ``cwd`` is
   the code directory (``LAMBDA_TASK_ROOT``) but it is writable. Workers stay warm until the code or
   configuration changes, or the sandbox resets or stops (no idle timeout).
+- Metrics are in CloudWatch at once (AWS sends Lambda's metrics in one-minute intervals, and a
+  datapoint can appear minutes later); only ``Invocations``, ``Errors`` and ``IteratorAge``, only
+  with the ``FunctionName`` dimension (no ``Resource``/``ExecutedVersion``, no ``Duration``,
+  ``Throttles``, concurrency or event-source-mapping metrics); ``IteratorAge`` is measured from the
+  record's ``ApproximateCreationDateTime``, which is rounded down to the second, so it reads up to
+  a second high.
 - ``Max Memory Used`` in ``REPORT`` is the worker's peak RSS (Linux), ``Billed Duration`` is the
   duration rounded up to the millisecond.
 - The log group is created whatever the function's role allows: IAM is not enforced in the sandbox.
@@ -1212,7 +1226,7 @@ class LambdaRuntime:
             if fn is None:
                 return  # function gone: nothing processed, try again on a later poll
             spec = FunctionSpec.of(fn)
-            result = self.invoke(spec, {"Records": records[lo:hi]}, esm.function_arn, gen)
+            result = self.invoke(spec, {"Records": records[lo:hi]}, esm.function_arn, gen, last_record=records[hi - 1])
             esm = self._live_mapping(account, region, uuid, gen)
             failed_at = self._stream_failure_index(esm, result, records[lo:hi])
             if failed_at is None:
@@ -1255,7 +1269,7 @@ class LambdaRuntime:
         self._check(gen)
         advance_sqs_clock(float(fault["advance"]))
         faults.note("late-resend", "sqs_clock_moved_seconds", int(float(fault["advance"])))
-        result = self.invoke(spec, {"Records": records}, esm.function_arn, gen)
+        result = self.invoke(spec, {"Records": records}, esm.function_arn, gen, last_record=records[-1])
         faults.note("late-resend", "batches_resent")
         faults.note("late-resend", "records_resent", len(records))
         if self._stream_failure_index(esm, result, records) is not None:
@@ -1568,6 +1582,30 @@ class LambdaRuntime:
         worker.kill()
 
     def invoke(
+        self,
+        spec: FunctionSpec,
+        event: Any,
+        invoked_arn: str,
+        gen: int | None = None,
+        worker: _Worker | None = None,
+        *,
+        last_record: dict[str, Any] | None = None,
+    ) -> InvocationResult:
+        """Run one invocation and publish Lambda's metrics for it (see :func:`publish_metrics`).
+
+        ``last_record``: for a stream mapping's batch, the batch's last record (its
+        ``dynamodb.ApproximateCreationDateTime`` gives ``IteratorAge``).
+        """
+        sent = time.time()
+        result = self._invoke(spec, event, invoked_arn, gen, worker)
+        created = None if last_record is None else last_record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+        try:
+            publish_metrics(spec, sent, ok=result.ok, record_created=None if created is None else _epoch(created))
+        except Exception:  # noqa: BLE001 - metrics must never fail an invocation
+            log.warning("could not publish the metrics of %s", spec.name, exc_info=True)
+        return result
+
+    def _invoke(
         self, spec: FunctionSpec, event: Any, invoked_arn: str, gen: int | None = None, worker: _Worker | None = None
     ) -> InvocationResult:
         """Run one invocation of ``spec`` (synchronously) and write its log lines to CloudWatch Logs.
@@ -1728,6 +1766,33 @@ class LambdaRuntime:
             log.exception("asynchronous invocation of %s failed", spec.name)
         finally:
             self._task_done()
+
+
+def publish_metrics(spec: FunctionSpec, sent: float, *, ok: bool, record_created: float | None = None) -> None:
+    """Put the metrics Lambda publishes for one invocation into moto's CloudWatch backend.
+
+    Namespace ``AWS/Lambda``, dimension ``FunctionName``, timestamp = when the invocation was
+    sent ("The timestamp on a metric reflects when the function was invoked"): ``Invocations``
+    (Count, 1), ``Errors`` (Count, 1 for a failed invocation, 0 otherwise: invocation metrics
+    are binary indicators of the outcome) and, for a stream mapping's batch, ``IteratorAge``
+    (Milliseconds: when the batch was sent minus the ``ApproximateCreationDateTime`` of its last
+    record). "Types of metrics for Lambda functions", AWS Lambda Developer Guide,
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
+    """
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    when = datetime.fromtimestamp(sent, tz=timezone.utc).replace(tzinfo=None)  # moto keeps naive UTC
+    dims = [{"Name": "FunctionName", "Value": spec.name}]
+    data: list[dict[str, Any]] = [
+        {"MetricName": "Invocations", "Value": 1.0, "Unit": "Count"},
+        {"MetricName": "Errors", "Value": 0.0 if ok else 1.0, "Unit": "Count"},
+    ]
+    if record_created is not None:
+        age_ms = max((sent - float(record_created)) * 1000.0, 0.0)
+        data.append({"MetricName": "IteratorAge", "Value": age_ms, "Unit": "Milliseconds"})
+    for datum in data:
+        datum.update(Dimensions=dims, Timestamp=when)
+    cloudwatch_backends[spec.account][spec.region].put_metric_data("AWS/Lambda", data)
 
 
 def _matches(spec: FunctionSpec, pattern: str) -> bool:

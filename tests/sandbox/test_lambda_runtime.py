@@ -894,3 +894,50 @@ def test_applier_crash_kills_the_invocation_after_its_first_write_and_the_batch_
         ["ApproximateNumberOfMessagesNotVisible"] == "0",
         what="the batch deleted",
     )
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def _lambda_stats(aws, function: str, metric: str, stat: str) -> list[dict]:
+    now = time.time()
+    return aws("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName=metric,
+        Dimensions=[{"Name": "FunctionName", "Value": function}],
+        StartTime=now - 600,
+        EndTime=now + 60,
+        Period=600,
+        Statistics=[stat],
+    )["Datapoints"]
+
+
+def test_invocations_publish_lambda_metrics_with_iterator_age_for_stream_batches(aws):
+    """Lambda publishes, per invocation, ``Invocations`` (Count), ``Errors`` (Count, a failed
+    invocation) and, for a stream event source mapping, ``IteratorAge`` (Milliseconds): the age of
+    the batch's last record when the mapping sent the batch to the function. Namespace
+    ``AWS/Lambda``, dimension ``FunctionName``. AWS: "Types of metrics for Lambda functions"
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html and "Using
+    CloudWatch metrics with Lambda" https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html
+    """
+    # GIVEN two records, 1.5 s old when the mapping is enabled; the second fails twice
+    _, uuid = _stream_setup(aws, BatchSize=10)
+    _put(aws, "orders", "k1")
+    _put(aws, "orders", "k2", "error-times-2")
+    time.sleep(1.5)
+    # WHEN the mapping delivers the batch (two failures, then a success)
+    _enable(aws, uuid)
+    _wait_for(lambda: len(_calls(aws, "sink")) >= 3, what="two retries and a success")
+    # THEN three invocations, two errors, three iterator ages of at least the records' age
+    [inv] = _wait_for(lambda: _lambda_stats(aws, "rec", "Invocations", "Sum"), what="Invocations")
+    assert inv["Sum"] == 3.0 and inv["Unit"] == "Count"
+    [err] = _lambda_stats(aws, "rec", "Errors", "Sum")
+    assert err["Sum"] == 2.0
+    [age] = _lambda_stats(aws, "rec", "IteratorAge", "SampleCount")
+    assert age["SampleCount"] == 3.0 and age["Unit"] == "Milliseconds"
+    [age_max] = _lambda_stats(aws, "rec", "IteratorAge", "Maximum")
+    assert 1000.0 <= age_max["Maximum"] < 60_000.0
+    # and a direct Invoke is counted but has no iterator age
+    _function(aws, "direct", "sink")
+    _invoke(aws, "direct", {"Records": []})
+    [direct] = _lambda_stats(aws, "direct", "Invocations", "Sum")
+    assert direct["Sum"] == 1.0
+    assert _lambda_stats(aws, "direct", "IteratorAge", "Maximum") == []
