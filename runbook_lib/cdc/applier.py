@@ -527,4 +527,4 @@ def apply(event: dict, dynamodb: Any, settings: ApplierSettings, retry: Retry | 
 
 
 def handler(event: dict, context: Any) -> dict:
-    return apply(event, runtime.client("dynamodb"), ApplierSettings.from_env(), Retry.for_context(context))
+    return apply(event, runtime.client("dynamodb", self_retrying=True), ApplierSettings.from_env(), Retry.for_context(context))

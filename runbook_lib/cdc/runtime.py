@@ -22,13 +22,18 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
+#: the applier backs off from throttling itself, for as long as its invocation has time
+#: (``applier.Retry.for_context``): botocore retries once, so that its own backoff (up to 20 s a try
+#: over 10 tries) cannot outlast the invocation and turn a throttle into a timed-out batch
+SELF_RETRYING_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=10, read_timeout=60)
 LOGGER_NAME = "runbook_lib.cdc"
 
 
 @lru_cache(maxsize=None)
-def client(service: str):
-    """The module-wide client for ``service``, created on first use."""
-    return boto3.client(service, config=RETRY_CONFIG)
+def client(service: str, *, self_retrying: bool = False):
+    """The module-wide client for ``service``, created on first use; ``self_retrying`` for a caller
+    that retries throttling itself (botocore then retries once)."""
+    return boto3.client(service, config=SELF_RETRYING_CONFIG if self_retrying else RETRY_CONFIG)
 
 
 def reset_clients() -> None:

@@ -661,7 +661,8 @@ def test_handler_is_a_thin_wrapper_over_apply_with_the_invocations_time(monkeypa
     db = FakeDynamoDB({TARGET: ["Id"], SOURCE: ["Id"]})
     db.seed(SOURCE, {"Message": {"S": "Another item"}, "Id": {"N": "102"}})
     db.script["batch_write_item"] = [client_error("ThrottlingException", "BatchWriteItem")] * 20
-    monkeypatch.setattr(runtime, "client", lambda service: {"dynamodb": db}[service])
+    clients = []
+    monkeypatch.setattr(runtime, "client", lambda service, **kw: clients.append(kw) or {"dynamodb": db}[service])
     monkeypatch.setattr(applier.time, "sleep", lambda seconds: None)
     monkeypatch.setenv("TARGET_TABLE", TARGET)
     monkeypatch.setenv("SOURCE_TABLE", SOURCE)
@@ -674,6 +675,16 @@ def test_handler_is_a_thin_wrapper_over_apply_with_the_invocations_time(monkeypa
     # WHEN / THEN the batch is applied: the handler retried past the 8 attempts of a bare Retry
     assert applier.handler(load_event("sqsFifoEvent.json"), Context()) == {"batchItemFailures": []}
     assert db.get(TARGET, {"Id": {"N": "102"}}) is not None
+    # and its client leaves the backing off to it (botocore's own could outlast the invocation)
+    assert clients == [{"self_retrying": True}]
+
+
+def test_a_self_retrying_client_lets_botocore_retry_once():
+    from runbook_lib.cdc import runtime as real_runtime
+
+    config = real_runtime.SELF_RETRYING_CONFIG
+    assert config.retries == {"max_attempts": 2, "mode": "standard"}
+    assert real_runtime.RETRY_CONFIG.retries["max_attempts"] > config.retries["max_attempts"]
 
 
 def test_no_item_value_reaches_any_log_line(caplog, monkeypatch, sleeps):
