@@ -165,7 +165,7 @@ class _Limit:
         self.table, self.write, self.rate, self.burst, self.balance, self.fault = table, write, rate, burst, balance, fault
 
     def take(self, cost: float, *, positive_only: bool = False) -> bool:
-        if cost <= 0:
+        if cost <= 0 and not positive_only:
             return True  # nothing to spend (a request DynamoDB refuses before it consumes capacity)
         with _lock:
             return self.balance.take(cost, self.rate, self.burst, time.time(), positive_only=positive_only)

@@ -275,17 +275,17 @@ def test_throttle_target_fault_can_name_any_table(ddb):
 
 def test_query_and_scan_are_charged_for_the_size_they_read(ddb):
     _table(ddb, "prov", rcu=1, wcu=20)
-    for key in ("a", "b", "c"):
-        ddb.put_item(TableName="prov", Item=_item(key, 3000))  # 9 KB in all
+    for key in "abcdefgh":
+        ddb.put_item(TableName="prov", Item=_item(key, 3000))  # 24 KB in all
     key = {":k": {"S": "a"}}
     # GIVEN the burst balance spent, then a second of its 1 RCU saved (1 to 2 units)
     _spend_reads(ddb, "prov")
     time.sleep(1.0)
     # a query of one 3 KB item, eventually consistent: 0.5 RCU of that
     assert len(ddb.query(TableName="prov", KeyConditionExpression="pk = :k", ExpressionAttributeValues=key)["Items"]) == 1
-    # a strongly consistent scan of 9 KB: 3 RCU, admitted on the positive balance and charged in full
-    assert ddb.scan(TableName="prov", ConsistentRead=True)["Count"] == 3
-    # so the table owes 1.5 to 2.5 RCU: the next reads are throttled until it is paid back
+    # a strongly consistent scan of 24 KB: 6 RCU, admitted on the positive balance and charged in full
+    assert ddb.scan(TableName="prov", ConsistentRead=True)["Count"] == 8
+    # so the table owes 4.5 to 5.5 RCU: the next reads (within the 4 s it takes to pay it back) are throttled
     with pytest.raises(ClientError) as err:
         ddb.get_item(TableName="prov", Key={"pk": {"S": "a"}}, ConsistentRead=True)
     assert _throttled(err.value)
