@@ -25,7 +25,7 @@ RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_
 #: the applier backs off from throttling itself, for as long as its invocation has time
 #: (``applier.Retry.for_context``): botocore retries once, so that its own backoff (up to 20 s a try
 #: over 10 tries) cannot outlast the invocation and turn a throttle into a timed-out batch
-SELF_RETRYING_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+SELF_RETRYING_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
 LOGGER_NAME = "runbook_lib.cdc"
 
 
