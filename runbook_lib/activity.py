@@ -9,8 +9,8 @@ about an injected fault, and an operator can see the same for a real run:
   ``send_failed``, ``record_unreadable``) and the sums of the numeric fields of ``forwarded``;
 - ``applier``: the same for the applier (``applied``, ``message_failed``, ``batch_failed``), with
   the sums of every numeric field of ``applied`` (retries, re-reads, failures, ...);
-- ``invocation_errors``: Lambda's own ``REPORT``/error lines that say an invocation failed or
-  timed out (the runtime writes them, not our code);
+- ``invocation_errors``: invocations that failed or timed out, counted once per ``RequestId`` in
+  Lambda's own error and ``REPORT`` lines (the runtime writes them, not our code);
 - ``dlq_depth`` and ``stream_failures`` from the queues.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from typing import Any
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 _SUMMED = {"forwarded", "applied"}
 #: substrings of runtime lines that mean an invocation did not complete
 _RUNTIME_FAILURES = ("Task timed out", "Runtime.ExitError", "Runtime exited", "Status: error")
+_REQUEST_ID = re.compile(r"RequestId: (\S+)")
 
 
 def _log_lines(logs: Any, group: str, start_ms: int | None) -> list[str]:
@@ -52,7 +54,8 @@ def summarize_lines(lines: list[str]) -> dict[str, Any]:
     """Event counts and field sums of one function's JSON log lines (other lines counted apart)."""
     events: Counter = Counter()
     sums: Counter = Counter()
-    runtime_failures = 0
+    failed_requests: set[str] = set()
+    anonymous_failures = 0
     for line in lines:
         text = line.strip()
         start = text.find("{")
@@ -64,7 +67,12 @@ def summarize_lines(lines: list[str]) -> dict[str, Any]:
                 record = None
         if not isinstance(record, dict) or "event" not in record:
             if any(marker in text for marker in _RUNTIME_FAILURES):
-                runtime_failures += 1
+                # Lambda writes more than one line for one failed invocation (the error, the REPORT)
+                found = _REQUEST_ID.search(text)
+                if found:
+                    failed_requests.add(found.group(1))
+                else:
+                    anonymous_failures += 1
             continue
         name = str(record["event"])
         events[name] += 1
@@ -72,7 +80,7 @@ def summarize_lines(lines: list[str]) -> dict[str, Any]:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     sums[key] += value
-    return {"events": dict(events), "totals": dict(sums), "invocation_errors": runtime_failures}
+    return {"events": dict(events), "totals": dict(sums), "invocation_errors": len(failed_requests) + anonymous_failures}
 
 
 def pipeline_activity(target: AwsTarget, stack: Any, *, since_ms: int | None = None) -> dict[str, Any]:

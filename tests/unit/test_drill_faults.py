@@ -70,6 +70,7 @@ def test_log_lines_are_added_up_by_event_and_field():
         '{"event":"applied","level":"WARNING","logger":"runbook_lib.cdc.applier","received":4,"retries":5,"failed":1}',
         '[ERROR] 2026-11-30T10:00:00Z {"event":"message_failed","group":"ab","reason":"write_failed"}',
         'RequestId: 2 Error: Runtime exited with error: signal: killed Runtime.ExitError',
+        'REPORT RequestId: 2 Duration: 3 ms Status: error',
         'REPORT RequestId: 1 Duration: 3 ms',
     ]
     summary = activity.summarize_lines(lines)
