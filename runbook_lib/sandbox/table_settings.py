@@ -1,5 +1,7 @@
 """The table settings the runbook reads and re-applies, answered as DynamoDB answers them.
 
+Size: over 600 lines on purpose until the restructure issue (#11), which splits the code base by concern in one pass; here the settings state moves apart from the DynamoDB/Application Auto Scaling handlers. Splitting it alone now would move code the other open issues are about to change.
+
 ``runbook_lib.settings`` (snapshot, diff, apply) and ``runbook_lib.preflight`` read and set a
 table's settings through the calls listed in ``settings.API_CALLS``. moto 5.2.5 falls short on
 several of them, and every shortfall showed up as a WARN row that no AWS account would show:
