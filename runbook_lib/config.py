@@ -75,17 +75,68 @@ def _botocore_session():
 _RETRY = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=10, read_timeout=70)
 
 
-@lru_cache(maxsize=128)
+#: Credentials the runbook sends to an ``endpoint_url`` (the sandbox). The user's own AWS credentials
+#: (``AWS_ACCESS_KEY_ID``, profiles, SSO, instance roles) are never sent to an endpoint: a sandbox, or
+#: anything else listening on that address, would receive them. Unset, the sandbox's test
+#: credentials are sent; a drill sets these to the access key of the IAM user it runs as.
+SANDBOX_ACCESS_KEY_ENV = "PITR_RUNBOOK_SANDBOX_ACCESS_KEY_ID"
+SANDBOX_SECRET_KEY_ENV = "PITR_RUNBOOK_SANDBOX_SECRET_ACCESS_KEY"
+SANDBOX_SESSION_TOKEN_ENV = "PITR_RUNBOOK_SANDBOX_SESSION_TOKEN"
+#: ``aws`` tells the runbook that ``endpoint_url`` is a real AWS endpoint (a VPC interface endpoint,
+#: say) and that the default credential chain may be sent to it. Anything else means the sandbox.
+ENDPOINT_CREDENTIALS_ENV = "PITR_RUNBOOK_ENDPOINT_CREDENTIALS"
+SANDBOX_TEST_CREDENTIALS = ("testing", "testing", None)
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def endpoint_credentials() -> tuple[str, str, str | None] | None:
+    """What requests to an ``endpoint_url`` are signed with: a (key, secret, token) triple, or None
+    for the default credential chain (only when ``PITR_RUNBOOK_ENDPOINT_CREDENTIALS=aws``)."""
+    if os.environ.get(ENDPOINT_CREDENTIALS_ENV, "").strip().lower() == "aws":
+        return None
+    key = os.environ.get(SANDBOX_ACCESS_KEY_ENV)
+    secret = os.environ.get(SANDBOX_SECRET_KEY_ENV)
+    if key and secret:
+        return (key, secret, os.environ.get(SANDBOX_SESSION_TOKEN_ENV) or None)
+    return SANDBOX_TEST_CREDENTIALS
+
+
+def is_loopback_endpoint(endpoint_url: str) -> bool:
+    """True when ``endpoint_url`` names this machine (127.0.0.0/8, ``localhost`` or ``::1``)."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(endpoint_url).hostname or "").lower()
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+@lru_cache(maxsize=32)
+def _warn_remote_endpoint(endpoint_url: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "endpoint_url %s is not on this machine (loopback): the runbook sends it the sandbox's test "
+        "credentials, never your AWS credentials; set %s=aws only if it is a real AWS endpoint",
+        endpoint_url, ENDPOINT_CREDENTIALS_ENV,
+    )
+
+
 def _session_for(region: str, endpoint_url: str | None) -> boto3.session.Session:
-    if endpoint_url is not None:
-        # The sandbox accepts any credentials; never let a real profile leak into it.
+    if endpoint_url is None:
+        return _cached_session(region, None)
+    if not is_loopback_endpoint(endpoint_url):
+        _warn_remote_endpoint(endpoint_url)
+    return _cached_session(region, endpoint_credentials())
+
+
+@lru_cache(maxsize=128)
+def _cached_session(region: str, credentials: tuple[str, str, str | None] | None) -> boto3.session.Session:
+    if credentials is not None:
+        key, secret, token = credentials
         return boto3.session.Session(
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-            region_name=region,
+            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token, region_name=region
         )
     return boto3.session.Session(region_name=region)
-
 
 def client(service: str, *, region: str | None = None, endpoint_url: str | None = None, config: Config | None = None):
     """A boto3 client with adaptive retries, for real AWS (``endpoint_url=None``) or an endpoint.
@@ -113,10 +164,13 @@ _clients_lock = threading.Lock()
 
 
 @lru_cache(maxsize=256)
-def _shared_client_unlocked(service: str, region: str, endpoint_url: str | None):
+def _shared_client_unlocked(service: str, region: str, endpoint_url: str | None, credentials):
+    # ``credentials`` is part of the key: a process that switches sandbox identities (a drill that
+    # sets up as the sandbox's root, then runs as its operator user) gets a client per identity
     return _make_client(service, region, endpoint_url, None)
 
 
 def _shared_client(service: str, region: str, endpoint_url: str | None):
+    credentials = endpoint_credentials() if endpoint_url is not None else None
     with _clients_lock:  # botocore's client creation is not thread-safe
-        return _shared_client_unlocked(service, region, endpoint_url)
+        return _shared_client_unlocked(service, region, endpoint_url, credentials)
