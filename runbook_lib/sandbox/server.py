@@ -20,6 +20,50 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
+def _is_loopback_name(host: str) -> bool:
+    """127.0.0.0/8, ``::1``, ``localhost`` and its subdomains (RFC 6761: they resolve to loopback,
+    and browsers never send them elsewhere)."""
+    host = host.lower().rstrip(".")
+    return (
+        host in ("localhost", "::1")
+        or host.endswith(".localhost")
+        or (host.startswith("127.") and host.replace(".", "").isdigit())
+    )
+
+
+def _host_of(value: str) -> str:
+    """The host part of a ``Host`` header or an ``Origin`` (``scheme://host[:port]``)."""
+    from urllib.parse import urlsplit
+
+    if "://" not in value:
+        value = "//" + value
+    try:
+        return urlsplit(value).hostname or ""
+    except ValueError:
+        return ""
+
+
+def refusal(environ) -> str | None:
+    """Why a request must not reach the sandbox, or None.
+
+    The sandbox runs uploaded code and holds whatever a drill put in it, and until IAM principals
+    are used it trusts any signature. Two ways a web page in the user's browser could drive it are
+    closed here: DNS rebinding (a name the attacker controls resolving to 127.0.0.1: the browser
+    then sends that name as ``Host``) and cross-site requests (a page posting a form or a
+    ``fetch`` to ``http://127.0.0.1:PORT``: the browser adds ``Origin``, which no SDK sends).
+    Responses carry no CORS headers either (moto's global CORS is switched off in ``start``).
+    """
+    host = environ.get("HTTP_HOST")
+    if not host or not _is_loopback_name(_host_of(host)):
+        return f"the sandbox answers only requests addressed to a loopback host (127.0.0.1 or localhost), not Host: {host!r}"
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None and not _is_loopback_name(_host_of(origin)):
+        return f"the sandbox refuses cross-site requests from a web page (Origin: {origin!r})"
+    if environ.get("HTTP_SEC_FETCH_SITE", "").lower() == "cross-site":
+        return "the sandbox refuses cross-site requests from a web page (Sec-Fetch-Site: cross-site)"
+    return None
+
+
 def _install_extensions() -> None:
     """Patch moto where it falls short of AWS. Idempotent; process-wide, like moto's backends."""
     import importlib
@@ -91,6 +135,13 @@ class Sandbox:
                 "process-wide, use that one (Sandbox.current())"
             )
         _install_extensions()
+        # moto answers every request with ``Access-Control-Allow-Origin: *`` unless told not to
+        # (MOTO_DISABLE_GLOBAL_CORS, read once at import): a page in the user's browser could then
+        # read the sandbox's answers. The flag is a module global of moto's werkzeug app, read each
+        # time a service's app is made, which happens after this point.
+        import moto.moto_server.werkzeug_app as moto_app
+
+        moto_app.DISABLE_GLOBAL_CORS = True
         # werkzeug logs every request line, and the traceback of every call moto does not
         # implement (answered 500, which the client sees); keep the console for the runbook
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
@@ -174,6 +225,10 @@ def _with_admin_routes(app, sandbox: Sandbox):
     zeroes (POST) the request counters (``stats.py``); a moto reset clears faults and counters."""
 
     def wsgi(environ, start_response):
+        refused = refusal(environ)
+        if refused is not None:
+            log.warning("sandbox: refused a request: %s", refused)
+            return _json_response(start_response, "403 Forbidden", {"__type": "AccessDeniedException", "message": refused})
         path = environ.get("PATH_INFO")
         if path == "/_sandbox/faults":
             return _faults_route(environ, start_response)
