@@ -74,7 +74,8 @@ __all__ = [
     "CHANGED", "CLASSES", "EXPLAINED", "EXTRA", "FAIL", "IN_FLIGHT", "KINDS", "MISSING", "PASS", "UNEXPLAINED",
     "Difference", "LastChanges", "RateLimit", "Reconciliation",
     "canonical_item", "canonical_number", "canonical_value", "count_items", "differing_attributes",
-    "item_digest", "key_from_id", "key_id", "last_change_by_key", "load_key_digest", "reconcile", "to_wire",
+    "check_redaction", "item_digest", "key_digest_for", "key_digest_secret_arn", "key_from_id", "key_id",
+    "last_change_by_key", "load_key_digest", "reconcile", "to_wire",
     "verdict_for",
 ]
 
@@ -1252,6 +1253,52 @@ def _without(values: dict[str, Any] | None, names: Iterable[str]) -> dict[str, A
     if values is None:
         return None
     return {name: value for name, value in values.items() if name not in set(names)}
+
+
+def key_digest_secret_arn(state: Mapping[str, Any] | None, given: str | None = None) -> str | None:
+    """The ARN of the secret that keys the key digest: ``given`` (``--key-digest-secret-arn``), else
+    the buffer stack's ``KeyDigestSecretArn`` output recorded in ``state.json``; None if neither."""
+    if given:
+        return str(given).strip() or None
+    outputs = ((state or {}).get("stack") or {}).get("outputs") or {}
+    return outputs.get("KeyDigestSecretArn") or None
+
+
+def check_redaction(state: Mapping[str, Any] | None, redact_keys: bool, given_arn: str | None = None) -> str | None:
+    """Before any work: the secret ARN to key redacted keys with, or ``InputError`` naming the
+    remedy when keys are to be redacted and there is none (no buffer stack in this run and no
+    ``--key-digest-secret-arn``). Redacting with a throwaway key instead would hide the keys but
+    match nothing: no log line, no DLQ message, no later report."""
+    arn = key_digest_secret_arn(state, given_arn)
+    if redact_keys and arn is None:
+        raise InputError(
+            "--redact-keys needs the key digest secret and this run has no buffer stack: pass "
+            "--key-digest-secret-arn (the KeyDigestSecretArn output of the buffer stack whose logs the report is "
+            "to match, or any Secrets Manager secret of 32 bytes or more), or --no-redact-keys",
+            step="04_reconcile",
+        )
+    return arn
+
+
+def key_digest_for(
+    target: AwsTarget, state: Mapping[str, Any] | None, redact_keys: bool, given_arn: str | None = None
+) -> tuple[KeyDigest | None, str | None]:
+    """The key digest and its secret's ARN for a reconciliation (see :func:`check_redaction`).
+
+    Redacting: the secret must be readable (``PreconditionError`` otherwise). Not redacting: the
+    digest is only a convenience (the ``key_hash`` column next to each key), so a secret that cannot
+    be read is logged and skipped.
+    """
+    arn = check_redaction(state, redact_keys, given_arn)
+    if arn is None:
+        return None, None
+    try:
+        return load_key_digest(target, arn), arn
+    except PreconditionError as exc:
+        if redact_keys:
+            raise
+        log.warning("keys shown without their digest: %s", exc)
+        return None, None
 
 
 def load_key_digest(target: AwsTarget, secret_arn: str) -> KeyDigest:
