@@ -177,6 +177,8 @@ class BufferStack:
     #: (event mode) the standard queue of events the rule could not deliver to the workflow
     rule_dlq_url = property(lambda self: self.outputs.get("RuleDlqUrl"))
     rule_dlq_arn = property(lambda self: self.outputs.get("RuleDlqArn"))
+    #: the ARN (never the value) of the secret that keys the key digest (redacted reports)
+    key_digest_secret_arn = property(lambda self: self._out("KeyDigestSecretArn"))
     automation = property(lambda self: self.parameters.get("Automation", "notebook"))
     source_table = property(lambda self: self.parameters.get("SourceTableName"))
     target_table = property(lambda self: self.parameters.get("TargetTableName"))
@@ -500,6 +502,7 @@ def _names(stack_name: str) -> dict[str, str]:
         "state_machine": f"{stack_name}-enable-replay",
         "forwarder_logs": f"/aws/lambda/{stack_name}-forwarder",
         "applier_logs": f"/aws/lambda/{stack_name}-applier",
+        "key_digest_secret": f"{stack_name}-key-digest",
     }
 
 
@@ -775,6 +778,7 @@ _NAME_PROPERTY = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::Events::Rule": "Name",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::SecretsManager::Secret": "Name",
 }
 
 
@@ -1556,6 +1560,9 @@ def _leftovers(
         groups = logs.describe_log_groups(logGroupNamePrefix=names[key])["logGroups"]
         if any(g["logGroupName"] == names[key] for g in groups):
             left.append(f"AWS::Logs::LogGroup {names[key]}")
+    if _exists(lambda: target.client("secretsmanager").describe_secret(SecretId=names["key_digest_secret"]),
+               ["ResourceNotFoundException"]):
+        left.append(f"AWS::SecretsManager::Secret {names['key_digest_secret']}")
     iam = target.client("iam")
     for role in role_names:
         if _exists(lambda role=role: iam.get_role(RoleName=role), ["NoSuchEntity"]):

@@ -142,10 +142,18 @@ def _capacity_step_parameters(args: argparse.Namespace) -> dict[str, dict[str, A
     return out
 
 
+def _redaction_step_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``--redact-keys`` / ``--key-digest-secret-arn`` as step 04's notebook parameters."""
+    return {"redact_keys": bool(args.redact_keys), "key_digest_secret_arn": args.key_digest_secret_arn}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
-    params = _run_params(args, step_parameters=_capacity_step_parameters(args))
+    step_parameters = _capacity_step_parameters(args)
+    if args.redact_keys or args.key_digest_secret_arn:  # otherwise the notebook's default: keys shown
+        step_parameters["04_reconcile"] = _redaction_step_parameters(args)
+    params = _run_params(args, step_parameters=step_parameters)
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
@@ -155,9 +163,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from . import runner
 
+    from . import state as run_state
+    from .reconcile import check_redaction
+
     params = _run_params(args, execute=False)
     runner.validate(params)
-    step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values}}
+    # before any work: redacted keys need the secret that keys their digest
+    check_redaction(run_state.load(params.run_dir), args.redact_keys, args.key_digest_secret_arn)
+    step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values,
+                                        **_redaction_step_parameters(args)}}
     params = _run_params(args, execute=False, step_parameters=step_parameters)
     return _print_result(runner.run(params, steps=["04_reconcile"]))
 
@@ -169,7 +183,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
         print(fault_table())
         return EXIT_OK
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
-                   automation=args.automation, faults=args.fault or ())
+                   automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys)
     return result.exit_code
 
 
@@ -192,6 +206,17 @@ def cmd_history(args: argparse.Namespace) -> int:
 def _aws_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", default=None, help="AWS region (default: AWS_REGION or us-east-1)")
     p.add_argument("--endpoint-url", default=None, help="an endpoint such as the sandbox's; omit for real AWS")
+
+
+def _redact_flags(p: argparse.ArgumentParser, *, default: bool, secret_arn: bool = True) -> None:
+    p.add_argument("--redact-keys", action=argparse.BooleanOptionalAction, default=default,
+                   help="show every primary key as its keyed digest (HMAC-SHA256 under the buffer stack's secret: the "
+                        "MessageGroupId and the 'group' the handlers log) in the report, differences.csv and summary.json"
+                        f" (default: {'on' if default else 'off'})")
+    if secret_arn:
+        p.add_argument("--key-digest-secret-arn", default=None, metavar="ARN",
+                       help="the Secrets Manager secret keying the digest (default: the buffer stack's KeyDigestSecretArn "
+                            "output); needed by --redact-keys when the run has no buffer stack")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-capacity", type=int, default=None, help="with --read-capacity: the restored table's provisioned WCU")
     p.add_argument("--applier-max-concurrency", type=int, default=None,
                    help="most applier invocations at once (2-1000, 0 = no cap; default: the template's, 10)")
+    _redact_flags(p, default=False)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("reconcile", help="reconcile two existing tables (e.g. a restore made by AWS Backup)")
@@ -245,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segments", type=int, default=4)
     p.add_argument("--rate-limit", type=_positive_float, default=None, help="items per second read from each table")
     p.add_argument("--show-values", action="store_true", help="include item values in differences.csv (never in logs)")
+    _redact_flags(p, default=False)
     p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("drill", help="the whole runbook on the local sandbox with live traffic")
@@ -255,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None)
     p.add_argument("--fault", action="append", metavar="NAME",
                    help="inject this sandbox fault during the drill (repeatable); --fault list prints them")
+    _redact_flags(p, default=True, secret_arn=False)  # scheduled drills run this: keys redacted unless asked
     p.set_defaults(func=cmd_drill)
 
     p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")

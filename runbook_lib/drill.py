@@ -173,7 +173,10 @@ def drill(
     incident_seconds: float = 3.0,
     quiet_seconds: float = 3.0,
     faults: Sequence[str] = (),
+    redact_keys: bool = True,
 ) -> runner.RunResult:
+    """A whole restore drill on the sandbox. ``redact_keys`` (on: what scheduled drills run) shows
+    every key in the report as the buffer's keyed digest."""
     if mode not in ("catchup", "rollback"):
         raise InputError(f"mode must be 'catchup' or 'rollback', not {mode!r}")
     if items < 1:
@@ -235,7 +238,7 @@ def drill(
                     # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE
                     "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2,
                                    "event_grace_seconds": 5},
-                    "04_reconcile": {"segments": 2},
+                    "04_reconcile": {"segments": 2, "redact_keys": bool(redact_keys)},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},
                 }),
             )

@@ -35,7 +35,13 @@ How it works
    ``in_flight`` is counted apart from ``unexplained`` so the operator knows to drain and re-run.
 
 Values never appear in a log line. Reports show keys and attribute names only, unless
-``show_values=True``; ``show_keys=False`` replaces keys by :func:`key_hash`.
+``show_values=True``. Keys are data too: with ``redact_keys=True`` every key is shown as its keyed
+digest (:class:`runbook_lib.cdc.codec.KeyDigest`, HMAC-SHA256 under the buffer stack's secret), the
+same digest the CDC handlers use as the message group id and log, so a row of a redacted report can
+be matched to a log line or a DLQ message; values shown with ``show_values`` then leave out the key
+attributes. Given a ``key_digest`` without redacting, reports show the key and its digest side by
+side (column ``key_hash``). There is no unkeyed hash of a key anywhere: without a ``key_digest``
+the ``key_hash`` column is empty and log lines name no key.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .cdc.codec import KeyDigest
 from .config import AwsTarget
 from .errors import InputError, PreconditionError
 from .state import iso, to_utc, utcnow
@@ -67,7 +74,8 @@ __all__ = [
     "CHANGED", "CLASSES", "EXPLAINED", "EXTRA", "FAIL", "IN_FLIGHT", "KINDS", "MISSING", "PASS", "UNEXPLAINED",
     "Difference", "LastChanges", "RateLimit", "Reconciliation",
     "canonical_item", "canonical_number", "canonical_value", "count_items", "differing_attributes",
-    "item_digest", "key_from_id", "key_hash", "key_id", "last_change_by_key", "reconcile", "to_wire",
+    "check_redaction", "item_digest", "key_digest_for", "key_digest_secret_arn", "key_from_id", "key_id",
+    "last_change_by_key", "load_key_digest", "reconcile", "to_wire",
     "verdict_for",
 ]
 
@@ -273,11 +281,6 @@ def _key_for_request(kid: str) -> dict[str, dict[str, Any]]:
     return key
 
 
-def key_hash(kid: str) -> str:
-    """A short stable hash of a key id: what logs, and reports with ``show_keys=False``, show."""
-    return blake2b(kid.encode("utf-8"), digest_size=8, person=b"pitr-key").hexdigest()
-
-
 def to_wire(av: Mapping[str, Any]) -> dict[str, Any]:
     """An attribute value as JSON-ready DynamoDB JSON (binary as base64 text, sets as lists)."""
     for kind, value in av.items():
@@ -437,9 +440,11 @@ class _Progress:
 class Difference:
     """One key that differs after the re-reads.
 
-    ``key`` is the DynamoDB JSON key (wire form), or its :func:`key_hash` when keys are hidden;
-    ``key_hash`` is always there (it is what the logs show). ``source_values`` and
-    ``target_values`` hold the differing attributes (DynamoDB JSON) only with ``show_values=True``.
+    ``key`` is the DynamoDB JSON key (wire form), or its keyed digest when keys are redacted;
+    ``key_hash`` is the keyed digest whenever the reconciliation had a ``key_digest`` (what the
+    handlers log and use as message group id), else empty. ``source_values`` and ``target_values``
+    hold the differing attributes (DynamoDB JSON) only with ``show_values=True`` (never the key
+    attributes when keys are redacted).
     """
 
     key: dict[str, Any] | str
@@ -493,6 +498,10 @@ class Reconciliation:
     show_values: bool = False
     show_keys: bool = True
     sample_size: int = 20
+    #: ``key_hash`` holds keyed digests (a ``key_digest`` was given)
+    keys_digested: bool = False
+    #: the ARN of the secret that keyed ``key_hash`` (never its value), when known
+    key_digest_secret_arn: str | None = None
     #: most keys held at once while matching (memory is about 170 bytes for each)
     peak_unmatched_keys: int = 0
 
@@ -583,6 +592,11 @@ class Reconciliation:
             "consumed_capacity_units": {k: round(v, 1) for k, v in self.consumed_capacity.items()},
             "values_shown": self.show_values,
             "keys_shown": self.show_keys,
+            "key_digest": (
+                {"algorithm": "HMAC-SHA256", "secret_arn": self.key_digest_secret_arn}
+                if self.keys_digested
+                else None
+            ),
             "sample": [d.to_dict() for d in self.sample()],
         }
 
@@ -1057,7 +1071,9 @@ def reconcile(
     reread_rounds: int = 3,
     wait_drained: Callable[[], None] | None = None,
     show_values: bool = False,
-    show_keys: bool = True,
+    redact_keys: bool = False,
+    key_digest: KeyDigest | None = None,
+    key_digest_secret_arn: str | None = None,
     sample_size: int = 20,
     progress: Any = None,
 ) -> Reconciliation:
@@ -1068,7 +1084,17 @@ def reconcile(
     or pairs ``(DynamoDB JSON key, time)``; without it the source's stream is read when needed.
     ``rate_limit``: a :class:`RateLimit` or items per second, for each table.
     ``progress``: None, True / ``"tqdm"`` for bars, or ``callable(side, scanned, estimated_total)``.
+    ``redact_keys``: show every key as its keyed digest (``key_digest``, required then: checked
+    before any call); ``key_digest_secret_arn`` names the secret that keyed it, for the report.
     """
+    if redact_keys and key_digest is None:
+        raise InputError(
+            "redact_keys needs the key digest secret: pass key_digest (reconcile.load_key_digest of the "
+            "buffer stack's KeyDigestSecretArn output, or of --key-digest-secret-arn), or do not redact keys"
+        )
+    if key_digest is not None and not isinstance(key_digest, KeyDigest):
+        raise InputError("key_digest must be a runbook_lib.cdc.codec.KeyDigest")
+    show_keys = not redact_keys
     _check_segments(segments)
     if not isinstance(reread_rounds, int) or reread_rounds < 1:
         raise InputError("reread_rounds must be at least 1: differences are always re-read with a consistent read")
@@ -1141,6 +1167,7 @@ def reconcile(
         log.warning("coverage: %s", coverage_warning)
 
     differences = []
+    order_by: dict[int, str] = {}
     explained = unexplained = in_flight = 0
     low = _floor_second(t_point) if t_point else None
     for kid, entry in open_.items():
@@ -1160,22 +1187,30 @@ def reconcile(
             kind = MISSING
         else:
             kind = CHANGED
-        hashed = key_hash(kid)
+        key = key_from_id(kid)
+        hashed = key_digest(key) if key_digest is not None else ""
+        source_values, target_values = (entry.source_values, entry.target_values) if show_values else (None, None)
+        if redact_keys and show_values:
+            source_values = _without(source_values, key_names)
+            target_values = _without(target_values, key_names)
         differences.append(
             Difference(
-                key=key_from_id(kid) if show_keys else hashed,
+                key=key if show_keys else hashed,
                 kind=kind,
                 attributes=entry.attributes,
                 classification=cls,
                 last_change=last,
                 key_hash=hashed,
-                source_values=entry.source_values if show_values else None,
-                target_values=entry.target_values if show_values else None,
+                source_values=source_values,
+                target_values=target_values,
             )
         )
-        log.debug("difference %s: %s, %s", hashed, kind, cls)
+        order_by[id(differences[-1])] = hashed or kid
+        if hashed:
+            log.debug("difference %s: %s, %s", hashed, kind, cls)
     rank = {UNEXPLAINED: 0, IN_FLIGHT: 1, EXPLAINED: 2}
-    differences.sort(key=lambda d: (rank[d.classification], KINDS.index(d.kind), d.key_hash))
+    # redacted: ordered by digest, so that row order says nothing of how the keys sort
+    differences.sort(key=lambda d: (rank[d.classification], KINDS.index(d.kind), order_by[id(d)]))
 
     verdict = verdict_for(unexplained, in_flight)
     result = Reconciliation(
@@ -1204,12 +1239,94 @@ def reconcile(
         show_keys=show_keys,
         sample_size=sample_size,
         peak_unmatched_keys=peak_unmatched,
+        keys_digested=key_digest is not None,
+        key_digest_secret_arn=key_digest_secret_arn if key_digest is not None else None,
     )
     log.info(
         "reconcile %s -> %s: %s (%d unexplained, %d in flight, %d explained, %d settled on re-read)",
         source_table, target_table, verdict, unexplained, in_flight, explained, settled,
     )
     return result
+
+
+def _without(values: dict[str, Any] | None, names: Iterable[str]) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {name: value for name, value in values.items() if name not in set(names)}
+
+
+def key_digest_secret_arn(state: Mapping[str, Any] | None, given: str | None = None) -> str | None:
+    """The ARN of the secret that keys the key digest: ``given`` (``--key-digest-secret-arn``), else
+    the buffer stack's ``KeyDigestSecretArn`` output recorded in ``state.json``; None if neither."""
+    if given:
+        return str(given).strip() or None
+    outputs = ((state or {}).get("stack") or {}).get("outputs") or {}
+    return outputs.get("KeyDigestSecretArn") or None
+
+
+def check_redaction(state: Mapping[str, Any] | None, redact_keys: bool, given_arn: str | None = None) -> str | None:
+    """Before any work: the secret ARN to key redacted keys with, or ``InputError`` naming the
+    remedy when keys are to be redacted and there is none (no buffer stack in this run and no
+    ``--key-digest-secret-arn``). Redacting with a throwaway key instead would hide the keys but
+    match nothing: no log line, no DLQ message, no later report."""
+    arn = key_digest_secret_arn(state, given_arn)
+    if redact_keys and arn is None:
+        raise InputError(
+            "--redact-keys needs the key digest secret and this run has no buffer stack: pass "
+            "--key-digest-secret-arn (the KeyDigestSecretArn output of the buffer stack whose logs the report is "
+            "to match, or any Secrets Manager secret of 32 bytes or more), or --no-redact-keys",
+            step="04_reconcile",
+        )
+    return arn
+
+
+def key_digest_for(
+    target: AwsTarget, state: Mapping[str, Any] | None, redact_keys: bool, given_arn: str | None = None
+) -> tuple[KeyDigest | None, str | None]:
+    """The key digest and its secret's ARN for a reconciliation (see :func:`check_redaction`).
+
+    Redacting: the secret must be readable (``PreconditionError`` otherwise). Not redacting: the
+    digest is only a convenience (the ``key_hash`` column next to each key), so a secret that cannot
+    be read is logged and skipped.
+    """
+    arn = check_redaction(state, redact_keys, given_arn)
+    if arn is None:
+        return None, None
+    try:
+        return load_key_digest(target, arn), arn
+    except PreconditionError as exc:
+        if redact_keys:
+            raise
+        log.warning("keys shown without their digest: %s", exc)
+        return None, None
+
+
+def load_key_digest(target: AwsTarget, secret_arn: str) -> KeyDigest:
+    """The key digest keyed with the secret ``secret_arn`` (the buffer stack's ``KeyDigestSecretArn``
+    output, or any Secrets Manager secret of 32 bytes or more given with ``--key-digest-secret-arn``).
+
+    Needs ``secretsmanager:GetSecretValue`` on that secret. The value stays in memory: it is never
+    logged, written to ``state.json`` or a report, nor kept on the result.
+    """
+    if not isinstance(secret_arn, str) or not secret_arn.strip():
+        raise InputError("the key digest secret ARN is empty: give the buffer stack's KeyDigestSecretArn output")
+    try:
+        answer = _client(target, "secretsmanager", 1).get_secret_value(SecretId=secret_arn.strip())
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "ClientError")
+        raise PreconditionError(
+            f"cannot read the key digest secret {secret_arn} ({code}): the caller needs "
+            "secretsmanager:GetSecretValue on it and the secret must exist (it is deleted with the buffer stack); "
+            "or run without redacting keys",
+            code=code,
+        ) from None
+    value = answer.get("SecretString")
+    if value is None:
+        value = answer.get("SecretBinary")
+    try:
+        return KeyDigest(value if value is not None else "")
+    except ValueError as exc:
+        raise PreconditionError(f"the secret {secret_arn} cannot key the key digest: {exc}") from None
 
 
 def _fmt_schema(schema: tuple[tuple[str, str, str], ...]) -> str:

@@ -5,8 +5,8 @@
 - ``summary.json``: verdict, counts, explained / unexplained / in flight, T, R, capture start, RTO
   (restore called -> target ACTIVE), catch-up (ACTIVE -> buffer drained), drain rate, items scanned
   per second (see :func:`run_summary`);
-- ``differences.csv``: one row per difference (keys and attribute names; values only when the
-  reconciliation was asked for them);
+- ``differences.csv``: one row per difference (keys, or their keyed digests when keys are
+  redacted, and attribute names; values only when the reconciliation was asked for them);
 - ``report.html``: one self-contained page, verdict first, figures embedded as PNG.
 
 The figures (:func:`timeline_figure`, :func:`drain_figure`, :func:`differences_figure`) are plain
@@ -525,7 +525,13 @@ def render_html(
             if s.get("values_shown")
             else "Values are redacted: keys and attribute names only."
         )
-        + ("" if s.get("keys_shown", True) else " Keys are shown as hashes.")
+        + (
+            ""
+            if s.get("keys_shown", True)
+            else " Keys are redacted: each is shown as its keyed digest (HMAC-SHA256 under the buffer stack's"
+            " secret), the MessageGroupId and the \"group\" the CDC handlers log for that key: search the"
+            " functions' logs and the DLQ for it."
+        )
         + f" All differences: {_e(DIFFERENCES_FILE)}; figures: {_e(SUMMARY_FILE)}.</p>"
     )
     parts.append("</body></html>\n")

@@ -10,6 +10,8 @@ Environment:
                          put it, absent -> delete)
     ``REPLAY_FROM``      ISO-8601 UTC or epoch seconds; changes made before it are acknowledged
                          and not applied (rollback mode). Empty: apply everything.
+    ``KEY_DIGEST_SECRET_ARN``  the stack's key digest secret, read once per cold start
+                         (:func:`runbook_lib.cdc.runtime.key_digest`; no secret, no write)
     ``LOG_LEVEL``        DEBUG, INFO (default), WARNING, ERROR
 
 What replay guarantees
@@ -60,6 +62,10 @@ is a suspect. Path by path:
     receives "across all queues"), is a suspect as well; a re-read costs one read, never
     correctness. (Someone receiving from the buffer queue by hand with a short visibility timeout
     could push a message into the DLQ faster; the runbook never does.)
+(e) **A message in a group that is not its key's digest** (sent by hand, or by a forwarder keyed
+    with another secret): SQS ordered it within a group that other changes of its key may not be
+    in. Its ``MessageGroupId`` is compared with the keyed digest of its key (in constant time);
+    when they differ it is a suspect (``foreign_group``).
 (c) **Clock skew** between DynamoDB's ``ApproximateCreationDateTime`` (rounded down to the second,
     which only makes a message look older) and SQS's ``SentTimestamp``: rule (a) keeps 60 s of the
     300 s as margin, so skew below a minute cannot hide a re-send. A message that seems to have
@@ -91,16 +97,15 @@ for as long as the invocation has time left (``context.get_remaining_time_in_mil
 back after the visibility timeout, their group held back meanwhile. A change therefore reaches the
 DLQ only after ``MaxReceiveCount`` invocations each spent their whole timeout throttled.
 
-Nothing here logs an attribute value or a raw key value: keys appear as their digest.
+Nothing here logs an attribute value or a raw key value: keys appear as their keyed digest (the
+message group id), other group ids keyed-hashed (:meth:`~runbook_lib.cdc.codec.KeyDigest.label`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -126,7 +131,6 @@ MAX_CLOCK_SKEW_SECONDS = 60.0
 
 logger = runtime.get_logger(__name__)
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")
 _INFINITY = float("inf")
 
 
@@ -153,6 +157,8 @@ class ApplierSettings:
     target_table: str
     source_table: str
     replay_from: float | None = None
+    #: the stack's keyed digest: how keys are grouped, matched and logged
+    digest: codec.KeyDigest = field(kw_only=True, repr=False)
 
     def __post_init__(self) -> None:
         if not self.target_table or not self.source_table:
@@ -161,12 +167,13 @@ class ApplierSettings:
             raise ValueError("TARGET_TABLE must not be SOURCE_TABLE")
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "ApplierSettings":
+    def from_env(cls, env: dict | None = None, *, digest: codec.KeyDigest) -> "ApplierSettings":
         env = os.environ if env is None else env
         return cls(
             target_table=env.get("TARGET_TABLE", ""),
             source_table=env.get("SOURCE_TABLE", ""),
             replay_from=parse_replay_from(env.get("REPLAY_FROM")),
+            digest=digest,
         )
 
 
@@ -221,6 +228,7 @@ class _Message:
     sent: float | None = None  # SentTimestamp, epoch seconds
     receive_count: int = 1
     from_dlq: bool = False  # carries DeadLetterQueueSourceArn
+    foreign_group: bool = False  # MessageGroupId is not the keyed digest of its key
 
 
 @dataclass
@@ -239,6 +247,7 @@ class _Counts:
     late: int = 0
     redelivered: int = 0
     from_dlq: int = 0
+    foreign_group: int = 0
     clock_skew: int = 0
     reread: int = 0
     reread_absent: int = 0
@@ -271,7 +280,8 @@ def suspicion(message: "_Message") -> str | None:
     ``"late"``: sent ``RESEND_HORIZON_SECONDS`` or more after its change (a re-send after the
     deduplication interval, or a DLQ redrive), or no ``SentTimestamp``; ``"clock_skew"``: sent
     more than ``MAX_CLOCK_SKEW_SECONDS`` before its change; ``"from_dlq"``: carries
-    ``DeadLetterQueueSourceArn``; ``"redelivered"``: received before.
+    ``DeadLetterQueueSourceArn``; ``"redelivered"``: received before; ``"foreign_group"``: its
+    group is not its key's digest.
     """
     if message.sent is None or message.change is None:
         return "late"
@@ -280,18 +290,13 @@ def suspicion(message: "_Message") -> str | None:
         return "late"
     if age < -MAX_CLOCK_SKEW_SECONDS:
         return "clock_skew"
+    if message.foreign_group:
+        return "foreign_group"
     if message.from_dlq:
         return "from_dlq"
     if message.receive_count > 1:
         return "redelivered"
     return None
-
-
-def safe_group(group: str) -> str:
-    """A message group id fit for a log line: our digests as they are, anything else hashed."""
-    if _DIGEST.fullmatch(group or ""):
-        return group
-    return "sha256:" + hashlib.sha256(str(group).encode("utf-8")).hexdigest()[:16]
 
 
 def _where(exc: BaseException) -> str:
@@ -315,7 +320,7 @@ class _Run:
         if message.position < self.failed_at.get(message.group, _INFINITY):
             self.failed_at[message.group] = message.position
         runtime.log(logger, logging.ERROR, "message_failed", message_id=message.message_id,
-                    group=safe_group(message.group), reason=reason, **fields)
+                    group=self.settings.digest.label(message.group), reason=reason, **fields)
 
     def alive(self, message: _Message) -> bool:
         return message.position < self.failed_at.get(message.group, _INFINITY)
@@ -362,10 +367,9 @@ class _Run:
                         raise ApplyError("BatchGetItem left keys unprocessed after every retry", "UnprocessedKeys")
         return found
 
-    @staticmethod
-    def _digest_of(item: dict, keys: list[dict]) -> str:
+    def _digest_of(self, item: dict, keys: list[dict]) -> str:
         names = list(keys[0]) if keys else list(item)
-        return codec.key_digest({name: item[name] for name in names if name in item})
+        return self.settings.digest({name: item[name] for name in names if name in item})
 
     def write(self, ops: list[_Op]) -> None:
         """One ``BatchWriteItem`` of one request per key, retried to the end."""
@@ -422,10 +426,11 @@ class _Run:
                 self.fail(message, "poison", error=type(exc).__name__, detail=str(exc),
                           receive_count=attributes.get("ApproximateReceiveCount"))
                 continue
-            digest = change.digest
+            digest = self.settings.digest(change.keys)
             messages.append(_Message(
                 position, message_id, group or digest, change, digest, change.padded_sequence,
                 _sent_seconds(record), _receive_count(record), bool(attributes.get("DeadLetterQueueSourceArn")),
+                foreign_group=not self.settings.digest.matches(change.keys, group),
             ))
         return messages
 
@@ -451,10 +456,10 @@ class _Run:
                     setattr(self.counts, reason, getattr(self.counts, reason) + 1)
                     if reason == "clock_skew":
                         runtime.log(logger, logging.WARNING, "clock_skew", message_id=message.message_id,
-                                    group=safe_group(digest), seconds=round(message.change.created - message.sent, 3))
+                                    group=digest, seconds=round(message.change.created - message.sent, 3))
                     else:
                         runtime.log(logger, logging.DEBUG, "suspect", message_id=message.message_id,
-                                    group=safe_group(digest), reason=reason)
+                                    group=digest, reason=reason)
                     reread = True
                 elif message.change.key_only:
                     reread = True
@@ -527,4 +532,7 @@ def apply(event: dict, dynamodb: Any, settings: ApplierSettings, retry: Retry | 
 
 
 def handler(event: dict, context: Any) -> dict:
-    return apply(event, runtime.client("dynamodb", self_retrying=True), ApplierSettings.from_env(), Retry.for_context(context))
+    # the secret first: without it nothing is written (the invocation fails, the messages come back)
+    digest = runtime.key_digest()
+    return apply(event, runtime.client("dynamodb", self_retrying=True), ApplierSettings.from_env(digest=digest),
+                 Retry.for_context(context))

@@ -16,9 +16,18 @@ more (the old image never travels)::
 Binary values (``B``, ``BS``) travel base64-encoded, as in the Lambda stream event;
 :func:`to_client_item` turns them back into bytes for a boto3 client.
 
-The message group id is :func:`key_digest` of the keys: hex SHA-256 of a canonical encoding of the
-primary key in DynamoDB JSON (attribute names sorted, numbers normalised, binary re-encoded), so it
-does not depend on dict order or on how a number is spelt, and it is 64 characters (SQS allows 128).
+The message group id is the **keyed digest** of the keys (:class:`KeyDigest`): lowercase hex
+HMAC-SHA256, keyed with the buffer stack's secret, of a canonical encoding of the primary key in
+DynamoDB JSON (attribute names sorted, numbers normalised, binary re-encoded), so it does not depend
+on dict order or on how a number is spelt. It is 64 characters of ``[0-9a-f]`` (SQS allows 128
+alphanumeric and punctuation characters in a ``MessageGroupId``). The same digest is what the
+handlers log, what a message keeps in the DLQ, and what a reconciliation report shows for a key when
+keys are redacted: one function for all of them, so a report row can be matched to a log line.
+
+Why keyed: a bare SHA-256 of a key is reversible wherever the key space is small (account numbers,
+customer ids, dates): anyone holding the logs can hash every candidate key and compare. Without the
+secret (at least 32 bytes; the stack generates 64 random characters) that is not possible. Nothing
+here falls back to an unkeyed hash.
 
 Nothing here puts an attribute value in an exception message: errors say what is wrong, never with
 what value.
@@ -31,6 +40,7 @@ import binascii
 import datetime as _dt
 import decimal
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass, replace
@@ -109,9 +119,62 @@ def canonical_key(keys: Any) -> str:
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def key_digest(keys: Any) -> str:
-    """Hex SHA-256 of :func:`canonical_key`: the message group id."""
-    return hashlib.sha256(canonical_key(keys).encode("ascii")).hexdigest()
+#: the shortest HMAC key accepted: 32 bytes, the size of SHA-256's output (RFC 2104 section 3
+#: advises keys no shorter than the hash output)
+MIN_SECRET_BYTES = 32
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+class KeyDigest:
+    """The keyed digest of primary keys: ``KeyDigest(secret)(keys)`` is the lowercase hex
+    HMAC-SHA256 of :func:`canonical_key` under ``secret`` (64 characters).
+
+    One instance per secret; it never shows the secret (not in ``repr``, not in an error).
+    """
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: str | bytes) -> None:
+        if isinstance(secret, str):
+            raw = secret.encode("utf-8")
+        elif isinstance(secret, (bytes, bytearray, memoryview)):
+            raw = bytes(secret)
+        else:
+            raise CodecError("a key digest secret must be a string or bytes")
+        if len(raw) < MIN_SECRET_BYTES:
+            raise CodecError(f"a key digest secret must be at least {MIN_SECRET_BYTES} bytes long")
+        self._secret = raw
+
+    def __call__(self, keys: Any) -> str:
+        return hmac.new(self._secret, canonical_key(keys).encode("ascii"), hashlib.sha256).hexdigest()
+
+    def matches(self, keys: Any, digest: Any) -> bool:
+        """Whether ``digest`` is the digest of ``keys`` (compared in constant time)."""
+        if not isinstance(digest, str):
+            return False
+        return hmac.compare_digest(self(keys).encode("ascii"), digest.encode("utf-8", "replace"))
+
+    def label(self, text: Any) -> str:
+        """``text`` fit for a log line: a digest of ours as it is, anything else (a message group
+        id someone else chose, which may be a raw key) keyed-hashed and marked ``other:``."""
+        text = "" if text is None else str(text)
+        if _HEX_DIGEST.fullmatch(text):
+            return text
+        mac = hmac.new(self._secret, b"other\x00" + text.encode("utf-8", "replace"), hashlib.sha256)
+        return "other:" + mac.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return "KeyDigest(<secret not shown>)"
+
+    def __reduce__(self):  # never pickled into a notebook, a cache or a worker's queue
+        raise TypeError("a KeyDigest holds a secret and is not picklable")
+
+
+def key_digest(keys: Any, secret: str | bytes | KeyDigest) -> str:
+    """The keyed digest of ``keys`` (see :class:`KeyDigest`): the message group id, the handlers'
+    log field and a redacted report's key."""
+    digest = secret if isinstance(secret, KeyDigest) else KeyDigest(secret)
+    return digest(keys)
 
 
 # -- sequence numbers and times -----------------------------------------------------------------
@@ -233,10 +296,6 @@ class ChangeRecord:
     created: float
     new_image: dict | None = None
     key_only: bool = False
-
-    @property
-    def digest(self) -> str:
-        return key_digest(self.keys)
 
     @property
     def padded_sequence(self) -> str:

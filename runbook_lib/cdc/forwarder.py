@@ -6,12 +6,15 @@ Handler ``runbook_lib.cdc.forwarder.handler``, on a DynamoDB stream event source
 Environment:
     ``QUEUE_URL``          the FIFO queue
     ``MAX_MESSAGE_BYTES``  the queue's MaximumMessageSize (default 262144)
+    ``KEY_DIGEST_SECRET_ARN``  the stack's key digest secret, read once per cold start
+                           (:func:`runbook_lib.cdc.runtime.key_digest`; no secret, no send)
     ``LOG_LEVEL``          DEBUG, INFO (default), WARNING, ERROR
 
 For each stream record, in stream order, one message:
 
-- ``MessageGroupId`` = :func:`~runbook_lib.cdc.codec.key_digest` of the item's primary key, so
-  that SQS keeps the changes of one item in order and different items flow in parallel;
+- ``MessageGroupId`` = the keyed digest (:class:`~runbook_lib.cdc.codec.KeyDigest`) of the
+  item's primary key, so that SQS keeps the changes of one item in order and different items flow
+  in parallel, and the queue, the DLQ and the logs show no key value;
 - ``MessageDeduplicationId`` = the record's ``eventID``, so that a retried batch does not
   enqueue a record twice within SQS's 5-minute deduplication window (after it, the applier
   recognises the late second send and applies the source's current item instead);
@@ -54,7 +57,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -76,12 +79,15 @@ class ForwarderSettings:
     queue_url: str
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     entry_retries: int = DEFAULT_ENTRY_RETRIES
+    #: the stack's keyed digest: message group ids and logged keys
+    digest: codec.KeyDigest = field(kw_only=True, repr=False)
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "ForwarderSettings":
+    def from_env(cls, env: dict | None = None, *, digest: codec.KeyDigest) -> "ForwarderSettings":
         env = os.environ if env is None else env
         raw = (env.get("MAX_MESSAGE_BYTES") or "").strip()
-        return cls(queue_url=env["QUEUE_URL"], max_message_bytes=int(raw) if raw else DEFAULT_MAX_MESSAGE_BYTES)
+        return cls(queue_url=env["QUEUE_URL"], max_message_bytes=int(raw) if raw else DEFAULT_MAX_MESSAGE_BYTES,
+                   digest=digest)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class _Entry:
     size: int
 
 
-def build_entry(record: dict, max_message_bytes: int) -> tuple[dict, int, str]:
+def build_entry(record: dict, max_message_bytes: int, digest: codec.KeyDigest) -> tuple[dict, int, str]:
     """The ``SendMessageBatch`` entry for one stream record (without its ``Id``), its size, and
     why it is key-only (``""``, ``"oversize"`` or ``"no_image"``)."""
     change = codec.from_stream_record(record)
@@ -106,7 +112,7 @@ def build_entry(record: dict, max_message_bytes: int) -> tuple[dict, int, str]:
     event_id = record.get("eventID") or change.sequence_number
     entry = {
         "MessageBody": body,
-        "MessageGroupId": change.digest,
+        "MessageGroupId": digest(change.keys),
         "MessageDeduplicationId": str(event_id),
     }
     return entry, size, reason
@@ -170,7 +176,7 @@ def forward(event: dict, sqs: Any, settings: ForwarderSettings, sleep: Callable[
     for position, record in enumerate(records):
         sequence_number = ((record.get("dynamodb") or {}).get("SequenceNumber")) if isinstance(record, dict) else None
         try:
-            entry, size, reason = build_entry(record, settings.max_message_bytes)
+            entry, size, reason = build_entry(record, settings.max_message_bytes, settings.digest)
         except codec.CodecError as exc:
             runtime.log(logger, logging.ERROR, "record_unreadable", position=position,
                         sequence_number=sequence_number if isinstance(sequence_number, str) else None,
@@ -215,4 +221,6 @@ def forward(event: dict, sqs: Any, settings: ForwarderSettings, sleep: Callable[
 
 
 def handler(event: dict, context: Any) -> dict:
-    return forward(event, runtime.client("sqs"), ForwarderSettings.from_env())
+    # the secret first: without it nothing is sent (the invocation fails, Lambda retries the batch)
+    digest = runtime.key_digest()
+    return forward(event, runtime.client("sqs"), ForwarderSettings.from_env(digest=digest))

@@ -1,8 +1,14 @@
-"""What both handlers share at run time: lazily created clients and JSON log lines.
+"""What both handlers share at run time: lazily created clients, the key digest, JSON log lines.
 
 Clients are created on first use and kept for the life of the Lambda execution environment.
 boto3 honours ``AWS_ENDPOINT_URL`` (the sandbox sets it) and ``AWS_REGION`` (Lambda sets it);
 retries are adaptive.
+
+The key digest (:func:`key_digest`) is keyed with the buffer stack's secret: the function's
+environment holds only its ARN (``KEY_DIGEST_SECRET_ARN``), and the value is read with
+``secretsmanager:GetSecretValue`` once per execution environment (a cold start), kept in memory
+only, never logged. A missing variable, a denied or failed read, or an unusable value fails the
+invocation (:class:`KeySecretError`): there is no fallback to an unkeyed digest.
 
 Log lines are one JSON object each, with counts, sequence numbers, message ids and key digests
 only: callers never pass an attribute value or a raw key value, and errors are logged by type and
@@ -19,7 +25,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import codec
 
 RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
 #: the applier backs off from throttling itself, for as long as its invocation has time
@@ -27,6 +35,12 @@ RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_
 #: over 10 tries) cannot outlast the invocation and turn a throttle into a timed-out batch
 SELF_RETRYING_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
 LOGGER_NAME = "runbook_lib.cdc"
+#: the environment variable holding the ARN of the stack's key digest secret (never its value)
+SECRET_ARN_ENV = "KEY_DIGEST_SECRET_ARN"
+
+
+class KeySecretError(RuntimeError):
+    """The key digest secret could not be had: the invocation fails (no unkeyed fallback)."""
 
 
 @lru_cache(maxsize=None)
@@ -39,6 +53,40 @@ def client(service: str, *, self_retrying: bool = False):
 def reset_clients() -> None:
     """Forget the cached clients (tests that change ``AWS_ENDPOINT_URL``)."""
     client.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def key_digest() -> codec.KeyDigest:
+    """The stack's key digest, its secret read once per execution environment (see the module's
+    docstring). Raises :class:`KeySecretError`; a failed read is not cached, so the next
+    invocation tries again."""
+    arn = (os.environ.get(SECRET_ARN_ENV) or "").strip()
+    logger = logging.getLogger(LOGGER_NAME)
+    if not arn:
+        log(logger, logging.ERROR, "key_secret_unavailable", error="NotConfigured", variable=SECRET_ARN_ENV)
+        raise KeySecretError(f"{SECRET_ARN_ENV} is not set: deploy the function from infra/buffer.yaml, which sets it")
+    try:
+        response = client("secretsmanager").get_secret_value(SecretId=arn)
+    except (ClientError, BotoCoreError) as exc:
+        code = error_code(exc)
+        log(logger, logging.ERROR, "key_secret_unavailable", error=code, secret_arn=arn)
+        raise KeySecretError(
+            f"GetSecretValue of {arn} failed ({code}): the function's role needs secretsmanager:GetSecretValue "
+            "on that secret, and the secret must exist"
+        ) from None
+    secret = response.get("SecretString")
+    if secret is None:
+        secret = response.get("SecretBinary")
+    try:
+        return codec.KeyDigest(secret if secret is not None else "")
+    except codec.CodecError as exc:
+        log(logger, logging.ERROR, "key_secret_unavailable", error="UnusableSecret", secret_arn=arn)
+        raise KeySecretError(f"the secret {arn} is not a usable key digest secret: {exc}") from None
+
+
+def reset_key_digest() -> None:
+    """Forget the secret (tests that change ``KEY_DIGEST_SECRET_ARN``)."""
+    key_digest.cache_clear()
 
 
 def get_logger(name: str) -> logging.Logger:

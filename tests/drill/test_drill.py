@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +64,15 @@ def test_rollback_drill_with_event_automation_reverts_exactly_the_incident_windo
     differences = (run / "differences.csv").read_text()
     assert differences.count("explained") >= INCIDENT_KEYS
     _no_canary(run)
+    # keys are redacted by default in drills: every row's key is the buffer's keyed digest, and no
+    # key value (the demo table's keys are k0000000...) is in a report or in step 04's notebook
+    rows = list(csv.DictReader((run / "differences.csv").open()))
+    assert len(rows) >= INCIDENT_KEYS
+    assert all(re.fullmatch(r"[0-9a-f]{64}", r["key"]) and r["key"] == r["key_hash"] for r in rows)
+    assert summary["keys_shown"] is False and summary["key_digest"]["secret_arn"].startswith("arn:aws:secretsmanager:")
+    for name in ("differences.csv", "report.html", "summary.json", "04_reconcile.ipynb"):
+        text = re.sub(r"base64,[A-Za-z0-9+/=]+", "", (run / name).read_text())  # embedded figures
+        assert not re.search(r"\bk[0-9]{7}\b", text), f"a key value leaked into {name}"
 
     # the history now shows one drill; `pitr-runbook history` prints it and draws the trend
     proc = pitr_runbook("history", "--runs-dir", str(tmp_path))

@@ -42,3 +42,31 @@ def test_reconcile_two_tables_made_by_other_means(aws, endpoint, tmp_path, capsy
     assert "k0000003" in text and "k0000004" in text and "version" in text
     assert "canary-" not in (differ / "report.html").read_text() + text
     assert "verdict: FAIL" in capsys.readouterr().out
+
+
+def test_reconcile_redact_keys_through_the_notebook_shows_only_keyed_digests(aws, endpoint, tmp_path):
+    """``--redact-keys --key-digest-secret-arn``: the notebook reads the secret and every key in
+    differences.csv, report.html, summary.json and the executed notebook is its keyed digest."""
+    from runbook_lib.cdc.codec import KeyDigest
+
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "orders", pitr=False)
+    create_demo_table(ddb, "orders-backup", pitr=False, stream=None)
+    seed_items(ddb, "orders", 10, seed=1)
+    seed_items(ddb, "orders-backup", 10, seed=1)
+    ddb.delete_item(TableName="orders-backup", Key={"pk": {"S": "k0000004"}})
+    arn = aws("secretsmanager").create_secret(Name="orders-key-digest", SecretString="r" * 64)["ARN"]
+
+    run = tmp_path / "redacted"
+    assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-backup",
+                     "--endpoint-url", endpoint, "--run-dir", str(run), "--redact-keys",
+                     "--key-digest-secret-arn", arn]) == 1
+
+    (row,) = list(csv.DictReader((run / "differences.csv").open()))
+    digest = KeyDigest("r" * 64)({"pk": {"S": "k0000004"}})
+    assert row["key"] == row["key_hash"] == digest
+    for name in ("differences.csv", "report.html", "summary.json", "04_reconcile.ipynb"):
+        text = (run / name).read_text()
+        assert "k0000004" not in text, name
+        assert "r" * 64 not in text, name
+    assert json.loads((run / "summary.json").read_text())["key_digest"]["secret_arn"] == arn

@@ -188,3 +188,103 @@ def _late_seen(target, stack) -> bool:
     from runbook_lib.activity import pipeline_activity
 
     return pipeline_activity(target, stack)["applier"]["totals"].get("late", 0) >= 1
+
+
+def _json_lines(logs, group: str) -> list[dict]:
+    """The handlers' JSON log lines in ``group`` (other lines, such as Lambda's own, left out)."""
+    out = []
+    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+        for event in page["events"]:
+            text = event["message"]
+            start = text.find("{")
+            if start >= 0:
+                try:
+                    out.append(json.loads(text[start:]))
+                except ValueError:
+                    pass
+    return out
+
+
+def _all_log_text(logs, group: str) -> str:
+    return "\n".join(e["message"] for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+                     for e in page["events"])
+
+
+def test_one_keys_digest_is_its_group_its_log_field_its_dlq_group_and_its_report_row(aws, target, endpoint, tmp_path):
+    """Keys are data too: one key (a canary value) is seen through the real stack as one keyed digest
+    only. The forwarder sends it as the MessageGroupId and logs it, the applier logs it when the
+    write fails (the poison-redrive fault), the DLQ keeps it as the message's group, and a redacted
+    reconciliation shows it as the key of the report row, so the row matches the log line and the DLQ
+    message; the key's value appears in no log line and no report file."""
+    from runbook_lib.cdc import codec
+    from runbook_lib.report import write_reports
+
+    canary = "CANARY-acct-4711-0042"
+    key = {"pk": {"S": canary}}
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "orders")
+    create_demo_table(ddb, "orders-r", pitr=False, stream=None)
+    stack = _deploy(target, "orders", "orders-r", QueueVisibilityTimeout="300", MaxReceiveCount="1",
+                    ApplierTimeoutSeconds="30", LogLevel="DEBUG")
+    aws("sqs").set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "2"})
+    _faults(endpoint, {"enable": {"poison-redrive": {"table": "orders-r", "key": codec.canonical_key(key)}}})
+    buffer.enable_replay(target, stack)
+
+    # GIVEN the key's change fails to apply until it is dead-lettered
+    ddb.put_item(TableName="orders", Item={**key, "v": {"N": "1"}})
+    _wait(lambda: buffer.status(target, stack).dlq_depth == 1, 90, "the change in the DLQ")
+
+    # THEN the digest under the stack's secret is what every place shows
+    secret = aws("secretsmanager").get_secret_value(SecretId=stack.key_digest_secret_arn)["SecretString"]
+    digest = codec.KeyDigest(secret)(key)
+    assert digest != codec.KeyDigest("another-secret-" + "x" * 40)(key)
+    # the DLQ message's group: what the forwarder sent as MessageGroupId (SQS keeps it on the move)
+    dlq = aws("sqs").receive_message(QueueUrl=stack.dlq_url, AttributeNames=["MessageGroupId"], MaxNumberOfMessages=10,
+                                     VisibilityTimeout=60)["Messages"]
+    assert [m["Attributes"]["MessageGroupId"] for m in dlq] == [digest]
+    logs = aws("logs")
+    forwarder_lines = _json_lines(logs, f"/aws/lambda/{stack.forwarder_function_name}")
+    applier_lines = _json_lines(logs, f"/aws/lambda/{stack.applier_function_name}")
+    assert [line["group"] for line in forwarder_lines if line.get("event") == "record"] == [digest]
+    failed = [line for line in applier_lines if line.get("event") == "message_failed"]
+    assert failed and {line["group"] for line in failed} == {digest}
+    # and the redacted report's row for the key (missing from the target) is that digest
+    key_digest = reconcile.load_key_digest(target, stack.key_digest_secret_arn)
+    result = reconcile.reconcile(target, "orders", "orders-r", redact_keys=True, key_digest=key_digest,
+                                 key_digest_secret_arn=stack.key_digest_secret_arn)
+    paths = write_reports(tmp_path, result, {"stack": stack.to_dict()})
+    (row,) = result.differences
+    assert row.key == row.key_hash == digest and row.kind == reconcile.MISSING
+    assert digest in paths.differences.read_text() and digest in paths.html.read_text()
+    # and the key's value is nowhere: not in a log line of either function, not in a report file
+    for group in (stack.forwarder_function_name, stack.applier_function_name):
+        assert canary not in _all_log_text(logs, f"/aws/lambda/{group}")
+    for path in (paths.summary, paths.differences, paths.html):
+        assert canary not in path.read_text()
+    # and the secret's value is in no log line, no report, no stack output
+    for group in (stack.forwarder_function_name, stack.applier_function_name):
+        assert secret not in _all_log_text(logs, f"/aws/lambda/{group}")
+    for path in (paths.summary, paths.differences, paths.html):
+        assert secret not in path.read_text()
+    assert secret not in json.dumps(stack.to_dict())
+
+
+def test_a_forwarder_that_cannot_read_its_secret_fails_and_sends_nothing(aws, target):
+    """No fallback to an unkeyed digest through the real stack: with the secret gone (GetSecretValue
+    answers ResourceNotFoundException, as for a denied read the function gets an error), every
+    invocation of the forwarder fails and nothing reaches the queue."""
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "orders")
+    stack = _deploy(target, "orders", "orders-r")
+    aws("secretsmanager").delete_secret(SecretId=stack.key_digest_secret_arn, ForceDeleteWithoutRecovery=True)
+
+    ddb.put_item(TableName="orders", Item={"pk": {"S": "CANARY-acct-9"}, "v": {"N": "1"}})
+
+    logs = aws("logs")
+    group = f"/aws/lambda/{stack.forwarder_function_name}"
+    lines = _wait(lambda: [line for line in _json_lines(logs, group) if line.get("event") == "key_secret_unavailable"]
+                  if logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] else [], 60, "the forwarder to fail")
+    assert lines[0]["error"] == "ResourceNotFoundException"
+    assert buffer.status(target, stack).depth == 0
+    assert not any(line.get("event") == "forwarded" for line in _json_lines(logs, group))
+    assert "CANARY" not in _all_log_text(logs, group)

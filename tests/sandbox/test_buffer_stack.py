@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -33,6 +35,7 @@ COMMON_OUTPUTS = {
     "ApplierFunctionName",
     "StreamMappingUuid",
     "QueueMappingUuid",
+    "KeyDigestSecretArn",
 }
 EVENT_OUTPUTS = COMMON_OUTPUTS | {"StateMachineArn", "RuleName", "RuleDlqUrl", "RuleDlqArn"}
 
@@ -45,6 +48,18 @@ def target(endpoint) -> AwsTarget:
 @pytest.fixture
 def source(aws) -> dict:
     return create_demo_table(aws("dynamodb"), SOURCE)
+
+
+def _policy(document) -> dict:
+    """A role policy document as GetRolePolicy gives it: JSON (URL-encoded on the wire), or, for a
+    role moto's CloudFormation created, the Python repr of the template's map."""
+    if isinstance(document, dict):
+        return document
+    text = urllib.parse.unquote(document)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return ast.literal_eval(text)
 
 
 def _deploy(target, automation="notebook", **kwargs) -> buffer.BufferStack:
@@ -89,6 +104,39 @@ def plain_moto():
 
 
 # ------------------------------------------------------------------------------------ deploy
+def test_stack_generates_a_key_digest_secret_that_only_its_functions_read_and_nothing_shows(target, source, aws, tmp_path):
+    # GIVEN a deployed buffer
+    stack = _deploy(target)
+    arn = stack.key_digest_secret_arn
+    assert arn.startswith(f"arn:aws:secretsmanager:{REGION}:") and f":secret:{stack.stack_name}-key-digest" in arn
+
+    # THEN the stack generated a secret of 64 letters and digits, one a stack (not a constant)
+    value = aws("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    assert len(value) == 64 and value.isalnum()
+    # and both functions get its ARN, never its value, and may read that one secret only
+    lam, iam = aws("lambda"), aws("iam")
+    for fn in (stack.forwarder_function_name, stack.applier_function_name):
+        config = lam.get_function_configuration(FunctionName=fn)
+        variables = config["Environment"]["Variables"]
+        assert variables["KEY_DIGEST_SECRET_ARN"] == arn
+        assert not any(value in str(v) for v in variables.values())
+        role = config["Role"].rsplit("/", 1)[-1]
+        documents = [iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        secret_statements = [
+            statement
+            for document in documents
+            for statement in _policy(document)["Statement"]
+            if "secretsmanager" in json.dumps(statement.get("Action"))
+        ]
+        assert [(s["Effect"], s["Action"], s["Resource"]) for s in secret_statements] == [
+            ("Allow", "secretsmanager:GetSecretValue", arn)]
+    # and no output, parameter, nor what the runbook keeps in state.json holds the value
+    assert not any(value in str(v) for v in stack.outputs.values())
+    assert not any(value in str(v) for v in stack.parameters.values())
+    assert value not in json.dumps(stack.to_dict())
+
+
 @pytest.mark.parametrize("automation", ["notebook", "event"])
 def test_plain_moto_creates_the_stack_with_every_output(plain_moto, automation):
     target = AwsTarget(region=REGION, endpoint_url=plain_moto)
@@ -97,7 +145,11 @@ def test_plain_moto_creates_the_stack_with_every_output(plain_moto, automation):
     p = buffer.plan(target, source_table=source, target_table=f"{source}-restored", automation=automation)
     stack = buffer.deploy(target, p)
     assert stack.status == "CREATE_COMPLETE"
-    assert set(stack.outputs) == (EVENT_OUTPUTS if automation == "event" else COMMON_OUTPUTS)
+    # moto's CloudFormation skips AWS::SecretsManager::Secret (no secret, so no KeyDigestSecretArn
+    # output): the sandbox adds the model (runbook_lib/sandbox/secrets.py)
+    expected = EVENT_OUTPUTS if automation == "event" else COMMON_OUTPUTS
+    assert set(stack.outputs) == expected - {"KeyDigestSecretArn"}
+    assert target.client("secretsmanager").list_secrets()["SecretList"] == []
     assert buffer.teardown(target, stack, execute=True).clean
 
 
@@ -285,6 +337,7 @@ def _assert_nothing_left(aws, stack: buffer.BufferStack, source: dict):
     assert aws("dynamodb").list_tables()["TableNames"] == [SOURCE]
     assert aws("events").list_rules()["Rules"] == []
     assert aws("s3").list_objects_v2(Bucket=stack.code_bucket).get("KeyCount", 0) == 0
+    assert aws("secretsmanager").list_secrets()["SecretList"] == []
 
 
 @pytest.mark.parametrize("automation", ["notebook", "event"])

@@ -21,7 +21,7 @@ import pytest
 from runbook_lib.cdc import applier, codec, forwarder, runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
-from cdc_factories import CANARY_B, CANARY_N, CANARY_S  # noqa: E402
+from cdc_factories import CANARY_B, CANARY_N, CANARY_S, DIGEST  # noqa: E402
 
 SOURCE, TARGET, QUEUE = "orders", "orders-restored", "orders-buffer.fifo"
 
@@ -148,14 +148,14 @@ def test_stream_to_queue_to_table_converges_on_the_source(aws, buffer):
     write_traffic(aws)
 
     # WHEN the stream is forwarded and the queue drained through the handlers' functions
-    settings = forwarder.ForwarderSettings(queue_url=queue_url, max_message_bytes=4_096)
+    settings = forwarder.ForwarderSettings(queue_url=queue_url, max_message_bytes=4_096, digest=DIGEST)
     sqs, sent = aws("sqs"), []
     sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch",
                              lambda params, **_: sent.extend(params["Entries"]))
     for event in stream_batches(aws, stream_arn):
         assert forwarder.forward(event, sqs, settings) == {"batchItemFailures": []}
     assert sum(codec.decode(e["MessageBody"]).key_only for e in sent) == 2  # the big item's two puts
-    apply_settings = applier.ApplierSettings(TARGET, SOURCE)
+    apply_settings = applier.ApplierSettings(TARGET, SOURCE, digest=DIGEST)
     reports = drain(aws, queue_url, lambda event: applier.apply(event, aws("dynamodb"), apply_settings))
 
     # THEN the target equals the source, item for item
@@ -168,10 +168,10 @@ def test_redelivery_after_the_dedup_window_does_not_regress_the_target(aws, buff
     stream_arn, queue_url = buffer
     write_traffic(aws)
     batches = stream_batches(aws, stream_arn)
-    settings = forwarder.ForwarderSettings(queue_url=queue_url)
+    settings = forwarder.ForwarderSettings(queue_url=queue_url, digest=DIGEST)
     for event in batches:
         forwarder.forward(event, aws("sqs"), settings)
-    apply_settings = applier.ApplierSettings(TARGET, SOURCE)
+    apply_settings = applier.ApplierSettings(TARGET, SOURCE, digest=DIGEST)
     drain(aws, queue_url, lambda event: applier.apply(event, aws("dynamodb"), apply_settings))
     before = scan(aws, TARGET)
 
@@ -179,7 +179,7 @@ def test_redelivery_after_the_dedup_window_does_not_regress_the_target(aws, buff
     # deduplication ids, as a retried stream batch would be after the 5-minute window: such a
     # re-send comes at least five minutes after the change, so the changes are made older here
     records = [r for event in batches for r in event["Records"]]
-    last = {codec.key_digest(r["dynamodb"]["Keys"]): r["eventID"] for r in records}
+    last = {DIGEST(r["dynamodb"]["Keys"]): r["eventID"] for r in records}
 
     def ten_minutes_older(r):
         created = r["dynamodb"]["ApproximateCreationDateTime"]
@@ -197,12 +197,17 @@ def test_redelivery_after_the_dedup_window_does_not_regress_the_target(aws, buff
 
 
 @pytest.fixture
-def lambda_env(monkeypatch, endpoint):
+def lambda_env(monkeypatch, endpoint, aws):
+    """The handlers' environment as the stack sets it, the key digest secret in Secrets Manager."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+    secret_arn = aws("secretsmanager").create_secret(Name="orders-buffer-key-digest", SecretString="s" * 64)["ARN"]
+    monkeypatch.setenv("KEY_DIGEST_SECRET_ARN", secret_arn)
     runtime.reset_clients()
+    runtime.reset_key_digest()
     yield monkeypatch
     runtime.reset_clients()
+    runtime.reset_key_digest()
 
 
 def test_handlers_reach_the_sandbox_through_aws_endpoint_url(aws, buffer, lambda_env):
@@ -213,6 +218,9 @@ def test_handlers_reach_the_sandbox_through_aws_endpoint_url(aws, buffer, lambda
     lambda_env.setenv("TARGET_TABLE", TARGET)
     lambda_env.setenv("SOURCE_TABLE", SOURCE)
     lambda_env.setenv("REPLAY_FROM", "")
+    sent: list[dict] = []
+    runtime.client("sqs").meta.events.register("provide-client-params.sqs.SendMessageBatch",
+                                               lambda params, **_: sent.extend(params["Entries"]))
 
     for event in stream_batches(aws, stream_arn):
         assert forwarder.handler(event, None) == {"batchItemFailures": []}
@@ -220,16 +228,36 @@ def test_handlers_reach_the_sandbox_through_aws_endpoint_url(aws, buffer, lambda
 
     assert reports and all(r == [] for r in reports)
     assert scan(aws, TARGET) == scan(aws, SOURCE)
+    # the groups are keyed with the secret read from Secrets Manager
+    keyed = codec.KeyDigest("s" * 64)
+    assert sent and all(e["MessageGroupId"] == keyed(codec.decode(e["MessageBody"]).keys) for e in sent)
+
+
+def test_handlers_fail_and_send_nothing_once_the_secret_is_gone(aws, buffer, lambda_env):
+    """Secrets Manager answers ResourceNotFoundException for a deleted secret (GetSecretValue,
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html): the
+    forwarder fails the invocation and sends nothing; there is no unkeyed fallback."""
+    stream_arn, queue_url = buffer
+    lambda_env.setenv("QUEUE_URL", queue_url)
+    aws("secretsmanager").delete_secret(SecretId="orders-buffer-key-digest", ForceDeleteWithoutRecovery=True)
+    aws("dynamodb").put_item(TableName=SOURCE, Item=every_type("user-0", 1, 1))
+    (event,) = stream_batches(aws, stream_arn)
+
+    with pytest.raises(runtime.KeySecretError, match="ResourceNotFoundException"):
+        forwarder.handler(event, None)
+
+    attributes = aws("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
 
 
 def test_poison_message_is_reported_while_other_groups_flow(aws, buffer):
     stream_arn, queue_url = buffer
     aws("dynamodb").put_item(TableName=SOURCE, Item=every_type("user-0", 1, 1))
     (event,) = stream_batches(aws, stream_arn)
-    forwarder.forward(event, aws("sqs"), forwarder.ForwarderSettings(queue_url=queue_url))
+    forwarder.forward(event, aws("sqs"), forwarder.ForwarderSettings(queue_url=queue_url, digest=DIGEST))
     aws("sqs").send_message(QueueUrl=queue_url, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p1")
 
-    apply_settings = applier.ApplierSettings(TARGET, SOURCE)
+    apply_settings = applier.ApplierSettings(TARGET, SOURCE, digest=DIGEST)
     reports = drain(aws, queue_url, lambda event: applier.apply(event, aws("dynamodb"), apply_settings))
 
     assert len(reports[-1]) == 1

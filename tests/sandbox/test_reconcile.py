@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from runbook_lib.cdc import codec
+from runbook_lib.cdc.codec import KeyDigest
 from runbook_lib.config import AwsTarget
-from runbook_lib.errors import InputError
+from runbook_lib.errors import InputError, PreconditionError
 from runbook_lib.reconcile import (
     CHANGED,
     EXPLAINED,
@@ -21,9 +24,9 @@ from runbook_lib.reconcile import (
     UNEXPLAINED,
     RateLimit,
     count_items,
-    key_hash,
     key_id,
     last_change_by_key,
+    load_key_digest,
     reconcile,
 )
 from runbook_lib.report import write_reports
@@ -380,13 +383,96 @@ def test_values_never_in_logs_or_reports_unless_asked(ddb, target, caplog, tmp_p
     assert CANARY not in caplog.text
 
 
-def test_keys_can_be_hidden(ddb, target):
-    items = base_items(5)
-    pair(ddb, items, items[1:])
-    result = reconcile(target, SRC, TGT, show_keys=False)
-    (d,) = result.differences
-    assert d.key == key_hash(key_id(items[0], ("pk",))) == d.key_hash
-    assert "order#" not in str(result.summary())
+# -- keys are data too: redacted as the handlers' keyed digest ----------------------------------
+DIGEST = KeyDigest("reconcile-test-secret-" + "k" * 42)
+KEY_CANARIES = ("CANARY-key-acct-1001", "CANARY-key-acct-1002", "CANARY-key-acct-1003", "7730001", "7730002")
+
+
+def _canary_pair(ddb):
+    """A hash+range pair whose keys are canaries: one missing, one extra, one changed, with S and
+    N key attributes."""
+    items = [{"pk": {"S": pk}, "sk": {"N": sk}, "note": {"S": "v1"}}
+             for pk, sk in zip(KEY_CANARIES[:3], ("7730001", "7730002", "7730001"))]
+    changed = dict(items[2], note={"S": "v2"})
+    extra = {"pk": {"S": "CANARY-key-acct-1004"}, "sk": {"N": "7730002"}, "note": {"S": "v1"}}
+    pair(ddb, items, [items[1], changed, extra], range_key="sk", range_type="N")
+    return items, extra
+
+
+def test_redacted_keys_appear_nowhere_and_rows_carry_the_handlers_digest(ddb, target, tmp_path, caplog):
+    # GIVEN differing keys that are canaries
+    caplog.set_level(logging.DEBUG, logger="runbook_lib")
+    items, extra = _canary_pair(ddb)
+
+    # WHEN reconciled with keys redacted (values asked for too)
+    result = reconcile(target, SRC, TGT, redact_keys=True, key_digest=DIGEST, key_digest_secret_arn="arn:test:secret",
+                       show_values=True)
+    paths = write_reports(tmp_path / "run", result, {})
+
+    # THEN each row's key is the keyed digest the forwarder would use as its MessageGroupId
+    expected = {DIGEST({"pk": i["pk"], "sk": i["sk"]}) for i in (items[0], items[2], extra)}
+    assert {d.key for d in result.differences} == expected == {d.key_hash for d in result.differences}
+    stream_form = {"sk": {"N": "7730001.0"}, "pk": {"S": KEY_CANARIES[0]}}  # as a stream record may spell it
+    assert codec.key_digest(stream_form, DIGEST) in expected
+    # and no key value is in the CSV, the HTML, summary.json, the result or any log line
+    for path in (paths.summary, paths.differences, paths.html):
+        text = path.read_text()
+        for canary in (*KEY_CANARIES, "CANARY-key-acct-1004", "CANARY"):
+            assert canary not in text, (path.name, canary)
+    for canary in (*KEY_CANARIES, "CANARY"):
+        assert canary not in caplog.text and canary not in str(result.summary()) and canary not in repr(result)
+    assert "CANARY" not in result.to_dataframe().to_csv()
+    # and values shown leave the key attributes out; the secret's ARN (never its value) is named
+    assert all(set(d.source_values or {}) <= {"note"} for d in result.differences)
+    summary = json.loads(paths.summary.read_text())
+    assert summary["keys_shown"] is False
+    assert summary["key_digest"] == {"algorithm": "HMAC-SHA256", "secret_arn": "arn:test:secret"}
+
+
+def test_redacted_digest_differs_with_another_secret(ddb, target):
+    _canary_pair(ddb)
+    one = reconcile(target, SRC, TGT, redact_keys=True, key_digest=DIGEST)
+    other = reconcile(target, SRC, TGT, redact_keys=True, key_digest=KeyDigest("another-secret-" + "o" * 40))
+    assert {d.key for d in one.differences}.isdisjoint({d.key for d in other.differences})
+    assert len(one.differences) == len(other.differences) == 3
+
+
+def test_unredacted_report_shows_the_key_and_its_digest_side_by_side(ddb, target):
+    items, _ = _canary_pair(ddb)
+    result = reconcile(target, SRC, TGT, key_digest=DIGEST)
+    d = next(d for d in result.differences if d.key == {"pk": items[0]["pk"], "sk": items[0]["sk"]})
+    assert d.key_hash == DIGEST(d.key)
+
+
+def test_no_digest_without_a_secret_and_no_unkeyed_hash(ddb, target, caplog):
+    """Without a key digest there is no hash of a key at all (a bare hash is reversible for small
+    key spaces): the column is empty and no log line names a key."""
+    caplog.set_level(logging.DEBUG, logger="runbook_lib")
+    items, _ = _canary_pair(ddb)
+    result = reconcile(target, SRC, TGT)
+    assert {d.key_hash for d in result.differences} == {""}
+    assert result.summary()["key_digest"] is None
+    assert "CANARY" not in caplog.text
+
+
+def test_redact_keys_without_a_secret_is_refused_before_any_call(target, sandbox):
+    """No table exists: had any call been made, the error would be about the table."""
+    with pytest.raises(InputError, match="key digest secret") as err:
+        reconcile(target, "no-such-source", "no-such-target", redact_keys=True)
+    assert "KeyDigestSecretArn" in str(err.value)
+
+
+def test_load_key_digest_reads_the_secret_and_names_the_remedy_when_it_cannot(aws, target):
+    arn = aws("secretsmanager").create_secret(Name="orders-buffer-key-digest", SecretString="q" * 64)["ARN"]
+    assert load_key_digest(target, arn)({"pk": {"S": "a"}}) == KeyDigest("q" * 64)({"pk": {"S": "a"}})
+    aws("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    with pytest.raises(PreconditionError, match="secretsmanager:GetSecretValue") as err:
+        load_key_digest(target, arn)
+    assert err.value.code == "ResourceNotFoundException"
+    short = aws("secretsmanager").create_secret(Name="short", SecretString="CANARY")["ARN"]
+    with pytest.raises(PreconditionError) as err:
+        load_key_digest(target, short)
+    assert "CANARY" not in str(err.value)
 
 
 # -- bad input -------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ CANARY_B64 = base64.b64encode(CANARY_B).decode("ascii")
 CANARY_KEY_S = "CANARY-key-5d2c9a"
 CANARY_KEY_N = "90210424242"
 CANARY_KEY_B = b"CANARY-key-bin"
+#: the key digest secret the handlers are tested with (the stack generates 64 random characters)
+TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+DIGEST = codec.KeyDigest(TEST_SECRET)
 CANARIES = [
     CANARY_S, CANARY_N, CANARY_B64, CANARY_KEY_S, CANARY_KEY_N,
     base64.b64encode(CANARY_KEY_B).decode("ascii"), "CANARY",
@@ -186,7 +189,7 @@ def message_for(
 ) -> dict:
     """The SQS FIFO event record the forwarder's message for ``record`` arrives as, sent
     ``sent_after`` seconds after the change was made."""
-    entry, _, _ = forwarder.build_entry(record, max_bytes)
+    entry, _, _ = forwarder.build_entry(record, max_bytes, DIGEST)
     created = float(record["dynamodb"]["ApproximateCreationDateTime"])
     return sqs_message(
         entry["MessageBody"],
@@ -211,6 +214,26 @@ def client_error(code: str, operation: str, message: str | None = None) -> Clien
     # The message quotes a canary, as an AWS error message may quote a value: it must never be
     # logged.
     return ClientError({"Error": {"Code": code, "Message": message or f"simulated {code} {CANARY_S}"}}, operation)
+
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pitr-cdc-buffer-key-digest-AbCdEf"
+
+
+class FakeSecretsManager:
+    """Records ``get_secret_value`` calls; answers ``secrets[SecretId]`` or raises ``error``."""
+
+    def __init__(self, secrets: dict[str, str] | None = None, error: Exception | None = None) -> None:
+        self.secrets = {SECRET_ARN: TEST_SECRET} if secrets is None else secrets
+        self.error = error
+        self.calls: list[str] = []
+
+    def get_secret_value(self, SecretId: str) -> dict:  # noqa: N803
+        self.calls.append(SecretId)
+        if self.error is not None:
+            raise self.error
+        if SecretId not in self.secrets:
+            raise client_error("ResourceNotFoundException", "GetSecretValue", "Secrets Manager can't find the specified secret.")
+        return {"ARN": SecretId, "Name": SecretId.rsplit(":", 1)[-1], "SecretString": self.secrets[SecretId]}
 
 
 class FakeSqs:

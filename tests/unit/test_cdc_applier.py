@@ -8,7 +8,10 @@ import pytest
 
 from cdc_factories import (
     CANARY_S,
+    DIGEST,
+    SECRET_ARN,
     FakeDynamoDB,
+    FakeSecretsManager,
     assert_no_item_data,
     big_item,
     client_error,
@@ -24,7 +27,7 @@ from cdc_factories import (
 from runbook_lib.cdc import applier, codec, runtime
 
 TARGET, SOURCE = "orders-restored", "orders"
-SETTINGS = applier.ApplierSettings(target_table=TARGET, source_table=SOURCE)
+SETTINGS = applier.ApplierSettings(target_table=TARGET, source_table=SOURCE, digest=DIGEST)
 
 
 class Sleeps(list):
@@ -110,7 +113,7 @@ def test_sample_event_bodies_match_their_group_and_md5():
     import hashlib
 
     for record in load_event("sqsFifoEvent.json")["Records"]:
-        assert codec.decode(record["body"]).digest == record["attributes"]["MessageGroupId"]
+        assert DIGEST(codec.decode(record["body"]).keys) == record["attributes"]["MessageGroupId"]
         assert hashlib.md5(record["body"].encode()).hexdigest() == record["md5OfBody"]  # noqa: S324
 
 
@@ -157,7 +160,7 @@ def test_late_message_is_applied_as_the_source_item_for_every_key_schema(schema,
 # -- REPLAY_FROM --------------------------------------------------------------------------------------
 def test_changes_before_replay_from_are_acknowledged_not_applied(retry):
     db = fake_db()
-    settings = applier.ApplierSettings(TARGET, SOURCE, replay_from=1714564800)
+    settings = applier.ApplierSettings(TARGET, SOURCE, replay_from=1714564800, digest=DIGEST)
     before = change("INSERT", 1, 1, seq="10", created=1714564799)
     at = change("INSERT", 2, 1, seq="11", created=1714564800)
     after = change("MODIFY", 1, 2, seq="12", created=1714564900)
@@ -171,7 +174,7 @@ def test_changes_before_replay_from_are_acknowledged_not_applied(retry):
 def test_key_whose_changes_are_all_before_replay_from_is_not_touched(retry):
     db = fake_db()
     settings = applier.ApplierSettings.from_env(
-        {"TARGET_TABLE": TARGET, "SOURCE_TABLE": SOURCE, "REPLAY_FROM": "2024-05-01T12:00:00Z"}
+        {"TARGET_TABLE": TARGET, "SOURCE_TABLE": SOURCE, "REPLAY_FROM": "2024-05-01T12:00:00Z"}, digest=DIGEST
     )
     old = change("INSERT", 1, 1, seq="10", created=1714564799)
     late_old = change("MODIFY", 2, 1, seq="11", created=1714564799)
@@ -193,13 +196,13 @@ def test_replay_from_accepts_iso_8601_and_epoch_seconds(text, expected):
 
 def test_settings_refuse_bad_configuration():
     with pytest.raises(ValueError, match="REPLAY_FROM"):
-        applier.ApplierSettings.from_env({"TARGET_TABLE": "t", "SOURCE_TABLE": "s", "REPLAY_FROM": "soon"})
+        applier.ApplierSettings.from_env({"TARGET_TABLE": "t", "SOURCE_TABLE": "s", "REPLAY_FROM": "soon"}, digest=DIGEST)
     with pytest.raises(ValueError, match="SOURCE_TABLE"):
-        applier.ApplierSettings.from_env({"TARGET_TABLE": "t"})
+        applier.ApplierSettings.from_env({"TARGET_TABLE": "t"}, digest=DIGEST)
     with pytest.raises(ValueError, match="TARGET_TABLE"):
-        applier.ApplierSettings.from_env({"SOURCE_TABLE": "s"})
+        applier.ApplierSettings.from_env({"SOURCE_TABLE": "s"}, digest=DIGEST)
     with pytest.raises(ValueError, match="must not be"):
-        applier.ApplierSettings.from_env({"TARGET_TABLE": "t", "SOURCE_TABLE": "t"})
+        applier.ApplierSettings.from_env({"TARGET_TABLE": "t", "SOURCE_TABLE": "t"}, digest=DIGEST)
 
 
 # -- (a) a re-send after the deduplication interval -------------------------------------------------------
@@ -569,7 +572,7 @@ def test_undecodable_bodies_are_poison(body, retry):
 def test_failure_skips_the_rest_of_its_group_only(retry):
     # GIVEN group B: B1 is poison, B2 follows it; groups A and C are fine
     db = fake_db()
-    b_group = codec.key_digest(make_keys("hash_S", 2))
+    b_group = DIGEST(make_keys("hash_S", 2))
     event = sqs_event(
         msg(change("INSERT", 1, 1, seq="10"), "a1"),
         poison_message(b_group, message_id="b1"),
@@ -610,7 +613,7 @@ def test_write_rejected_for_one_key_is_isolated_and_fails_its_group_from_there(r
 def test_message_after_a_failure_in_its_group_is_not_applied(retry):
     # A group's later messages are not applied once an earlier one failed (order is kept).
     db = fake_db()
-    group = codec.key_digest(make_keys("hash_S", 1))
+    group = DIGEST(make_keys("hash_S", 1))
     event = sqs_event(poison_message(group, message_id="x"), msg(change("INSERT", 1, 1, seq="10"), "a1", sent_after=LATE))
 
     assert run(event, db, retry) == ["x", "a1"]
@@ -662,11 +665,15 @@ def test_handler_is_a_thin_wrapper_over_apply_with_the_invocations_time(monkeypa
     db.seed(SOURCE, {"Message": {"S": "Another item"}, "Id": {"N": "102"}})
     db.script["batch_write_item"] = [client_error("ThrottlingException", "BatchWriteItem")] * 20
     clients = []
-    monkeypatch.setattr(runtime, "client", lambda service, **kw: clients.append(kw) or {"dynamodb": db}[service])
+    secrets = FakeSecretsManager()
+    monkeypatch.setattr(runtime, "client", lambda service, **kw: clients.append((service, kw))
+                        or {"dynamodb": db, "secretsmanager": secrets}[service])
     monkeypatch.setattr(applier.time, "sleep", lambda seconds: None)
     monkeypatch.setenv("TARGET_TABLE", TARGET)
     monkeypatch.setenv("SOURCE_TABLE", SOURCE)
     monkeypatch.setenv("REPLAY_FROM", "")
+    monkeypatch.setenv("KEY_DIGEST_SECRET_ARN", SECRET_ARN)
+    runtime.reset_key_digest()
 
     class Context:
         def get_remaining_time_in_millis(self) -> int:
@@ -676,7 +683,43 @@ def test_handler_is_a_thin_wrapper_over_apply_with_the_invocations_time(monkeypa
     assert applier.handler(load_event("sqsFifoEvent.json"), Context()) == {"batchItemFailures": []}
     assert db.get(TARGET, {"Id": {"N": "102"}}) is not None
     # and its client leaves the backing off to it (botocore's own could outlast the invocation)
-    assert clients == [{"self_retrying": True}]
+    assert ("dynamodb", {"self_retrying": True}) in clients
+    assert secrets.calls == [SECRET_ARN]
+    runtime.reset_key_digest()
+
+
+def test_handler_fails_and_writes_nothing_when_the_secret_is_denied(monkeypatch, caplog):
+    """No fallback to an unkeyed digest: the invocation fails (its messages come back after the
+    visibility timeout, and reach the DLQ after maxReceiveCount), nothing is written."""
+    db = FakeDynamoDB({TARGET: ["Id"], SOURCE: ["Id"]})
+    secrets = FakeSecretsManager(error=client_error("AccessDeniedException", "GetSecretValue"))
+    monkeypatch.setattr(runtime, "client", lambda service, **kw: {"dynamodb": db, "secretsmanager": secrets}[service])
+    monkeypatch.setenv("TARGET_TABLE", TARGET)
+    monkeypatch.setenv("SOURCE_TABLE", SOURCE)
+    monkeypatch.setenv("KEY_DIGEST_SECRET_ARN", SECRET_ARN)
+    runtime.reset_key_digest()
+
+    with pytest.raises(runtime.KeySecretError, match="AccessDeniedException"):
+        applier.handler(load_event("sqsFifoEvent.json"), None)
+
+    assert db.calls == [] and secrets.calls == [SECRET_ARN]
+    assert not any(CANARY_S in r.getMessage() for r in caplog.records)
+    runtime.reset_key_digest()
+
+
+def test_message_whose_group_is_not_its_keys_digest_is_reread_from_the_source(retry):
+    """A message in a group that is not its key's keyed digest (sent by hand, or keyed with another
+    secret) may be out of order with its key's other changes: it is applied as the source's
+    current item, never as its own image."""
+    db = fake_db()
+    db.seed(SOURCE, small_item(make_keys("hash_S", 1), 5))
+    record = change("MODIFY", 1, 2, seq="20")
+    foreign = message_for(record, message_id="m1")
+    foreign["attributes"]["MessageGroupId"] = codec.KeyDigest("another-stack-secret-" + "z" * 32)(make_keys("hash_S", 1))
+
+    assert run(sqs_event(foreign), db, retry) == []
+
+    assert version_of(db, 1) == 5 and len(source_reads(db)) == 1
 
 
 def test_a_self_retrying_client_lets_botocore_retry_once():
@@ -705,7 +748,7 @@ def test_no_item_value_reaches_any_log_line(caplog, monkeypatch, sleeps):
     # success, key-only re-read, late re-read, clock skew, skip before REPLAY_FROM
     db = fake_db("pk", "sk")
     db.seed(SOURCE, codec.to_client_item(every_type_item(make_keys("hash_S_range_N", 2, canary=True))))
-    settings = applier.ApplierSettings(TARGET, SOURCE, replay_from=1714564800)
+    settings = applier.ApplierSettings(TARGET, SOURCE, replay_from=1714564800, digest=DIGEST)
     event = sqs_event(
         msg(canary_record(1, "10"), "ok"),
         msg(canary_record(2, "11"), "key-only", max_bytes=300),

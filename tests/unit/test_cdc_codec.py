@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
+import pickle
+import re
 
 import pytest
 
 from cdc_factories import (
     CANARY_B,
     CANARY_B64,
+    DIGEST,
     KEY_SCHEMAS,
+    TEST_SECRET,
     b64,
     every_type_item,
     load_event,
@@ -21,48 +27,93 @@ from runbook_lib.cdc import codec
 
 
 # -- key digest ---------------------------------------------------------------------------------
-def test_key_digest_is_hex_sha256_of_64_chars():
-    digest = codec.key_digest({"pk": {"S": "a"}})
-    assert len(digest) == 64 <= 128
-    assert int(digest, 16) >= 0
+def test_key_digest_is_hmac_sha256_of_the_canonical_key_under_the_secret():
+    """The digest is HMAC-SHA256 (RFC 2104) keyed with the stack's secret, not a bare hash of the
+    key: the SQS MessageGroupId takes up to 128 alphanumeric and punctuation characters (SendMessage,
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html)."""
+    keys = {"pk": {"S": "a"}}
+    digest = DIGEST(keys)
+    expected = hmac.new(TEST_SECRET.encode(), b'{"pk":{"S":"a"}}', hashlib.sha256).hexdigest()
+    assert digest == expected == codec.key_digest(keys, TEST_SECRET)
+    assert len(digest) == 64 <= 128 and re.fullmatch(r"[0-9a-f]{64}", digest)
+    assert digest != hashlib.sha256(codec.canonical_key(keys).encode()).hexdigest()
+
+
+def test_key_digest_differs_with_another_secret():
+    other = codec.KeyDigest("another-secret-" + "x" * 40)
+    for i in range(20):
+        keys = make_keys("hash_S", i)
+        assert other(keys) != DIGEST(keys)
+
+
+def test_key_digest_refuses_a_short_or_missing_secret():
+    for secret in ("", "short", b"x" * 31, None, 12345):
+        with pytest.raises(codec.CodecError):
+            codec.KeyDigest(secret)
+    assert codec.KeyDigest(b"x" * 32)({"pk": {"S": "a"}})
+
+
+def test_key_digest_never_shows_its_secret():
+    assert TEST_SECRET not in repr(DIGEST) and TEST_SECRET not in str(DIGEST)
+    with pytest.raises(TypeError):
+        pickle.dumps(DIGEST)
+    with pytest.raises(codec.CodecError) as err:
+        codec.KeyDigest("CANARY-short")
+    assert "CANARY" not in str(err.value)
+
+
+def test_key_digest_matches_compares_a_digest_with_a_key():
+    keys = make_keys("hash_N", 7)
+    assert DIGEST.matches(keys, DIGEST(keys))
+    assert not DIGEST.matches(keys, DIGEST(make_keys("hash_N", 8)))
+    assert not DIGEST.matches(keys, hashlib.sha256(codec.canonical_key(keys).encode()).hexdigest())
+    assert not DIGEST.matches(keys, None) and not DIGEST.matches(keys, "\u00e9")
+
+
+def test_label_keeps_digests_and_keyed_hashes_anything_else():
+    digest = DIGEST({"pk": {"S": "a"}})
+    assert DIGEST.label(digest) == digest
+    label = DIGEST.label("CANARY-raw-key-as-group")
+    assert label.startswith("other:") and "CANARY" not in label
+    assert label != codec.KeyDigest("y" * 40).label("CANARY-raw-key-as-group")
 
 
 def test_key_digest_does_not_depend_on_attribute_order():
     a = {"pk": {"S": "a"}, "sk": {"N": "1"}}
     b = {"sk": {"N": "1"}, "pk": {"S": "a"}}
     assert list(a) != list(b)
-    assert codec.key_digest(a) == codec.key_digest(b)
+    assert codec.key_digest(a, DIGEST) == codec.key_digest(b, DIGEST)
 
 
 @pytest.mark.parametrize("spelling", ["1", "1.0", "1.00", "1e0", "01", "0.1E1"])
 def test_key_digest_compares_numbers_by_value(spelling):
-    assert codec.key_digest({"pk": {"N": spelling}}) == codec.key_digest({"pk": {"N": "1"}})
+    assert DIGEST({"pk": {"N": spelling}}) == DIGEST({"pk": {"N": "1"}})
 
 
 def test_key_digest_keeps_38_digit_numbers_apart():
     a = "12345678901234567890123456789012345678"
     b = "12345678901234567890123456789012345679"
-    assert codec.key_digest({"pk": {"N": a}}) != codec.key_digest({"pk": {"N": b}})
+    assert DIGEST({"pk": {"N": a}}) != DIGEST({"pk": {"N": b}})
 
 
 def test_key_digest_takes_binary_as_bytes_or_base64():
-    assert codec.key_digest({"pk": {"B": CANARY_B}}) == codec.key_digest({"pk": {"B": CANARY_B64}})
+    assert DIGEST({"pk": {"B": CANARY_B}}) == DIGEST({"pk": {"B": CANARY_B64}})
 
 
 def test_key_digest_tells_types_and_names_apart():
     digests = {
-        codec.key_digest({"pk": {"S": "1"}}),
-        codec.key_digest({"pk": {"N": "1"}}),
-        codec.key_digest({"pk": {"B": b64(b"1")}}),
-        codec.key_digest({"id": {"S": "1"}}),
-        codec.key_digest({"pk": {"S": "1"}, "sk": {"S": "1"}}),
+        DIGEST({"pk": {"S": "1"}}),
+        DIGEST({"pk": {"N": "1"}}),
+        DIGEST({"pk": {"B": b64(b"1")}}),
+        DIGEST({"id": {"S": "1"}}),
+        DIGEST({"pk": {"S": "1"}, "sk": {"S": "1"}}),
     }
     assert len(digests) == 5
 
 
 @pytest.mark.parametrize("schema", sorted(KEY_SCHEMAS))
 def test_key_digest_accepts_every_key_schema(schema):
-    assert codec.key_digest(make_keys(schema, 1)) != codec.key_digest(make_keys(schema, 2))
+    assert DIGEST(make_keys(schema, 1)) != DIGEST(make_keys(schema, 2))
 
 
 @pytest.mark.parametrize(
@@ -72,7 +123,7 @@ def test_key_digest_accepts_every_key_schema(schema):
 )
 def test_key_digest_rejects_malformed_keys(keys):
     with pytest.raises(codec.CodecError):
-        codec.key_digest(keys)
+        DIGEST(keys)
 
 
 # -- sequence numbers ---------------------------------------------------------------------------
@@ -146,7 +197,7 @@ def test_encode_decode_round_trips_every_type(schema):
     decoded = codec.decode(codec.encode(change))
     assert decoded == change
     assert decoded.created == 1714564800.5
-    assert decoded.digest == codec.key_digest(keys)
+    assert DIGEST(decoded.keys) == DIGEST(keys)
 
 
 def test_key_only_round_trip():
@@ -210,7 +261,7 @@ def test_errors_never_quote_a_value():
     secret = "CANARY-secret-number"
     for bad in ({"pk": {"N": secret}}, {"pk": {"B": secret + "%"}}, {"pk": {"S": 7}}):
         with pytest.raises(codec.CodecError) as err:
-            codec.key_digest(bad)
+            DIGEST(bad)
         assert "CANARY" not in str(err.value)
     with pytest.raises(codec.CodecError) as err:
         codec.decode(json.dumps({"v": 1, "event": "INSERT", "keys": {"pk": {"S": secret}},

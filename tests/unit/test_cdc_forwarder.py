@@ -9,7 +9,10 @@ import pytest
 
 from cdc_factories import (
     CANARY_S,
+    DIGEST,
     QUEUE_URL,
+    SECRET_ARN,
+    FakeSecretsManager,
     FakeFifoQueue,
     FakeSqs,
     assert_no_item_data,
@@ -24,9 +27,9 @@ from cdc_factories import (
 )
 from runbook_lib.cdc import codec, forwarder, runtime
 
-SETTINGS = forwarder.ForwarderSettings(queue_url=QUEUE_URL)
+SETTINGS = forwarder.ForwarderSettings(queue_url=QUEUE_URL, digest=DIGEST)
 #: the forwarder as it was before it re-sent failed entries: stops at the first one
-NO_RETRY = forwarder.ForwarderSettings(queue_url=QUEUE_URL, entry_retries=0)
+NO_RETRY = forwarder.ForwarderSettings(queue_url=QUEUE_URL, entry_retries=0, digest=DIGEST)
 
 
 def bodies(sqs: FakeSqs) -> list[dict]:
@@ -44,7 +47,7 @@ def test_documented_stream_event_is_forwarded_in_order_with_group_and_dedup_ids(
     assert [len(call["Entries"]) for call in sqs.calls] == [1, 1, 1]
     assert all(call["QueueUrl"] == QUEUE_URL for call in sqs.calls)
     entries = sqs.entries
-    digest = codec.key_digest({"Id": {"N": "101"}})
+    digest = DIGEST({"Id": {"N": "101"}})
     assert [e["MessageGroupId"] for e in entries] == [digest] * 3
     assert [e["MessageDeduplicationId"] for e in entries] == [r["eventID"] for r in event["Records"]]
     assert [(b["event"], b["seq"]) for b in bodies(sqs)] == [
@@ -65,7 +68,7 @@ def test_group_id_is_the_key_digest_for_every_key_schema():
 
     forwarder.forward(stream_event(*records), sqs, SETTINGS)
 
-    assert [e["MessageGroupId"] for e in sqs.entries] == [codec.key_digest(r["dynamodb"]["Keys"]) for r in records]
+    assert [e["MessageGroupId"] for e in sqs.entries] == [DIGEST(r["dynamodb"]["Keys"]) for r in records]
     assert len(set(e["MessageGroupId"] for e in sqs.entries)) == len(records)
 
 
@@ -97,8 +100,8 @@ def test_max_message_bytes_decides_what_is_oversize():
     record = stream_record("INSERT", keys, big_item(keys, 5_000))
     full, small = FakeSqs(), FakeSqs()
 
-    forwarder.forward(stream_event(record), full, forwarder.ForwarderSettings(QUEUE_URL, 10_000))
-    forwarder.forward(stream_event(record), small, forwarder.ForwarderSettings(QUEUE_URL, 4_000))
+    forwarder.forward(stream_event(record), full, forwarder.ForwarderSettings(QUEUE_URL, 10_000, digest=DIGEST))
+    forwarder.forward(stream_event(record), small, forwarder.ForwarderSettings(QUEUE_URL, 4_000, digest=DIGEST))
 
     assert bodies(full)[0]["key_only"] is False
     assert bodies(small)[0]["key_only"] is True
@@ -233,7 +236,7 @@ def test_partly_failed_send_never_queues_a_newer_change_before_an_older_one(fail
     _forward_until_done(records, queue)
 
     # THEN each item's group holds its changes once each, in stream order
-    group_a, group_b = (codec.key_digest(make_keys("hash_S", i)) for i in (1, 2))
+    group_a, group_b = (DIGEST(make_keys("hash_S", i)) for i in (1, 2))
     assert queue.groups[group_a] == ["100", "102", "104"]
     assert queue.groups[group_b] == ["101", "103"]
 
@@ -275,20 +278,74 @@ def test_empty_event_sends_nothing():
 
 
 def test_settings_from_env():
-    assert forwarder.ForwarderSettings.from_env({"QUEUE_URL": "q"}) == forwarder.ForwarderSettings("q", 262_144)
-    assert forwarder.ForwarderSettings.from_env({"QUEUE_URL": "q", "MAX_MESSAGE_BYTES": "1048576"}).max_message_bytes == 1_048_576
+    assert forwarder.ForwarderSettings.from_env({"QUEUE_URL": "q"}, digest=DIGEST) == forwarder.ForwarderSettings(
+        "q", 262_144, digest=DIGEST)
+    assert forwarder.ForwarderSettings.from_env(
+        {"QUEUE_URL": "q", "MAX_MESSAGE_BYTES": "1048576"}, digest=DIGEST).max_message_bytes == 1_048_576
 
 
-def test_handler_is_a_thin_wrapper_over_forward(monkeypatch):
-    sqs = FakeSqs()
-    monkeypatch.setattr(runtime, "client", lambda service: {"sqs": sqs}[service])
+@pytest.fixture
+def handler_env(monkeypatch):
+    """The forwarder's environment as the stack sets it, with fake SQS and Secrets Manager clients."""
+    clients = {"sqs": FakeSqs(), "secretsmanager": FakeSecretsManager()}
+    monkeypatch.setattr(runtime, "client", lambda service: clients[service])
     monkeypatch.setenv("QUEUE_URL", QUEUE_URL)
     monkeypatch.setenv("MAX_MESSAGE_BYTES", "262144")
+    monkeypatch.setenv("KEY_DIGEST_SECRET_ARN", SECRET_ARN)
+    runtime.reset_key_digest()
+    yield clients
+    runtime.reset_key_digest()
 
+
+def test_handler_is_a_thin_wrapper_over_forward(handler_env):
     result = forwarder.handler(load_event("dynamoStreamEvent.json"), None)
 
     assert result == {"batchItemFailures": []}
-    assert len(sqs.entries) == 3
+    assert len(handler_env["sqs"].entries) == 3
+    assert {e["MessageGroupId"] for e in handler_env["sqs"].entries} == {DIGEST({"Id": {"N": "101"}})}
+
+
+def test_handler_reads_the_secret_once_per_cold_start(handler_env):
+    forwarder.handler(load_event("dynamoStreamEvent.json"), None)
+    forwarder.handler(load_event("dynamoStreamEvent.json"), None)
+
+    assert handler_env["secretsmanager"].calls == [SECRET_ARN]
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ResourceNotFoundException", "DecryptionFailure"])
+def test_handler_fails_and_sends_nothing_when_the_secret_cannot_be_read(handler_env, caplog, code):
+    """No fallback to an unkeyed digest: a denied or missing secret fails the invocation (Lambda
+    retries the stream batch, then bisects it to the on-failure destination), and nothing reaches
+    the queue."""
+    handler_env["secretsmanager"].error = client_error(code, "GetSecretValue")
+
+    with pytest.raises(runtime.KeySecretError, match=code) as err:
+        forwarder.handler(load_event("dynamoStreamEvent.json"), None)
+
+    assert handler_env["sqs"].calls == []
+    assert "secretsmanager:GetSecretValue" in str(err.value)
+    assert any('"event":"key_secret_unavailable"' in r.getMessage() and code in r.getMessage() for r in caplog.records)
+    # the next invocation tries again (a failed read is not cached)
+    handler_env["secretsmanager"].error = None
+    assert forwarder.handler(load_event("dynamoStreamEvent.json"), None) == {"batchItemFailures": []}
+
+
+def test_handler_fails_without_the_secret_arn_in_its_environment(handler_env, monkeypatch):
+    monkeypatch.delenv("KEY_DIGEST_SECRET_ARN")
+
+    with pytest.raises(runtime.KeySecretError, match="KEY_DIGEST_SECRET_ARN"):
+        forwarder.handler(load_event("dynamoStreamEvent.json"), None)
+
+    assert handler_env["sqs"].calls == [] and handler_env["secretsmanager"].calls == []
+
+
+def test_handler_refuses_a_secret_too_short_to_key_the_digest(handler_env):
+    handler_env["secretsmanager"].secrets[SECRET_ARN] = "CANARY-short"
+
+    with pytest.raises(runtime.KeySecretError) as err:
+        forwarder.handler(load_event("dynamoStreamEvent.json"), None)
+
+    assert handler_env["sqs"].calls == [] and "CANARY" not in str(err.value)
 
 
 def test_no_item_value_reaches_any_log_line(caplog):

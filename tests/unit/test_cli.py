@@ -109,3 +109,62 @@ def test_run_refuses_half_a_provisioned_throughput(capsys, tmp_path):
     code = cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path),
                      "--write-capacity", "400"])
     assert code == 2 and "--read-capacity" in capsys.readouterr().err
+
+
+# -- keys redacted as their keyed digest -----------------------------------------------------------
+def _capture_run(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(params, steps=runner.STEPS, **kwargs):
+        seen["params"], seen["steps"] = params, list(steps)
+        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    return seen
+
+
+def test_run_shows_keys_unless_redact_keys_is_given(monkeypatch, tmp_path):
+    seen = _capture_run(monkeypatch, tmp_path)
+    base = ["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path)]
+    assert cli.main(base) == 0
+    assert "04_reconcile" not in seen["params"].step_parameters  # the notebook's default: redact_keys=False
+    assert cli.main([*base, "--redact-keys"]) == 0
+    assert seen["params"].step_parameters["04_reconcile"] == {"redact_keys": True, "key_digest_secret_arn": None}
+
+
+def test_reconcile_redact_keys_without_a_secret_exits_2_before_any_work(monkeypatch, tmp_path, capsys):
+    seen = _capture_run(monkeypatch, tmp_path)
+    code = cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-bak",
+                     "--run-dir", str(tmp_path / "fresh"), "--redact-keys"])
+    assert code == 2 and seen == {}
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--key-digest-secret-arn" in err and "--no-redact-keys" in err
+
+
+def test_reconcile_redact_keys_takes_the_given_secret_or_the_runs_stack(monkeypatch, tmp_path):
+    import json
+
+    seen = _capture_run(monkeypatch, tmp_path)
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pitr-x-key-digest-AbCdEf"
+    assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-bak", "--run-dir",
+                     str(tmp_path / "a"), "--redact-keys", "--key-digest-secret-arn", arn]) == 0
+    assert seen["params"].step_parameters["04_reconcile"]["redact_keys"] is True
+    assert seen["params"].step_parameters["04_reconcile"]["key_digest_secret_arn"] == arn
+    # a run directory whose buffer stack recorded the output
+    run_dir = tmp_path / "b"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(json.dumps({"stack": {"name": "s", "outputs": {"KeyDigestSecretArn": arn}}}))
+    assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-bak", "--run-dir",
+                     str(run_dir), "--redact-keys"]) == 0
+    assert seen["params"].step_parameters["04_reconcile"] == {
+        "segments": 4, "rate_limit": None, "show_values": False, "redact_keys": True, "key_digest_secret_arn": None}
+
+
+@pytest.mark.parametrize("argv, expected", [([], True), (["--no-redact-keys"], False), (["--redact-keys"], True)])
+def test_drill_redacts_keys_by_default(monkeypatch, argv, expected):
+    from runbook_lib import drill
+
+    seen = {}
+    monkeypatch.setattr(drill, "drill", lambda **kwargs: seen.update(kwargs) or runner.RunResult("", [], 0))
+    assert cli.main(["drill", *argv]) == 0
+    assert seen["redact_keys"] is expected

@@ -114,6 +114,8 @@ SANDBOX_RAISES = [
     # events.py: PutRule's description, PutTargets' dead-letter and retry settings
     ("events", "PutRule", "ValidationException"),
     ("events", "PutTargets", "ValidationException"),
+    # secrets.py: AWS::SecretsManager::Secret with both SecretString and GenerateSecretString
+    ("cloudformation", "CreateStack", "ValidationError"),
 ]
 
 #: (service, operation, code): codes the sandbox reads from a call it makes (events.py maps what
@@ -177,6 +179,7 @@ RUNBOOK_CODES = [
     ("s3", "DeleteObject", "NoSuchBucket"),
     ("s3", "DeleteObject", "NoSuchKey"),
     ("iam", "GetRole", "NoSuchEntity"),
+    ("secretsmanager", "DescribeSecret", "ResourceNotFoundException"),  # buffer teardown: the key digest secret
     ("lambda", "UpdateFunctionConfiguration", "PreconditionFailedException"),
     ("lambda", "UpdateFunctionConfiguration", "ResourceConflictException"),
     ("lambda", "UpdateEventSourceMapping", "ResourceInUseException"),

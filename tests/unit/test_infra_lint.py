@@ -196,8 +196,27 @@ def test_functions_run_python_312_from_s3(resources):
 def test_function_environments_match_the_handlers_contract(resources):
     fwd = resources["ForwarderFunction"]["Properties"]["Environment"]["Variables"]
     app = resources["ApplierFunction"]["Properties"]["Environment"]["Variables"]
-    assert set(fwd) == {"QUEUE_URL", "MAX_MESSAGE_BYTES", "LOG_LEVEL"}
-    assert set(app) == {"TARGET_TABLE", "SOURCE_TABLE", "REPLAY_FROM", "LOG_LEVEL"}
+    assert set(fwd) == {"QUEUE_URL", "MAX_MESSAGE_BYTES", "LOG_LEVEL", "KEY_DIGEST_SECRET_ARN"}
+    assert set(app) == {"TARGET_TABLE", "SOURCE_TABLE", "REPLAY_FROM", "LOG_LEVEL", "KEY_DIGEST_SECRET_ARN"}
+    # the secret's ARN (Ref), never its value
+    assert fwd["KEY_DIGEST_SECRET_ARN"] == app["KEY_DIGEST_SECRET_ARN"] == {"Ref": "KeyDigestSecret"}
+
+
+def test_key_digest_secret_is_readable_only_by_the_two_functions_and_only_that_secret(resources):
+    """GetSecretValue on the stack's secret, in the forwarder's and the applier's roles only; no
+    other secretsmanager action anywhere; the secret is generated, never a parameter or an output
+    value."""
+    grants = {}
+    for name, res in _of_type(resources, "AWS::IAM::Role").items():
+        for policy in res["Properties"].get("Policies", []):
+            for st in policy["PolicyDocument"]["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                if any(a.startswith("secretsmanager:") for a in actions):
+                    grants.setdefault(name, []).append((st["Effect"], actions, st["Resource"]))
+    only = [("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "KeyDigestSecret"})]
+    assert grants == {"ForwarderRole": only, "ApplierRole": only}
+    secret = resources["KeyDigestSecret"]["Properties"]
+    assert "SecretString" not in secret and secret["GenerateSecretString"]["PasswordLength"] >= 32
 
 
 def test_log_groups_have_retention_for_each_function(resources):
@@ -476,7 +495,11 @@ def test_outputs(template):
         "RuleName",
         "RuleDlqUrl",
         "RuleDlqArn",
+        "KeyDigestSecretArn",
     }
+    # the secret's ARN, never its value (no GetAtt of a value, no resolve: dynamic reference)
+    assert outputs["KeyDigestSecretArn"]["Value"] == {"Ref": "KeyDigestSecret"}
+    assert "resolve:secretsmanager" not in json.dumps(template)
     for name in ("StateMachineArn", "RuleName", "RuleDlqUrl", "RuleDlqArn"):
         assert outputs[name]["Condition"] == "EventAutomation"
 

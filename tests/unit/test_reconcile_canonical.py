@@ -28,7 +28,6 @@ from runbook_lib.reconcile import (
     differing_attributes,
     item_digest,
     key_from_id,
-    key_hash,
     key_id,
     to_wire,
     verdict_for,
@@ -163,11 +162,12 @@ def test_key_id_rejects_non_key_types():
         key_id({"pk": {"SS": ["a"]}})
 
 
-def test_key_hash_is_short_stable_and_hides_the_key():
-    kid = key_id({"pk": {"S": "canary-secret-key"}})
-    assert key_hash(kid) == key_hash(kid)
-    assert len(key_hash(kid)) == 16
-    assert "canary" not in key_hash(kid)
+def test_no_unkeyed_key_hash_is_offered():
+    """An unkeyed hash of a key is reversible for small key spaces: keys are hashed only with the
+    stack's secret (runbook_lib.cdc.codec.KeyDigest)."""
+    import runbook_lib.reconcile as module
+
+    assert not hasattr(module, "key_hash") and "key_hash" not in module.__all__
 
 
 def test_to_wire_makes_values_json_ready():
