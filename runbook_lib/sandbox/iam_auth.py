@@ -148,12 +148,23 @@ def _register_user_key(account: str, partition: str, key: Any) -> None:
 
 
 def _register_session(assumed: Any) -> None:
-    """Only a session of a role that exists is restricted (moto lets any ARN be assumed)."""
+    """Only a session of an enforced role is restricted (moto lets any ARN be assumed)."""
     try:
-        _iam_backend(assumed.account_id, assumed.partition).get_role_by_arn(assumed.role_arn)
+        role = _iam_backend(assumed.account_id, assumed.partition).get_role_by_arn(assumed.role_arn)
     except Exception:  # noqa: BLE001 - no such role in the sandbox: unrestricted, as before
         return
-    _issued[assumed.access_key_id] = ("session", assumed)
+    if _enforced(role):
+        _issued[assumed.access_key_id] = ("session", assumed)
+
+
+def _enforced(role: Any) -> bool:
+    """A role is enforced when its trust policy has a statement: AWS refuses to create one without
+    (``MalformedPolicyDocument``), moto does not, and tests that never meant to exercise IAM create
+    roles with ``{}``; such a role stays outside IAM, as every role was before this extension."""
+    try:
+        return bool(parse_policy(_document(role.assume_role_policy_document)))
+    except (ValueError, TypeError, AttributeError):
+        return False
 
 
 def _session_principal(assumed: Any, session_token: str | None) -> Principal:
@@ -539,6 +550,8 @@ def service_session(role_arn: str, service: str, session_name: str, *, source_ar
         role = _iam_backend(account, partition).get_role_by_arn(role_arn)
     except Exception:  # noqa: BLE001 - no such role
         return None
+    if not _enforced(role):
+        return None
     ctx = {"aws:SourceAccount": source_account or account}
     if source_arn:
         ctx["aws:SourceArn"] = source_arn
@@ -566,6 +579,67 @@ def service_session(role_arn: str, service: str, session_name: str, *, source_ar
         "Expiration": expiration.timestamp(),
         "Arn": assumed.arn,
     }
+
+
+#: (role ARN, function ARN) -> credentials handed to that function's workers, reused while fresh
+_function_sessions: dict[tuple[str, str], dict[str, Any]] = {}
+#: a function's credentials are renewed when less than this is left (botocore refreshes credentials
+#: with an expiry 15 minutes ahead, reading the environment again: be earlier than that)
+REFRESH_AHEAD = 20 * 60
+
+
+def _session_alive(creds: dict[str, Any]) -> bool:
+    entry = _issued.get(creds["AccessKeyId"])
+    if entry is None or entry[0] != "session":
+        return False
+    assumed = entry[1]
+    from moto.sts.models import sts_backends
+
+    try:
+        live = sts_backends[assumed.account_id][assumed.partition].assumed_roles
+    except KeyError:
+        return False
+    return any(a is assumed for a in live) and creds["Expiration"] - time.time() > REFRESH_AHEAD
+
+
+def function_credentials(role_arn: str, function_arn: str) -> dict[str, Any] | None:
+    """The execution role's credentials for a Lambda function, as Lambda passes them to the
+    function's environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``;
+    "Defined runtime environment variables", AWS Lambda Developer Guide,
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime):
+    a session named after the function, ``arn:aws:sts::A:assumed-role/ROLE/FUNCTION``. None when the
+    role does not exist in the sandbox or its trust policy does not let ``lambda.amazonaws.com``
+    assume it. Reused until less than :data:`REFRESH_AHEAD` seconds are left."""
+    key = (role_arn, function_arn)
+    with _lock:
+        cached = _function_sessions.get(key)
+        if cached is not None and _session_alive(cached):
+            return cached
+        name = function_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        parts = function_arn.split(":")
+        creds = service_session(role_arn, "lambda.amazonaws.com", name, source_arn=function_arn,
+                                source_account=parts[4] if len(parts) > 4 else None)
+        if creds is None:
+            _function_sessions.pop(key, None)
+        else:
+            _function_sessions[key] = creds
+        return creds
+
+
+def role_can_be_assumed_by(role_arn: str, service: str) -> bool | None:
+    """None when the role is not in the sandbox (moto accepts any ARN), else whether its trust
+    policy lets ``service`` assume it (without source conditions)."""
+    parts = role_arn.split(":")
+    if len(parts) < 6:
+        return None
+    try:
+        role = _iam_backend(parts[4], parts[1]).get_role_by_arn(role_arn)
+    except Exception:  # noqa: BLE001 - no such role
+        return None
+    if not _enforced(role):
+        return None
+    allowed, _ = trust_allows(role, service=service, context={"aws:SourceAccount": parts[4]})
+    return allowed
 
 
 def role_allows(role_arn: str, action: str, resource_arn: str, context: dict[str, Any] | None = None) -> str:
@@ -1162,6 +1236,155 @@ def _wrap_create_from_cfn(original):
     return create_access_key
 
 
+# ------------------------------------------------------------------ Lambda's own checks of a role
+#: what Lambda's poller does with an event source as the function's execution role ("Lambda
+#: execution role permissions" for each source: "Using Lambda with Amazon SQS", "Using Lambda with
+#: DynamoDB": the execution role needs these on the source)
+SQS_POLLER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+STREAM_POLLER_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
+
+
+def mapping_permission_problem(role_arn: str, source_arn: str, destination_arn: str | None = None) -> str | None:
+    """Why the execution role cannot serve this event source mapping (Lambda's message), or None.
+    A role that is not one of the sandbox's is not checked."""
+    if role_can_be_assumed_by(role_arn, "lambda.amazonaws.com") is None:
+        return None
+    context = {"aws:SourceArn": source_arn}
+    if ":sqs:" in source_arn:
+        for action in SQS_POLLER_ACTIONS:
+            if evaluate(role_arn, action, source_arn, context) != ALLOWED:
+                return f"The provided execution role does not have permissions to call {action.split(':', 1)[1]} on SQS"
+    elif ":dynamodb:" in source_arn:
+        for action in STREAM_POLLER_ACTIONS:
+            if evaluate(role_arn, action, source_arn, context) != ALLOWED:
+                return (
+                    f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
+                    "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
+                )
+    if destination_arn and ":sqs:" in destination_arn:
+        if evaluate(role_arn, "sqs:SendMessage", destination_arn, context) != ALLOWED:
+            return "The provided execution role does not have permissions to call SendMessage on SQS"
+    return None
+
+
+def _wrap_create_function(original):
+    def create_function(self, spec: dict[str, Any]):
+        from moto.awslambda.exceptions import InvalidParameterValueException
+
+        if spec.get("Role") and role_can_be_assumed_by(str(spec["Role"]), "lambda.amazonaws.com") is False:
+            raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
+        return original(self, spec)
+
+    return create_function
+
+
+def _wrap_create_mapping(original):
+    def create_event_source_mapping(self, spec: dict[str, Any]):
+        from moto.awslambda.exceptions import InvalidParameterValueException
+
+        source = str(spec.get("EventSourceArn") or "")
+        try:
+            fn = self.get_function(spec.get("FunctionName"))
+        except Exception:  # noqa: BLE001 - moto answers for a missing function itself
+            fn = None
+        if fn is not None and source:
+            destination = ((spec.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            problem = mapping_permission_problem(str(fn.role), source, destination)
+            if problem:
+                raise InvalidParameterValueException(problem)
+        return original(self, spec)
+
+    return create_event_source_mapping
+
+
+# ----------------------------------------------------- Step Functions and EventBridge as their roles
+STATES = "states.amazonaws.com"
+EVENTS = "events.amazonaws.com"
+
+
+def state_machine_credentials(role_arn: str | None) -> dict[str, Any] | None:
+    """The state machine's role credentials for its tasks' AWS calls ("Step Functions execution
+    role", https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html),
+    or None for a role that is not one of the sandbox's (the task then calls unrestricted)."""
+    if not role_arn:
+        return None
+    key = (role_arn, STATES)
+    with _lock:
+        cached = _function_sessions.get(key)
+        if cached is not None and _session_alive(cached):
+            return cached
+        creds = service_session(role_arn, STATES, "StepFunctions")
+        if creds is None:
+            _function_sessions.pop(key, None)
+        else:
+            _function_sessions[key] = creds
+        return creds
+
+
+class TargetRefused(Exception):
+    """A rule could not start its target as the target's role: ``code`` is what the call answered."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_rule_target(rule_arn: str, target: dict[str, Any], action: str = "states:StartExecution") -> None:
+    """EventBridge invokes a Step Functions target as the target's ``RoleArn`` ("Amazon EventBridge
+    targets": "EventBridge needs an IAM role to start the state machine"; "Using identity-based
+    policies for EventBridge"): the role's trust policy must let ``events.amazonaws.com`` assume
+    it (``aws:SourceArn`` = the rule) and its policies allow ``states:StartExecution`` on the state
+    machine. Raises :class:`TargetRefused`; a target without a role, or with a role that is not one
+    of the sandbox's, is not checked."""
+    role_arn = target.get("RoleArn")
+    if not role_arn:
+        return
+    parts = str(role_arn).split(":")
+    if role_can_be_assumed_by(str(role_arn), EVENTS) is None:
+        return
+    creds = service_session(str(role_arn), EVENTS, f"events-{uuid.uuid4().hex[:16]}", source_arn=rule_arn,
+                            source_account=rule_arn.split(":")[4] if rule_arn.count(":") >= 5 else parts[4])
+    if creds is None:
+        raise TargetRefused("AccessDenied", f"EventBridge could not assume the role {role_arn}: its trust policy does "
+                            f"not allow {EVENTS} for {rule_arn}")
+    decision = evaluate(creds["Arn"], action, str(target.get("Arn")))
+    if decision != ALLOWED:
+        principal = principal_from_arn(creds["Arn"])
+        raise TargetRefused("AccessDeniedException", _deny_message(principal, action, str(target.get("Arn")), decision))
+
+
+def _patch_state_machine_clients() -> None:
+    """moto's interpreter builds every task's boto client in ``boto_client_for(region, service,
+    state_credentials)``, signed with the fixed key ``ak``; sign it with the role's credentials."""
+    import sys
+
+    import boto3
+    from moto.stepfunctions.parser.asl.utils import boto_client as module
+
+    original = module.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None):
+        client = original(region=region, service=service, state_credentials=state_credentials)
+        creds = state_machine_credentials(getattr(state_credentials, "role_arn", None))
+        if creds is None:
+            return client
+        return boto3.client(
+            service_name=service,
+            region_name=region,
+            endpoint_url=client.meta.endpoint_url,
+            config=client.meta.config,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    module.boto_client_for = boto_client_for
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(mod, "boto_client_for", None) is original:
+            mod.boto_client_for = boto_client_for
+
+
 def install() -> None:
     global _installed
     with _lock:
@@ -1179,6 +1402,17 @@ def install() -> None:
         )
         User.create_access_key = _wrap_create_from_cfn(User.create_access_key)
         STSBackend.assume_role = _wrap_assume_role(STSBackend.assume_role)
+        from moto.awslambda.models import LambdaBackend
+
+        LambdaBackend.create_function = _wrap_create_function(LambdaBackend.create_function)
+        LambdaBackend.create_event_source_mapping = _wrap_create_mapping(LambdaBackend.create_event_source_mapping)
+        # the interpreter's modules that use boto_client_for are imported by now (stepfunctions.py
+        # installs before this module); import the task modules here to be sure
+        import moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils  # noqa: F401
+        import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk  # noqa: F401
+        import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported  # noqa: F401
+
+        _patch_state_machine_clients()
         _installed = True
 
 
@@ -1190,6 +1424,12 @@ __all__ = [
     "evaluate",
     "role_allows",
     "service_session",
+    "function_credentials",
+    "role_can_be_assumed_by",
+    "mapping_permission_problem",
+    "state_machine_credentials",
+    "check_rule_target",
+    "TargetRefused",
     "trust_allows",
     "parse_policy",
     "identity_policies",
