@@ -80,7 +80,11 @@ handler prints goes to stderr, never to the protocol. A worker's environment is 
 the function's ``Environment.Variables``, then Lambda's reserved variables (``AWS_REGION``,
 ``AWS_DEFAULT_REGION``, ``AWS_LAMBDA_FUNCTION_NAME``/``_MEMORY_SIZE``/``_VERSION``/``_TIMEOUT``,
 ``AWS_LAMBDA_LOG_GROUP_NAME``/``_STREAM_NAME``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``,
-``AWS_EXECUTION_ENV``, fake credentials ``testing``), ``AWS_ENDPOINT_URL`` = the sandbox (so
+``AWS_EXECUTION_ENV``, and the execution role's temporary credentials ``AWS_ACCESS_KEY_ID``/
+``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` with ``AWS_CREDENTIAL_EXPIRATION``: a session of the
+role named after the function, from ``iam_auth.function_credentials``, renewed with an invocation
+20 minutes before it expires; the sandbox's unrestricted ``testing`` credentials when the role is
+not one of the sandbox's), ``AWS_ENDPOINT_URL`` = the sandbox (so
 boto3 in the function reaches the sandbox without being told), ``TZ=:UTC``, and ``PYTHONPATH`` =
 the code directory, then a directory holding only what the Lambda Python runtime provides (boto3,
 botocore, s3transfer, jmespath, dateutil, urllib3, six, linked from this interpreter's
@@ -171,8 +175,8 @@ Where the sandbox differs from AWS
   a second high.
 - ``Max Memory Used`` in ``REPORT`` is the worker's peak RSS (Linux), ``Billed Duration`` is the
   duration rounded up to the millisecond.
-- The log group is created whatever the function's role allows: IAM is not enforced in the sandbox.
-  On AWS, Lambda creates it only when the execution role allows ``logs:CreateLogGroup`` (and writes
+- The log group is created and written whatever the function's role allows: the runtime ships the
+  lines in-process, outside IAM (``iam_auth`` checks only requests over HTTP). On AWS, Lambda creates it only when the execution role allows ``logs:CreateLogGroup`` (and writes
   only with ``logs:CreateLogStream`` and ``logs:PutLogEvents``: "Sending Lambda function logs to
   CloudWatch Logs", https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html).
   ``LoggingConfig`` is kept and answered when it was given (moto drops it), with ``LogFormat``

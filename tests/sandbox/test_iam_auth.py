@@ -478,3 +478,23 @@ def test_a_rule_whose_role_may_not_start_the_workflow_dead_letters_the_event(aws
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine}]}))
     events.put_events(Entries=[{"Source": "runbook.test", "DetailType": "t", "Detail": "{}"}])
     assert len(aws("stepfunctions").list_executions(stateMachineArn=machine)["executions"]) == 1
+
+
+def test_s3_subresources_need_their_own_actions(aws, endpoint):
+    """``PutBucketEncryption`` needs ``s3:PutEncryptionConfiguration`` on the bucket ("Required
+    permissions for Amazon S3 API operations",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html)."""
+    aws("s3").create_bucket(Bucket="code")
+    encryption = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    key = _user(aws, "packager", {"Effect": "Allow", "Action": "s3:CreateBucket", "Resource": "arn:aws:s3:::code"})
+    err = _denied(_client(endpoint, "s3", key).put_bucket_encryption, Bucket="code", ServerSideEncryptionConfiguration=encryption)
+    assert "s3:PutEncryptionConfiguration on resource: arn:aws:s3:::code" in err.response["Error"]["Message"]
+    key = _user(aws, "encrypter", {"Effect": "Allow", "Action": "s3:PutEncryptionConfiguration", "Resource": "arn:aws:s3:::code"})
+    _client(endpoint, "s3", key).put_bucket_encryption(Bucket="code", ServerSideEncryptionConfiguration=encryption)
+
+
+def test_get_caller_identity_needs_no_permission(aws, endpoint):
+    """"No permissions are required to perform this operation" ("GetCallerIdentity", AWS STS API
+    reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
+    key = _user(aws, "nobody")
+    assert _client(endpoint, "sts", key).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/nobody"
