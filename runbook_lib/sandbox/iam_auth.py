@@ -69,6 +69,9 @@ Where the sandbox still differs from AWS:
   identity policies decide, and an allow in a resource policy does not help a sandbox principal;
 - the request signature is not verified (moto does not either unless its own auth is on): knowing
   a sandbox-issued access key id is enough to act as it; a session token must still match;
+- CloudWatch Logs: an action on a log group is allowed by a statement naming ``log-group:NAME`` or
+  ``log-group:NAME:*`` (both forms are in AWS's examples; which one AWS matches per action is not
+  modelled);
 - policy variables (``${aws:username}``) are not substituted, Date and IpAddress operators and tag
   keys (``aws:ResourceTag``, ``aws:RequestTag``, ``aws:PrincipalTag``) are not evaluated (a
   condition using them does not match);
@@ -576,6 +579,10 @@ def authorize(handler: Any, service: str, principal: Principal, op: str, region:
     for action, resource, extra in checks:
         ctx = dict(base, **extra) if extra else base
         decision = decide(policies, action, resource, ctx)
+        if decision == IMPLICIT_DENY and action.startswith("logs:") and ":log-group:" in resource and ":log-stream:" not in resource:
+            # policies name a log group as ``log-group:NAME`` (the Service Authorization Reference's
+            # ARN) or ``log-group:NAME:*`` (CloudWatch Logs' own examples): either form allows it
+            decision = decide(policies, action, resource + ":*", ctx)
         if action == "sts:AssumeRole" and decision != EXPLICIT_DENY:
             decision = _assume_role_decision(principal, resource, decision)
         if decision != ALLOWED:

@@ -223,7 +223,7 @@ def test_each_protocol_answers_its_own_access_denied(aws, endpoint):
     """SQS (JSON, query-compatible: the code is ``AccessDenied``, "Troubleshoot an access denied error
     in Amazon SQS", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/troubleshooting-access-denied.html),
     Lambda (``AccessDeniedException``, HTTP 403), IAM and CloudFormation (query: ``AccessDenied``, 403),
-    S3 (``AccessDenied``, 403), Step Functions and EventBridge (``AccessDeniedException``)."""
+    S3 (``AccessDenied``, 403), Step Functions, EventBridge and CloudWatch (``AccessDeniedException``)."""
     queue_url = aws("sqs").create_queue(QueueName="buffer.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     key = _user(aws, "nobody")
     err = _denied(_client(endpoint, "sqs", key).get_queue_attributes, QueueUrl=queue_url)
@@ -242,6 +242,10 @@ def test_each_protocol_answers_its_own_access_denied(aws, endpoint):
     assert (err.response["Error"]["Code"], err.response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 403)
     err = _denied(_client(endpoint, "stepfunctions", key).list_state_machines)
     assert err.response["Error"]["Code"] == "AccessDeniedException"
+    # CloudWatch speaks CBOR (smithy-rpc-v2-cbor) in this botocore: the refusal is CBOR too
+    err = _denied(_client(endpoint, "cloudwatch", key).put_metric_data, Namespace="pitr", MetricData=[{"MetricName": "m", "Value": 1}])
+    assert err.response["Error"]["Code"] == "AccessDeniedException"
+    assert "cloudwatch:PutMetricData on resource: *" in err.response["Error"]["Message"]
     err = _denied(_client(endpoint, "events", key).describe_rule, Name="restore")
     assert err.response["Error"]["Code"] == "AccessDeniedException"
     assert f"on resource: arn:aws:events:{REGION}:{ACCOUNT}:rule/restore" in err.response["Error"]["Message"]
@@ -498,3 +502,20 @@ def test_get_caller_identity_needs_no_permission(aws, endpoint):
     reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
     key = _user(aws, "nobody")
     assert _client(endpoint, "sts", key).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/nobody"
+
+
+def test_log_group_actions_match_the_group_arn_in_either_form(aws, endpoint):
+    """A log group's ARN is ``arn:aws:logs:REGION:ACCOUNT:log-group:NAME`` ("Actions, resources, and
+    condition keys for Amazon CloudWatch Logs",
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html);
+    CloudWatch Logs' examples grant ``log-group:NAME:*`` ("CloudWatch Logs permissions reference",
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/permissions-reference-cwl.html)."""
+    logs = aws("logs")
+    for name in ("/aws/lambda/pitr-applier", "/aws/lambda/other"):
+        logs.create_log_group(logGroupName=name)
+    key = _user(aws, "reader", {"Effect": "Allow", "Action": "logs:FilterLogEvents",
+                                "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/pitr-applier:*"})
+    client = _client(endpoint, "logs", key)
+    client.filter_log_events(logGroupName="/aws/lambda/pitr-applier")
+    err = _denied(client.filter_log_events, logGroupName="/aws/lambda/other")
+    assert f"logs:FilterLogEvents on resource: arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other " in err.response["Error"]["Message"]
