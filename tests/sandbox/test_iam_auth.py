@@ -519,3 +519,55 @@ def test_log_group_actions_match_the_group_arn_in_either_form(aws, endpoint):
     client.filter_log_events(logGroupName="/aws/lambda/pitr-applier")
     err = _denied(client.filter_log_events, logGroupName="/aws/lambda/other")
     assert f"logs:FilterLogEvents on resource: arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other " in err.response["Error"]["Message"]
+
+
+WHOAMI = '''
+import os
+import boto3
+
+def handler(event, context):
+    arn = boto3.client("sts").get_caller_identity()["Arn"]
+    return {"key": os.environ["AWS_ACCESS_KEY_ID"], "arn": arn}
+'''
+
+
+def test_a_warm_function_gets_renewed_credentials_before_they_expire(aws, monkeypatch):
+    """Lambda's execution role credentials are temporary and renewed for a running environment
+    ("Defined runtime environment variables": ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_SESSION_TOKEN``, "the access keys obtained from the function's execution role",
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html). Made to renew at once
+    here: the same warm worker then signs with a new key, still as ``assumed-role/ROLE/FUNCTION``."""
+    from runbook_lib.sandbox import lambda_runtime
+
+    role = _role(aws, "whoami-role", LAMBDA_TRUST)
+    aws("lambda").create_function(FunctionName="whoami", Runtime="python3.12", Role=role, Handler="app.handler",
+                                  Code={"ZipFile": _zip({"app.py": WHOAMI})}, Timeout=10)
+    first = json.loads(aws("lambda").invoke(FunctionName="whoami", Payload=b"{}")["Payload"].read())
+    assert first["key"].startswith("ASIA")
+    assert first["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/whoami-role/whoami"
+
+    monkeypatch.setattr(iam_auth, "REFRESH_AHEAD", 10 * 3600)  # every session counts as about to expire
+    monkeypatch.setattr(lambda_runtime, "CREDENTIALS_CHECK_SECONDS", 0.0)
+    second = json.loads(aws("lambda").invoke(FunctionName="whoami", Payload=b"{}")["Payload"].read())
+    assert second["key"] != first["key"]
+    assert second["arn"] == first["arn"]
+
+
+def test_a_stream_mapping_needs_the_role_to_read_the_stream(aws):
+    """Lambda reads a DynamoDB stream as the execution role, which needs ``dynamodb:DescribeStream``,
+    ``GetRecords``, ``GetShardIterator`` and ``ListStreams`` on it ("Using AWS Lambda with Amazon
+    DynamoDB", execution role permissions, https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#events-dynamodb-permissions)."""
+    stream_arn = aws("dynamodb").create_table(
+        TableName="orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    role = _role(aws, "forwarder-role", LAMBDA_TRUST, {"Effect": "Allow", "Resource": stream_arn,
+                 "Action": ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]})
+    lam = aws("lambda")
+    lam.create_function(FunctionName="forwarder", Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": _zip({"app.py": WRITER})})
+    with pytest.raises(ClientError) as info:
+        lam.create_event_source_mapping(FunctionName="forwarder", EventSourceArn=stream_arn, StartingPosition="LATEST")
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert info.value.response["Error"]["Message"].startswith(f"Cannot access stream {stream_arn}.")

@@ -126,6 +126,9 @@ SANDBOX_RAISES = [
     ("iam", "ListUsers", "InvalidClientTokenId"),
     ("iam", "ListUsers", "ExpiredTokenException"),
     ("s3", "PutObject", "InvalidAccessKeyId"),
+    # iam_auth.py: a role Lambda may not assume; an execution role without the poller's actions
+    ("lambda", "CreateFunction", "InvalidParameterValueException"),
+    ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
     # events.py: PutRule's description, PutTargets' dead-letter and retry settings
     ("events", "PutRule", "ValidationException"),
     ("events", "PutTargets", "ValidationException"),
