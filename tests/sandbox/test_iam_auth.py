@@ -571,3 +571,27 @@ def test_a_stream_mapping_needs_the_role_to_read_the_stream(aws):
         lam.create_event_source_mapping(FunctionName="forwarder", EventSourceArn=stream_arn, StartingPosition="LATEST")
     assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert info.value.response["Error"]["Message"].startswith(f"Cannot access stream {stream_arn}.")
+
+
+def test_a_rule_whose_role_events_cannot_assume_dead_letters_the_event(aws):
+    """A target role whose trust policy does not name ``events.amazonaws.com``: the invocation fails
+    with ``ERROR_CODE`` ``FAILED_TO_ASSUME_ROLE`` in the target's dead-letter queue ("Using
+    dead-letter queues to process undelivered events in EventBridge",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+    machine = aws("stepfunctions").create_state_machine(
+        name="noop", definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn=_role(aws, "workflow", STATES_TRUST))["stateMachineArn"]
+    not_for_events = _role(aws, "lambda-only", LAMBDA_TRUST, {"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine})
+    events, sqs = aws("events"), aws("sqs")
+    rule_arn = events.put_rule(Name="on-test", EventPattern=json.dumps({"source": ["runbook.test"]}))["RuleArn"]
+    dlq = sqs.create_queue(QueueName="rule-dlq")["QueueUrl"]
+    dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:rule-dlq"
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": dlq_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+    events.put_targets(Rule="on-test", Targets=[{"Id": "sfn", "Arn": machine, "RoleArn": not_for_events,
+                                                 "DeadLetterConfig": {"Arn": dlq_arn}}])
+    events.put_events(Entries=[{"Source": "runbook.test", "DetailType": "t", "Detail": "{}"}])
+    assert aws("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    messages = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages", [])
+    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in messages] == ["FAILED_TO_ASSUME_ROLE"]
