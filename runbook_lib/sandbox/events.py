@@ -24,7 +24,10 @@ goes to the target's ``DeadLetterConfig`` queue as EventBridge sends it ("Event 
 using dead-letter queues", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html):
 the event as the body, and the attributes ``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE`` (one of the
 codes that page lists: ``NO_RESOURCE`` for a missing state machine, ``INVALID_PARAMETER``,
-``THROTTLING``, ``UNKNOWN``), ``ERROR_MESSAGE`` and ``RETRY_ATTEMPTS``; only if the queue's policy
+``THROTTLING``, ``UNKNOWN``; ``NO_PERMISSIONS`` when the target's ``RoleArn`` may not
+``states:StartExecution`` the state machine and ``FAILED_TO_ASSUME_ROLE`` when its trust policy does
+not let ``events.amazonaws.com`` assume it, both checked by ``iam_auth.check_rule_target`` for a
+role of the sandbox's), ``ERROR_MESSAGE`` and ``RETRY_ATTEMPTS``; only if the queue's policy
 lets ``events.amazonaws.com`` call ``sqs:SendMessage`` for this rule (``aws:SourceArn``), as on
 AWS; a standard queue only. ``PutTargets`` keeps ``DeadLetterConfig`` and ``RetryPolicy`` (moto
 stores the target as given, and ``ListTargetsByRule`` returns it) and, as AWS does, refuses a
@@ -212,6 +215,10 @@ def _start_state_machine(rule: Any, target: dict, event: dict) -> None:
         execution_input = json.dumps(node)
     else:
         execution_input = json.dumps(payload)
+    # as the target's role: its trust policy and states:StartExecution (iam_auth)
+    from . import iam_auth
+
+    iam_auth.check_rule_target(rule.arn, target)
     # the interpreter's backend when execute_state_machine is on, as the API itself uses
     backend = get_backend(arn.account, arn.region)
     execution = backend.start_execution(target["Arn"], name=str(uuid.uuid4()), execution_input=execution_input)
@@ -257,6 +264,10 @@ _DLQ_ERROR_CODES = {
     "InvalidName": "INVALID_PARAMETER",
     "ExecutionLimitExceeded": "THROTTLING",
     "ThrottlingException": "THROTTLING",
+    # iam_auth.check_rule_target: the target's role may not start the state machine, or EventBridge
+    # may not assume it (STS's AccessDenied)
+    "AccessDeniedException": "NO_PERMISSIONS",
+    "AccessDenied": "FAILED_TO_ASSUME_ROLE",
 }
 
 
