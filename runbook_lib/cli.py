@@ -142,10 +142,20 @@ def _capacity_step_parameters(args: argparse.Namespace) -> dict[str, dict[str, A
     return out
 
 
+def _role_step_parameters(args: argparse.Namespace, base: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``--cfn-role-arn`` as the ``cfn_role_arn`` parameter of the steps that deploy (01) and delete (05) the stack."""
+    if not args.cfn_role_arn:
+        return base
+    out = {step: dict(values) for step, values in base.items()}
+    for step in ("01_deploy_buffer", "05_cutover"):
+        out.setdefault(step, {})["cfn_role_arn"] = args.cfn_role_arn
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
-    params = _run_params(args, step_parameters=_capacity_step_parameters(args))
+    params = _run_params(args, step_parameters=_role_step_parameters(args, _capacity_step_parameters(args)))
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
@@ -169,7 +179,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
         print(fault_table())
         return EXIT_OK
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
-                   automation=args.automation, faults=args.fault or ())
+                   automation=args.automation, faults=args.fault or (), as_operator=not args.as_root,
+                   record_calls=args.record_calls)
     return result.exit_code
 
 
@@ -236,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-capacity", type=int, default=None, help="with --read-capacity: the restored table's provisioned WCU")
     p.add_argument("--applier-max-concurrency", type=int, default=None,
                    help="most applier invocations at once (2-1000, 0 = no cap; default: the template's, 10)")
+    p.add_argument("--cfn-role-arn", default=None,
+                   help="CloudFormation service role (infra/cfn-service-role.yaml) the buffer stack is created, "
+                        "updated and deleted with; you then need only iam:PassRole on it")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("reconcile", help="reconcile two existing tables (e.g. a restore made by AWS Backup)")
@@ -255,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None)
     p.add_argument("--fault", action="append", metavar="NAME",
                    help="inject this sandbox fault during the drill (repeatable); --fault list prints them")
+    p.add_argument("--as-root", action="store_true",
+                   help="run the notebooks with the sandbox's root credentials, not as the IAM user pitr-operator "
+                        "that holds only infra/operator-policy.json")
+    p.add_argument("--record-calls", default=None, metavar="PATH",
+                   help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
     p.set_defaults(func=cmd_drill)
 
     p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")
