@@ -32,6 +32,11 @@ Common errors, documented for all operations but not in each operation's model:
   ``_do_query_compatible_error_parse``); ``QueueDoesNotExist`` arrives as
   ``AWS.SimpleQueueService.NonExistentQueue`` ("GetQueueUrl", Amazon SQS API Reference,
   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueUrl.html).
+- Authentication and authorization (iam_auth.py): "Common Errors" of the IAM API Reference,
+  https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html (AccessDeniedException,
+  ExpiredTokenException, InvalidClientTokenId, HTTP 403), of the STS API Reference (the same list),
+  of the Lambda API Reference (AccessDeniedException, UnrecognizedClientException), and S3's "List of
+  error codes" (AccessDenied, InvalidAccessKeyId, HTTP 403).
 """
 
 from __future__ import annotations
@@ -50,9 +55,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / "runbook_lib"
 COMMON = {
     "dynamodb": {"ValidationException", "ThrottlingException", "AccessDeniedException", "UnrecognizedClientException"},
     "cloudformation": {"ValidationError"},
-    "s3": {"NoSuchBucket", "NoSuchKey"},
+    "s3": {"NoSuchBucket", "NoSuchKey", "AccessDenied", "InvalidAccessKeyId"},
     "stepfunctions": {"ThrottlingException", "ValidationException"},
     "events": {"ValidationException"},
+    "iam": {"AccessDeniedException", "ExpiredTokenException", "InvalidClientTokenId"},
+    "sts": {"AccessDeniedException", "ExpiredTokenException", "InvalidClientTokenId"},
+    "lambda": {"AccessDeniedException", "UnrecognizedClientException"},
 }
 HEAD_STATUS = {("s3", "HeadBucket"): {"404"}, ("s3", "HeadObject"): {"404"}}
 QUERY_CODES = {("sqs", "AWS.SimpleQueueService.NonExistentQueue"): "QueueDoesNotExist"}
@@ -111,6 +119,13 @@ SANDBOX_RAISES = [
     ("stepfunctions", "GetExecutionHistory", "ValidationException"),
     ("stepfunctions", "StartExecution", "ValidationException"),
     ("stepfunctions", "StartExecution", "InvalidName"),
+    # iam_auth.py: a sandbox principal's request refused (any operation; one named per code)
+    ("dynamodb", "DescribeTable", "AccessDeniedException"),
+    ("dynamodb", "DescribeTable", "UnrecognizedClientException"),
+    ("lambda", "GetFunction", "AccessDeniedException"),
+    ("iam", "ListUsers", "InvalidClientTokenId"),
+    ("iam", "ListUsers", "ExpiredTokenException"),
+    ("s3", "PutObject", "InvalidAccessKeyId"),
     # events.py: PutRule's description, PutTargets' dead-letter and retry settings
     ("events", "PutRule", "ValidationException"),
     ("events", "PutTargets", "ValidationException"),
