@@ -13,7 +13,9 @@ import sys
 import threading
 from typing import Any, Sequence
 
-from .errors import RunbookError
+from botocore.exceptions import ClientError
+
+from .errors import AccessDeniedError, RunbookError
 
 log = logging.getLogger("runbook_lib.cli")
 
@@ -94,13 +96,17 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     return EXIT_OK if stats.errors == 0 else EXIT_OPERATOR
 
 
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())
+
+
 def _print_result(result) -> int:
     for step in result.steps_done:
         print(f"  {step}: done -> {result.run_dir}/{step}.ipynb")
     if result.verdict:
         print(f"verdict: {result.verdict} (report: {result.run_dir}/report.html)")
     if result.error:
-        sys.stderr.write(f"pitr-runbook: {result.error}\n")
+        sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
 
 
@@ -143,11 +149,11 @@ def _capacity_step_parameters(args: argparse.Namespace) -> dict[str, dict[str, A
 
 
 def _role_step_parameters(args: argparse.Namespace, base: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``--cfn-role-arn`` as the ``cfn_role_arn`` parameter of the steps that deploy (01) and delete (05) the stack."""
+    """``--cfn-role-arn`` as the ``cfn_role_arn`` parameter of the steps that check (00), deploy (01) and delete (05) the stack."""
     if not args.cfn_role_arn:
         return base
     out = {step: dict(values) for step, values in base.items()}
-    for step in ("01_deploy_buffer", "05_cutover"):
+    for step in ("00_preflight", "01_deploy_buffer", "05_cutover"):
         out.setdefault(step, {})["cfn_role_arn"] = args.cfn_role_arn
     return out
 
@@ -180,7 +186,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
         return EXIT_OK
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
                    automation=args.automation, faults=args.fault or (), as_operator=not args.as_root,
-                   record_calls=args.record_calls)
+                   without_statements=args.without_statement or (), record_calls=args.record_calls)
+    if result.error:
+        sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
 
 
@@ -272,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-root", action="store_true",
                    help="run the notebooks with the sandbox's root credentials, not as the IAM user pitr-operator "
                         "that holds only infra/operator-policy.json")
+    p.add_argument("--without-statement", action="append", metavar="SID",
+                   help="drop this statement of infra/operator-policy.json from pitr-operator's policy (repeatable): "
+                        "see what a missing permission does")
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
     p.set_defaults(func=cmd_drill)
@@ -299,8 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except RunbookError as exc:
-        sys.stderr.write(f"pitr-runbook: {exc}\n")
+        sys.stderr.write(f"pitr-runbook: {_one_line(exc)}\n")
         return exc.exit_code
+    except ClientError as exc:
+        denied = AccessDeniedError.from_client_error(exc)
+        if denied is None:
+            raise
+        sys.stderr.write(f"pitr-runbook: {_one_line(denied)}\n")
+        return denied.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("pitr-runbook: interrupted\n")
         return EXIT_INTERRUPTED

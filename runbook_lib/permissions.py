@@ -214,40 +214,57 @@ def run_checks(
     source_table: str,
     target_table: str,
     stack_name: str,
-    cfn_service_role_name: str = DEFAULT_CFN_ROLE_NAME,
+    cfn_role_arn: str | None = None,
     automation: str = "notebook",
-) -> list[tuple[str, str]]:
-    """(action, resource ARN) pairs a run on these names needs, one or a few per policy statement:
-    what the preflight asks ``iam:SimulatePrincipalPolicy`` about. Resources are the real ARNs the
-    run will touch (resources the stack has not created yet are named as it will name them)."""
+) -> list[tuple[str, str, dict[str, str]]]:
+    """(action, resource ARN, condition context) a run on these names needs, at least one per statement
+    of the policy: what the preflight asks ``iam:SimulatePrincipalPolicy`` about. Resources are the real
+    ARNs the run will touch (those the stack has not created yet named as it will name them); the
+    context holds the condition keys AWS sets for the call (``iam:PassedToService``,
+    ``cloudformation:RoleArn``, ``lambda:FunctionArn``)."""
     arn = f"arn:{partition}"
     table = f"{arn}:dynamodb:{region}:{account}:table"
     src, tgt = f"{table}/{source_table}", f"{table}/{target_table}"
     bucket = f"{arn}:s3:::pitr-runbook-{account}-{region}"
     stack = f"{arn}:cloudformation:{region}:{account}:stack/{stack_name}/*"
-    sqs = f"{arn}:sqs:{region}:{account}:{stack_name}"
+    queue = f"{arn}:sqs:{region}:{account}:{stack_name}"
     fn = f"{arn}:lambda:{region}:{account}:function:{stack_name}"
-    checks = [
-        ("dynamodb:DescribeTable", src), ("dynamodb:Scan", src), ("dynamodb:BatchGetItem", src),
-        ("dynamodb:RestoreTableToPointInTime", src),
-        ("dynamodb:GetRecords", f"{src}/stream/*"),
-        *((a, tgt) for a in RESTORE_TARGET_ACTIONS),
-        ("dynamodb:DescribeTable", tgt), ("dynamodb:UpdateTable", tgt), ("dynamodb:TagResource", tgt),
-        ("dynamodb:UpdateTimeToLive", tgt), ("dynamodb:UpdateContinuousBackups", tgt),
-        ("cloudformation:CreateStack", stack), ("cloudformation:DeleteStack", stack),
-        ("cloudformation:DescribeStacks", stack),
-        ("iam:PassRole", f"{arn}:iam::{account}:role/{cfn_service_role_name}"),
-        ("s3:PutObject", f"{bucket}/pitr-runbook/{stack_name}/code.zip"), ("s3:ListBucket", bucket),
-        ("lambda:UpdateFunctionConfiguration", f"{fn}-applier"),
-        ("lambda:UpdateEventSourceMapping", f"{arn}:lambda:{region}:{account}:event-source-mapping:*"),
-        ("sqs:GetQueueAttributes", f"{sqs}.fifo"), ("sqs:StartMessageMoveTask", f"{sqs}-dlq.fifo"),
-        ("cloudwatch:GetMetricStatistics", "*"),
-        ("secretsmanager:GetSecretValue", f"{arn}:secretsmanager:{region}:{account}:secret:{stack_name}*"),
+    role = cfn_role_arn or f"{arn}:iam::{account}:role/{DEFAULT_CFN_ROLE_NAME}"
+    none: dict[str, str] = {}
+    checks: list[tuple[str, str, dict[str, str]]] = [
+        *((a, src, none) for a in ("dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups", "dynamodb:Scan",
+                                    "dynamodb:BatchGetItem", "dynamodb:RestoreTableToPointInTime")),
+        *((a, f"{src}/stream/*", none) for a in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+                                                 "dynamodb:GetRecords")),
+        *((a, tgt, none) for a in (*RESTORE_TARGET_ACTIONS, "dynamodb:DescribeTable", "dynamodb:UpdateTable",
+                                    "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups",
+                                    "dynamodb:TagResource")),
+        ("dynamodb:ListTables", "*", none),
+        ("cloudtrail:DescribeTrails", "*", none),
+        *((a, stack, {"cloudformation:RoleArn": role}) for a in ("cloudformation:CreateStack",
+                                                                  "cloudformation:DeleteStack")),
+        *((a, stack, none) for a in ("cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+                                      "cloudformation:ListStackResources")),
+        ("iam:PassRole", role, {"iam:PassedToService": "cloudformation.amazonaws.com"}),
+        *((a, bucket, none) for a in ("s3:CreateBucket", "s3:ListBucket")),
+        *((a, f"{bucket}/pitr-runbook/{stack_name}/code.zip", none) for a in ("s3:PutObject", "s3:DeleteObject")),
+        *((a, f"{fn}-applier", none) for a in ("lambda:GetFunction", "lambda:UpdateFunctionConfiguration")),
+        ("lambda:UpdateEventSourceMapping", f"{arn}:lambda:{region}:{account}:event-source-mapping:*",
+         {"lambda:FunctionArn": f"{fn}-applier"}),
+        ("lambda:ListEventSourceMappings", "*", none),
+        ("sqs:GetQueueAttributes", f"{queue}.fifo", none),
+        *((a, f"{queue}-dlq.fifo", none) for a in ("sqs:StartMessageMoveTask", "sqs:ReceiveMessage")),
+        ("cloudwatch:GetMetricStatistics", "*", none),
+        ("iam:GetRole", f"{arn}:iam::{account}:role/{stack_name}-ApplierRole", none),
+        ("logs:DescribeLogGroups", "*", none),
+        ("events:DescribeRule", f"{arn}:events:{region}:{account}:rule/{stack_name}-restore", none),
+        ("states:DescribeStateMachine", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),
+        ("secretsmanager:GetSecretValue", f"{arn}:secretsmanager:{region}:{account}:secret:{stack_name}-key-AbCdEf", none),
     ]
     if automation == "event":
         checks += [
-            ("states:ListExecutions", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay"),
-            ("sqs:ReceiveMessage", f"{sqs}-restore-dlq"),
+            ("states:ListExecutions", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),
+            ("sqs:ReceiveMessage", f"{queue}-restore-dlq", none),
         ]
     return checks
 

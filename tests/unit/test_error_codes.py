@@ -126,6 +126,9 @@ SANDBOX_RAISES = [
     ("iam", "ListUsers", "InvalidClientTokenId"),
     ("iam", "ListUsers", "ExpiredTokenException"),
     ("s3", "PutObject", "InvalidAccessKeyId"),
+    # iam_simulate.py: SimulatePrincipalPolicy's source and paging
+    ("iam", "SimulatePrincipalPolicy", "InvalidInput"),
+    ("iam", "SimulatePrincipalPolicy", "NoSuchEntity"),
     # events.py: PutRule's description, PutTargets' dead-letter and retry settings
     ("events", "PutRule", "ValidationException"),
     ("events", "PutTargets", "ValidationException"),
@@ -198,6 +201,10 @@ RUNBOOK_CODES = [
     ("lambda", "UpdateEventSourceMapping", "ResourceConflictException"),
     ("lambda", "UpdateEventSourceMapping", "TooManyRequestsException"),
     ("lambda", "ListEventSourceMappings", "ResourceNotFoundException"),
+    # preflight: the permission check, and tables a least-privilege caller may not describe; errors.AccessDeniedError
+    ("iam", "SimulatePrincipalPolicy", "NoSuchEntity"),
+    ("iam", "SimulatePrincipalPolicy", "AccessDeniedException"),
+    ("dynamodb", "DescribeTable", "AccessDeniedException"),
     ("lambda", "ListEventSourceMappings", "InvalidParameterValueException"),
     ("lambda", "GetFunction", "ResourceNotFoundException"),
     ("sqs", "GetQueueUrl", "QueueDoesNotExist"),
@@ -211,6 +218,7 @@ RUNBOOK_CODES = [
 #: code-like names in runbook_lib that are Python classes, not AWS error codes
 NOT_AWS_CODES = {
     "BufferError", "CutoverError", "InputError", "PreconditionError", "RestoreError", "RunbookError",  # ours
+    "AccessDeniedError",  # ours
     "UnsupportedDefinition",  # workflow_budget: a definition its walk cannot count (ours)
     "ClientError", "EndpointConnectionError", "NoCredentialsError", "NoRegionError", "ParamValidationError",  # botocore
     "SenderFault",  # a field of SendMessageBatch's failed entries (forwarder logs it), not a code
