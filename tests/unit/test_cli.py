@@ -109,3 +109,51 @@ def test_run_refuses_half_a_provisioned_throughput(capsys, tmp_path):
     code = cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path),
                      "--write-capacity", "400"])
     assert code == 2 and "--read-capacity" in capsys.readouterr().err
+
+
+def test_run_passes_the_cfn_role_to_the_steps_that_check_deploy_and_delete_the_stack(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(params, **kwargs):
+        seen["params"] = params
+        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    role = "arn:aws:iam::123456789012:role/cfn-service-role-pitr-runbook"
+    assert cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path),
+                     "--cfn-role-arn", role, "--applier-max-concurrency", "20"]) == 0
+    assert seen["params"].step_parameters == {
+        "00_preflight": {"cfn_role_arn": role},
+        "01_deploy_buffer": {"applier_max_concurrency": 20, "cfn_role_arn": role},
+        "05_cutover": {"cfn_role_arn": role},
+    }
+
+
+def test_an_access_denied_client_error_is_one_line_naming_the_action_and_exit_2(monkeypatch, capsys, tmp_path):
+    from botocore.exceptions import ClientError
+
+    message = ("User: arn:aws:iam::123456789012:user/pitr-operator is not authorized to perform: "
+               "dynamodb:DescribeTable on resource: arn:aws:dynamodb:us-east-1:123456789012:table/orders\n"
+               "because no identity-based policy allows the dynamodb:DescribeTable action")
+
+    def denied(params, **kwargs):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "DescribeTable")
+
+    monkeypatch.setattr(runner, "run", denied)
+    code = cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "dynamodb:DescribeTable" in err and 'statement "ReadSourceTable"' in err and "table/orders" in err
+
+
+def test_a_step_denied_by_iam_is_an_access_denied_error_with_exit_2():
+    failed = runner.StepFailed("03_monitor", "BufferError", (
+        "UpdateEventSourceMapping abc failed (AccessDeniedException: User: arn:aws:iam::123456789012:user/op is not "
+        "authorized to perform: lambda:UpdateEventSourceMapping on resource: "
+        "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:abc because no identity-based policy allows "
+        "the lambda:UpdateEventSourceMapping action): retry"))
+    assert failed.exit_code == 2 and failed.ename == "AccessDeniedError"
+    assert "lambda:UpdateEventSourceMapping" in str(failed) and 'statement "SwitchReplay"' in str(failed)
+    # a failure that is not a denial keeps its own kind
+    other = runner.StepFailed("03_monitor", "KeyError", "'x'")
+    assert other.exit_code == 3 and other.ename == "KeyError"
