@@ -7,6 +7,7 @@ precondition: one line on stderr, nothing changed), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -192,6 +193,32 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import permissions
+    from .config import partition
+
+    region = args.region or "us-east-1"
+    policy = permissions.render_policy(
+        partition=partition(region), region=region, account=args.account,
+        source_table_pattern=args.source_table, target_table_pattern=args.target_table,
+        stack_pattern=args.stack_pattern, cfn_service_role_name=args.cfn_role_name,
+        operator_principal=args.operator,
+    )
+    parts = permissions.split_policy(policy)
+    if args.out_dir:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for n, part in enumerate(parts, start=1):
+            (out / f"operator-policy-{n}.json").write_text(json.dumps(part, indent=2) + "\n")
+            print(f"{out / f'operator-policy-{n}.json'}: {len(part['Statement'])} statements, "
+                  f"{permissions.policy_size(part)} of {permissions.MANAGED_POLICY_MAX_CHARS} characters")
+    else:
+        print(json.dumps(parts, indent=2))
+    return EXIT_OK
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from .drill import history
 
@@ -286,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("policy", help="infra/operator-policy.json rendered for an account, as managed policies that fit IAM's size quota")
+    p.add_argument("--account", required=True, help="the 12-digit account id")
+    p.add_argument("--region", default=None, help="default us-east-1; the partition follows the region")
+    p.add_argument("--source-table", required=True, help="name or pattern (* ?) of the tables restored from")
+    p.add_argument("--target-table", required=True, help="name or pattern of the tables restores create, e.g. 'orders-restored-*'")
+    p.add_argument("--stack-pattern", default="pitr-*")
+    p.add_argument("--cfn-role-name", default="cfn-service-role-pitr-runbook")
+    p.add_argument("--operator", default="user/pitr-operator", help="user/NAME or role/NAME: who may simulate itself")
+    p.add_argument("--out-dir", default=None, help="write operator-policy-N.json files here instead of printing")
+    p.set_defaults(func=cmd_policy)
 
     p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")
     p.add_argument("--runs-dir", default="runs")

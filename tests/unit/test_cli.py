@@ -157,3 +157,17 @@ def test_a_step_denied_by_iam_is_an_access_denied_error_with_exit_2():
     # a failure that is not a denial keeps its own kind
     other = runner.StepFailed("03_monitor", "KeyError", "'x'")
     assert other.exit_code == 3 and other.ename == "KeyError"
+
+
+def test_policy_prints_the_operator_policy_rendered_as_managed_policies(tmp_path, capsys):
+    import json
+
+    from runbook_lib import permissions
+
+    assert cli.main(["policy", "--account", "123456789012", "--region", "cn-north-1", "--source-table", "orders",
+                     "--target-table", "orders-restored-*", "--out-dir", str(tmp_path)]) == 0
+    parts = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("operator-policy-*.json"))]
+    assert len(parts) >= 2 and all(permissions.policy_size(p) <= permissions.MANAGED_POLICY_MAX_CHARS for p in parts)
+    text = json.dumps(parts)
+    assert "${" not in text and "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders-restored-*" in text
+    assert cli.main(["policy", "--account", "12", "--source-table", "o", "--target-table", "r"]) == 2
