@@ -212,6 +212,10 @@ def _start_state_machine(rule: Any, target: dict, event: dict) -> None:
         execution_input = json.dumps(node)
     else:
         execution_input = json.dumps(payload)
+    # as the target's role: its trust policy and states:StartExecution (iam_auth)
+    from . import iam_auth
+
+    iam_auth.check_rule_target(rule.arn, target)
     # the interpreter's backend when execute_state_machine is on, as the API itself uses
     backend = get_backend(arn.account, arn.region)
     execution = backend.start_execution(target["Arn"], name=str(uuid.uuid4()), execution_input=execution_input)
@@ -257,6 +261,10 @@ _DLQ_ERROR_CODES = {
     "InvalidName": "INVALID_PARAMETER",
     "ExecutionLimitExceeded": "THROTTLING",
     "ThrottlingException": "THROTTLING",
+    # iam_auth.check_rule_target: the target's role may not start the state machine, or EventBridge
+    # may not assume it (STS's AccessDenied)
+    "AccessDeniedException": "NO_PERMISSIONS",
+    "AccessDenied": "FAILED_TO_ASSUME_ROLE",
 }
 
 

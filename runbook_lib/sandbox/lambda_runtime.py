@@ -80,7 +80,11 @@ handler prints goes to stderr, never to the protocol. A worker's environment is 
 the function's ``Environment.Variables``, then Lambda's reserved variables (``AWS_REGION``,
 ``AWS_DEFAULT_REGION``, ``AWS_LAMBDA_FUNCTION_NAME``/``_MEMORY_SIZE``/``_VERSION``/``_TIMEOUT``,
 ``AWS_LAMBDA_LOG_GROUP_NAME``/``_STREAM_NAME``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``,
-``AWS_EXECUTION_ENV``, fake credentials ``testing``), ``AWS_ENDPOINT_URL`` = the sandbox (so
+``AWS_EXECUTION_ENV``, and the execution role's temporary credentials ``AWS_ACCESS_KEY_ID``/
+``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` with ``AWS_CREDENTIAL_EXPIRATION``: a session of the
+role named after the function, from ``iam_auth.function_credentials``, renewed with an invocation
+20 minutes before it expires; the sandbox's unrestricted ``testing`` credentials when the role is
+not one of the sandbox's), ``AWS_ENDPOINT_URL`` = the sandbox (so
 boto3 in the function reaches the sandbox without being told), ``TZ=:UTC``, and ``PYTHONPATH`` =
 the code directory, then a directory holding only what the Lambda Python runtime provides (boto3,
 botocore, s3transfer, jmespath, dateutil, urllib3, six, linked from this interpreter's
@@ -171,8 +175,8 @@ Where the sandbox differs from AWS
   a second high.
 - ``Max Memory Used`` in ``REPORT`` is the worker's peak RSS (Linux), ``Billed Duration`` is the
   duration rounded up to the millisecond.
-- The log group is created whatever the function's role allows: IAM is not enforced in the sandbox.
-  On AWS, Lambda creates it only when the execution role allows ``logs:CreateLogGroup`` (and writes
+- The log group is created and written whatever the function's role allows: the runtime ships the
+  lines in-process, outside IAM (``iam_auth`` checks only requests over HTTP). On AWS, Lambda creates it only when the execution role allows ``logs:CreateLogGroup`` (and writes
   only with ``logs:CreateLogStream`` and ``logs:PutLogEvents``: "Sending Lambda function logs to
   CloudWatch Logs", https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html).
   ``LoggingConfig`` is kept and answered when it was given (moto drops it), with ``LogFormat``
@@ -604,6 +608,7 @@ class FunctionSpec:
     code_digest: str
     code_bytes: bytes = field(compare=False, repr=False, hash=False)
     log_group: str = ""
+    role: str = ""  # the execution role: its credentials are the worker's (iam_auth.function_credentials)
 
     @classmethod
     def of(cls, fn: Any) -> FunctionSpec:
@@ -627,11 +632,18 @@ class FunctionSpec:
             code_digest=digest,
             code_bytes=code,
             log_group=logging_config(fn)["LogGroup"],
+            role=str(getattr(fn, "role", "") or ""),
         )
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
         return (self.account, self.region, self.name, self.version)
+
+    @property
+    def arn(self) -> str:
+        from moto.utilities.utils import get_partition
+
+        return f"arn:{get_partition(self.region)}:lambda:{self.region}:{self.account}:function:{self.name}"
 
 
 @dataclass
@@ -666,6 +678,8 @@ class _Worker:
         self.init_ms: float | None = None
         self.init_lines: list[tuple[int, str]] = []  # of a worker started ahead, not shipped yet
         env = _worker_env(spec, code_dir, lib_dir, endpoint_url, self.log_stream)
+        self._credentials_key = env.get("AWS_ACCESS_KEY_ID")
+        self._credentials_checked = time.monotonic()
         args = [sys.executable, "-S", "-u"]
         if sys.version_info >= (3, 11):
             args.append("-P")
@@ -786,6 +800,9 @@ class _Worker:
         }
         if crash_after_writes is not None:
             message["crash_after_writes"] = crash_after_writes
+        fresh = self._fresh_credentials()
+        if fresh is not None:
+            message["credentials"] = fresh
         try:
             self._send(message)
             while True:
@@ -823,6 +840,18 @@ class _Worker:
         if reply.get("ok"):
             return True, reply.get("payload"), False
         return False, reply.get("error"), False
+
+    def _fresh_credentials(self) -> dict[str, str] | None:
+        """The execution role's renewed credentials when they changed (looked at most once a minute:
+        ``iam_auth`` renews them 20 minutes before they expire), else None."""
+        if not self.spec.role or time.monotonic() - self._credentials_checked < 60:
+            return None
+        self._credentials_checked = time.monotonic()
+        creds = execution_credentials(self.spec)
+        if creds is None or creds["AccessKeyId"] == self._credentials_key:
+            return None
+        self._credentials_key = creds["AccessKeyId"]
+        return _credential_env(creds)
 
     def max_memory_mb(self) -> int:
         now = time.monotonic()
@@ -894,14 +923,36 @@ def _worker_env(spec: FunctionSpec, code_dir: str, lib_dir: str, endpoint_url: s
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
+            **_credential_env(execution_credentials(spec)),
             "AWS_ENDPOINT_URL": endpoint_url,
             "PYTHONPATH": os.pathsep.join([code_dir, lib_dir]),
         }
     )
     return env
+
+
+def execution_credentials(spec: FunctionSpec) -> dict[str, Any] | None:
+    """The execution role's temporary credentials (``iam_auth``), or None when the role is not one
+    of the sandbox's (moto accepts any role ARN): then the worker gets the sandbox's default
+    credentials, which are unrestricted."""
+    if not spec.role:
+        return None
+    from . import iam_auth
+
+    return iam_auth.function_credentials(spec.role, spec.arn)
+
+
+def _credential_env(creds: dict[str, Any] | None) -> dict[str, str]:
+    if creds is None:
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+        # with an expiry, botocore's environment provider re-reads these variables before it
+        # (the worker updates them when the runtime sends fresh ones with an invocation)
+        "AWS_CREDENTIAL_EXPIRATION": _iso(creds["Expiration"], millis=False),
+    }
 
 
 def _build_runtime_lib(target: str) -> None:

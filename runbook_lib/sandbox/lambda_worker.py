@@ -16,6 +16,8 @@ Protocol, JSON lines over the process's original stdin/stdout (saved on other de
   "errorType", "requestId", "stackTrace"}}``. With ``"crash_after_writes": N`` (the sandbox's
   ``applier-crash`` fault) the worker kills itself (SIGKILL) right after the handler's N-th
   DynamoDB write call through botocore returned, or before answering if it made fewer: no answer.
+  With ``"credentials": {"AWS_ACCESS_KEY_ID": ..., ...}`` the worker first puts the execution
+  role's renewed credentials in its environment.
 
 Descriptor 0 is then /dev/null and descriptor 1 is descriptor 2, so whatever the handler prints (or
 a C extension writes) lands on stderr, which the parent ships to CloudWatch Logs and never parses as
@@ -242,6 +244,10 @@ def main() -> int:
             continue
         request_id = req["id"]
         _state["request_id"] = request_id
+        if req.get("credentials"):
+            # the execution role's renewed credentials: botocore's environment provider reads them
+            # again when the ones it holds near AWS_CREDENTIAL_EXPIRATION
+            os.environ.update(req["credentials"])
         context = LambdaContext(request_id, int(req["deadline_ms"]), req.get("invoked_function_arn", ""))
         _crash["left"] = None
         if req.get("crash_after_writes"):

@@ -285,3 +285,216 @@ def test_evaluate_answers_for_a_principal_by_arn(aws):
     assert iam_auth.evaluate(user, "dynamodb:DescribeTable", orders) == "allowed"
     assert iam_auth.evaluate(user, "dynamodb:DescribeStream", orders + "/stream/x") == "explicitDeny"
     assert iam_auth.evaluate(user, "dynamodb:Scan", orders) == "implicitDeny"
+
+
+# ------------------------------------------------------------------------ Lambda execution roles
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "lambda.amazonaws.com"}}]}
+
+WRITER = '''
+import boto3
+from botocore.exceptions import ClientError
+
+def handler(event, context):
+    ddb = boto3.client("dynamodb")
+    ddb.put_item(TableName="sink", Item={"pk": {"S": "single"}})
+    try:
+        ddb.batch_write_item(RequestItems={"sink": [{"PutRequest": {"Item": {"pk": {"S": "batch"}}}}]})
+    except ClientError as exc:
+        return {"code": exc.response["Error"]["Code"], "message": exc.response["Error"]["Message"]}
+    return {"code": None}
+'''
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+def _role(aws, name: str, trust: dict, *statements: dict) -> str:
+    iam = aws("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": list(statements)}))
+    return arn
+
+
+def test_a_function_runs_as_its_execution_role_and_is_denied_what_the_role_lacks(aws):
+    """Lambda gives the function its execution role's temporary credentials in
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` ("Defining Lambda function
+    permissions with an execution role", https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html;
+    "Defined runtime environment variables", https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html):
+    a role allowing PutItem but not BatchWriteItem makes the function's BatchWriteItem fail with
+    AccessDeniedException, the session named after the function."""
+    sink = _table(aws, "sink")
+    role = _role(aws, "writer-role", LAMBDA_TRUST, {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": sink})
+    aws("lambda").create_function(FunctionName="writer", Runtime="python3.12", Role=role, Handler="app.handler",
+                                  Code={"ZipFile": _zip({"app.py": WRITER})}, Timeout=10)
+    out = json.loads(aws("lambda").invoke(FunctionName="writer", Payload=b"{}")["Payload"].read())
+    assert out["code"] == "AccessDeniedException"
+    assert out["message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/writer-role/writer is not authorized to perform: "
+        f"dynamodb:BatchWriteItem on resource: {sink} because no identity-based policy allows the "
+        "dynamodb:BatchWriteItem action"
+    )
+    items = aws("dynamodb").scan(TableName="sink")["Items"]
+    assert items == [{"pk": {"S": "single"}}]
+
+
+def test_a_function_whose_role_lambda_cannot_assume_is_refused(aws):
+    """CreateFunction refuses a role whose trust policy does not name lambda.amazonaws.com
+    (``InvalidParameterValueException``, "CreateFunction", AWS Lambda API reference,
+    https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html; "Defining Lambda function
+    permissions with an execution role": the trust policy must let Lambda assume the role)."""
+    states_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                    "Principal": {"Service": "states.amazonaws.com"}}]}
+    role = _role(aws, "not-for-lambda", states_trust)
+    with pytest.raises(ClientError) as info:
+        aws("lambda").create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="app.handler",
+                                      Code={"ZipFile": _zip({"app.py": WRITER})})
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_an_sqs_mapping_needs_the_role_to_receive_from_the_queue(aws):
+    """Lambda polls the queue as the execution role, which needs sqs:ReceiveMessage,
+    sqs:DeleteMessage and sqs:GetQueueAttributes on it ("Using Lambda with Amazon SQS", execution
+    role permissions, https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions);
+    CreateEventSourceMapping refuses a role without them (InvalidParameterValueException)."""
+    queue_url = aws("sqs").create_queue(QueueName="buffer.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:buffer.fifo"
+    role = _role(aws, "consumer", LAMBDA_TRUST,
+                 {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"], "Resource": queue_arn})
+    lam = aws("lambda")
+    lam.create_function(FunctionName="applier", Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": _zip({"app.py": WRITER})})
+    with pytest.raises(ClientError) as info:
+        lam.create_event_source_mapping(FunctionName="applier", EventSourceArn=queue_arn, BatchSize=10)
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "DeleteMessage" in info.value.response["Error"]["Message"]
+    aws("iam").put_role_policy(RoleName="consumer", PolicyName="delete", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:DeleteMessage", "Resource": queue_arn}]}))
+    lam.create_event_source_mapping(FunctionName="applier", EventSourceArn=queue_arn, BatchSize=10, Enabled=False)
+    assert queue_url
+
+
+# --------------------------------------------------------- Step Functions and EventBridge as roles
+STATES_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "states.amazonaws.com"}}]}
+EVENTS_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "events.amazonaws.com"}}]}
+
+
+def _mapping(aws) -> str:
+    """A disabled SQS mapping of a function whose role may consume the queue."""
+    aws("sqs").create_queue(QueueName="buffer.fifo", Attributes={"FifoQueue": "true"})
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:buffer.fifo"
+    role = _role(aws, "applier-role", LAMBDA_TRUST, {"Effect": "Allow", "Resource": queue_arn,
+                 "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]})
+    aws("lambda").create_function(FunctionName="applier", Runtime="python3.12", Role=role, Handler="app.handler",
+                                  Code={"ZipFile": _zip({"app.py": "def handler(e, c):\n    return {}\n"})})
+    return aws("lambda").create_event_source_mapping(FunctionName="applier", EventSourceArn=queue_arn,
+                                                     BatchSize=10, Enabled=False)["UUID"]
+
+
+def _execute(aws, machine: str) -> dict:
+    import time
+
+    sfn = aws("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.2)
+    raise AssertionError("the execution did not finish")
+
+
+def test_a_state_machine_calls_aws_as_its_role(aws):
+    """An aws-sdk task calls the API with the state machine's execution role ("Step Functions
+    execution role"/"How Step Functions generates IAM policies for integrated services",
+    https://docs.aws.amazon.com/step-functions/latest/dg/service-integration-iam-templates.html):
+    without ``lambda:UpdateEventSourceMapping`` on the mapping's ARN the task fails with
+    ``Lambda.AccessDeniedException`` and so does the execution ("Error handling in Step Functions",
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html); with it, it
+    succeeds."""
+    uuid_ = _mapping(aws)
+    role = _role(aws, "workflow", STATES_TRUST, {"Effect": "Allow", "Action": "dynamodb:DescribeTable", "Resource": "*"})
+    definition = {"StartAt": "Enable", "States": {"Enable": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:lambda:updateEventSourceMapping",
+        "Parameters": {"Uuid": uuid_, "Enabled": True}, "ResultSelector": {"state.$": "$.State"}, "End": True}}}
+    machine = aws("stepfunctions").create_state_machine(name="enable", definition=json.dumps(definition),
+                                                        roleArn=role)["stateMachineArn"]
+    failed = _execute(aws, machine)
+    assert (failed["status"], failed.get("error")) == ("FAILED", "Lambda.AccessDeniedException")
+    assert f"lambda:UpdateEventSourceMapping on resource: arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid_}" in failed["cause"]
+    assert aws("lambda").get_event_source_mapping(UUID=uuid_)["State"] == "Disabled"
+
+    aws("iam").put_role_policy(RoleName="workflow", PolicyName="enable", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:UpdateEventSourceMapping",
+         "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid_}"}]}))
+    assert _execute(aws, machine)["status"] == "SUCCEEDED"
+    assert aws("lambda").get_event_source_mapping(UUID=uuid_)["State"] in ("Enabled", "Enabling")
+
+
+def test_a_rule_whose_role_may_not_start_the_workflow_dead_letters_the_event(aws):
+    """EventBridge starts a Step Functions target as the target's ``RoleArn``; a role without
+    ``states:StartExecution`` fails the invocation, which is not retried and goes to the target's
+    dead-letter queue with ``ERROR_CODE`` ``NO_PERMISSIONS`` ("Using dead-letter queues to process
+    undelivered events in EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+    machine = aws("stepfunctions").create_state_machine(
+        name="noop", definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn=_role(aws, "workflow", STATES_TRUST))["stateMachineArn"]
+    rule_role = _role(aws, "rule-role", EVENTS_TRUST, {"Effect": "Allow", "Action": "states:StartExecution",
+                      "Resource": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:other"})
+    events = aws("events")
+    rule_arn = events.put_rule(Name="on-test", EventPattern=json.dumps({"source": ["runbook.test"]}))["RuleArn"]
+    sqs = aws("sqs")
+    dlq = sqs.create_queue(QueueName="rule-dlq")["QueueUrl"]
+    dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:rule-dlq"
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": dlq_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+    events.put_targets(Rule="on-test", Targets=[{"Id": "sfn", "Arn": machine, "RoleArn": rule_role,
+                                                 "DeadLetterConfig": {"Arn": dlq_arn}}])
+    events.put_events(Entries=[{"Source": "runbook.test", "DetailType": "t", "Detail": "{}"}])
+
+    assert aws("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    messages = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages", [])
+    assert len(messages) == 1
+    attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+    assert "states:StartExecution" in attributes["ERROR_MESSAGE"]
+
+    # allowed on this state machine: the rule starts it
+    aws("iam").put_role_policy(RoleName="rule-role", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine}]}))
+    events.put_events(Entries=[{"Source": "runbook.test", "DetailType": "t", "Detail": "{}"}])
+    assert len(aws("stepfunctions").list_executions(stateMachineArn=machine)["executions"]) == 1
+
+
+def test_s3_subresources_need_their_own_actions(aws, endpoint):
+    """``PutBucketEncryption`` needs ``s3:PutEncryptionConfiguration`` on the bucket ("Required
+    permissions for Amazon S3 API operations",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html)."""
+    aws("s3").create_bucket(Bucket="code")
+    encryption = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    key = _user(aws, "packager", {"Effect": "Allow", "Action": "s3:CreateBucket", "Resource": "arn:aws:s3:::code"})
+    err = _denied(_client(endpoint, "s3", key).put_bucket_encryption, Bucket="code", ServerSideEncryptionConfiguration=encryption)
+    assert "s3:PutEncryptionConfiguration on resource: arn:aws:s3:::code" in err.response["Error"]["Message"]
+    key = _user(aws, "encrypter", {"Effect": "Allow", "Action": "s3:PutEncryptionConfiguration", "Resource": "arn:aws:s3:::code"})
+    _client(endpoint, "s3", key).put_bucket_encryption(Bucket="code", ServerSideEncryptionConfiguration=encryption)
+
+
+def test_get_caller_identity_needs_no_permission(aws, endpoint):
+    """"No permissions are required to perform this operation" ("GetCallerIdentity", AWS STS API
+    reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
+    key = _user(aws, "nobody")
+    assert _client(endpoint, "sts", key).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/nobody"
