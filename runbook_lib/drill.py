@@ -292,12 +292,8 @@ def drill(
         print(f"sandbox at {sb.endpoint_url}; demo table {source}: {items} items, {rate:g} writes/s of live traffic", flush=True)
         create_demo_table(ddb, source)
         _trail(target)
-        for name in fault_names:
-            sandbox_faults.enable(name)
-            print(f"fault {name} on: {sandbox_faults.available()[name].description}", flush=True)
-        # keys [items, items + INCIDENT_KEYS) are left alone by the live traffic: in a rollback drill
-        # the "incident" writes them inside [T, R) only, so exactly they must keep their state at T
-        seed_items(ddb, source, items + INCIDENT_KEYS, seed=7)
+        # the administrator's part first: the stream's oldest records must not age meanwhile (a
+        # forwarder that starts behind by more than buffer.LAG_TOLERANCE_SECONDS delays "drained")
         operator: Operator | None = None
         if as_operator:
             operator = create_operator(target, source_table=source, target_table=target_table,
@@ -305,6 +301,12 @@ def drill(
             print(f"running the notebooks as {operator.user_arn} (infra/operator-policy.json"
                   + (f" without {', '.join(without_statements)}" if without_statements else "") + ")", flush=True)
         role_parameters = {"cfn_role_arn": operator.cfn_role_arn} if operator else {}
+        for name in fault_names:
+            sandbox_faults.enable(name)
+            print(f"fault {name} on: {sandbox_faults.available()[name].description}", flush=True)
+        # keys [items, items + INCIDENT_KEYS) are left alone by the live traffic: in a rollback drill
+        # the "incident" writes them inside [T, R) only, so exactly they must keep their state at T
+        seed_items(ddb, source, items + INCIDENT_KEYS, seed=7)
         traffic = Traffic(ddb, source, rate=rate, key_space=items, large_fraction=large_fraction, seed=11)
         traffic.start()
         try:
