@@ -76,7 +76,7 @@ _SPECIAL: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "PutBucketEncryption"): ("s3:PutEncryptionConfiguration",),
     ("s3", "PutPublicAccessBlock"): ("s3:PutBucketPublicAccessBlock",),
     # a move task receives and deletes from the DLQ and sends to the destination as the caller
-    # ("Configure queue permissions for dead-letter queue redrive", Amazon SQS Developer Guide,
+    # ("Learn how to configure a dead-letter queue redrive in Amazon SQS", its queue permissions; SQS Developer Guide,
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html)
     ("sqs", "StartMessageMoveTask"): (
         "sqs:StartMessageMoveTask", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
