@@ -24,7 +24,10 @@ goes to the target's ``DeadLetterConfig`` queue as EventBridge sends it ("Event 
 using dead-letter queues", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html):
 the event as the body, and the attributes ``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE`` (one of the
 codes that page lists: ``NO_RESOURCE`` for a missing state machine, ``INVALID_PARAMETER``,
-``THROTTLING``, ``UNKNOWN``), ``ERROR_MESSAGE`` and ``RETRY_ATTEMPTS``; only if the queue's policy
+``THROTTLING``, ``UNKNOWN``; ``NO_PERMISSIONS`` when the target's ``RoleArn`` may not
+``states:StartExecution`` the state machine and ``FAILED_TO_ASSUME_ROLE`` when its trust policy does
+not let ``events.amazonaws.com`` assume it, both checked by ``iam_auth.check_rule_target`` for a
+role of the sandbox's), ``ERROR_MESSAGE`` and ``RETRY_ATTEMPTS``; only if the queue's policy
 lets ``events.amazonaws.com`` call ``sqs:SendMessage`` for this rule (``aws:SourceArn``), as on
 AWS; a standard queue only. ``PutTargets`` keeps ``DeadLetterConfig`` and ``RetryPolicy`` (moto
 stores the target as given, and ``ListTargetsByRule`` returns it) and, as AWS does, refuses a

@@ -71,6 +71,9 @@ Where the sandbox still differs from AWS:
   identity policies decide, and an allow in a resource policy does not help a sandbox principal;
 - the request signature is not verified (moto does not either unless its own auth is on): knowing
   a sandbox-issued access key id is enough to act as it; a session token must still match;
+- CloudWatch Logs: an action on a log group is allowed by a statement naming ``log-group:NAME`` or
+  ``log-group:NAME:*`` (both forms are in AWS's examples; which one AWS matches per action is not
+  modelled);
 - policy variables (``${aws:username}``) are not substituted, Date and IpAddress operators and tag
   keys (``aws:ResourceTag``, ``aws:RequestTag``, ``aws:PrincipalTag``) are not evaluated (a
   condition using them does not match);
@@ -212,7 +215,7 @@ def _session_principal(assumed: Any, session_token: str | None) -> Principal:
     )
 
 
-def _user_principal(user: Any, account: str, partition: str, session_token: str | None) -> Principal:
+def _user_principal(user: Any, account: str, partition: str) -> Principal:
     return Principal(arn=user.arn, kind="user", account=account, partition=partition, name=user.name, user_id=user.id)
 
 
@@ -229,31 +232,32 @@ def _principal_of_key(key_id: str, session_token: str | None) -> Principal | Non
             key = next((k for k in user.access_keys if k.access_key_id == key_id), None)
         if key is None or key.status != "Active" or session_token:
             raise _AuthError("invalid")
-        return _user_principal(user, account, partition, session_token)
+        return _user_principal(user, account, partition)
     return _session_principal(entry[1], session_token)
 
 
 def principal_from_arn(arn: str) -> Principal:
-    """A principal named by ARN: ``...:user/NAME``, ``...:role/NAME`` or ``...:assumed-role/ROLE/SESSION``."""
+    """A principal named by ARN: ``...:user/NAME``, ``...:role/NAME`` or ``...:assumed-role/ROLE/SESSION``.
+    ``ValueError`` when it names no user or role of the sandbox."""
     parts = arn.split(":", 5)
     if len(parts) != 6 or parts[0] != "arn":
         raise ValueError(f"not an IAM principal ARN: {arn!r}")
     partition, service, account, resource = parts[1], parts[2], parts[4], parts[5]
-    backend = _iam_backend(account, partition)
-    if service == "iam" and resource.startswith("user/"):
-        name = resource.rsplit("/", 1)[-1]
-        user = backend.users.get(name)
-        if user is None:
-            raise ValueError(f"no such user: {arn}")
-        return _user_principal(user, account, partition, None)
-    if service == "iam" and resource.startswith("role/"):
-        role = backend.get_role_by_arn(arn)
-        return Principal(arn=arn, kind="session", account=account, partition=partition, name=role.name, role_arn=role.arn)
-    if service == "sts" and resource.startswith("assumed-role/"):
-        role_name = resource.split("/")[1]
-        role = backend.get_role(role_name)
-        return Principal(arn=arn, kind="session", account=account, partition=partition, name=role_name, role_arn=role.arn)
-    raise ValueError(f"not an IAM user or role ARN: {arn!r}")
+    try:
+        backend = _iam_backend(account, partition)
+        if service == "iam" and resource.startswith("user/"):
+            user = backend.users.get(resource.rsplit("/", 1)[-1])
+            if user is not None and user.arn == arn:
+                return _user_principal(user, account, partition)
+        elif service == "iam" and resource.startswith("role/"):
+            role = backend.get_role_by_arn(arn)
+            return Principal(arn=arn, kind="session", account=account, partition=partition, name=role.name, role_arn=role.arn)
+        elif service == "sts" and resource.startswith("assumed-role/"):
+            role = backend.get_role(resource.split("/")[1])
+            return Principal(arn=arn, kind="session", account=account, partition=partition, name=role.name, role_arn=role.arn)
+    except Exception as exc:  # noqa: BLE001 - moto's NotFoundException, an unknown partition
+        raise ValueError(f"no such IAM user or role in the sandbox: {arn!r}") from exc
+    raise ValueError(f"no such IAM user or role in the sandbox: {arn!r}")
 
 
 def identity_policies(principal: Principal) -> list[tuple[Statement, ...]]:
@@ -503,7 +507,7 @@ def _answer(service: str, handler: Any, code_json: str, code_query: str, status_
     request_id = str(uuid.uuid4())
     if service in _QUERY:
         body = (
-            '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+            f'<ErrorResponse xmlns="{_XMLNS.get(service, "")}"><Error><Type>Sender</Type>'
             f"<Code>{code_query}</Code><Message>{_xml(message)}</Message></Error>"
             f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         )
@@ -525,6 +529,14 @@ def _answer(service: str, handler: Any, code_json: str, code_query: str, status_
         headers["x-amzn-query-error"] = f"{code_query};Sender"
     body = json.dumps({"__type": f"com.amazon.coral.service#{code_json}", "Message": message, "message": message})
     return _Refused(status_json, headers, body)
+
+
+#: the query services' XML namespaces (their API references' response examples)
+_XMLNS = {
+    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+    "cloudformation": "http://cloudformation.amazonaws.com/doc/2010-05-15/",
+}
 
 
 def _cbor_map(values: dict[str, str]) -> bytes:
@@ -578,6 +590,10 @@ def authorize(handler: Any, service: str, principal: Principal, op: str, region:
     for action, resource, extra in checks:
         ctx = dict(base, **extra) if extra else base
         decision = decide(policies, action, resource, ctx)
+        if decision == IMPLICIT_DENY and action.startswith("logs:") and ":log-group:" in resource and ":log-stream:" not in resource:
+            # policies name a log group as ``log-group:NAME`` (the Service Authorization Reference's
+            # ARN) or ``log-group:NAME:*`` (CloudWatch Logs' own examples): either form allows it
+            decision = decide(policies, action, resource + ":*", ctx)
         if action == "sts:AssumeRole" and decision != EXPLICIT_DENY:
             decision = _assume_role_decision(principal, resource, decision)
         if decision != ALLOWED:

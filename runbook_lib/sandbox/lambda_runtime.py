@@ -844,7 +844,7 @@ class _Worker:
     def _fresh_credentials(self) -> dict[str, str] | None:
         """The execution role's renewed credentials when they changed (looked at most once a minute:
         ``iam_auth`` renews them 20 minutes before they expire), else None."""
-        if not self.spec.role or time.monotonic() - self._credentials_checked < 60:
+        if not self.spec.role or time.monotonic() - self._credentials_checked < CREDENTIALS_CHECK_SECONDS:
             return None
         self._credentials_checked = time.monotonic()
         creds = execution_credentials(self.spec)
@@ -929,6 +929,10 @@ def _worker_env(spec: FunctionSpec, code_dir: str, lib_dir: str, endpoint_url: s
         }
     )
     return env
+
+
+#: how often a warm worker asks whether its execution role's credentials were renewed
+CREDENTIALS_CHECK_SECONDS = 60.0
 
 
 def execution_credentials(spec: FunctionSpec) -> dict[str, Any] | None:

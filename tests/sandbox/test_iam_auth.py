@@ -223,7 +223,7 @@ def test_each_protocol_answers_its_own_access_denied(aws, endpoint):
     """SQS (JSON, query-compatible: the code is ``AccessDenied``, "Troubleshoot an access denied error
     in Amazon SQS", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/troubleshooting-access-denied.html),
     Lambda (``AccessDeniedException``, HTTP 403), IAM and CloudFormation (query: ``AccessDenied``, 403),
-    S3 (``AccessDenied``, 403), Step Functions and EventBridge (``AccessDeniedException``)."""
+    S3 (``AccessDenied``, 403), Step Functions, EventBridge and CloudWatch (``AccessDeniedException``)."""
     queue_url = aws("sqs").create_queue(QueueName="buffer.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     key = _user(aws, "nobody")
     err = _denied(_client(endpoint, "sqs", key).get_queue_attributes, QueueUrl=queue_url)
@@ -242,6 +242,10 @@ def test_each_protocol_answers_its_own_access_denied(aws, endpoint):
     assert (err.response["Error"]["Code"], err.response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 403)
     err = _denied(_client(endpoint, "stepfunctions", key).list_state_machines)
     assert err.response["Error"]["Code"] == "AccessDeniedException"
+    # CloudWatch speaks CBOR (smithy-rpc-v2-cbor) in this botocore: the refusal is CBOR too
+    err = _denied(_client(endpoint, "cloudwatch", key).put_metric_data, Namespace="pitr", MetricData=[{"MetricName": "m", "Value": 1}])
+    assert err.response["Error"]["Code"] == "AccessDeniedException"
+    assert "cloudwatch:PutMetricData on resource: *" in err.response["Error"]["Message"]
     err = _denied(_client(endpoint, "events", key).describe_rule, Name="restore")
     assert err.response["Error"]["Code"] == "AccessDeniedException"
     assert f"on resource: arn:aws:events:{REGION}:{ACCOUNT}:rule/restore" in err.response["Error"]["Message"]
@@ -498,3 +502,96 @@ def test_get_caller_identity_needs_no_permission(aws, endpoint):
     reference, https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
     key = _user(aws, "nobody")
     assert _client(endpoint, "sts", key).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/nobody"
+
+
+def test_log_group_actions_match_the_group_arn_in_either_form(aws, endpoint):
+    """A log group's ARN is ``arn:aws:logs:REGION:ACCOUNT:log-group:NAME`` ("Actions, resources, and
+    condition keys for Amazon CloudWatch Logs",
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html);
+    CloudWatch Logs' examples grant ``log-group:NAME:*`` ("CloudWatch Logs permissions reference",
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/permissions-reference-cwl.html)."""
+    logs = aws("logs")
+    for name in ("/aws/lambda/pitr-applier", "/aws/lambda/other"):
+        logs.create_log_group(logGroupName=name)
+    key = _user(aws, "reader", {"Effect": "Allow", "Action": "logs:FilterLogEvents",
+                                "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/pitr-applier:*"})
+    client = _client(endpoint, "logs", key)
+    client.filter_log_events(logGroupName="/aws/lambda/pitr-applier")
+    err = _denied(client.filter_log_events, logGroupName="/aws/lambda/other")
+    assert f"logs:FilterLogEvents on resource: arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other " in err.response["Error"]["Message"]
+
+
+WHOAMI = '''
+import os
+import boto3
+
+def handler(event, context):
+    arn = boto3.client("sts").get_caller_identity()["Arn"]
+    return {"key": os.environ["AWS_ACCESS_KEY_ID"], "arn": arn}
+'''
+
+
+def test_a_warm_function_gets_renewed_credentials_before_they_expire(aws, monkeypatch):
+    """Lambda's execution role credentials are temporary and renewed for a running environment
+    ("Defined runtime environment variables": ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_SESSION_TOKEN``, "the access keys obtained from the function's execution role",
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html). Made to renew at once
+    here: the same warm worker then signs with a new key, still as ``assumed-role/ROLE/FUNCTION``."""
+    from runbook_lib.sandbox import lambda_runtime
+
+    role = _role(aws, "whoami-role", LAMBDA_TRUST)
+    aws("lambda").create_function(FunctionName="whoami", Runtime="python3.12", Role=role, Handler="app.handler",
+                                  Code={"ZipFile": _zip({"app.py": WHOAMI})}, Timeout=10)
+    first = json.loads(aws("lambda").invoke(FunctionName="whoami", Payload=b"{}")["Payload"].read())
+    assert first["key"].startswith("ASIA")
+    assert first["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/whoami-role/whoami"
+
+    monkeypatch.setattr(iam_auth, "REFRESH_AHEAD", 10 * 3600)  # every session counts as about to expire
+    monkeypatch.setattr(lambda_runtime, "CREDENTIALS_CHECK_SECONDS", 0.0)
+    second = json.loads(aws("lambda").invoke(FunctionName="whoami", Payload=b"{}")["Payload"].read())
+    assert second["key"] != first["key"]
+    assert second["arn"] == first["arn"]
+
+
+def test_a_stream_mapping_needs_the_role_to_read_the_stream(aws):
+    """Lambda reads a DynamoDB stream as the execution role, which needs ``dynamodb:DescribeStream``,
+    ``GetRecords``, ``GetShardIterator`` and ``ListStreams`` on it ("Using AWS Lambda with Amazon
+    DynamoDB", execution role permissions, https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#events-dynamodb-permissions)."""
+    stream_arn = aws("dynamodb").create_table(
+        TableName="orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    role = _role(aws, "forwarder-role", LAMBDA_TRUST, {"Effect": "Allow", "Resource": stream_arn,
+                 "Action": ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]})
+    lam = aws("lambda")
+    lam.create_function(FunctionName="forwarder", Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": _zip({"app.py": WRITER})})
+    with pytest.raises(ClientError) as info:
+        lam.create_event_source_mapping(FunctionName="forwarder", EventSourceArn=stream_arn, StartingPosition="LATEST")
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert info.value.response["Error"]["Message"].startswith(f"Cannot access stream {stream_arn}.")
+
+
+def test_a_rule_whose_role_events_cannot_assume_dead_letters_the_event(aws):
+    """A target role whose trust policy does not name ``events.amazonaws.com``: the invocation fails
+    with ``ERROR_CODE`` ``FAILED_TO_ASSUME_ROLE`` in the target's dead-letter queue ("Using
+    dead-letter queues to process undelivered events in EventBridge",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+    machine = aws("stepfunctions").create_state_machine(
+        name="noop", definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn=_role(aws, "workflow", STATES_TRUST))["stateMachineArn"]
+    not_for_events = _role(aws, "lambda-only", LAMBDA_TRUST, {"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine})
+    events, sqs = aws("events"), aws("sqs")
+    rule_arn = events.put_rule(Name="on-test", EventPattern=json.dumps({"source": ["runbook.test"]}))["RuleArn"]
+    dlq = sqs.create_queue(QueueName="rule-dlq")["QueueUrl"]
+    dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:rule-dlq"
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": dlq_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+    events.put_targets(Rule="on-test", Targets=[{"Id": "sfn", "Arn": machine, "RoleArn": not_for_events,
+                                                 "DeadLetterConfig": {"Arn": dlq_arn}}])
+    events.put_events(Entries=[{"Source": "runbook.test", "DetailType": "t", "Detail": "{}"}])
+    assert aws("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    messages = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages", [])
+    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in messages] == ["FAILED_TO_ASSUME_ROLE"]

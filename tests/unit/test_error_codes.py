@@ -129,6 +129,9 @@ SANDBOX_RAISES = [
     # iam_simulate.py: SimulatePrincipalPolicy's source and paging
     ("iam", "SimulatePrincipalPolicy", "InvalidInput"),
     ("iam", "SimulatePrincipalPolicy", "NoSuchEntity"),
+    # iam_auth.py: a role Lambda may not assume; an execution role without the poller's actions
+    ("lambda", "CreateFunction", "InvalidParameterValueException"),
+    ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
     # events.py: PutRule's description, PutTargets' dead-letter and retry settings
     ("events", "PutRule", "ValidationException"),
     ("events", "PutTargets", "ValidationException"),

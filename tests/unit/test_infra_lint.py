@@ -292,6 +292,10 @@ def test_applier_role_reads_the_source_and_writes_the_target_only(resources):
         "dynamodb:BatchGetItem": [_table_arn("SourceTableName")],
     }
     assert "sqs:SendMessage" not in grants
+    # the poller's actions and no others ("Using Lambda with Amazon SQS", execution role
+    # permissions, https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html: ReceiveMessage,
+    # DeleteMessage, GetQueueAttributes); the handler itself makes no SQS call
+    assert {a for a in grants if a.startswith("sqs:")} == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
 
 # --------------------------------------------------------------------- Automation=event
