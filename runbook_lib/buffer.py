@@ -952,15 +952,23 @@ def deploy(
     artifact_bucket: str | None = None,
     progress: Progress | None = None,
     timeout: float = 1800.0,
+    cfn_role_arn: str | None = None,
 ) -> BufferStack:
     """Upload the handler zip, create or update the stack, wait for it; returns the outputs.
 
     Without ``artifact_bucket`` the zip goes to ``pitr-runbook-<account>-<region>``, created
     (private, encrypted, TLS only) if missing. On failure raises :class:`BufferError` with the
     failed resources' reasons; a failed create leaves no stack behind.
+
+    ``cfn_role_arn``: the CloudFormation service role (``infra/cfn-service-role.yaml``) the stack is
+    created, updated and deleted with (``RoleARN``), so that the caller needs only ``iam:PassRole``
+    on it, never ``iam:CreateRole``/``iam:PutRolePolicy`` of their own. None: the caller's own
+    credentials (or the role the stack was created with, which CloudFormation keeps using).
     """
     if plan.region != target.region_name:
         raise InputError(f"the plan is for {plan.region}, the target is {target.region_name}: plan again")
+    if cfn_role_arn:
+        boundary_arn_for(cfn_role_arn)  # a malformed ARN is refused before any call
     cfn = target.client("cloudformation")
     name = plan.stack_name
 
@@ -972,7 +980,7 @@ def deploy(
     if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
         # A create that failed and rolled back holds no resources, and blocks a new create.
         _say(progress, f"stack {name} is ROLLBACK_COMPLETE from a failed create: deleting it first")
-        cfn.delete_stack(StackName=existing["StackId"])
+        cfn.delete_stack(StackName=existing["StackId"], **_role(cfn_role_arn))
         _wait_stack(target, existing["StackId"], timeout=timeout, progress=progress, what=f"deletion of {name}")
         existing = None
     if existing and existing["StackStatus"] not in _STACK_OK | {"UPDATE_ROLLBACK_COMPLETE"}:
@@ -1002,7 +1010,11 @@ def deploy(
     body = template_text()
     if len(body.encode()) > MAX_TEMPLATE_BODY:
         raise BufferError(f"infra/{TEMPLATE_FILE} exceeds CloudFormation's {MAX_TEMPLATE_BODY} byte limit", step="buffer")
-    params = [{"ParameterKey": k, "ParameterValue": v} for k, v in plan.parameters.items()]
+    values = dict(plan.parameters)
+    if cfn_role_arn and not values.get("RoleBoundaryArn"):
+        # the service role may create roles only with its boundary: give every role of the stack that one
+        values["RoleBoundaryArn"] = boundary_arn_for(cfn_role_arn)
+    params = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
     params += [
         {"ParameterKey": "CodeBucket", "ParameterValue": bucket},
         {"ParameterKey": "CodeKey", "ParameterValue": plan.code_key},
@@ -1024,6 +1036,7 @@ def deploy(
                 Capabilities=["CAPABILITY_IAM"],
                 OnFailure="DELETE",
                 Tags=tags,
+                **_role(cfn_role_arn),
             )["StackId"]
             verb = "create"
         else:
@@ -1032,7 +1045,8 @@ def deploy(
             _say(progress, f"updating stack {name}")
             try:
                 cfn.update_stack(
-                    StackName=stack_id, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_IAM"], Tags=tags
+                    StackName=stack_id, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_IAM"], Tags=tags,
+                    **_role(cfn_role_arn),
                 )
             except ClientError as exc:
                 if _code(exc) == "ValidationError" and "No updates are to be performed" in str(exc):
@@ -1073,6 +1087,21 @@ def deploy(
         enable_replay(target, stack, progress=progress)
     _say(progress, f"stack {name} is {stack.status}; capture has started")
     return stack
+
+
+def boundary_arn_for(cfn_role_arn: str) -> str:
+    """The permissions boundary ``infra/cfn-service-role.yaml`` creates beside the role: the managed
+    policy ``<RoleName>-boundary`` of the same account (``arn:<partition>:iam::<account>:policy/...``)."""
+    m = re.fullmatch(r"arn:(aws[a-z-]*):iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)", cfn_role_arn)
+    if not m:
+        raise InputError(f"cfn_role_arn {cfn_role_arn!r} is not an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)")
+    partition, account, name = m.groups()
+    return f"arn:{partition}:iam::{account}:policy/{name}-boundary"
+
+
+def _role(cfn_role_arn: str | None) -> dict[str, str]:
+    """``RoleARN`` for CreateStack/UpdateStack/DeleteStack when a service role is given."""
+    return {"RoleARN": cfn_role_arn} if cfn_role_arn else {}
 
 
 def _check_code(target: AwsTarget, stack: BufferStack, sha: str) -> None:
@@ -1581,6 +1610,7 @@ def teardown(
     execute: bool = False,
     timeout: float = 1800.0,
     progress: Progress | None = None,
+    cfn_role_arn: str | None = None,
 ) -> TeardownReport:
     """Delete the buffer and prove nothing is left.
 
@@ -1588,7 +1618,8 @@ def teardown(
     stack and waits, deletes the handler zip, then checks that no mapping on the source stream or
     the queue names our functions and that no queue, function, rule, state machine, log group or
     role is left; raises :class:`BufferError` listing any leftover. Tearing
-    down a buffer that is already gone is a no-op (that still verifies).
+    down a buffer that is already gone is a no-op (that still verifies). ``cfn_role_arn``: the
+    CloudFormation service role the stack is deleted with (see :func:`deploy`).
     """
     known = stack if isinstance(stack, BufferStack) else None
     name = known.stack_name if known else str(stack)
@@ -1625,7 +1656,7 @@ def teardown(
         cfn = target.client("cloudformation")
         started = utcnow() - timedelta(seconds=1)
         try:
-            cfn.delete_stack(StackName=raw["StackId"])
+            cfn.delete_stack(StackName=raw["StackId"], **_role(cfn_role_arn))
         except ClientError as exc:
             raise _aws_failure(exc, f"DeleteStack {name}", "retry the teardown") from exc
         final = _wait_stack(target, raw["StackId"], timeout=timeout, progress=progress, what=f"deletion of {name}")

@@ -7,13 +7,16 @@ precondition: one line on stderr, nothing changed), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
 from typing import Any, Sequence
 
-from .errors import RunbookError
+from botocore.exceptions import ClientError
+
+from .errors import AccessDeniedError, RunbookError
 
 log = logging.getLogger("runbook_lib.cli")
 
@@ -94,13 +97,17 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     return EXIT_OK if stats.errors == 0 else EXIT_OPERATOR
 
 
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())
+
+
 def _print_result(result) -> int:
     for step in result.steps_done:
         print(f"  {step}: done -> {result.run_dir}/{step}.ipynb")
     if result.verdict:
         print(f"verdict: {result.verdict} (report: {result.run_dir}/report.html)")
     if result.error:
-        sys.stderr.write(f"pitr-runbook: {result.error}\n")
+        sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
 
 
@@ -147,10 +154,20 @@ def _redaction_step_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return {"redact_keys": bool(args.redact_keys), "key_digest_secret_arn": args.key_digest_secret_arn}
 
 
+def _role_step_parameters(args: argparse.Namespace, base: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``--cfn-role-arn`` as the ``cfn_role_arn`` parameter of the steps that check (00), deploy (01) and delete (05) the stack."""
+    if not args.cfn_role_arn:
+        return base
+    out = {step: dict(values) for step, values in base.items()}
+    for step in ("00_preflight", "01_deploy_buffer", "05_cutover"):
+        out.setdefault(step, {})["cfn_role_arn"] = args.cfn_role_arn
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
-    step_parameters = _capacity_step_parameters(args)
+    step_parameters = _role_step_parameters(args, _capacity_step_parameters(args))
     if args.redact_keys or args.key_digest_secret_arn:  # otherwise the notebook's default: keys shown
         step_parameters["04_reconcile"] = _redaction_step_parameters(args)
     params = _run_params(args, step_parameters=step_parameters)
@@ -183,8 +200,38 @@ def cmd_drill(args: argparse.Namespace) -> int:
         print(fault_table())
         return EXIT_OK
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
-                   automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys)
+                   automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys,
+                   as_operator=not args.as_root, without_statements=args.without_statement or (),
+                   record_calls=args.record_calls)
+    if result.error:
+        sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import permissions
+    from .config import partition
+
+    region = args.region or "us-east-1"
+    policy = permissions.render_policy(
+        partition=partition(region), region=region, account=args.account,
+        source_table_pattern=args.source_table, target_table_pattern=args.target_table,
+        stack_pattern=args.stack_pattern, cfn_service_role_name=args.cfn_role_name,
+        operator_principal=args.operator,
+    )
+    parts = permissions.split_policy(policy)
+    if args.out_dir:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for n, part in enumerate(parts, start=1):
+            (out / f"operator-policy-{n}.json").write_text(json.dumps(part, indent=2) + "\n")
+            print(f"{out / f'operator-policy-{n}.json'}: {len(part['Statement'])} statements, "
+                  f"{permissions.policy_size(part)} of {permissions.MANAGED_POLICY_MAX_CHARS} characters")
+    else:
+        print(json.dumps(parts, indent=2))
+    return EXIT_OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -261,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-capacity", type=int, default=None, help="with --read-capacity: the restored table's provisioned WCU")
     p.add_argument("--applier-max-concurrency", type=int, default=None,
                    help="most applier invocations at once (2-1000, 0 = no cap; default: the template's, 10)")
+    p.add_argument("--cfn-role-arn", default=None,
+                   help="CloudFormation service role (infra/cfn-service-role.yaml) the buffer stack is created, "
+                        "updated and deleted with; you then need only iam:PassRole on it")
     _redact_flags(p, default=False)
     p.set_defaults(func=cmd_run)
 
@@ -283,7 +333,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", metavar="NAME",
                    help="inject this sandbox fault during the drill (repeatable); --fault list prints them")
     _redact_flags(p, default=True, secret_arn=False)  # scheduled drills run this: keys redacted unless asked
+    p.add_argument("--as-root", action="store_true",
+                   help="run the notebooks with the sandbox's root credentials, not as the IAM user pitr-operator "
+                        "that holds only infra/operator-policy.json")
+    p.add_argument("--without-statement", action="append", metavar="SID",
+                   help="drop this statement of infra/operator-policy.json from pitr-operator's policy (repeatable): "
+                        "see what a missing permission does")
+    p.add_argument("--record-calls", default=None, metavar="PATH",
+                   help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("policy", help="infra/operator-policy.json rendered for an account, as managed policies that fit IAM's size quota")
+    p.add_argument("--account", required=True, help="the 12-digit account id")
+    p.add_argument("--region", default=None, help="default us-east-1; the partition follows the region")
+    p.add_argument("--source-table", required=True, help="name or pattern (* ?) of the tables restored from")
+    p.add_argument("--target-table", required=True, help="name or pattern of the tables restores create, e.g. 'orders-restored-*'")
+    p.add_argument("--stack-pattern", default="pitr-*")
+    p.add_argument("--cfn-role-name", default="cfn-service-role-pitr-runbook")
+    p.add_argument("--operator", default="user/pitr-operator", help="user/NAME or role/NAME: who may simulate itself")
+    p.add_argument("--out-dir", default=None, help="write operator-policy-N.json files here instead of printing")
+    p.set_defaults(func=cmd_policy)
 
     p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")
     p.add_argument("--runs-dir", default="runs")
@@ -308,8 +377,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except RunbookError as exc:
-        sys.stderr.write(f"pitr-runbook: {exc}\n")
+        sys.stderr.write(f"pitr-runbook: {_one_line(exc)}\n")
         return exc.exit_code
+    except ClientError as exc:
+        denied = AccessDeniedError.from_client_error(exc)
+        if denied is None:
+            raise
+        sys.stderr.write(f"pitr-runbook: {_one_line(denied)}\n")
+        return denied.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("pitr-runbook: interrupted\n")
         return EXIT_INTERRUPTED

@@ -152,12 +152,33 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
 
 def _make_client(service: str, region: str, endpoint_url: str | None, config: Config | None):
     session = _session_for(region, endpoint_url)
-    return session.client(
+    client = session.client(
         service,
         region_name=region,
         endpoint_url=endpoint_url,
         config=_RETRY.merge(config) if config else _RETRY,
     )
+    record_to = os.environ.get(RECORD_CALLS_ENV)
+    if record_to:
+        _record_calls(client, record_to)
+    return client
+
+
+#: A file path: every client this package makes appends one line ``<service> <Operation>`` per call
+#: to it (papermill's kernels inherit the variable). What ``permissions`` derives the operator's IAM
+#: policy from (``tests/drill/test_operator_policy.py``); an operator can record a run on AWS too.
+RECORD_CALLS_ENV = "PITR_RUNBOOK_RECORD_CALLS"
+
+
+def _record_calls(client, path: str) -> None:
+    service = client.meta.service_model.service_name
+
+    def record(model, **_):
+        # one short write per call, in append mode: lines from several processes do not interleave
+        with open(path, "a") as fh:
+            fh.write(f"{service} {model.name}\n")
+
+    client.meta.events.register("before-call", record)
 
 
 _clients_lock = threading.Lock()

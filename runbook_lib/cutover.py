@@ -119,8 +119,12 @@ def cutover(
     force: bool = False,
     teardown: bool = True,
     progress: Callable[[str], None] | None = None,
+    cfn_role_arn: str | None = None,
 ) -> CutoverReport:
-    """Quiet period, drained buffer, replay off, stack deleted and verified gone."""
+    """Quiet period, drained buffer, replay off, stack deleted and verified gone.
+
+    ``cfn_role_arn``: the CloudFormation service role the stack is deleted with (``buffer.teardown``).
+    """
     plan = [
         f"wait until no write reaches {stack.source_table}'s stream for {quiet_seconds:.0f} s (at most {timeout:.0f} s)",
         "confirm the buffer has drained (queue empty, the forwarder caught up with the stream) and the DLQ is empty",
@@ -165,7 +169,7 @@ def cutover(
     done = run_state.utcnow()
     if run_dir is not None:
         run_state.update(run_dir, timings={"cutover_done": run_state.iso(done)})
-    report = buffer.teardown(target, stack, execute=True) if teardown else None
+    report = buffer.teardown(target, stack, execute=True, cfn_role_arn=cfn_role_arn) if teardown else None
     if report is not None and not report.clean:
         raise CutoverError(
             f"stack {stack.stack_name} deleted but these are left: {', '.join(report.leftovers)}; delete them by hand",

@@ -11,6 +11,15 @@ appends the result to ``<runs>/history.jsonl``.
 - ``mode="rollback"``: traffic runs through an "incident window" [T, R); the restore goes to T and
   replay starts at R: exactly the keys last written in [T, R) keep their state at T.
 
+The drill runs the runbook as an operator would on AWS: as the sandbox's root it sets up the demo
+table, its traffic and trail, deploys the CloudFormation service role (``infra/cfn-service-role.yaml``)
+and creates the IAM user ``pitr-operator`` holding only ``infra/operator-policy.json`` (rendered for
+the demo's tables, attached as managed policies) and an access key; the notebooks then run with
+``PITR_RUNBOOK_SANDBOX_*`` set to that key (papermill's kernels inherit the environment), and deploy
+the buffer with ``cfn_role_arn``. ``without_statements`` drops statements from the user's policy
+(the test that a missing permission stops the run with exit status 2); ``as_operator=False`` runs
+as root.
+
 ``faults`` names sandbox faults (``runbook_lib.sandbox.faults``; ``pitr-runbook drill --fault list``)
 switched on for the whole drill. The drill must still PASS; before reconciliation it records, in
 ``state.json`` and so in ``summary.json`` and the report (``faults``), one entry per fault: what the
@@ -20,15 +29,18 @@ fallbacks), read back from the functions' logs (``runbook_lib.activity``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import runner
+from . import config, permissions, runner
 from . import state as run_state
 from .config import AwsTarget
 from .errors import InputError
@@ -143,6 +155,84 @@ def _fault_step_parameters(names: Sequence[str], base: dict[str, Any]) -> dict[s
     return base
 
 
+# -- the operator's identity --------------------------------------------------------------------------
+OPERATOR_USER = "pitr-operator"
+CFN_ROLE_STACK = "cfn-service-role-pitr-runbook"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An IAM user of the sandbox that holds only the operator policy, and its access key."""
+
+    user_arn: str
+    access_key_id: str
+    secret_access_key: str
+    cfn_role_arn: str
+    policy: dict
+
+    def environment(self) -> dict[str, str]:
+        return {config.SANDBOX_ACCESS_KEY_ENV: self.access_key_id, config.SANDBOX_SECRET_KEY_ENV: self.secret_access_key}
+
+
+def deploy_cfn_service_role(root: AwsTarget, *, timeout: float = 120.0) -> str:
+    """As the account's administrator would: deploy ``infra/cfn-service-role.yaml``; its role's ARN."""
+    from .buffer import infra_dir
+
+    cfn = root.client("cloudformation")
+    body = (infra_dir() / permissions.CFN_ROLE_FILE).read_text()
+    cfn.create_stack(StackName=CFN_ROLE_STACK, TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"],
+                     Parameters=[{"ParameterKey": "RoleName", "ParameterValue": permissions.DEFAULT_CFN_ROLE_NAME},
+                                 {"ParameterKey": "StackPattern", "ParameterValue": permissions.DEFAULT_STACK_PATTERN}])
+    deadline = time.monotonic() + timeout
+    while True:
+        stack = cfn.describe_stacks(StackName=CFN_ROLE_STACK)["Stacks"][0]
+        if stack["StackStatus"] == "CREATE_COMPLETE":
+            return next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "RoleArn")
+        if not stack["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
+            raise RuntimeError(f"{CFN_ROLE_STACK} ended {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+        time.sleep(0.2)
+
+
+def create_operator(root: AwsTarget, *, source_table: str, target_table: str, cfn_role_arn: str,
+                    without: Sequence[str] = ()) -> Operator:
+    """As root: the user ``pitr-operator`` with the rendered operator policy (less ``without``) and a key."""
+    iam = root.client("iam")
+    account = root.client("sts").get_caller_identity()["Account"]
+    policy = permissions.render_policy(
+        partition=root.partition, region=root.region_name, account=account, source_table_pattern=source_table,
+        target_table_pattern=target_table, operator_principal=f"user/{OPERATOR_USER}", without=without,
+    )
+    user = iam.create_user(UserName=OPERATOR_USER)["User"]
+    for n, part in enumerate(permissions.split_policy(policy), start=1):
+        arn = iam.create_policy(PolicyName=f"{OPERATOR_USER}-{n}", PolicyDocument=json.dumps(part))["Policy"]["Arn"]
+        iam.attach_user_policy(UserName=OPERATOR_USER, PolicyArn=arn)
+    key = iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
+    return Operator(user["Arn"], key["AccessKeyId"], key["SecretAccessKey"], cfn_role_arn, policy)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str], *, drop: Sequence[str] = ()):
+    """Set (and drop) environment variables for the block; the kernels papermill starts inherit them."""
+    saved = {k: os.environ.get(k) for k in (*values, *drop)}
+    os.environ.update(values)
+    for k in drop:
+        os.environ.pop(k, None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def as_root():
+    """The sandbox's root credentials (and no call recording) for the drill's own calls."""
+    return _environment({}, drop=(config.SANDBOX_ACCESS_KEY_ENV, config.SANDBOX_SECRET_KEY_ENV,
+                                  config.SANDBOX_SESSION_TOKEN_ENV, config.RECORD_CALLS_ENV))
+
+
 def _whole_second_after(delay: float = 0.0) -> datetime:
     """Sleep to the next whole second (plus ``delay``) and return that second."""
     now = time.time() + delay
@@ -174,6 +264,9 @@ def drill(
     quiet_seconds: float = 3.0,
     faults: Sequence[str] = (),
     redact_keys: bool = True,
+    as_operator: bool = True,
+    without_statements: Sequence[str] = (),
+    record_calls: str | Path | None = None,
 ) -> runner.RunResult:
     """A whole restore drill on the sandbox. ``redact_keys`` (on: what scheduled drills run) shows
     every key in the report as the buffer's keyed digest."""
@@ -196,12 +289,21 @@ def drill(
     run_path = Path(run_dir) if run_dir else runs / f"drill-{mode}-{stamp}"
     source, target_table = "drill-orders", "drill-orders-restored"
 
-    with Sandbox(restore_seconds=restore_seconds, restorable_lag=restorable_lag) as sb:
+    with as_root(), Sandbox(restore_seconds=restore_seconds, restorable_lag=restorable_lag) as sb:
         target = AwsTarget(region=sb.region, endpoint_url=sb.endpoint_url)
         ddb = target.client("dynamodb")
         print(f"sandbox at {sb.endpoint_url}; demo table {source}: {items} items, {rate:g} writes/s of live traffic", flush=True)
         create_demo_table(ddb, source)
         _trail(target)
+        # the administrator's part first: the stream's oldest records must not age meanwhile (a
+        # forwarder that starts behind by more than buffer.LAG_TOLERANCE_SECONDS delays "drained")
+        operator: Operator | None = None
+        if as_operator:
+            operator = create_operator(target, source_table=source, target_table=target_table,
+                                       cfn_role_arn=deploy_cfn_service_role(target), without=without_statements)
+            print(f"running the notebooks as {operator.user_arn} (infra/operator-policy.json"
+                  + (f" without {', '.join(without_statements)}" if without_statements else "") + ")", flush=True)
+        role_parameters = {"cfn_role_arn": operator.cfn_role_arn} if operator else {}
         for name in fault_names:
             sandbox_faults.enable(name)
             print(f"fault {name} on: {sandbox_faults.available()[name].description}", flush=True)
@@ -233,26 +335,32 @@ def drill(
                 execute=True,
                 automation=automation,
                 step_parameters=_fault_step_parameters(fault_names, {
+                    "00_preflight": {**role_parameters},
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
-                    "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}},
+                    "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}, **role_parameters},
                     # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE
                     "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2,
                                    "event_grace_seconds": 5},
                     "04_reconcile": {"segments": 2, "redact_keys": bool(redact_keys)},
-                    "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60},
+                    "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60, **role_parameters},
                 }),
             )
 
             def before(step: str) -> None:
                 print(f"-> {step}", flush=True)
                 if step == "04_reconcile" and fault_names:
-                    for entry in record_faults(run_path, target, fault_names):
+                    with as_root():  # the drill's own bookkeeping, not the operator's
+                        entries = record_faults(run_path, target, fault_names)
+                    for entry in entries:
                         print(f"   fault {entry['name']}: injected {entry['injected'] or 'nothing'}", flush=True)
                 if step == "04_reconcile" and traffic._thread is not None:
                     stats = traffic.stop()
                     print(f"   writers stopped: {stats.puts} puts, {stats.updates} updates, {stats.deletes} deletes", flush=True)
 
-            result = runner.run(params, before_step=before)
+            identity = operator.environment() if operator else {}
+            recording = {config.RECORD_CALLS_ENV: str(Path(record_calls).resolve())} if record_calls else {}
+            with _environment({**identity, **recording}):
+                result = runner.run(params, before_step=before)
         finally:
             traffic.stop()
     record = append_history(runs, result, mode=mode, items=items, automation=automation, faults=list(fault_names))

@@ -58,3 +58,91 @@ class ReconciliationFailed(RunbookError):
     """The reconciliation found unexplained differences: the verdict is FAIL."""
 
     exit_code = 1
+
+
+#: AWS's error codes for a call IAM refused: ``AccessDeniedException`` (JSON protocols: DynamoDB,
+#: Lambda, Step Functions, ...), ``AccessDenied`` (query/XML protocols: IAM, STS, SQS, CloudFormation,
+#: S3, ...), ``UnauthorizedOperation`` (EC2), ``AuthorizationError`` (SNS).
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+
+#: Where the operator's permissions are written down; every remedy points there.
+POLICY_FILE = "infra/operator-policy.json"
+POLICY_README_SECTION = 'README, "Running it on AWS"'
+
+
+class AccessDeniedError(RunbookError):
+    """IAM refused a call the runbook needs: the message names the action, the resource and the
+    statement of ``infra/operator-policy.json`` that grants it.
+
+    Built from AWS's own message, which reads (DynamoDB, Lambda, SQS, CloudFormation, S3 and IAM
+    word it alike) ``User: <principal> is not authorized to perform: <action> on resource: <arn>
+    because ...``; where AWS names no action (EC2's encoded message, S3's bare "Access Denied") the
+    operation botocore called stands in for it.
+    """
+
+    def __init__(
+        self,
+        *,
+        action: str | None,
+        resource: str | None,
+        principal: str | None = None,
+        operation: str | None = None,
+        code: str = "AccessDeniedException",
+        statement: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        self.action, self.resource, self.principal, self.operation = action, resource, principal, operation
+        self.statement = statement
+        what = action or (f"the {operation} operation" if operation else "a call")
+        where = f" on {resource}" if resource else ""
+        who = f" for {principal}" if principal else ""
+        if statement:
+            remedy = f'grant it: statement "{statement}" of {POLICY_FILE} ({POLICY_README_SECTION})'
+        else:
+            remedy = f"grant it as {POLICY_FILE} does ({POLICY_README_SECTION}); preflight lists what is missing"
+        super().__init__(f"access denied ({code}): {what}{where}{who} is not allowed: {remedy}", step=step, code=code)
+
+    @classmethod
+    def from_message(cls, text: str, *, code: str | None = None, operation: str | None = None,
+                     step: str | None = None) -> "AccessDeniedError | None":
+        """The error described by ``text`` (a ClientError's ``str()`` or AWS's message), or None when
+        ``text`` is not an access denial."""
+        import re
+
+        m_code = re.search(r"An error occurred \((\w+)\) when calling the (\w+) operation", text)
+        if m_code:
+            code, operation = code or m_code.group(1), operation or m_code.group(2)
+        authorized = re.search(
+            r"(?:User|Principal): (?P<who>\S+) is not authorized to perform: (?P<action>[\w-]+:[\w*]+)"
+            r"(?: on resource: \"?(?P<resource>[^\s\"]+?)\"?(?=\s|$|\.\s|\.$))?",
+            text,
+        )
+        if code not in ACCESS_DENIED_CODES and not authorized:
+            return None
+        action = authorized.group("action") if authorized else None
+        resource = authorized.group("resource") if authorized else None
+        principal = authorized.group("who") if authorized else None
+        return cls(
+            action=action, resource=resource, principal=principal, operation=operation,
+            code=code or "AccessDeniedException", statement=policy_statement_for(action), step=step,
+        )
+
+    @classmethod
+    def from_client_error(cls, exc, *, step: str | None = None) -> "AccessDeniedError | None":
+        """From a botocore ``ClientError``; None when it is not an access denial."""
+        error = getattr(exc, "response", {}).get("Error", {})
+        return cls.from_message(
+            f"{error.get('Message', '')}", code=error.get("Code"), operation=getattr(exc, "operation_name", None),
+            step=step,
+        )
+
+
+def policy_statement_for(action: str | None) -> str | None:
+    """The ``Sid`` of the statement of ``infra/operator-policy.json`` that allows ``action``, if any."""
+    if not action:
+        return None
+    try:
+        from .permissions import statement_for_action
+    except ImportError:  # pragma: no cover
+        return None
+    return statement_for_action(action)

@@ -469,16 +469,24 @@ def check_concurrent_restores(target: AwsTarget, *, max_tables: int = MAX_TABLES
     for page in ddb.get_paginator("list_tables").paginate():
         names.extend(page.get("TableNames") or [])
     restoring: list[str] = []
+    unreadable = 0
     for name in names[:max_tables]:
         try:
             desc = ddb.describe_table(TableName=name)["Table"]
         except ClientError as err:
             if error_code(err) == "ResourceNotFoundException":
                 continue  # deleted meanwhile
+            if error_code(err) == "AccessDeniedException":
+                # a least-privilege operator may describe only the tables of its restore
+                unreadable += 1
+                continue
             raise
         if (desc.get("RestoreSummary") or {}).get("RestoreInProgress"):
             restoring.append(name)
     partial = f" (checked {max_tables} of {len(names)} tables)" if len(names) > max_tables else ""
+    if unreadable:
+        partial += (f" ({unreadable} table(s) the caller may not describe are not counted: were every one of "
+                    f"them restoring, {len(restoring) + unreadable} would be)")
     listed = f": {', '.join(sorted(restoring)[:10])}{' ...' if len(restoring) > 10 else ''}" if restoring else ""
     finding = (
         f"{len(restoring)} restore(s) in progress in {target.region_name}{partial}{listed}; the account "
@@ -492,7 +500,7 @@ def check_concurrent_restores(target: AwsTarget, *, max_tables: int = MAX_TABLES
             "wait for restores in progress to finish (DescribeTable RestoreSummary.RestoreInProgress)",
             code="LimitExceededException",
         )
-    if len(restoring) >= NEAR_CONCURRENT_RESTORES or partial:
+    if len(restoring) + unreadable >= NEAR_CONCURRENT_RESTORES or len(names) > max_tables:
         return CheckRow(
             "concurrent_restores",
             WARN,
@@ -501,6 +509,117 @@ def check_concurrent_restores(target: AwsTarget, *, max_tables: int = MAX_TABLES
             "remaining slots",
         )
     return CheckRow("concurrent_restores", PASS, finding)
+
+
+# -- permissions ------------------------------------------------------------------------------
+def simulation_source(caller_arn: str) -> str | None:
+    """The ``PolicySourceArn`` to simulate for ``caller_arn`` (``sts:GetCallerIdentity``'s ``Arn``): an
+    IAM user as is, an assumed-role session as its role (``arn:...:iam::A:role/R``; a role with a path
+    is not named by the session's ARN and answers NoSuchEntity); None for the root user and anything
+    IAM cannot simulate (federated users, the sandbox's root keys)."""
+    import re
+
+    m = re.fullmatch(r"arn:(aws[a-z-]*):iam::(\d{12}):user/.+", caller_arn)
+    if m:
+        return caller_arn
+    m = re.fullmatch(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+", caller_arn)
+    if m:
+        return f"arn:{m.group(1)}:iam::{m.group(2)}:role/{m.group(3)}"
+    return None
+
+
+def check_permissions(
+    target: AwsTarget,
+    *,
+    source_table: str,
+    target_table: str,
+    automation: str = "notebook",
+    cfn_role_arn: str | None = None,
+) -> CheckRow:
+    """Whether the caller may make the calls a run needs, asked of ``iam:SimulatePrincipalPolicy``
+    (the actions and the real resource ARNs of :func:`runbook_lib.permissions.run_checks`, with the
+    condition keys AWS sets for them). FAIL names each denied action, its resource and the statement
+    of ``infra/operator-policy.json`` that grants it. Where the caller may not simulate (AccessDenied
+    on the simulation itself), or is not an IAM user or role, a WARN says the check was skipped and
+    why: never a FAIL. The simulation sees identity policies (and SCPs as Organizations reports them),
+    not resource policies or session policies: a PASS is strong evidence, not proof."""
+    from . import permissions
+    from .buffer import stack_name_for
+
+    who = target.client("sts").get_caller_identity()
+    caller, account = who["Arn"], who["Account"]
+    source = simulation_source(caller)
+    if source is None:
+        root = caller.endswith(":root")
+        return CheckRow(
+            "permissions",
+            WARN,
+            f"not checked: {caller} is "
+            + ("the account's root user, whom IAM policies do not restrict" if root else
+               "not an IAM user or an assumed role, which iam:SimulatePrincipalPolicy cannot simulate"),
+            "run the runbook as an IAM user or role that holds infra/operator-policy.json (README, "
+            "\"Running it on AWS\")" + (", never as root" if root else ""),
+        )
+    checks = permissions.run_checks(
+        partition=target.partition, region=target.region_name, account=account, source_table=source_table,
+        target_table=target_table, stack_name=stack_name_for(source_table, target_table), cfn_role_arn=cfn_role_arn,
+        automation=automation,
+    )
+    # one simulation per (resource, context): each action named in it is evaluated on that resource
+    groups: dict[tuple[str, str], list[str]] = {}
+    for action, resource, context in checks:
+        groups.setdefault((resource, json.dumps(context, sort_keys=True)), []).append(action)
+    iam = target.client("iam")
+    denied: list[tuple[str, str, str]] = []
+    try:
+        for (resource, context_json), actions in groups.items():
+            entries = [
+                {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
+                for key, value in json.loads(context_json).items()
+            ]
+            kwargs: dict[str, Any] = {"PolicySourceArn": source, "ActionNames": actions, "ResourceArns": [resource]}
+            if entries:
+                kwargs["ContextEntries"] = entries
+            for page in iam.get_paginator("simulate_principal_policy").paginate(**kwargs):
+                for result in page["EvaluationResults"]:
+                    if result["EvalDecision"] != "allowed":
+                        denied.append((result["EvalActionName"], result.get("EvalResourceName") or resource,
+                                       result["EvalDecision"]))
+    except ClientError as err:
+        code = error_code(err)
+        if code in ("AccessDenied", "AccessDeniedException"):
+            reason = f"{caller} may not call iam:SimulatePrincipalPolicy on {source} ({code})"
+        elif code == "NoSuchEntity":
+            reason = f"IAM found no {source} to simulate ({code}; a role with a path is not named by its session's ARN)"
+        else:
+            raise
+        return CheckRow(
+            "permissions",
+            WARN,
+            f"not checked: {reason}",
+            "grant iam:SimulatePrincipalPolicy on your own ARN (statement CheckOwnPermissions of "
+            "infra/operator-policy.json) to have missing permissions found here, or compare your policy with "
+            "infra/operator-policy.json by hand; a missing permission otherwise stops the run where it is needed",
+            code=code,
+        )
+    needed = len(checks)
+    if not denied:
+        return CheckRow("permissions", PASS, f"{caller}: the {needed} actions a run needs are allowed "
+                                             "(iam:SimulatePrincipalPolicy on the run's own resource ARNs)")
+    listed = "; ".join(
+        f"{action} on {resource} ({decision}"
+        + (f", statement {permissions.statement_for_action(action)}" if permissions.statement_for_action(action) else "")
+        + ")"
+        for action, resource, decision in denied
+    )
+    return CheckRow(
+        "permissions",
+        FAIL,
+        f"{len(denied)} of the {needed} actions a run needs are denied to {caller}: {listed}",
+        "grant them as the named statements of infra/operator-policy.json do (README, \"Running it on AWS\"), "
+        "then run preflight again; an explicitDeny comes from a Deny statement (or an SCP) that must be lifted",
+        code="AccessDenied",
+    )
 
 
 def settings_rows(snapshot: dict) -> list[CheckRow]:
@@ -560,8 +679,13 @@ def run_checks(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     sample_items: int = 1000,
     message_overhead_bytes: int = MESSAGE_OVERHEAD_BYTES,
+    check_iam: bool = False,
+    cfn_role_arn: str | None = None,
 ) -> Preflight:
     """Run every check for restoring ``source_table`` into ``target_table``; change nothing.
+
+    ``check_iam``: also simulate the caller's permissions (:func:`check_permissions`; the notebook
+    does, ``check_permissions=True``), for a buffer deployed with ``cfn_role_arn``.
 
     Raises :class:`InputError` for malformed parameters (before any call) and
     :class:`PreconditionError` (code ``ResourceNotFoundException``) if the source is missing.
@@ -577,6 +701,10 @@ def run_checks(
     describe_table(target, source_table)  # PreconditionError when missing
 
     rows: list[CheckRow] = []
+    if check_iam:
+        rows += _guarded("permissions", lambda: check_permissions(
+            target, source_table=source_table, target_table=target_table, automation=automation,
+            cfn_role_arn=cfn_role_arn))
     rows += _guarded("cloudtrail", lambda: check_cloudtrail(target, automation=automation))
     rows += _guarded("pitr", lambda: check_pitr(target, source_table))
     rows += _guarded("stream", lambda: check_stream(target, source_table))

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import state as run_state
-from .errors import InputError, RunbookError
+from .errors import AccessDeniedError, InputError, RunbookError
 from .restore import parse_times, validate_table_names
 
 log = logging.getLogger(__name__)
 
 STEPS = ("00_preflight", "01_deploy_buffer", "02_restore", "03_monitor", "04_reconcile", "05_cutover")
 #: exceptions raised inside a notebook that mean "operator error", by class name
-_OPERATOR_ERRORS = {"InputError", "PreconditionError", "RestoreError", "BufferError", "CutoverError", "RunbookError"}
+_OPERATOR_ERRORS = {"InputError", "PreconditionError", "RestoreError", "BufferError", "CutoverError", "RunbookError",
+                    "AccessDeniedError"}
 _AWS_ERRORS = {"ClientError", "ParamValidationError", "NoCredentialsError", "EndpointConnectionError", "NoRegionError"}
 
 
@@ -90,13 +91,24 @@ class RunResult:
 
 
 class StepFailed(RunbookError):
-    """A notebook step raised; ``exit_code`` follows the kind of error raised inside it."""
+    """A notebook step raised; ``exit_code`` follows the kind of error raised inside it.
+
+    A call IAM refused, whatever wrapped it (a ``ClientError``, or one of our errors quoting AWS's
+    message), is reported as :class:`~runbook_lib.errors.AccessDeniedError`: the denied action, the
+    resource, and the statement of ``infra/operator-policy.json`` that grants it; exit status 2.
+    """
 
     def __init__(self, step: str, ename: str, evalue: str) -> None:
-        super().__init__(f"step {step} failed: {ename}: {evalue}", step=step)
+        denied = AccessDeniedError.from_message(evalue, step=step) if ename in _OPERATOR_ERRORS | _AWS_ERRORS else None
+        if denied is not None:
+            super().__init__(f"step {step} failed: {denied}", step=step, code=denied.code)
+            ename = AccessDeniedError.__name__
+        else:
+            super().__init__(f"step {step} failed: {ename}: {evalue}", step=step)
         self.ename = ename
+        self.denied = denied
         # our own errors and AWS's refusals are the operator's to act on; anything else is a bug
-        self.exit_code = 2 if ename in _OPERATOR_ERRORS or ename in _AWS_ERRORS else 3
+        self.exit_code = 2 if ename in _OPERATOR_ERRORS or ename in _AWS_ERRORS or denied else 3
 
 
 def run_step(step: str, params: RunParams, *, kernel_name: str = "python3", extra: dict[str, Any] | None = None) -> Path:

@@ -55,7 +55,7 @@ def register(name: str, description: str, **params: Any) -> Fault:
 #: the sandbox extension modules; each one that can inject a fault registers it on import.
 #: Installed in this order, each wrapping what the ones before it wrapped: ``capacity`` first, so
 #: that validation errors and a CREATING table are answered before any capacity is spent.
-EXTENSIONS = ("capacity", "performance", "pitr", "validation", "events", "lambda_runtime", "sqs_redrive", "stats", "table_settings", "stepfunctions", "secrets", "iam_auth")
+EXTENSIONS = ("capacity", "performance", "pitr", "validation", "events", "lambda_runtime", "sqs_redrive", "stats", "table_settings", "stepfunctions", "secrets", "iam_auth", "iam_simulate")
 
 
 def _load_extensions() -> None:

@@ -28,13 +28,15 @@ applies to every caller. This extension instead:
   Context keys: ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType``,
   ``aws:username``, ``aws:userid`` (users), ``aws:SecureTransport`` (false: the sandbox speaks
   HTTP), ``aws:RequestedRegion``, ``aws:CurrentTime``, ``aws:EpochTime``, and per action
-  ``iam:PassedToService`` (``iam:PassRole``), ``lambda:FunctionArn`` (event source mappings),
+  ``iam:PassedToService`` (``iam:PassRole``), ``lambda:FunctionArn`` (event source mappings: the
+  function given, or for a call naming a mapping by UUID the function it invokes),
+  ``cloudformation:RoleArn`` (the request's ``RoleARN``),
   ``aws:SourceArn``/``aws:SourceAccount`` (a service assuming a role).
 - **against which resource**: the real ARN of what the call touches, per action, for the
   services this runbook uses (table, index, stream, backup, export; queue; function and event
   source mapping; state machine and execution; rule and event bus; stack; log group and log
-  stream; bucket and object; role, user, policy; trail; secret; CloudWatch and the list calls on
-  ``*``), following each service's "Actions, resources, and condition keys" page of the Service
+  stream; bucket and object; role, user, policy; trail; secret; CloudWatch alarms (``alarm:<name>``,
+  ``DescribeAlarms`` on ``alarm:*``); metrics and the list calls on ``*``), following each service's "Actions, resources, and condition keys" page of the Service
   Authorization Reference. Batch calls are checked per table; ``TransactWriteItems`` per item as
   the item action; SQS's ``*Batch`` calls as their single action (``sqs:SendMessage``...);
   ``RestoreTableToPointInTime`` needs the action on the source table and read/write actions on

@@ -122,7 +122,11 @@ def _lambda(op: str, req: _Req) -> list[Check]:
     action = f"lambda:{_LAMBDA_ACTIONS.get(op, op)}"
     checks: list[Check] = []
     if p.get("UUID"):
-        checks.append((action, req.arn("lambda", f"event-source-mapping:{p['UUID']}"), {}))
+        # "the resource is the event source mapping, so Lambda provides a condition that lets you restrict
+        # permission based on the function that the event source mapping invokes" (lambda:FunctionArn;
+        # "Resources and conditions for Lambda actions", Lambda Developer Guide,
+        # https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html)
+        checks.append((action, req.arn("lambda", f"event-source-mapping:{p['UUID']}"), _mapping_function(req, str(p["UUID"]))))
     elif op in ("CreateEventSourceMapping", "ListEventSourceMappings"):
         ctx = {"lambda:FunctionArn": _function_arn(req, p["FunctionName"])} if p.get("FunctionName") else {}
         checks.append((action, "*", ctx))
@@ -133,6 +137,17 @@ def _lambda(op: str, req: _Req) -> list[Check]:
     if op in ("CreateFunction", "UpdateFunctionConfiguration") and p.get("Role"):
         checks.append(_pass_role(str(p["Role"]), "lambda.amazonaws.com"))
     return checks
+
+
+def _mapping_function(req: _Req, uuid: str) -> dict[str, Any]:
+    """``lambda:FunctionArn`` of an existing event source mapping (empty when there is none)."""
+    try:
+        from moto.awslambda.models import lambda_backends
+
+        esm = lambda_backends[req.account][req.region]._event_source_mappings.get(uuid)
+    except Exception:  # noqa: BLE001 - no backend yet
+        esm = None
+    return {"lambda:FunctionArn": esm.function_arn} if esm is not None else {}
 
 
 def _pass_role(role_arn: str, service: str) -> Check:
@@ -205,7 +220,10 @@ def _cloudformation(op: str, req: _Req) -> list[Check]:
     p = req.params
     checks: list[Check] = []
     name = p.get("StackName")
-    checks.append((f"cloudformation:{op}", _stack_arn(req, str(name)) if name else "*", {}))
+    # cloudformation:RoleArn: "Filters access by the ARN of an IAM service role specified in the request"
+    # (Service Authorization Reference, AWS CloudFormation, condition keys)
+    ctx = {"cloudformation:RoleArn": str(p["RoleARN"])} if p.get("RoleARN") else {}
+    checks.append((f"cloudformation:{op}", _stack_arn(req, str(name)) if name else "*", ctx))
     if p.get("RoleARN") and op in ("CreateStack", "UpdateStack", "DeleteStack", "CreateChangeSet"):
         checks.append(_pass_role(str(p["RoleARN"]), "cloudformation.amazonaws.com"))
     return checks
@@ -287,6 +305,20 @@ def _sts(op: str, req: _Req) -> list[Check]:
     return [(f"sts:{op}", "*", {})]
 
 
+def _cloudwatch(op: str, req: _Req) -> list[Check]:
+    """Alarm actions name the alarm's ARN (``alarm:<name>``; ``DescribeAlarms`` the account's alarms,
+    ``alarm:*``); metric actions have no resource type ("Actions, resources, and condition keys for
+    Amazon CloudWatch", Service Authorization Reference)."""
+    p = req.params
+    names = [p["AlarmName"]] if p.get("AlarmName") else list(p.get("AlarmNames") or [])
+    if op in ("PutMetricAlarm", "PutCompositeAlarm", "DeleteAlarms", "DescribeAlarmHistory",
+              "EnableAlarmActions", "DisableAlarmActions", "SetAlarmState") and names:
+        return [(f"cloudwatch:{op}", req.arn("cloudwatch", f"alarm:{n}"), {}) for n in names]
+    if op == "DescribeAlarms":
+        return [(f"cloudwatch:{op}", req.arn("cloudwatch", "alarm:*"), {})]
+    return [(f"cloudwatch:{op}", "*", {})]
+
+
 def _generic(prefix: str):
     def resolve(op: str, req: _Req) -> list[Check]:
         return [(f"{prefix}:{op}", "*", {})]
@@ -306,7 +338,7 @@ _RESOLVERS = {
     "secretsmanager": _secretsmanager,
     "iam": _iam,
     "sts": _sts,
-    "monitoring": _generic("cloudwatch"),
+    "monitoring": _cloudwatch,
 }
 
 #: the protocol of each signing name's service (botocore's service models)

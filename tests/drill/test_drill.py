@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib.drill import INCIDENT_KEYS
+from test_drill_as_operator import assert_recorded_calls_listed  # noqa: E402 - tests/drill is on sys.path
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +29,13 @@ def _no_canary(run_dir: Path) -> None:
 
 
 def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path):
-    proc = pitr_runbook("drill", "--items", "150", "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "catchup"))
+    proc = pitr_runbook("drill", "--items", "150", "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "catchup"),
+                        "--record-calls", str(tmp_path / "calls.txt"))
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr[-3000:]
+    # as the IAM user holding only infra/operator-policy.json, making only the calls it is derived from
+    assert "as arn:aws:iam::123456789012:user/pitr-operator" in out
+    assert_recorded_calls_listed(tmp_path / "calls.txt")
     run = tmp_path / "catchup"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0
@@ -50,8 +55,10 @@ def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path)
 
 def test_rollback_drill_with_event_automation_reverts_exactly_the_incident_window(tmp_path):
     proc = pitr_runbook("drill", "--mode", "rollback", "--automation", "event", "--items", "150",
-                        "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "rollback"))
+                        "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "rollback"),
+                        "--record-calls", str(tmp_path / "calls.txt"))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert_recorded_calls_listed(tmp_path / "calls.txt")
     run = tmp_path / "rollback"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0

@@ -168,3 +168,65 @@ def test_drill_redacts_keys_by_default(monkeypatch, argv, expected):
     monkeypatch.setattr(drill, "drill", lambda **kwargs: seen.update(kwargs) or runner.RunResult("", [], 0))
     assert cli.main(["drill", *argv]) == 0
     assert seen["redact_keys"] is expected
+
+
+def test_run_passes_the_cfn_role_to_the_steps_that_check_deploy_and_delete_the_stack(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(params, **kwargs):
+        seen["params"] = params
+        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    role = "arn:aws:iam::123456789012:role/cfn-service-role-pitr-runbook"
+    assert cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path),
+                     "--cfn-role-arn", role, "--applier-max-concurrency", "20"]) == 0
+    assert seen["params"].step_parameters == {
+        "00_preflight": {"cfn_role_arn": role},
+        "01_deploy_buffer": {"applier_max_concurrency": 20, "cfn_role_arn": role},
+        "05_cutover": {"cfn_role_arn": role},
+    }
+
+
+def test_an_access_denied_client_error_is_one_line_naming_the_action_and_exit_2(monkeypatch, capsys, tmp_path):
+    from botocore.exceptions import ClientError
+
+    message = ("User: arn:aws:iam::123456789012:user/pitr-operator is not authorized to perform: "
+               "dynamodb:DescribeTable on resource: arn:aws:dynamodb:us-east-1:123456789012:table/orders\n"
+               "because no identity-based policy allows the dynamodb:DescribeTable action")
+
+    def denied(params, **kwargs):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "DescribeTable")
+
+    monkeypatch.setattr(runner, "run", denied)
+    code = cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "dynamodb:DescribeTable" in err and 'statement "ReadSourceTable"' in err and "table/orders" in err
+
+
+def test_a_step_denied_by_iam_is_an_access_denied_error_with_exit_2():
+    failed = runner.StepFailed("03_monitor", "BufferError", (
+        "UpdateEventSourceMapping abc failed (AccessDeniedException: User: arn:aws:iam::123456789012:user/op is not "
+        "authorized to perform: lambda:UpdateEventSourceMapping on resource: "
+        "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:abc because no identity-based policy allows "
+        "the lambda:UpdateEventSourceMapping action): retry"))
+    assert failed.exit_code == 2 and failed.ename == "AccessDeniedError"
+    assert "lambda:UpdateEventSourceMapping" in str(failed) and 'statement "SwitchReplay"' in str(failed)
+    # a failure that is not a denial keeps its own kind
+    other = runner.StepFailed("03_monitor", "KeyError", "'x'")
+    assert other.exit_code == 3 and other.ename == "KeyError"
+
+
+def test_policy_prints_the_operator_policy_rendered_as_managed_policies(tmp_path, capsys):
+    import json
+
+    from runbook_lib import permissions
+
+    assert cli.main(["policy", "--account", "123456789012", "--region", "cn-north-1", "--source-table", "orders",
+                     "--target-table", "orders-restored-*", "--out-dir", str(tmp_path)]) == 0
+    parts = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("operator-policy-*.json"))]
+    assert len(parts) >= 2 and all(permissions.policy_size(p) <= permissions.MANAGED_POLICY_MAX_CHARS for p in parts)
+    text = json.dumps(parts)
+    assert "${" not in text and "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders-restored-*" in text
+    assert cli.main(["policy", "--account", "12", "--source-table", "o", "--target-table", "r"]) == 2

@@ -126,6 +126,9 @@ SANDBOX_RAISES = [
     ("iam", "ListUsers", "InvalidClientTokenId"),
     ("iam", "ListUsers", "ExpiredTokenException"),
     ("s3", "PutObject", "InvalidAccessKeyId"),
+    # iam_simulate.py: SimulatePrincipalPolicy's source and paging
+    ("iam", "SimulatePrincipalPolicy", "InvalidInput"),
+    ("iam", "SimulatePrincipalPolicy", "NoSuchEntity"),
     # iam_auth.py: a role Lambda may not assume; an execution role without the poller's actions
     ("lambda", "CreateFunction", "InvalidParameterValueException"),
     ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
@@ -204,6 +207,10 @@ RUNBOOK_CODES = [
     ("lambda", "UpdateEventSourceMapping", "ResourceConflictException"),
     ("lambda", "UpdateEventSourceMapping", "TooManyRequestsException"),
     ("lambda", "ListEventSourceMappings", "ResourceNotFoundException"),
+    # preflight: the permission check, and tables a least-privilege caller may not describe; errors.AccessDeniedError
+    ("iam", "SimulatePrincipalPolicy", "NoSuchEntity"),
+    ("iam", "SimulatePrincipalPolicy", "AccessDeniedException"),
+    ("dynamodb", "DescribeTable", "AccessDeniedException"),
     ("lambda", "ListEventSourceMappings", "InvalidParameterValueException"),
     ("lambda", "GetFunction", "ResourceNotFoundException"),
     ("sqs", "GetQueueUrl", "QueueDoesNotExist"),
@@ -217,6 +224,7 @@ RUNBOOK_CODES = [
 #: code-like names in runbook_lib that are Python classes, not AWS error codes
 NOT_AWS_CODES = {
     "BufferError", "CutoverError", "InputError", "PreconditionError", "RestoreError", "RunbookError",  # ours
+    "AccessDeniedError",  # ours
     "UnsupportedDefinition",  # workflow_budget: a definition its walk cannot count (ours)
     "ClientError", "EndpointConnectionError", "NoCredentialsError", "NoRegionError", "ParamValidationError",  # botocore
     "SenderFault",  # a field of SendMessageBatch's failed entries (forwarder logs it), not a code
