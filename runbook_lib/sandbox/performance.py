@@ -33,6 +33,9 @@ Size: over 600 lines on purpose until the restructure issue (#11), which splits 
   milliseconds per receive, and the replay slows down the fuller the buffer is. The sandbox walks
   the queue once, lazily, stops as soon as the answer is known, and copies only what it hands
   out. A message over ``maxReceiveCount`` moves to the dead-letter queue (moto's rule).
+- SQS receive bookkeeping: moto stamps each received message (first receive time, visibility
+  deadline) through ``unix_time_millis``, which builds two ``datetime`` objects per call, twice per
+  message; the sandbox reads the clock once per message (same values, same real clock).
 - SQS FIFO receive, as AWS documents it ("FIFO queue delivery logic in Amazon SQS",
   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html):
   a message group is busy exactly while one of its messages is **in flight** (received, not
@@ -69,6 +72,7 @@ from functools import lru_cache
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
+from moto.sqs import models as _sqs_models
 
 from . import faults
 
@@ -123,6 +127,25 @@ def _mark_sent(self, delay_seconds=None) -> None:
     self.sent_timestamp = int(sqs_now_ms())
     if delay_seconds:
         self.delay(delay_seconds=delay_seconds)
+
+
+def _mark_received(self, visibility_timeout=None) -> None:
+    """moto's ``Message.mark_received`` with one clock read: first receive time, receive count,
+    visibility deadline (the real clock, in epoch milliseconds, as moto keeps them), new receipt handle."""
+    visibility_timeout = int(visibility_timeout) if visibility_timeout else 0
+    now_ms = time.time() * 1000
+    if not self.approximate_first_receive_timestamp:
+        self.approximate_first_receive_timestamp = int(now_ms)
+    self.approximate_receive_count += 1
+    if visibility_timeout:
+        self.visible_at = now_ms + visibility_timeout * 1000
+    self._old_receipt_handles.append(self.receipt_handle)
+    self.receipt_handle = _sqs_models.generate_receipt_handle()
+
+
+def _change_visibility(self, visibility_timeout: int) -> None:
+    """moto's ``Message.change_visibility`` on the same clock, read once."""
+    self.visible_at = time.time() * 1000 + int(visibility_timeout) * 1000
 
 
 def _memo_size(original):
@@ -589,6 +612,8 @@ def install() -> None:
     SQSBackend.receive_message = _receive_message
     SQSBackend.send_message_batch = _partial_send(SQSBackend.send_message_batch)
     Message.mark_sent = _mark_sent
+    Message.mark_received = _mark_received
+    Message.change_visibility = _change_visibility
 
     Queue.attributes = property(_queue_attributes)
     Message.visible = property(_visible)
