@@ -378,7 +378,7 @@ def busy_groups(queue, now_ms: float | None = None) -> set:
     pending = queue._pending_messages
     busy = set()
     for message in list(pending):
-        if in_flight(message, now_ms):
+        if message.approximate_receive_count > 0 and now_ms <= message.visible_at:  # in_flight(), inlined
             if message.group_id is not None:
                 busy.add(message.group_id)
         else:
@@ -403,7 +403,7 @@ def _select_fifo(queue, count: int, now_ms: float, usable) -> tuple[list, list]:
     """
     blocked = busy_groups(queue, now_ms)
     counts = _group_counts(queue)
-    seen: Counter = Counter()
+    seen: dict = {}  # messages walked, per group that is not held back or has messages in ``buckets``
     buckets: dict = {}
     order: list = []
     to_dlq: list = []
@@ -411,8 +411,15 @@ def _select_fifo(queue, count: int, now_ms: float, usable) -> tuple[list, list]:
     done = 0  # messages of the groups before ``head``
     for message in queue._messages:
         group = message.group_id
-        seen[group] += 1
-        if group not in blocked:
+        if group in blocked:
+            if group not in buckets:
+                # held back (in flight, or behind a message not deliverable yet) with nothing
+                # chosen: it changes neither the answer nor when the walk may stop (a replayed
+                # queue's in-flight messages sit at its head, walked past on every receive)
+                continue
+            seen[group] += 1
+        else:
+            seen[group] = seen.get(group, 0) + 1
             if not deliverable(message, now_ms, ()):
                 blocked.add(group)
             else:
@@ -455,6 +462,16 @@ def _select_standard(queue, count: int, now_ms: float, usable) -> tuple[list, li
     return chosen, to_dlq
 
 
+def _shallow_copy(message):
+    """``copy.copy(message)`` without its generic reduce/reconstruct protocol: a new instance made
+    through the class (moto's ``BaseModel.__new__`` tracks it, as ``copy.copy`` did) holding the
+    same attribute values."""
+    cls = message.__class__
+    handed = cls.__new__(cls)
+    handed.__dict__.update(message.__dict__)
+    return handed
+
+
 def _receive_message(
     self,
     queue_name: str,
@@ -464,8 +481,6 @@ def _receive_message(
     message_attribute_names: list[str] | None = None,
 ) -> list:
     """moto's ``SQSBackend.receive_message`` in one lazy pass, with AWS's FIFO rules (module docstring)."""
-    import copy
-
     from moto.sqs.models import _filter_message_attributes
 
     queue = self.get_queue(queue_name)
@@ -488,7 +503,7 @@ def _receive_message(
             for message in chosen:
                 queue._pending_messages.add(message)
                 message.mark_received(visibility_timeout=visibility_timeout)
-                handed = copy.copy(message)
+                handed = _shallow_copy(message)
                 _filter_message_attributes(handed, names)  # replaces the copy's attribute dict only
                 result.append(handed)
             for message in to_dlq:
