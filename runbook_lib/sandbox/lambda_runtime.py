@@ -1495,12 +1495,12 @@ class LambdaRuntime:
                 done = [m for i, m in enumerate(messages) if i not in set(failed)]
             from moto.sqs.models import sqs_backends
 
-            backend = sqs_backends[account][queue_region]
-            for message in done:
-                try:
-                    backend.delete_message(name, message.receipt_handle)
-                except Exception:  # noqa: BLE001 - deleted or purged meanwhile
-                    log.debug("could not delete message %s", message.id)
+            from .performance import delete_messages
+
+            try:  # the whole batch in one walk of the queue (performance.delete_messages)
+                delete_messages(sqs_backends[account][queue_region].get_queue(name), [m.receipt_handle for m in done])
+            except Exception:  # noqa: BLE001 - the queue, or a message, was deleted or purged meanwhile
+                log.debug("could not delete the batch's messages from %s", name)
         except _Stale:
             pass
         except Exception as exc:  # noqa: BLE001

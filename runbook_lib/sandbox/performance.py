@@ -325,6 +325,37 @@ def _delete_message(self, receipt_handle: str) -> None:
         self.deleted_messages.update(message.all_receipt_handles)
 
 
+def delete_messages(queue, receipt_handles: list[str]) -> None:
+    """Delete a received batch from ``queue``, as ``Queue.delete_message`` does for each handle, in
+    one walk of the queue under one hold of its lock (the Lambda poller deletes a whole batch at
+    once; the batch's messages sit among the in-flight ones at the queue's head). A handle of a
+    message deleted already is accepted; an older handle of a message received again since, or an
+    unknown one, is left to ``Queue.delete_message`` (which raises ``ReceiptHandleIsInvalid``)."""
+    with queue._messages_lock:
+        wanted = {h for h in receipt_handles if h not in queue.deleted_messages}
+        found: list = []
+        if wanted:
+            for index, message in enumerate(queue._messages):
+                if message.receipt_handle in wanted:
+                    found.append(index)
+                    if len(found) == len(wanted):
+                        break
+        for index in reversed(found):
+            message = queue._messages.pop(index)
+            _uncount(queue, message)
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(message.all_receipt_handles)
+        errors = []
+        for handle in wanted if len(found) < len(wanted) else ():
+            if handle not in queue.deleted_messages:
+                try:
+                    queue.delete_message(handle)
+                except Exception as exc:  # noqa: BLE001 - the others are still deleted
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
 def _queue_locked(original):
     def method(self, queue_name, *args, **kwargs):
         queue = self.get_queue(queue_name)
