@@ -32,7 +32,10 @@ Size: over 600 lines on purpose until the restructure issue (#11), which splits 
   each message it returns; a FIFO queue holding a few thousand messages then costs
   milliseconds per receive, and the replay slows down the fuller the buffer is. The sandbox walks
   the queue once, lazily, stops as soon as the answer is known, and copies only what it hands
-  out. A message over ``maxReceiveCount`` moves to the dead-letter queue (moto's rule).
+  out. A message over ``maxReceiveCount`` moves to the dead-letter queue (moto's rule). A message of
+  a FIFO group held back with nothing chosen (during a replay, the in-flight messages at the
+  queue's head) is walked past without any bookkeeping; ``delete_messages`` deletes a received batch
+  in one walk under one hold of the lock (the Lambda poller's delete).
 - SQS receive bookkeeping: moto stamps each received message (first receive time, visibility
   deadline) through ``unix_time_millis``, which builds two ``datetime`` objects per call, twice per
   message; the sandbox reads the clock once per message (same values, same real clock).
