@@ -61,9 +61,11 @@ that is Enabled:
   ``messageAttributes``, ``md5OfBody``, ``eventSource`` "aws:sqs", ``eventSourceARN``,
   ``awsRegion``) and invokes. Success deletes the batch; a function error deletes nothing (the
   messages come back after the visibility timeout); with ReportBatchItemFailures every message but
-  the reported ``messageId``s is deleted. Up to ``SETTINGS.sqs_concurrency`` batches of one mapping
-  are in flight at once (capped by ``ScalingConfig.MaximumConcurrency``), which for FIFO means
-  different message groups, as AWS scales FIFO pollers by group. Redrive to the DLQ is moto's own:
+  the reported ``messageId``s is deleted. Up to ``ScalingConfig.MaximumConcurrency`` batches of one
+  mapping are in flight at once, and never more than ``SETTINGS.sqs_concurrency`` (default 10, the
+  buffer stack's MaximumConcurrency), which for FIFO means different message groups: AWS runs the
+  lower of the number of message groups and MaximumConcurrency ("Configuring scaling behavior for
+  SQS event source mappings", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html). Redrive to the DLQ is moto's own:
   moto's ``receive_message`` moves a message to the queue's dead-letter queue when it is received
   again after ``maxReceiveCount`` receives, as SQS does; this runtime does nothing extra for it.
 
@@ -152,8 +154,10 @@ Where the sandbox differs from AWS
 - SQS: messages are received only when a warm worker of the function is free (a worker is started
   first), so the sandbox's slow cold start (a second or two) never runs down a short visibility
   timeout; on AWS the poller receives first and the cold start counts. No long polling or
-  batching window; no 6 MB cap on an SQS batch; concurrency is
-  ``SETTINGS.sqs_concurrency``, not AWS's scaling to hundreds of pollers; a mapping's
+  batching window; no 6 MB cap on an SQS batch; concurrency stops at
+  ``SETTINGS.sqs_concurrency`` (10), not AWS's scaling to hundreds of pollers for a mapping without
+  ``MaximumConcurrency`` (or with a higher one), and starts there at once (AWS starts a standard
+  queue at five batches and adds pollers over minutes); a mapping's
   ``DestinationConfig`` is not used for SQS sources (AWS does not support it either, the queue's
   redrive policy does the job).
 - Nothing here checks, as AWS's ``CreateEventSourceMapping`` does, that an SQS queue's visibility
@@ -1546,12 +1550,12 @@ class LambdaRuntime:
                 done = [m for i, m in enumerate(messages) if i not in set(failed)]
             from moto.sqs.models import sqs_backends
 
-            backend = sqs_backends[account][queue_region]
-            for message in done:
-                try:
-                    backend.delete_message(name, message.receipt_handle)
-                except Exception:  # noqa: BLE001 - deleted or purged meanwhile
-                    log.debug("could not delete message %s", message.id)
+            from .performance import delete_messages
+
+            try:  # the whole batch in one walk of the queue (performance.delete_messages)
+                delete_messages(sqs_backends[account][queue_region].get_queue(name), [m.receipt_handle for m in done])
+            except Exception:  # noqa: BLE001 - the queue, or a message, was deleted or purged meanwhile
+                log.debug("could not delete the batch's messages from %s", name)
         except _Stale:
             pass
         except Exception as exc:  # noqa: BLE001

@@ -32,7 +32,13 @@ Size: over 600 lines on purpose until the restructure issue (#11), which splits 
   each message it returns; a FIFO queue holding a few thousand messages then costs
   milliseconds per receive, and the replay slows down the fuller the buffer is. The sandbox walks
   the queue once, lazily, stops as soon as the answer is known, and copies only what it hands
-  out. A message over ``maxReceiveCount`` moves to the dead-letter queue (moto's rule).
+  out. A message over ``maxReceiveCount`` moves to the dead-letter queue (moto's rule). A message of
+  a FIFO group held back with nothing chosen (during a replay, the in-flight messages at the
+  queue's head) is walked past without any bookkeeping; ``delete_messages`` deletes a received batch
+  in one walk under one hold of the lock (the Lambda poller's delete).
+- SQS receive bookkeeping: moto stamps each received message (first receive time, visibility
+  deadline) through ``unix_time_millis``, which builds two ``datetime`` objects per call, twice per
+  message; the sandbox reads the clock once per message (same values, same real clock).
 - SQS FIFO receive, as AWS documents it ("FIFO queue delivery logic in Amazon SQS",
   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html):
   a message group is busy exactly while one of its messages is **in flight** (received, not
@@ -69,6 +75,7 @@ from functools import lru_cache
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import Item
+from moto.sqs import models as _sqs_models
 
 from . import faults
 
@@ -123,6 +130,25 @@ def _mark_sent(self, delay_seconds=None) -> None:
     self.sent_timestamp = int(sqs_now_ms())
     if delay_seconds:
         self.delay(delay_seconds=delay_seconds)
+
+
+def _mark_received(self, visibility_timeout=None) -> None:
+    """moto's ``Message.mark_received`` with one clock read: first receive time, receive count,
+    visibility deadline (the real clock, in epoch milliseconds, as moto keeps them), new receipt handle."""
+    visibility_timeout = int(visibility_timeout) if visibility_timeout else 0
+    now_ms = time.time() * 1000
+    if not self.approximate_first_receive_timestamp:
+        self.approximate_first_receive_timestamp = int(now_ms)
+    self.approximate_receive_count += 1
+    if visibility_timeout:
+        self.visible_at = now_ms + visibility_timeout * 1000
+    self._old_receipt_handles.append(self.receipt_handle)
+    self.receipt_handle = _sqs_models.generate_receipt_handle()
+
+
+def _change_visibility(self, visibility_timeout: int) -> None:
+    """moto's ``Message.change_visibility`` on the same clock, read once."""
+    self.visible_at = time.time() * 1000 + int(visibility_timeout) * 1000
 
 
 def _memo_size(original):
@@ -302,6 +328,37 @@ def _delete_message(self, receipt_handle: str) -> None:
         self.deleted_messages.update(message.all_receipt_handles)
 
 
+def delete_messages(queue, receipt_handles: list[str]) -> None:
+    """Delete a received batch from ``queue``, as ``Queue.delete_message`` does for each handle, in
+    one walk of the queue under one hold of its lock (the Lambda poller deletes a whole batch at
+    once; the batch's messages sit among the in-flight ones at the queue's head). A handle of a
+    message deleted already is accepted; an older handle of a message received again since, or an
+    unknown one, is left to ``Queue.delete_message`` (which raises ``ReceiptHandleIsInvalid``)."""
+    with queue._messages_lock:
+        wanted = {h for h in receipt_handles if h not in queue.deleted_messages}
+        found: list = []
+        if wanted:
+            for index, message in enumerate(queue._messages):
+                if message.receipt_handle in wanted:
+                    found.append(index)
+                    if len(found) == len(wanted):
+                        break
+        for index in reversed(found):
+            message = queue._messages.pop(index)
+            _uncount(queue, message)
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(message.all_receipt_handles)
+        errors = []
+        for handle in wanted if len(found) < len(wanted) else ():
+            if handle not in queue.deleted_messages:
+                try:
+                    queue.delete_message(handle)
+                except Exception as exc:  # noqa: BLE001 - the others are still deleted
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
 def _queue_locked(original):
     def method(self, queue_name, *args, **kwargs):
         queue = self.get_queue(queue_name)
@@ -355,7 +412,7 @@ def busy_groups(queue, now_ms: float | None = None) -> set:
     pending = queue._pending_messages
     busy = set()
     for message in list(pending):
-        if in_flight(message, now_ms):
+        if message.approximate_receive_count > 0 and now_ms <= message.visible_at:  # in_flight(), inlined
             if message.group_id is not None:
                 busy.add(message.group_id)
         else:
@@ -380,7 +437,7 @@ def _select_fifo(queue, count: int, now_ms: float, usable) -> tuple[list, list]:
     """
     blocked = busy_groups(queue, now_ms)
     counts = _group_counts(queue)
-    seen: Counter = Counter()
+    seen: dict = {}  # messages walked, per group that is not held back or has messages in ``buckets``
     buckets: dict = {}
     order: list = []
     to_dlq: list = []
@@ -388,8 +445,15 @@ def _select_fifo(queue, count: int, now_ms: float, usable) -> tuple[list, list]:
     done = 0  # messages of the groups before ``head``
     for message in queue._messages:
         group = message.group_id
-        seen[group] += 1
-        if group not in blocked:
+        if group in blocked:
+            if group not in buckets:
+                # held back (in flight, or behind a message not deliverable yet) with nothing
+                # chosen: it changes neither the answer nor when the walk may stop (a replayed
+                # queue's in-flight messages sit at its head, walked past on every receive)
+                continue
+            seen[group] += 1
+        else:
+            seen[group] = seen.get(group, 0) + 1
             if not deliverable(message, now_ms, ()):
                 blocked.add(group)
             else:
@@ -432,6 +496,16 @@ def _select_standard(queue, count: int, now_ms: float, usable) -> tuple[list, li
     return chosen, to_dlq
 
 
+def _shallow_copy(message):
+    """``copy.copy(message)`` without its generic reduce/reconstruct protocol: a new instance made
+    through the class (moto's ``BaseModel.__new__`` tracks it, as ``copy.copy`` did) holding the
+    same attribute values."""
+    cls = message.__class__
+    handed = cls.__new__(cls)
+    handed.__dict__.update(message.__dict__)
+    return handed
+
+
 def _receive_message(
     self,
     queue_name: str,
@@ -441,8 +515,6 @@ def _receive_message(
     message_attribute_names: list[str] | None = None,
 ) -> list:
     """moto's ``SQSBackend.receive_message`` in one lazy pass, with AWS's FIFO rules (module docstring)."""
-    import copy
-
     from moto.sqs.models import _filter_message_attributes
 
     queue = self.get_queue(queue_name)
@@ -465,7 +537,7 @@ def _receive_message(
             for message in chosen:
                 queue._pending_messages.add(message)
                 message.mark_received(visibility_timeout=visibility_timeout)
-                handed = copy.copy(message)
+                handed = _shallow_copy(message)
                 _filter_message_attributes(handed, names)  # replaces the copy's attribute dict only
                 result.append(handed)
             for message in to_dlq:
@@ -589,6 +661,8 @@ def install() -> None:
     SQSBackend.receive_message = _receive_message
     SQSBackend.send_message_batch = _partial_send(SQSBackend.send_message_batch)
     Message.mark_sent = _mark_sent
+    Message.mark_received = _mark_received
+    Message.change_visibility = _change_visibility
 
     Queue.attributes = property(_queue_attributes)
     Message.visible = property(_visible)

@@ -13,8 +13,13 @@ class SandboxSettings:
     restorable_lag: float = 0.0
     #: how often the Lambda runtime polls event sources, in seconds
     poll_interval: float = 0.05
-    #: concurrent invocations per SQS FIFO mapping (different message groups)
-    sqs_concurrency: int = 4
+    #: the most invocations of one SQS mapping at once (FIFO: of different message groups); a mapping's
+    #: ``ScalingConfig.MaximumConcurrency`` caps it further. AWS runs min(message groups,
+    #: MaximumConcurrency) for FIFO ("Configuring scaling behavior for SQS event source mappings",
+    #: https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html): 10 is the buffer
+    #: stack's default MaximumConcurrency, so the sandbox runs what AWS runs for it; a mapping
+    #: without one (AWS: up to the account's concurrency) stops here, to spare the machine
+    sqs_concurrency: int = 10
     #: longest pause between two retries of a failed stream batch, in seconds (AWS backs off longer)
     lambda_retry_backoff: float = 0.5
     #: seconds after an UpdateTimeToLive during which another one on the table is refused (AWS: up to an hour)

@@ -128,6 +128,24 @@ def test_runtime_never_runs_more_invocations_of_a_mapping_than_its_maximum_concu
     assert _max_overlap(aws, 12) == 2
 
 
+def test_runtime_runs_as_many_fifo_batches_at_once_as_the_buffer_stacks_maximum_concurrency(aws):
+    """AWS runs a FIFO mapping's batches at once up to the lower of the number of message groups and
+    MaximumConcurrency ("Configuring scaling behavior for SQS event source mappings", above): with
+    the buffer stack's default of 10 and 20 groups waiting, more than the sandbox's former ceiling of
+    4 overlap, and never more than 10."""
+    # GIVEN the sandbox's default settings, a mapping capped at 10 (the stack's default), 20 groups
+    url, arn = _setup(aws)
+    lam = aws("lambda")
+    uuid = lam.create_event_source_mapping(
+        FunctionName="spans", EventSourceArn=arn, BatchSize=1, Enabled=False, ScalingConfig={"MaximumConcurrency": 10}
+    )["UUID"]
+    _fill(aws, url, 20, "group")
+    # WHEN the mapping runs
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    # THEN more than 4 invocations overlap, and at most 10
+    assert 4 < _max_overlap(aws, 20) <= 10
+
+
 def test_scaling_config_is_stored_returned_and_removed_with_an_empty_value(aws):
     _, arn = _setup(aws)
     lam = aws("lambda")

@@ -735,6 +735,15 @@ def test_a_self_retrying_client_lets_botocore_retry_once():
     assert total_attempts(real_runtime.RETRY_CONFIG) > total_attempts(config)
 
 
+def test_the_applier_client_leaves_request_validation_to_dynamodb():
+    """The applier writes only codec-checked images and keys, or items DynamoDB returned: botocore's
+    client-side walk over every attribute is skipped (DynamoDB validates the request itself)."""
+    from runbook_lib.cdc import runtime as real_runtime
+
+    assert real_runtime.SELF_RETRYING_CONFIG.parameter_validation is False
+    assert real_runtime.RETRY_CONFIG.parameter_validation is not False  # the forwarder's client still validates
+
+
 def test_no_item_value_reaches_any_log_line(caplog, monkeypatch, sleeps):
     """Canary strings, numbers and binary in keys and every attribute type, through success and
     every failure path, at DEBUG level: none of them appears in a log line."""
