@@ -980,7 +980,7 @@ def deploy(
     if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
         # A create that failed and rolled back holds no resources, and blocks a new create.
         _say(progress, f"stack {name} is ROLLBACK_COMPLETE from a failed create: deleting it first")
-        cfn.delete_stack(StackName=existing["StackId"], **_role(cfn_role_arn))
+        cfn.delete_stack(StackName=existing["StackId"], **_role(cfn_role_arn or existing.get("RoleARN")))
         _wait_stack(target, existing["StackId"], timeout=timeout, progress=progress, what=f"deletion of {name}")
         existing = None
     if existing and existing["StackStatus"] not in _STACK_OK | {"UPDATE_ROLLBACK_COMPLETE"}:
@@ -1619,7 +1619,8 @@ def teardown(
     the queue names our functions and that no queue, function, rule, state machine, log group or
     role is left; raises :class:`BufferError` listing any leftover. Tearing
     down a buffer that is already gone is a no-op (that still verifies). ``cfn_role_arn``: the
-    CloudFormation service role the stack is deleted with (see :func:`deploy`).
+    CloudFormation service role the stack is deleted with (see :func:`deploy`); None: the role the
+    stack holds (``RoleARN`` of ``DescribeStacks``), if any.
     """
     known = stack if isinstance(stack, BufferStack) else None
     name = known.stack_name if known else str(stack)
@@ -1656,7 +1657,10 @@ def teardown(
         cfn = target.client("cloudformation")
         started = utcnow() - timedelta(seconds=1)
         try:
-            cfn.delete_stack(StackName=raw["StackId"], **_role(cfn_role_arn))
+            # without a role given, the one the stack was created with: the operator's policy allows
+            # DeleteStack only with the service role (cloudformation:RoleArn), and a request without
+            # RoleARN carries no such key, so it would be denied although CloudFormation would use it
+            cfn.delete_stack(StackName=raw["StackId"], **_role(cfn_role_arn or raw.get("RoleARN")))
         except ClientError as exc:
             raise _aws_failure(exc, f"DeleteStack {name}", "retry the teardown") from exc
         final = _wait_stack(target, raw["StackId"], timeout=timeout, progress=progress, what=f"deletion of {name}")

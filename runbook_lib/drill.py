@@ -174,7 +174,7 @@ class Operator:
         return {config.SANDBOX_ACCESS_KEY_ENV: self.access_key_id, config.SANDBOX_SECRET_KEY_ENV: self.secret_access_key}
 
 
-def deploy_cfn_service_role(root: AwsTarget, *, timeout: float = 120.0) -> str:
+def deploy_cfn_service_role(root: AwsTarget, *, source_table: str, target_table: str, timeout: float = 120.0) -> str:
     """As the account's administrator would: deploy ``infra/cfn-service-role.yaml``; its role's ARN."""
     from .buffer import infra_dir
 
@@ -182,7 +182,9 @@ def deploy_cfn_service_role(root: AwsTarget, *, timeout: float = 120.0) -> str:
     body = (infra_dir() / permissions.CFN_ROLE_FILE).read_text()
     cfn.create_stack(StackName=CFN_ROLE_STACK, TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"],
                      Parameters=[{"ParameterKey": "RoleName", "ParameterValue": permissions.DEFAULT_CFN_ROLE_NAME},
-                                 {"ParameterKey": "StackPattern", "ParameterValue": permissions.DEFAULT_STACK_PATTERN}])
+                                 {"ParameterKey": "StackPattern", "ParameterValue": permissions.DEFAULT_STACK_PATTERN},
+                                 {"ParameterKey": "SourceTablePattern", "ParameterValue": source_table},
+                                 {"ParameterKey": "TargetTablePattern", "ParameterValue": target_table}])
     deadline = time.monotonic() + timeout
     while True:
         stack = cfn.describe_stacks(StackName=CFN_ROLE_STACK)["Stacks"][0]
@@ -300,7 +302,8 @@ def drill(
         operator: Operator | None = None
         if as_operator:
             operator = create_operator(target, source_table=source, target_table=target_table,
-                                       cfn_role_arn=deploy_cfn_service_role(target), without=without_statements)
+                                       cfn_role_arn=deploy_cfn_service_role(target, source_table=source, target_table=target_table),
+                                       without=without_statements)
             print(f"running the notebooks as {operator.user_arn} (infra/operator-policy.json"
                   + (f" without {', '.join(without_statements)}" if without_statements else "") + ")", flush=True)
         role_parameters = {"cfn_role_arn": operator.cfn_role_arn} if operator else {}

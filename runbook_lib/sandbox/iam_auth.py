@@ -522,14 +522,22 @@ def _answer(service: str, handler: Any, code_json: str, code_query: str, status_
     content_type = handler.headers.get("Content-Type", "") or ""
     if "cbor" in content_type:
         headers.update({"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"})
+        if service in _QUERY_COMPATIBLE:
+            # CloudWatch's model is awsQueryCompatible: the query code travels in this header, and
+            # botocore reports it (AccessDenied) instead of the body's __type
+            headers["x-amzn-query-error"] = f"{code_query};Sender"
         return _Refused(status_json, headers, _cbor_map({"__type": code_json, "message": message}))  # type: ignore[arg-type]
     headers["Content-Type"] = content_type or "application/x-amz-json-1.0"
-    if service == "sqs":
-        # SQS speaks JSON but is query-compatible: the legacy code travels in this header
+    if service in _QUERY_COMPATIBLE:
+        # SQS and CloudWatch speak JSON but are query-compatible: the legacy code travels in this header
         headers["x-amzn-query-error"] = f"{code_query};Sender"
     body = json.dumps({"__type": f"com.amazon.coral.service#{code_json}", "Message": message, "message": message})
     return _Refused(status_json, headers, body)
 
+
+#: services whose JSON/CBOR models are ``awsQueryCompatible`` (botocore's metadata): refusals carry
+#: the query protocol's code in ``x-amzn-query-error``
+_QUERY_COMPATIBLE = frozenset({"sqs", "monitoring"})  # "monitoring": CloudWatch's endpoint prefix
 
 #: the query services' XML namespaces (their API references' response examples)
 _XMLNS = {
@@ -562,6 +570,10 @@ def _xml(text: str) -> str:
 
 
 def access_denied(service: str, handler: Any, principal: Principal, action: str, resource: str, decision: str) -> _Refused:
+    if service == "sqs":
+        # SQS names the action in lower case: "is not authorized to perform: sqs:sendmessage on
+        # resource: ... because no identity-based policy allows the sqs:sendmessage action"
+        action = action.lower()
     message = _deny_message(principal, action, resource, decision)
     return _answer(service, handler, "AccessDeniedException", "AccessDenied", 400, 403, message)
 

@@ -168,12 +168,16 @@ def _condition_holds(operator: str, key: str, policy_values: tuple[str, ...], co
         def matches(value: str) -> bool:
             return any(_one(base, pv, value) for pv in policy_values)
 
+        # a set operator applies its operator, negated or not, to each value of the request
+        # ("Set operators for multivalued context keys", IAM User Guide): ForAllValues:StringNotEquals
+        # holds when no value of the request is one of the policy's
+        def holds(value: str) -> bool:
+            return not matches(value) if negated else matches(value)
+
         if qualifier == "ForAllValues":
-            result = all(matches(v) for v in values)
-            return not result if negated else result
+            return all(holds(v) for v in values)
         if qualifier == "ForAnyValue":
-            result = any(matches(v) for v in values)
-            return not result if negated else result
+            return any(holds(v) for v in values)
         hit = any(matches(v) for v in values)
         return not hit if negated else hit
     except KeyError:

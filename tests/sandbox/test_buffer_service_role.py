@@ -24,7 +24,7 @@ def target(endpoint) -> AwsTarget:
 
 def test_deploy_and_teardown_pass_the_service_role_and_the_stack_s_roles_take_its_boundary(aws, target):
     # GIVEN the service role an administrator deployed once, and a source table
-    role_arn = drill.deploy_cfn_service_role(target)
+    role_arn = drill.deploy_cfn_service_role(target, source_table=SOURCE, target_table=TARGET)
     boundary = buffer.boundary_arn_for(role_arn)
     assert aws("iam").get_policy(PolicyArn=boundary)["Policy"]["PolicyName"] == f"{permissions.DEFAULT_CFN_ROLE_NAME}-boundary"
     create_demo_table(aws("dynamodb"), SOURCE)
@@ -62,3 +62,23 @@ def test_a_malformed_role_arn_is_refused_before_any_call(aws, target):
         buffer.deploy(target, plan, cfn_role_arn="cfn-service-role-pitr-runbook")
     assert aws("cloudformation").describe_stacks()["Stacks"] == []
     assert aws("s3").list_buckets()["Buckets"] == []  # not even the artifact bucket
+
+
+def test_the_operator_tears_down_without_naming_the_role_again(aws, target, monkeypatch):
+    """The operator may delete a stack only with the service role (``cloudformation:RoleArn``); a
+    ``DeleteStack`` without ``RoleARN`` carries no such key ("Actions, resources, and condition keys
+    for AWS CloudFormation", Service Authorization Reference) and is denied, although CloudFormation
+    would use the stack's own role. So the teardown passes the role the stack holds."""
+    create_demo_table(aws("dynamodb"), SOURCE)
+    role_arn = drill.deploy_cfn_service_role(target, source_table=SOURCE, target_table=TARGET)
+    operator = drill.create_operator(target, source_table=SOURCE, target_table=TARGET, cfn_role_arn=role_arn)
+    for name, value in operator.environment().items():
+        monkeypatch.setenv(name, value)
+    # GIVEN a stack the operator deployed with the service role
+    stack = buffer.deploy(target, buffer.plan(target, source_table=SOURCE, target_table=TARGET), cfn_role_arn=role_arn)
+    # WHEN a later session tears it down without --cfn-role-arn
+    report = buffer.teardown(target, stack.stack_name, execute=True)
+    # THEN it is gone: the teardown used the role the stack holds
+    assert report.clean
+    monkeypatch.undo()
+    assert buffer.describe(target, stack.stack_name) is None

@@ -223,12 +223,16 @@ def test_each_protocol_answers_its_own_access_denied(aws, endpoint):
     """SQS (JSON, query-compatible: the code is ``AccessDenied``, "Troubleshoot an access denied error
     in Amazon SQS", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/troubleshooting-access-denied.html),
     Lambda (``AccessDeniedException``, HTTP 403), IAM and CloudFormation (query: ``AccessDenied``, 403),
-    S3 (``AccessDenied``, 403), Step Functions, EventBridge and CloudWatch (``AccessDeniedException``)."""
+    S3 (``AccessDenied``, 403), Step Functions and EventBridge (``AccessDeniedException``), CloudWatch
+    (``AccessDenied`` through ``x-amzn-query-error``: its model is awsQueryCompatible)."""
     queue_url = aws("sqs").create_queue(QueueName="buffer.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     key = _user(aws, "nobody")
     err = _denied(_client(endpoint, "sqs", key).get_queue_attributes, QueueUrl=queue_url)
     assert err.response["Error"]["Code"] == "AccessDenied"
-    assert f"sqs:GetQueueAttributes on resource: arn:aws:sqs:{REGION}:{ACCOUNT}:buffer.fifo" in err.response["Error"]["Message"]
+    # SQS names the action in lower case (as quoted from real refusals in
+    # aws/serverless-application-model#3633: "not authorized to perform: sqs:sendmessage")
+    assert f"sqs:getqueueattributes on resource: arn:aws:sqs:{REGION}:{ACCOUNT}:buffer.fifo" in err.response["Error"]["Message"]
+    assert err.response["Error"]["Message"].endswith("allows the sqs:getqueueattributes action")
     err = _denied(_client(endpoint, "lambda", key).get_function, FunctionName="forwarder")
     assert (err.response["Error"]["Code"], err.response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDeniedException", 403)
     assert f"lambda:GetFunction on resource: arn:aws:lambda:{REGION}:{ACCOUNT}:function:forwarder" in err.response["Error"]["Message"]
@@ -242,9 +246,11 @@ def test_each_protocol_answers_its_own_access_denied(aws, endpoint):
     assert (err.response["Error"]["Code"], err.response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 403)
     err = _denied(_client(endpoint, "stepfunctions", key).list_state_machines)
     assert err.response["Error"]["Code"] == "AccessDeniedException"
-    # CloudWatch speaks CBOR (smithy-rpc-v2-cbor) in this botocore: the refusal is CBOR too
+    # CloudWatch (JSON here; CBOR where botocore picks smithy-rpc-v2-cbor: answered in kind)
+    # and, its model being awsQueryCompatible, names the query code in x-amzn-query-error, which
+    # botocore reports
     err = _denied(_client(endpoint, "cloudwatch", key).put_metric_data, Namespace="pitr", MetricData=[{"MetricName": "m", "Value": 1}])
-    assert err.response["Error"]["Code"] == "AccessDeniedException"
+    assert err.response["Error"]["Code"] == "AccessDenied"
     assert "cloudwatch:PutMetricData on resource: *" in err.response["Error"]["Message"]
     err = _denied(_client(endpoint, "events", key).describe_rule, Name="restore")
     assert err.response["Error"]["Code"] == "AccessDeniedException"

@@ -83,6 +83,18 @@ def test_set_operators_on_multivalued_keys():
     assert _decide(all_values) == ALLOWED  # no values at all: ForAllValues holds
 
 
+def test_negated_set_operators_apply_the_negation_to_each_value():
+    """"Set operators for multivalued context keys", IAM User Guide
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html):
+    ForAllValues:StringNotEquals holds when every value of the request is none of the policy's."""
+    none_of = {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"ForAllValues:StringNotEquals": {"aws:TagKeys": ["secret"]}}}
+    some_not = {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"ForAnyValue:StringNotEquals": {"aws:TagKeys": ["team"]}}}
+    assert _decide(none_of, **{"aws:TagKeys": ["team", "env"]}) == ALLOWED
+    assert _decide(none_of, **{"aws:TagKeys": ["secret", "env"]}) == IMPLICIT_DENY  # one value is the forbidden one
+    assert _decide(some_not, **{"aws:TagKeys": ["team", "env"]}) == ALLOWED  # env is not team
+    assert _decide(some_not, **{"aws:TagKeys": ["team"]}) == IMPLICIT_DENY
+
+
 def test_a_trust_policy_names_a_service_and_checks_its_conditions():
     """"IAM JSON policy elements: Principal" and the confused-deputy keys ``aws:SourceAccount``
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html)."""

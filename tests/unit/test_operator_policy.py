@@ -285,3 +285,39 @@ def test_service_role_name_does_not_match_the_stack_pattern():
     """The service role may edit roles named like buffer stacks; it must not be one of them."""
     pattern = re.compile(permissions.DEFAULT_STACK_PATTERN.replace("*", ".*").replace("?", "."))
     assert not pattern.fullmatch(permissions.DEFAULT_CFN_ROLE_NAME)
+
+
+#: the role actions whose request carries ``iam:PermissionsBoundary`` ("Actions, resources, and
+#: condition keys for AWS Identity and Access Management", Service Authorization Reference,
+#: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html)
+_BOUNDARY_KEYED = {"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
+                   "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"}
+
+
+def test_only_actions_whose_request_names_a_boundary_are_conditioned_on_it():
+    """Under a condition on a key the request does not carry, an action is always denied: DeleteRole
+    there would leave every stack undeletable (DELETE_FAILED) and every failed create ROLLBACK_FAILED."""
+    for st in _role_statements():
+        if "iam:PermissionsBoundary" in json.dumps(st.get("Condition", {})):
+            actions = {st["Action"]} if isinstance(st["Action"], str) else set(st["Action"])
+            assert actions <= _BOUNDARY_KEYED, f"statement {st['Sid']}: {sorted(actions - _BOUNDARY_KEYED)}"
+    granted = {a for s in _role_statements() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "iam:DeleteRole" in granted
+
+
+def test_the_boundary_reaches_no_table_the_operator_s_patterns_keep_out():
+    """A boundary wider than the operator would let an operator who edits the template (UpdateStack
+    through the service role) run code that writes live tables ("Permissions boundaries for IAM
+    entities", IAM User Guide)."""
+    text = (ROOT / "infra" / permissions.CFN_ROLE_FILE).read_text()
+    boundary = buffer.load_template(text)["Resources"]["BufferRoleBoundary"]["Properties"]["PolicyDocument"]
+    for st in boundary["Statement"]:
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        resource = json.dumps(st["Resource"])
+        if any(a.startswith("dynamodb:") for a in actions):
+            assert "table/*" not in resource, st["Sid"]
+            writes = {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+            if writes & set(actions):
+                assert "${TargetTablePattern}" in resource and "${SourceTablePattern}" not in resource, st["Sid"]
+        if "lambda:UpdateEventSourceMapping" in actions:
+            assert "lambda:FunctionArn" in json.dumps(st.get("Condition", {})), st["Sid"]
