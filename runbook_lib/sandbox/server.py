@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import urllib.request
+from functools import lru_cache
 from typing import Any
 
 from .settings import SETTINGS
@@ -29,6 +30,13 @@ def _is_loopback_name(host: str) -> bool:
         or host.endswith(".localhost")
         or (host.startswith("127.") and host.replace(".", "").isdigit())
     )
+
+
+@lru_cache(maxsize=256)
+def _loopback_in(value: str) -> bool:
+    """Whether a ``Host`` header or an ``Origin`` names a loopback host; kept per value (a client
+    sends the same one with every request: no URL parsing per request)."""
+    return _is_loopback_name(_host_of(value))
 
 
 def _host_of(value: str) -> str:
@@ -54,10 +62,10 @@ def refusal(environ) -> str | None:
     Responses carry no CORS headers either (moto's global CORS is switched off in ``start``).
     """
     host = environ.get("HTTP_HOST")
-    if not host or not _is_loopback_name(_host_of(host)):
+    if not host or not _loopback_in(host):
         return f"the sandbox answers only requests addressed to a loopback host (127.0.0.1 or localhost), not Host: {host!r}"
     origin = environ.get("HTTP_ORIGIN")
-    if origin is not None and not _is_loopback_name(_host_of(origin)):
+    if origin is not None and not _loopback_in(origin):
         return f"the sandbox refuses cross-site requests from a web page (Origin: {origin!r})"
     if environ.get("HTTP_SEC_FETCH_SITE", "").lower() == "cross-site":
         return "the sandbox refuses cross-site requests from a web page (Sec-Fetch-Site: cross-site)"
