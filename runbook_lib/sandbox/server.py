@@ -158,6 +158,12 @@ def _request_handler():
         # Nagle's algorithm would hold the body until the client's delayed ACK (tens of ms)
         disable_nagle_algorithm = True
 
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            # werkzeug formats the request line, the client address and the date before its
+            # logger's level is looked at; ``start`` sets that logger to CRITICAL
+            if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
+                super().log_request(code, size)
+
         def setup(self) -> None:
             super().setup()
             with _connections_lock:
