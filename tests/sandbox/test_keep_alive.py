@@ -2,7 +2,7 @@
 
 HTTP/1.1 connections are persistent unless either side sends ``Connection: close`` (RFC 9112,
 "HTTP/1.1", section 9.3 "Persistence", https://www.rfc-editor.org/rfc/rfc9112#section-9.3), and
-the AWS SDKs reuse them ("Reusing connections with keep-alive in Node.js", AWS SDK for JavaScript
+the AWS SDKs reuse them ("Reuse connections with keep-alive in Node.js", AWS SDK for JavaScript
 Developer Guide, https://docs.aws.amazon.com/sdk-for-javascript/v3/developer-guide/node-reusing-connections.html;
 botocore pools its connections through urllib3). werkzeug's development server, which moto runs,
 closes every connection after one answer; the sandbox keeps it, and drains what the app left unread
