@@ -430,7 +430,7 @@ class _Run:
             messages.append(_Message(
                 position, message_id, group or digest, change, digest, change.padded_sequence,
                 _sent_seconds(record), _receive_count(record), bool(attributes.get("DeadLetterQueueSourceArn")),
-                foreign_group=not self.settings.digest.matches(change.keys, group),
+                foreign_group=not codec.same_digest(digest, group),  # the key's digest, computed once
             ))
         return messages
 

@@ -150,9 +150,7 @@ class KeyDigest:
 
     def matches(self, keys: Any, digest: Any) -> bool:
         """Whether ``digest`` is the digest of ``keys`` (compared in constant time)."""
-        if not isinstance(digest, str):
-            return False
-        return hmac.compare_digest(self(keys).encode("ascii"), digest.encode("utf-8", "replace"))
+        return same_digest(self(keys), digest)
 
     def label(self, text: Any) -> str:
         """``text`` fit for a log line: a digest of ours as it is, anything else (a message group
@@ -168,6 +166,15 @@ class KeyDigest:
 
     def __reduce__(self):  # never pickled into a notebook, a cache or a worker's queue
         raise TypeError("a KeyDigest holds a secret and is not picklable")
+
+
+def same_digest(ours: str, given: Any) -> bool:
+    """Whether ``given`` (a message group id, say) is ``ours``, a digest already computed with
+    :class:`KeyDigest` (compared in constant time): a caller that holds the key's digest anyway
+    checks a group without computing it again (:meth:`KeyDigest.matches` does both)."""
+    if not isinstance(given, str):
+        return False
+    return hmac.compare_digest(ours.encode("ascii"), given.encode("utf-8", "replace"))
 
 
 def key_digest(keys: Any, secret: str | bytes | KeyDigest) -> str:

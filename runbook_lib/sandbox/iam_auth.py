@@ -105,6 +105,7 @@ Lambda/Step Functions/EventBridge glue become separate modules.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import re
@@ -287,15 +288,22 @@ def identity_policies(principal: Principal) -> list[tuple[Statement, ...]]:
     return parsed
 
 
+@functools.lru_cache(maxsize=4)
+def _time_keys(second: int) -> tuple[str, str]:
+    """``aws:CurrentTime`` and ``aws:EpochTime`` of an epoch second: formatted once per second,
+    not once per request."""
+    return (datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), str(second))
+
+
 def _base_context(principal: Principal, region: str | None) -> dict[str, Any]:
-    now = time.time()
+    current_time, epoch_time = _time_keys(int(time.time()))
     ctx: dict[str, Any] = {
         "aws:PrincipalArn": principal.role_arn if principal.kind == "session" else principal.arn,
         "aws:PrincipalAccount": principal.account,
         "aws:PrincipalType": principal.type,
         "aws:SecureTransport": "false",
-        "aws:CurrentTime": datetime.datetime.fromtimestamp(now, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "aws:EpochTime": str(int(now)),
+        "aws:CurrentTime": current_time,
+        "aws:EpochTime": epoch_time,
     }
     if principal.kind == "user":
         ctx["aws:username"] = principal.name

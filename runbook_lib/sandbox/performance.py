@@ -10,7 +10,10 @@ Size: over 600 lines on purpose until the restructure issue (#11), which splits 
   passes over every message) and scans every message for its deduplication id; for every message
   received it builds the attribute map again for the retention period. A FIFO queue with a few
   thousand messages then takes about a second per ``SendMessageBatch``. The sandbox reads the two
-  settings directly and keeps deduplication ids in an index.
+  settings directly and keeps deduplication ids in an index; while moto's ``_validate_message``
+  and ``send_message`` run (they read only ``ContentBasedDeduplication``) the attribute map is
+  built without its message counts, so that a send no longer walks the queue; and
+  ``GetQueueAttributes`` builds the map once per call instead of once plus twice per name.
 - ``Scan`` pages: moto sorts every item of the table for every page it returns; the sorted list
   is kept until an item is put, deleted or updated.
 - Segmented ``Scan``: moto hashes every item's hash key for every page of every segment, and
@@ -67,6 +70,7 @@ Size: over 600 lines on purpose until the restructure issue (#11), which splits 
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -254,24 +258,77 @@ _COUNTED = {
 }
 
 
+#: per thread: ``counted`` False while a moto method that reads only a queue's settings runs (no
+#: message counts wanted); ``memo`` the attribute map of each queue already built in this call
+_attributes_scope = threading.local()
+
+
+def _settings_only(method):
+    """Run moto's ``method`` with ``Queue.attributes`` built without its three message counts
+    (a walk over every message): the send path reads only ``ContentBasedDeduplication`` from it,
+    once or twice per message, which made filling a FIFO queue of n messages O(n^2)."""
+
+    @functools.wraps(method)
+    def settings_only(*args, **kwargs):
+        outer = getattr(_attributes_scope, "counted", True)
+        _attributes_scope.counted = False
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _attributes_scope.counted = outer
+
+    return settings_only
+
+
+def _attributes_once(method):
+    """Run moto's ``method`` with each queue's attribute map built once: ``get_queue_attributes``
+    builds it again twice for every name asked for (one walk over every message each time)."""
+
+    @functools.wraps(method)
+    def attributes_once(*args, **kwargs):
+        outer = getattr(_attributes_scope, "memo", None)
+        _attributes_scope.memo = {}
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _attributes_scope.memo = outer
+
+    return attributes_once
+
+
 def _queue_attributes(self) -> dict:
-    """moto's ``Queue.attributes``, with the three message counts taken in one pass and one clock read."""
+    """moto's ``Queue.attributes``, with the three message counts taken in one pass and one clock
+    read (none in :func:`_settings_only`, once per queue in :func:`_attributes_once`)."""
+    memo = getattr(_attributes_scope, "memo", None)
+    if memo is not None:
+        built = memo.get(id(self))
+        if built is not None and built[0] is self:
+            return built[1]
+    result = _build_queue_attributes(self, getattr(_attributes_scope, "counted", True))
+    if memo is not None:
+        memo[id(self)] = (self, result)
+    return result
+
+
+def _build_queue_attributes(self, counted: bool) -> dict:
     import json
     import time
 
-    now_ms = time.time() * 1000
-    visible = delayed = not_visible = 0
-    for message in list(self._messages):
-        is_delayed = now_ms < message.delayed_until
-        is_visible = now_ms > message.visible_at
-        delayed += is_delayed
-        not_visible += not is_visible
-        visible += is_visible and not is_delayed
-    counts = {
-        "ApproximateNumberOfMessages": visible,
-        "ApproximateNumberOfMessagesDelayed": delayed,
-        "ApproximateNumberOfMessagesNotVisible": not_visible,
-    }
+    counts: dict = {}
+    if counted:
+        now_ms = time.time() * 1000
+        visible = delayed = not_visible = 0
+        for message in list(self._messages):
+            is_delayed = now_ms < message.delayed_until
+            is_visible = now_ms > message.visible_at
+            delayed += is_delayed
+            not_visible += not is_visible
+            visible += is_visible and not is_delayed
+        counts = {
+            "ApproximateNumberOfMessages": visible,
+            "ApproximateNumberOfMessagesDelayed": delayed,
+            "ApproximateNumberOfMessagesNotVisible": not_visible,
+        }
     names = list(self.BASE_ATTRIBUTES)
     if self.fifo_queue:
         names += self.FIFO_ATTRIBUTES
@@ -279,7 +336,11 @@ def _queue_attributes(self) -> dict:
         names += self.KMS_ATTRIBUTES
     result: dict = {}
     for name in names:
-        result[name] = counts[name] if name in _COUNTED else getattr(self, _snake(name))
+        if name in _COUNTED:
+            if counted:
+                result[name] = counts[name]
+        else:
+            result[name] = getattr(self, _snake(name))
     if self.policy:
         result["Policy"] = self.policy
     if self.redrive_policy:
@@ -660,6 +721,9 @@ def install() -> None:
     SQSBackend.change_message_visibility = _queue_locked(SQSBackend.change_message_visibility)
     SQSBackend.receive_message = _receive_message
     SQSBackend.send_message_batch = _partial_send(SQSBackend.send_message_batch)
+    SQSBackend._validate_message = _settings_only(SQSBackend._validate_message)
+    SQSBackend.send_message = _settings_only(SQSBackend.send_message)
+    SQSBackend.get_queue_attributes = _attributes_once(SQSBackend.get_queue_attributes)
     Message.mark_sent = _mark_sent
     Message.mark_received = _mark_received
     Message.change_visibility = _change_visibility

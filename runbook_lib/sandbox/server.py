@@ -6,11 +6,13 @@ stopped. boto3 reaches it over HTTP through ``endpoint_url``, exactly as it reac
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import threading
 import urllib.request
+from functools import lru_cache
 from typing import Any
 
 from .settings import SETTINGS
@@ -29,6 +31,13 @@ def _is_loopback_name(host: str) -> bool:
         or host.endswith(".localhost")
         or (host.startswith("127.") and host.replace(".", "").isdigit())
     )
+
+
+@lru_cache(maxsize=256)
+def _loopback_in(value: str) -> bool:
+    """Whether a ``Host`` header or an ``Origin`` names a loopback host; kept per value (a client
+    sends the same one with every request: no URL parsing per request)."""
+    return _is_loopback_name(_host_of(value))
 
 
 def _host_of(value: str) -> str:
@@ -54,14 +63,154 @@ def refusal(environ) -> str | None:
     Responses carry no CORS headers either (moto's global CORS is switched off in ``start``).
     """
     host = environ.get("HTTP_HOST")
-    if not host or not _is_loopback_name(_host_of(host)):
+    if not host or not _loopback_in(host):
         return f"the sandbox answers only requests addressed to a loopback host (127.0.0.1 or localhost), not Host: {host!r}"
     origin = environ.get("HTTP_ORIGIN")
-    if origin is not None and not _is_loopback_name(_host_of(origin)):
+    if origin is not None and not _loopback_in(origin):
         return f"the sandbox refuses cross-site requests from a web page (Origin: {origin!r})"
     if environ.get("HTTP_SEC_FETCH_SITE", "").lower() == "cross-site":
         return "the sandbox refuses cross-site requests from a web page (Sec-Fetch-Site: cross-site)"
     return None
+
+
+#: the most of a request body left unread by the app that is read and dropped to keep the
+#: connection open (a larger rest: the connection is closed, as werkzeug always does)
+_DRAIN_LIMIT = 1 << 20
+#: seconds an idle kept-alive connection waits for its next request before the server closes it
+KEEP_ALIVE_SECONDS = 60
+
+
+class _Body:
+    """A request body of ``Content-Length`` bytes over the connection's stream: reads stop at its
+    end (the next request's bytes are never handed to the app), and what is left can be drained."""
+
+    def __init__(self, stream, length: int) -> None:
+        self._stream = stream
+        self.left = length
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > self.left:
+            size = self.left
+        data = self._stream.read(size) if size else b""
+        self.left -= len(data)
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > self.left:
+            size = self.left
+        data = self._stream.readline(size) if size else b""
+        self.left -= len(data)
+        return data
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        lines = []
+        while self.left:
+            line = self.readline()
+            if not line:
+                break
+            lines.append(line)
+        return lines
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+    def drain(self) -> bool:
+        """Read and drop the rest of the body; False when it is too long or the stream ended."""
+        if self.left > _DRAIN_LIMIT:
+            return False
+        while self.left:
+            if not self.read(min(self.left, 65536)):
+                return False
+        return True
+
+
+#: the open connections of each server: a stopped sandbox closes its kept-alive ones
+_connections: dict[Any, set] = {}
+_connections_lock = threading.Lock()
+
+
+def _close_connections(server) -> None:
+    import socket
+
+    with _connections_lock:
+        open_ = _connections.pop(server, set())
+    for conn in open_:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _request_handler():
+    """moto's request handler with HTTP/1.1 keep-alive, which werkzeug's development server turns
+    off for every response (``Connection: close``, because ``http.server`` would read an unread
+    request body as the next request). Here the app reads the body through :class:`_Body`, and
+    the rest is drained before the connection is kept: a ``Content-Length`` body of at most
+    ``_DRAIN_LIMIT`` bytes, or none. A chunked request body, a longer one, an HTTP/1.0 client, or
+    a client that asks for ``Connection: close`` still closes it. An SDK then sends its requests
+    over the same connection, as it does to AWS, instead of a new connection (and a new server
+    thread) per request."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        timeout = KEEP_ALIVE_SECONDS
+        # werkzeug writes the headers and the body in separate sends: on a kept connection,
+        # Nagle's algorithm would hold the body until the client's delayed ACK (tens of ms)
+        disable_nagle_algorithm = True
+
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            # werkzeug formats the request line, the client address and the date before its
+            # logger's level is looked at; ``start`` sets that logger to CRITICAL
+            if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
+                super().log_request(code, size)
+
+        def setup(self) -> None:
+            super().setup()
+            with _connections_lock:
+                _connections.setdefault(self.server, set()).add(self.connection)
+
+        def handle_one_request(self) -> None:
+            self._restore_rfile()
+            self._body = None  # set by make_environ when the request is handed to the app
+            super().handle_one_request()
+
+        def finish(self) -> None:
+            self._restore_rfile()
+            with _connections_lock:
+                _connections.get(self.server, set()).discard(self.connection)
+            super().finish()
+
+        def _restore_rfile(self) -> None:
+            real = self.__dict__.pop("_real_rfile", None)
+            if real is not None:
+                self.rfile = real
+
+        def make_environ(self):
+            environ = super().make_environ()
+            chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if not chunked and length >= 0:
+                self._body = _Body(environ["wsgi.input"], length)
+                environ["wsgi.input"] = self._body
+            return environ
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if keyword.lower() == "connection" and value.lower() == "close":
+                body = getattr(self, "_body", None)
+                if body is not None and not self.close_connection and body.drain():
+                    # kept open: the response is framed (Content-Length or chunked). After the
+                    # response werkzeug reads and drops whatever else the client has sent (it
+                    # assumes the connection closes): that is the next request now, so until
+                    # then it reads from an empty stream instead (the app reads its body
+                    # through the _Body it was handed, not through self.rfile)
+                    self._real_rfile, self.rfile = self.rfile, io.BytesIO()
+                    return
+            super().send_header(keyword, value)
+
+    return KeepAliveRequestHandler
 
 
 def _install_extensions() -> None:
@@ -122,11 +271,7 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "Sandbox":
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         if Sandbox._running:
@@ -147,7 +292,7 @@ class Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(
-            self.host, self.port, _with_admin_routes(app, self), True, request_handler=MotoRequestHandler
+            self.host, self.port, _with_admin_routes(app, self), True, request_handler=_request_handler()
         )
         self.port = self._server.server_address[1]
         # moto's Step Functions interpreter sends its aws-sdk tasks to localhost:$MOTO_PORT.
@@ -172,6 +317,7 @@ class Sandbox:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            _close_connections(self._server)  # kept-alive connections end with the sandbox
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -303,3 +303,12 @@ def test_cdc_package_imports_only_stdlib_boto3_and_itself(tmp_path):
         "assert not [m for m in sys.modules if m.startswith('runbook_lib.') and not m.startswith('runbook_lib.cdc')]"
     )
     subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True, env={"PATH": "", "AWS_REGION": "us-east-1"})
+
+
+def test_same_digest_compares_a_computed_digest_with_a_group_id():
+    keys = make_keys("hash_S", 7)
+    ours = DIGEST(keys)
+    assert codec.same_digest(ours, ours) and codec.same_digest(ours, str(ours))
+    assert not codec.same_digest(ours, DIGEST(make_keys("hash_N", 8)))
+    assert not codec.same_digest(ours, ours.upper())
+    assert not codec.same_digest(ours, None) and not codec.same_digest(ours, "\u00e9")
