@@ -96,26 +96,19 @@ Where the sandbox still differs from AWS:
   ``StepFunctions`` (AWS's session names differ), the trust check has ``aws:SourceAccount`` but no
   ``aws:SourceArn``; EventBridge's session for a target is named ``events-<random>``.
 
-The policy language is in ``iam_policy.py``, what each call needs in ``iam_resources.py``.
-Size: over 600 lines on purpose until the restructure issue (#11), which splits the code base by
-concern in one pass; here principals and sessions, the request hook and its answers, and the
-Lambda/Step Functions/EventBridge glue become separate modules.
+Split by concern: the policy language is in ``iam_policy.py``, what each call needs in
+``iam_resources.py``, principals and sessions in ``iam_principals.py``, refusals in each
+protocol's shape in ``iam_answers.py``, services acting as their roles in ``iam_roles.py``; this
+module is the request hook and its installation.
 """
 
 from __future__ import annotations
 
-import datetime
-import functools
 import json
-import logging
 import re
 import threading
-import time
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger(__name__)
 
 from .iam_policy import (  # noqa: F401 - re-exported: iam_auth is the one entry point
     ALLOWED,
@@ -128,320 +121,37 @@ from .iam_policy import (  # noqa: F401 - re-exported: iam_auth is the one entry
 )
 from .iam_policy import _document  # noqa: F401
 from .iam_resources import _QUERY, _REST_JSON, _S3_ACTIONS, _S3_SUBRESOURCES, Check, checks_for  # noqa: F401
+from .iam_answers import _auth_failed, _Refused, access_denied  # noqa: F401
+from .iam_principals import (  # noqa: F401 - re-exported: iam_auth is the one entry point
+    Principal,
+    _AuthError,
+    _base_context,
+    _iam_backend,
+    _issued,
+    _principal_of_key,
+    _register_session,
+    _register_user_key,
+    evaluate,
+    function_credentials,
+    identity_policies,
+    principal_from_arn,
+    role_allows,
+    role_can_be_assumed_by,
+    service_session,
+)
+from .iam_roles import (  # noqa: F401 - re-exported
+    TargetRefused,
+    _patch_state_machine_clients,
+    _wrap_create_function,
+    _wrap_create_mapping,
+    check_rule_target,
+    mapping_permission_problem,
+    state_machine_credentials,
+)
 
 _installed = False
-_lock = threading.Lock()
-
-#: access key id -> what the sandbox issued it to: ("user", account, partition, user name) or
-#: ("session", AssumedRole). Read on every request (a dict lookup), written when a key is issued.
-_issued: dict[str, tuple] = {}
-
-
-# ---------------------------------------------------------------------------------- principals
-@dataclass(frozen=True)
-class Principal:
-    """Who signed the request: an IAM user or an assumed-role session."""
-
-    arn: str  # arn:aws:iam::A:user/NAME or arn:aws:sts::A:assumed-role/ROLE/SESSION
-    kind: str  # "user" | "session"
-    account: str
-    partition: str
-    name: str  # the user's or the role's name
-    role_arn: str = ""
-    user_id: str = ""
-    expiration: datetime.datetime | None = field(default=None, compare=False)
-
-    @property
-    def type(self) -> str:
-        return "User" if self.kind == "user" else "AssumedRole"
-
-
-class _AuthError(Exception):
-    """Authentication failed: the code family ("invalid" or "expired")."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-def _iam_backend(account: str, partition: str) -> Any:
-    from moto.iam.models import iam_backends
-
-    return iam_backends[account][partition]
-
-
-def _register_user_key(account: str, partition: str, key: Any) -> None:
-    if getattr(key, "user_name", None):
-        _issued[key.access_key_id] = ("user", account, partition, key.user_name)
-
-
-def _register_session(assumed: Any) -> None:
-    """Only a session of an enforced role is restricted (moto lets any ARN be assumed)."""
-    try:
-        role = _iam_backend(assumed.account_id, assumed.partition).get_role_by_arn(assumed.role_arn)
-    except Exception:  # noqa: BLE001 - no such role in the sandbox: unrestricted, as before
-        return
-    if _enforced(role):
-        _issued[assumed.access_key_id] = ("session", assumed)
-
-
-def _enforced(role: Any) -> bool:
-    """A role is enforced when its trust policy has a statement: AWS refuses to create one without
-    (``MalformedPolicyDocument``), moto does not, and tests that never meant to exercise IAM create
-    roles with ``{}``; such a role stays outside IAM, as every role was before this extension."""
-    try:
-        return bool(parse_policy(_document(role.assume_role_policy_document)))
-    except (ValueError, TypeError, AttributeError):
-        return False
-
-
-def _session_principal(assumed: Any, session_token: str | None) -> Principal:
-    if session_token != assumed.session_token:
-        raise _AuthError("invalid")
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    expiration = assumed.expiration
-    if expiration.tzinfo is not None:
-        expiration = expiration.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    if expiration <= now:
-        raise _AuthError("expired")
-    return Principal(
-        arn=assumed.arn,
-        kind="session",
-        account=assumed.account_id,
-        partition=assumed.partition,
-        name=assumed.role_arn.rsplit("/", 1)[-1],
-        role_arn=assumed.role_arn,
-        user_id=assumed.session_name,
-        expiration=expiration,
-    )
-
-
-def _user_principal(user: Any, account: str, partition: str) -> Principal:
-    return Principal(arn=user.arn, kind="user", account=account, partition=partition, name=user.name, user_id=user.id)
-
-
-def _principal_of_key(key_id: str, session_token: str | None) -> Principal | None:
-    """None for a key the sandbox did not issue (unrestricted), else the principal or ``_AuthError``."""
-    entry = _issued.get(key_id)
-    if entry is None:
-        return None
-    if entry[0] == "user":
-        _, account, partition, user_name = entry
-        user = _iam_backend(account, partition).users.get(user_name)
-        key = None
-        if user is not None:
-            key = next((k for k in user.access_keys if k.access_key_id == key_id), None)
-        if key is None or key.status != "Active" or session_token:
-            raise _AuthError("invalid")
-        return _user_principal(user, account, partition)
-    return _session_principal(entry[1], session_token)
-
-
-def principal_from_arn(arn: str) -> Principal:
-    """A principal named by ARN: ``...:user/NAME``, ``...:role/NAME`` or ``...:assumed-role/ROLE/SESSION``.
-    ``ValueError`` when it names no user or role of the sandbox."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        raise ValueError(f"not an IAM principal ARN: {arn!r}")
-    partition, service, account, resource = parts[1], parts[2], parts[4], parts[5]
-    try:
-        backend = _iam_backend(account, partition)
-        if service == "iam" and resource.startswith("user/"):
-            user = backend.users.get(resource.rsplit("/", 1)[-1])
-            if user is not None and user.arn == arn:
-                return _user_principal(user, account, partition)
-        elif service == "iam" and resource.startswith("role/"):
-            role = backend.get_role_by_arn(arn)
-            return Principal(arn=arn, kind="session", account=account, partition=partition, name=role.name, role_arn=role.arn)
-        elif service == "sts" and resource.startswith("assumed-role/"):
-            role = backend.get_role(resource.split("/")[1])
-            return Principal(arn=arn, kind="session", account=account, partition=partition, name=role.name, role_arn=role.arn)
-    except Exception as exc:  # noqa: BLE001 - moto's NotFoundException, an unknown partition
-        raise ValueError(f"no such IAM user or role in the sandbox: {arn!r}") from exc
-    raise ValueError(f"no such IAM user or role in the sandbox: {arn!r}")
-
-
-def identity_policies(principal: Principal) -> list[tuple[Statement, ...]]:
-    """The parsed identity-based policies that apply to ``principal``."""
-    backend = _iam_backend(principal.account, principal.partition)
-    docs: list[Any] = []
-    if principal.kind == "user":
-        user = backend.users.get(principal.name)
-        if user is None:
-            return []
-        docs += list(user.policies.values()) + list(user.managed_policies.values())
-        for group in list(backend.groups.values()):
-            if user in group.users:
-                docs += list(group.policies.values()) + list(group.managed_policies.values())
-    else:
-        try:
-            role = backend.get_role(principal.name)
-        except Exception:  # noqa: BLE001 - the role is gone: nothing applies
-            return []
-        docs += list(role.policies.values()) + list(role.managed_policies.values())
-    parsed = []
-    for doc in docs:
-        try:
-            parsed.append(parse_policy(_document(doc)))
-        except (ValueError, AttributeError, TypeError):
-            log.warning("iam_auth: a policy of %s is not valid JSON: ignored", principal.arn)
-    return parsed
-
-
-@functools.lru_cache(maxsize=4)
-def _time_keys(second: int) -> tuple[str, str]:
-    """``aws:CurrentTime`` and ``aws:EpochTime`` of an epoch second: formatted once per second,
-    not once per request."""
-    return (datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), str(second))
-
-
-def _base_context(principal: Principal, region: str | None) -> dict[str, Any]:
-    current_time, epoch_time = _time_keys(int(time.time()))
-    ctx: dict[str, Any] = {
-        "aws:PrincipalArn": principal.role_arn if principal.kind == "session" else principal.arn,
-        "aws:PrincipalAccount": principal.account,
-        "aws:PrincipalType": principal.type,
-        "aws:SecureTransport": "false",
-        "aws:CurrentTime": current_time,
-        "aws:EpochTime": epoch_time,
-    }
-    if principal.kind == "user":
-        ctx["aws:username"] = principal.name
-        ctx["aws:userid"] = principal.user_id
-    if region:
-        ctx["aws:RequestedRegion"] = region
-    return ctx
-
-
-def evaluate(principal_arn: str, action: str, resource_arn: str, context: dict[str, Any] | None = None) -> str:
-    """Whether ``principal_arn`` may perform ``action`` on ``resource_arn``: ``"allowed"``,
-    ``"explicitDeny"`` or ``"implicitDeny"``, from its identity-based policies (see the module
-    docstring for what is and is not evaluated).
-
-    ``principal_arn``: an IAM user (``arn:aws:iam::A:user/NAME``), a role (``arn:aws:iam::A:role/NAME``,
-    evaluated as a session of it) or an assumed-role session (``arn:aws:sts::A:assumed-role/R/S``).
-    ``action``: ``service:Action`` (``dynamodb:DescribeTable``). ``context``: extra condition keys
-    (``{"iam:PassedToService": "lambda.amazonaws.com"}``), added to the principal's own keys.
-    Raises ``ValueError`` for an ARN that names no user or role of the sandbox.
-    """
-    principal = principal_from_arn(principal_arn)
-    region = resource_arn.split(":")[3] if resource_arn.count(":") >= 4 else None
-    ctx = _base_context(principal, region)
-    ctx.update(context or {})
-    return decide(identity_policies(principal), action, resource_arn, ctx)
-
-
-def service_session(role_arn: str, service: str, session_name: str, *, source_arn: str | None = None,
-                    source_account: str | None = None, duration: int = 3600) -> dict[str, Any] | None:
-    """Temporary credentials of ``role_arn`` for an AWS service (``lambda.amazonaws.com``...), as
-    the service gets them: only when the role exists and its trust policy lets ``service`` assume
-    it (``aws:SourceArn``/``aws:SourceAccount`` in the context). None otherwise.
-
-    The answer: ``{"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration" (epoch s), "Arn"}``.
-    """
-    parts = role_arn.split(":")
-    if len(parts) < 6:
-        return None
-    partition, account = parts[1], parts[4]
-    try:
-        role = _iam_backend(account, partition).get_role_by_arn(role_arn)
-    except Exception:  # noqa: BLE001 - no such role
-        return None
-    if not _enforced(role):
-        return None
-    ctx = {"aws:SourceAccount": source_account or account}
-    if source_arn:
-        ctx["aws:SourceArn"] = source_arn
-    allowed, _ = trust_allows(role, service=service, context=ctx)
-    if not allowed:
-        return None
-    from moto.sts.models import sts_backends
-
-    region = "us-east-1"
-    assumed = sts_backends[account][partition].assume_role(
-        region_name=region,
-        role_session_name=session_name[:64],
-        role_arn=role_arn,
-        policy=None,
-        duration=duration,
-        external_id=None,
-    )
-    expiration = assumed.expiration
-    if expiration.tzinfo is None:
-        expiration = expiration.replace(tzinfo=datetime.timezone.utc)
-    return {
-        "AccessKeyId": assumed.access_key_id,
-        "SecretAccessKey": assumed.secret_access_key,
-        "SessionToken": assumed.session_token,
-        "Expiration": expiration.timestamp(),
-        "Arn": assumed.arn,
-    }
-
-
-#: (role ARN, function ARN) -> credentials handed to that function's workers, reused while fresh
-_function_sessions: dict[tuple[str, str], dict[str, Any]] = {}
-#: a function's credentials are renewed when less than this is left (botocore refreshes credentials
-#: with an expiry 15 minutes ahead, reading the environment again: be earlier than that)
-REFRESH_AHEAD = 20 * 60
-
-
-def _session_alive(creds: dict[str, Any]) -> bool:
-    entry = _issued.get(creds["AccessKeyId"])
-    if entry is None or entry[0] != "session":
-        return False
-    assumed = entry[1]
-    from moto.sts.models import sts_backends
-
-    try:
-        live = sts_backends[assumed.account_id][assumed.partition].assumed_roles
-    except KeyError:
-        return False
-    return any(a is assumed for a in live) and creds["Expiration"] - time.time() > REFRESH_AHEAD
-
-
-def function_credentials(role_arn: str, function_arn: str) -> dict[str, Any] | None:
-    """The execution role's credentials for a Lambda function, as Lambda passes them to the
-    function's environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``;
-    "Defined runtime environment variables", AWS Lambda Developer Guide,
-    https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime):
-    a session named after the function, ``arn:aws:sts::A:assumed-role/ROLE/FUNCTION``. None when the
-    role does not exist in the sandbox or its trust policy does not let ``lambda.amazonaws.com``
-    assume it. Reused until less than :data:`REFRESH_AHEAD` seconds are left."""
-    key = (role_arn, function_arn)
-    with _lock:
-        cached = _function_sessions.get(key)
-        if cached is not None and _session_alive(cached):
-            return cached
-        name = function_arn.split(":function:", 1)[-1].split(":", 1)[0]
-        parts = function_arn.split(":")
-        creds = service_session(role_arn, "lambda.amazonaws.com", name, source_arn=function_arn,
-                                source_account=parts[4] if len(parts) > 4 else None)
-        if creds is None:
-            _function_sessions.pop(key, None)
-        else:
-            _function_sessions[key] = creds
-        return creds
-
-
-def role_can_be_assumed_by(role_arn: str, service: str) -> bool | None:
-    """None when the role is not in the sandbox (moto accepts any ARN), else whether its trust
-    policy lets ``service`` assume it (without source conditions)."""
-    parts = role_arn.split(":")
-    if len(parts) < 6:
-        return None
-    try:
-        role = _iam_backend(parts[4], parts[1]).get_role_by_arn(role_arn)
-    except Exception:  # noqa: BLE001 - no such role
-        return None
-    if not _enforced(role):
-        return None
-    allowed, _ = trust_allows(role, service=service, context={"aws:SourceAccount": parts[4]})
-    return allowed
-
-
-def role_allows(role_arn: str, action: str, resource_arn: str, context: dict[str, Any] | None = None) -> str:
-    """:func:`evaluate` for a role given by ARN (what a service acting as the role may do)."""
-    return evaluate(role_arn, action, resource_arn, context)
+_installed = False
+_install_lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------------- the request
@@ -492,108 +202,6 @@ def _moto_auth_on() -> bool:
     from moto import settings
 
     return settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf")
-
-
-class _Refused(Exception):
-    """Carries a finished (status, headers, body) answer."""
-
-    def __init__(self, status: int, headers: dict[str, str], body: str) -> None:
-        super().__init__(body)
-        self.status, self.headers, self.body = status, headers, body
-
-
-def _deny_message(principal: Principal, action: str, resource: str, decision: str) -> str:
-    why = (
-        "with an explicit deny in an identity-based policy"
-        if decision == EXPLICIT_DENY
-        else f"because no identity-based policy allows the {action} action"
-    )
-    return f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} {why}"
-
-
-def _answer(service: str, handler: Any, code_json: str, code_query: str, status_json: int, status_query: int, message: str) -> _Refused:
-    request_id = str(uuid.uuid4())
-    if service in _QUERY:
-        body = (
-            f'<ErrorResponse xmlns="{_XMLNS.get(service, "")}"><Error><Type>Sender</Type>'
-            f"<Code>{code_query}</Code><Message>{_xml(message)}</Message></Error>"
-            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-        )
-        return _Refused(status_query, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body)
-    if service == "s3":
-        body = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code_query}</Code><Message>{_xml(message)}</Message><RequestId>{request_id}</RequestId></Error>"
-        return _Refused(status_query, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, body)
-    headers = {"x-amzn-RequestId": request_id}
-    if service in _REST_JSON:
-        headers.update({"Content-Type": "application/json", "x-amzn-ErrorType": code_json})
-        return _Refused(status_query, headers, json.dumps({"Type": "User", "Message": message}))
-    content_type = handler.headers.get("Content-Type", "") or ""
-    if "cbor" in content_type:
-        headers.update({"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"})
-        if service in _QUERY_COMPATIBLE:
-            # CloudWatch's model is awsQueryCompatible: the query code travels in this header, and
-            # botocore reports it (AccessDenied) instead of the body's __type
-            headers["x-amzn-query-error"] = f"{code_query};Sender"
-        return _Refused(status_json, headers, _cbor_map({"__type": code_json, "message": message}))  # type: ignore[arg-type]
-    headers["Content-Type"] = content_type or "application/x-amz-json-1.0"
-    if service in _QUERY_COMPATIBLE:
-        # SQS and CloudWatch speak JSON but are query-compatible: the legacy code travels in this header
-        headers["x-amzn-query-error"] = f"{code_query};Sender"
-    body = json.dumps({"__type": f"com.amazon.coral.service#{code_json}", "Message": message, "message": message})
-    return _Refused(status_json, headers, body)
-
-
-#: services whose JSON/CBOR models are ``awsQueryCompatible`` (botocore's metadata): refusals carry
-#: the query protocol's code in ``x-amzn-query-error``
-_QUERY_COMPATIBLE = frozenset({"sqs", "monitoring"})  # "monitoring": CloudWatch's endpoint prefix
-
-#: the query services' XML namespaces (their API references' response examples)
-_XMLNS = {
-    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
-    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
-    "cloudformation": "http://cloudformation.amazonaws.com/doc/2010-05-15/",
-}
-
-
-def _cbor_map(values: dict[str, str]) -> bytes:
-    """A CBOR map of text strings (RFC 8949), for CloudWatch's rpc-v2-cbor protocol."""
-
-    def head(major: int, n: int) -> bytes:
-        if n < 24:
-            return bytes([major << 5 | n])
-        if n < 256:
-            return bytes([major << 5 | 24, n])
-        return bytes([major << 5 | 25]) + n.to_bytes(2, "big")
-
-    out = bytearray(head(5, len(values)))
-    for k, v in values.items():
-        for text in (k, v):
-            data = text.encode("utf-8")
-            out += head(3, len(data)) + data
-    return bytes(out)
-
-
-def _xml(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def access_denied(service: str, handler: Any, principal: Principal, action: str, resource: str, decision: str) -> _Refused:
-    if service == "sqs":
-        # SQS names the action in lower case: "is not authorized to perform: sqs:sendmessage on
-        # resource: ... because no identity-based policy allows the sqs:sendmessage action"
-        action = action.lower()
-    message = _deny_message(principal, action, resource, decision)
-    return _answer(service, handler, "AccessDeniedException", "AccessDenied", 400, 403, message)
-
-
-def _auth_failed(service: str, handler: Any, kind: str) -> _Refused:
-    if kind == "expired":
-        return _answer(service, handler, "ExpiredTokenException", "ExpiredToken", 400, 403,
-                       "The security token included in the request is expired")
-    code_query = "InvalidAccessKeyId" if service == "s3" else "InvalidClientTokenId"
-    message = ("The AWS Access Key Id you provided does not exist in our records." if service == "s3"
-               else "The security token included in the request is invalid.")
-    return _answer(service, handler, "UnrecognizedClientException", code_query, 400, 403, message)
 
 
 def authorize(handler: Any, service: str, principal: Principal, op: str, region: str, s3_resource: str | None = None) -> None:
@@ -751,158 +359,9 @@ def _wrap_create_from_cfn(original):
     return create_access_key
 
 
-# ------------------------------------------------------------------ Lambda's own checks of a role
-#: what Lambda's poller does with an event source as the function's execution role ("Lambda
-#: execution role permissions" for each source: "Using Lambda with Amazon SQS", "Using Lambda with
-#: DynamoDB": the execution role needs these on the source)
-SQS_POLLER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-STREAM_POLLER_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
-
-
-def mapping_permission_problem(role_arn: str, source_arn: str, destination_arn: str | None = None) -> str | None:
-    """Why the execution role cannot serve this event source mapping (Lambda's message), or None.
-    A role that is not one of the sandbox's is not checked."""
-    if role_can_be_assumed_by(role_arn, "lambda.amazonaws.com") is None:
-        return None
-    context = {"aws:SourceArn": source_arn}
-    if ":sqs:" in source_arn:
-        for action in SQS_POLLER_ACTIONS:
-            if evaluate(role_arn, action, source_arn, context) != ALLOWED:
-                return f"The provided execution role does not have permissions to call {action.split(':', 1)[1]} on SQS"
-    elif ":dynamodb:" in source_arn:
-        for action in STREAM_POLLER_ACTIONS:
-            if evaluate(role_arn, action, source_arn, context) != ALLOWED:
-                return (
-                    f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
-                    "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
-                )
-    if destination_arn and ":sqs:" in destination_arn:
-        if evaluate(role_arn, "sqs:SendMessage", destination_arn, context) != ALLOWED:
-            return "The provided execution role does not have permissions to call SendMessage on SQS"
-    return None
-
-
-def _wrap_create_function(original):
-    def create_function(self, spec: dict[str, Any]):
-        from moto.awslambda.exceptions import InvalidParameterValueException
-
-        if spec.get("Role") and role_can_be_assumed_by(str(spec["Role"]), "lambda.amazonaws.com") is False:
-            raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
-        return original(self, spec)
-
-    return create_function
-
-
-def _wrap_create_mapping(original):
-    def create_event_source_mapping(self, spec: dict[str, Any]):
-        from moto.awslambda.exceptions import InvalidParameterValueException
-
-        source = str(spec.get("EventSourceArn") or "")
-        try:
-            fn = self.get_function(spec.get("FunctionName"))
-        except Exception:  # noqa: BLE001 - moto answers for a missing function itself
-            fn = None
-        if fn is not None and source:
-            destination = ((spec.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            problem = mapping_permission_problem(str(fn.role), source, destination)
-            if problem:
-                raise InvalidParameterValueException(problem)
-        return original(self, spec)
-
-    return create_event_source_mapping
-
-
-# ----------------------------------------------------- Step Functions and EventBridge as their roles
-STATES = "states.amazonaws.com"
-EVENTS = "events.amazonaws.com"
-
-
-def state_machine_credentials(role_arn: str | None) -> dict[str, Any] | None:
-    """The state machine's role credentials for its tasks' AWS calls ("Step Functions execution
-    role", https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html),
-    or None for a role that is not one of the sandbox's (the task then calls unrestricted)."""
-    if not role_arn:
-        return None
-    key = (role_arn, STATES)
-    with _lock:
-        cached = _function_sessions.get(key)
-        if cached is not None and _session_alive(cached):
-            return cached
-        creds = service_session(role_arn, STATES, "StepFunctions")
-        if creds is None:
-            _function_sessions.pop(key, None)
-        else:
-            _function_sessions[key] = creds
-        return creds
-
-
-class TargetRefused(Exception):
-    """A rule could not start its target as the target's role: ``code`` is what the call answered."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def check_rule_target(rule_arn: str, target: dict[str, Any], action: str = "states:StartExecution") -> None:
-    """EventBridge invokes a Step Functions target as the target's ``RoleArn`` ("Amazon EventBridge
-    targets": "EventBridge needs an IAM role to start the state machine"; "Using identity-based
-    policies for EventBridge"): the role's trust policy must let ``events.amazonaws.com`` assume
-    it (``aws:SourceArn`` = the rule) and its policies allow ``states:StartExecution`` on the state
-    machine. Raises :class:`TargetRefused`; a target without a role, or with a role that is not one
-    of the sandbox's, is not checked."""
-    role_arn = target.get("RoleArn")
-    if not role_arn:
-        return
-    parts = str(role_arn).split(":")
-    if role_can_be_assumed_by(str(role_arn), EVENTS) is None:
-        return
-    creds = service_session(str(role_arn), EVENTS, f"events-{uuid.uuid4().hex[:16]}", source_arn=rule_arn,
-                            source_account=rule_arn.split(":")[4] if rule_arn.count(":") >= 5 else parts[4])
-    if creds is None:
-        raise TargetRefused("AccessDenied", f"EventBridge could not assume the role {role_arn}: its trust policy does "
-                            f"not allow {EVENTS} for {rule_arn}")
-    decision = evaluate(creds["Arn"], action, str(target.get("Arn")))
-    if decision != ALLOWED:
-        principal = principal_from_arn(creds["Arn"])
-        raise TargetRefused("AccessDeniedException", _deny_message(principal, action, str(target.get("Arn")), decision))
-
-
-def _patch_state_machine_clients() -> None:
-    """moto's interpreter builds every task's boto client in ``boto_client_for(region, service,
-    state_credentials)``, signed with the fixed key ``ak``; sign it with the role's credentials."""
-    import sys
-
-    import boto3
-    from moto.stepfunctions.parser.asl.utils import boto_client as module
-
-    original = module.boto_client_for
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None):
-        client = original(region=region, service=service, state_credentials=state_credentials)
-        creds = state_machine_credentials(getattr(state_credentials, "role_arn", None))
-        if creds is None:
-            return client
-        return boto3.client(
-            service_name=service,
-            region_name=region,
-            endpoint_url=client.meta.endpoint_url,
-            config=client.meta.config,
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
-
-    module.boto_client_for = boto_client_for
-    for name, mod in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and getattr(mod, "boto_client_for", None) is original:
-            mod.boto_client_for = boto_client_for
-
-
 def install() -> None:
     global _installed
-    with _lock:
+    with _install_lock:
         if _installed:
             return
         from moto.core.authorization import ActionAuthenticatorMixin

@@ -21,7 +21,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from runbook_lib.sandbox import iam_auth
+from runbook_lib.sandbox import iam_auth, iam_principals
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -552,7 +552,7 @@ def test_a_warm_function_gets_renewed_credentials_before_they_expire(aws, monkey
     assert first["key"].startswith("ASIA")
     assert first["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/whoami-role/whoami"
 
-    monkeypatch.setattr(iam_auth, "REFRESH_AHEAD", 10 * 3600)  # every session counts as about to expire
+    monkeypatch.setattr(iam_principals, "REFRESH_AHEAD", 10 * 3600)  # every session counts as about to expire
     monkeypatch.setattr(lambda_runtime, "CREDENTIALS_CHECK_SECONDS", 0.0)
     second = json.loads(aws("lambda").invoke(FunctionName="whoami", Payload=b"{}")["Payload"].read())
     assert second["key"] != first["key"]
