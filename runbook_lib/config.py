@@ -87,9 +87,6 @@ SANDBOX_SESSION_TOKEN_ENV = "PITR_RUNBOOK_SANDBOX_SESSION_TOKEN"
 ENDPOINT_CREDENTIALS_ENV = "PITR_RUNBOOK_ENDPOINT_CREDENTIALS"
 SANDBOX_TEST_CREDENTIALS = ("testing", "testing", None)
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
 def endpoint_credentials() -> tuple[str, str, str | None] | None:
     """What requests to an ``endpoint_url`` are signed with: a (key, secret, token) triple, or None
     for the default credential chain (only when ``PITR_RUNBOOK_ENDPOINT_CREDENTIALS=aws``)."""
@@ -102,12 +99,22 @@ def endpoint_credentials() -> tuple[str, str, str | None] | None:
     return SANDBOX_TEST_CREDENTIALS
 
 
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ``::1``, ``localhost`` and its subdomains (RFC 6761: they resolve to loopback,
+    and browsers never send them elsewhere). The one definition: the sandbox's request guard uses it too."""
+    host = host.lower().rstrip(".")
+    return (
+        host in ("localhost", "::1")
+        or host.endswith(".localhost")
+        or (host.startswith("127.") and host.replace(".", "").isdigit())
+    )
+
+
 def is_loopback_endpoint(endpoint_url: str) -> bool:
-    """True when ``endpoint_url`` names this machine (127.0.0.0/8, ``localhost`` or ``::1``)."""
+    """True when ``endpoint_url`` names this machine (:func:`is_loopback_host`)."""
     from urllib.parse import urlsplit
 
-    host = (urlsplit(endpoint_url).hostname or "").lower()
-    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+    return is_loopback_host(urlsplit(endpoint_url).hostname or "")
 
 
 @lru_cache(maxsize=32)

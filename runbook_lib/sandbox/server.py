@@ -15,6 +15,7 @@ import urllib.request
 from functools import lru_cache
 from typing import Any
 
+from ..config import is_loopback_host
 from .settings import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -22,22 +23,11 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
-def _is_loopback_name(host: str) -> bool:
-    """127.0.0.0/8, ``::1``, ``localhost`` and its subdomains (RFC 6761: they resolve to loopback,
-    and browsers never send them elsewhere)."""
-    host = host.lower().rstrip(".")
-    return (
-        host in ("localhost", "::1")
-        or host.endswith(".localhost")
-        or (host.startswith("127.") and host.replace(".", "").isdigit())
-    )
-
-
 @lru_cache(maxsize=256)
 def _loopback_in(value: str) -> bool:
     """Whether a ``Host`` header or an ``Origin`` names a loopback host; kept per value (a client
     sends the same one with every request: no URL parsing per request)."""
-    return _is_loopback_name(_host_of(value))
+    return is_loopback_host(_host_of(value))
 
 
 def _host_of(value: str) -> str:

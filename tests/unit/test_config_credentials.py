@@ -58,6 +58,7 @@ def test_an_endpoint_declared_to_be_aws_gets_the_default_chain(monkeypatch):
     ("http://127.0.0.1:5000", True), ("http://localhost:5000", True), ("http://[::1]:5000", True),
     ("http://127.0.1.1:5000", True), ("http://10.0.0.5:5000", False),
     ("http://sandbox.example.com:5000", False), ("http://localhost.example.com", False),
+    ("http://127.0.0.1.evil.example:5000", False), ("http://bucket.localhost:5000", True),
 ])
 def test_loopback_endpoints_are_recognised(url, loopback):
     assert config.is_loopback_endpoint(url) is loopback
