@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from . import settings as settings_mod
 from .config import AwsTarget
-from .errors import InputError, PreconditionError
+from .errors import ACCESS_DENIED_CODES, InputError, PreconditionError
 from .settings import describe_table, error_code, optional_client, validate_table_pair
 
 log = logging.getLogger(__name__)
@@ -587,7 +587,7 @@ def check_permissions(
                                        result["EvalDecision"]))
     except ClientError as err:
         code = error_code(err)
-        if code in ("AccessDenied", "AccessDeniedException"):
+        if code in ACCESS_DENIED_CODES:
             reason = f"{caller} may not call iam:SimulatePrincipalPolicy on {source} ({code})"
         elif code == "NoSuchEntity":
             reason = f"IAM found no {source} to simulate ({code}; a role with a path is not named by its session's ARN)"
