@@ -7,6 +7,17 @@ import pytest
 from runbook_lib import cli, runner
 
 
+def _capture_run(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(params, steps=runner.STEPS, **kwargs):
+        seen["params"], seen["steps"] = params, list(steps)
+        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    return seen
+
+
 def test_bad_flag_is_one_line_and_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["sandbox", "--port", "nope"])
@@ -42,13 +53,7 @@ def test_run_bad_input_exits_2_with_one_line_and_runs_nothing(argv, fragment, ca
 
 
 def test_run_maps_flags_onto_run_params(monkeypatch, tmp_path):
-    seen = {}
-
-    def fake_run(params, **kwargs):
-        seen["params"] = params
-        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS")
-
-    monkeypatch.setattr(runner, "run", fake_run)
+    seen = _capture_run(monkeypatch, tmp_path)
     code = cli.main([
         "run", "--source-table", "orders", "--target-table", "orders-r", "--restore-time", "15m",
         "--replay-from", "restore_point", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:1",
@@ -112,17 +117,6 @@ def test_run_refuses_half_a_provisioned_throughput(capsys, tmp_path):
 
 
 # -- keys redacted as their keyed digest -----------------------------------------------------------
-def _capture_run(monkeypatch, tmp_path):
-    seen = {}
-
-    def fake_run(params, steps=runner.STEPS, **kwargs):
-        seen["params"], seen["steps"] = params, list(steps)
-        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
-
-    monkeypatch.setattr(runner, "run", fake_run)
-    return seen
-
-
 def test_run_shows_keys_unless_redact_keys_is_given(monkeypatch, tmp_path):
     seen = _capture_run(monkeypatch, tmp_path)
     base = ["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path)]
@@ -171,13 +165,7 @@ def test_drill_redacts_keys_by_default(monkeypatch, argv, expected):
 
 
 def test_run_passes_the_cfn_role_to_the_steps_that_check_deploy_and_delete_the_stack(monkeypatch, tmp_path):
-    seen = {}
-
-    def fake_run(params, **kwargs):
-        seen["params"] = params
-        return runner.RunResult(run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS")
-
-    monkeypatch.setattr(runner, "run", fake_run)
+    seen = _capture_run(monkeypatch, tmp_path)
     role = "arn:aws:iam::123456789012:role/cfn-service-role-pitr-runbook"
     assert cli.main(["run", "--source-table", "orders", "--target-table", "orders-r", "--run-dir", str(tmp_path),
                      "--cfn-role-arn", role, "--applier-max-concurrency", "20"]) == 0
