@@ -1,7 +1,7 @@
 """Reconciliation throughput against a plain paginated Scan, and its peak memory.
 
 Not a test: it prints figures. Both measurements run against the local sandbox
-(``runbook_lib.sandbox.Sandbox``), over HTTP, with clients from ``runbook_lib.config``.
+(``runbook_lib.sandbox.Sandbox``), over HTTP, with clients from ``runbook_lib.aws.clients``.
 
     .venv/bin/python benchmarks/reconcile_bench.py                      # ratio, 20,000 items per table
     .venv/bin/python benchmarks/reconcile_bench.py --items 5000         # quicker
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
-from runbook_lib.config import AwsTarget  # noqa: E402
+from runbook_lib.aws.clients import AwsTarget  # noqa: E402
 from runbook_lib.reconcile import item_digest, key_id, reconcile  # noqa: E402
 
 REGION = "us-east-1"

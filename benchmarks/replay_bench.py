@@ -43,7 +43,7 @@ import time
 import urllib.request
 
 from runbook_lib import buffer
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.sandbox.traffic import create_demo_table, make_item
 
 FIFO_BATCH = 10

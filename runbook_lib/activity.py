@@ -24,7 +24,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .config import AwsTarget
+from .aws.clients import AwsTarget
+from .aws.codes import is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _log_lines(logs: Any, group: str, start_ms: int | None) -> list[str]:
         for page in paginator.paginate(**kwargs):
             lines.extend(event.get("message", "") for event in page.get("events", []))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if not is_not_found(exc):
             raise
     return lines
 

@@ -52,10 +52,12 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from . import workflow_budget
-from .config import AwsTarget, partition
+from .aws.clients import AwsTarget
+from .aws.codes import error_code as _code, error_message
+from .aws.partitions import partition
 from .errors import BufferError, InputError, PreconditionError
-from .settings import validate_table_pair
-from .state import iso, to_utc, utcnow
+from .aws.tables import validate_table_pair
+from .times import iso, to_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -513,12 +515,8 @@ def _say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
 def _aws_failure(exc: ClientError, doing: str, remedy: str, *, table: str | None = None) -> BufferError:
-    message = exc.response.get("Error", {}).get("Message", str(exc))
+    message = error_message(exc)
     return BufferError(f"{doing} failed ({_code(exc)}: {message}): {remedy}", code=_code(exc), table=table, step="buffer")
 
 

@@ -78,7 +78,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
-    from .config import AwsTarget
+    from .aws.clients import AwsTarget
     from .errors import PreconditionError
     from .sandbox.traffic import Traffic, create_demo_table
 
@@ -212,7 +212,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import permissions
-    from .config import partition
+    from .aws.partitions import partition
 
     region = args.region or "us-east-1"
     policy = permissions.render_policy(

@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from . import buffer, monitor
 from . import state as run_state
-from .config import AwsTarget
+from . import times
+from .aws.clients import AwsTarget
+from .aws.streams import stream_shards
 from .errors import CutoverError, PreconditionError
 
 log = logging.getLogger(__name__)
@@ -35,19 +37,9 @@ class QuietReport:
 
 
 def _open_shard_iterators(streams, stream_arn: str) -> list[str]:
-    shards: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"StreamArn": stream_arn}
-    while True:
-        desc = streams.describe_stream(**kwargs)["StreamDescription"]
-        shards.extend(desc.get("Shards", []))
-        last = desc.get("LastEvaluatedShardId")
-        if not last:
-            break
-        kwargs["ExclusiveStartShardId"] = last
-    open_shards = [s for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
     return [
         streams.get_shard_iterator(StreamArn=stream_arn, ShardId=s["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
-        for s in open_shards
+        for s in stream_shards(streams, stream_arn).open_shards
     ]
 
 
@@ -166,9 +158,9 @@ def cutover(
             step="05_cutover",
         )
     buffer.disable_replay(target, stack)
-    done = run_state.utcnow()
+    done = times.utcnow()
     if run_dir is not None:
-        run_state.update(run_dir, timings={"cutover_done": run_state.iso(done)})
+        run_state.update(run_dir, timings={"cutover_done": times.iso(done)})
     report = buffer.teardown(target, stack, execute=True, cfn_role_arn=cfn_role_arn) if teardown else None
     if report is not None and not report.clean:
         raise CutoverError(

@@ -40,9 +40,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import config, permissions, runner
+from . import permissions, runner
+from .aws import clients as config
 from . import state as run_state
-from .config import AwsTarget
+from . import times
+from .aws.clients import AwsTarget
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -320,7 +322,7 @@ def drill(
                 restore_at = _whole_second_after(1.0)
                 _incident(ddb, source, items)
                 replay_from = _whole_second_after(incident_seconds)
-                restore_time, replay = run_state.iso(restore_at), run_state.iso(replay_from)
+                restore_time, replay = times.iso(restore_at), times.iso(replay_from)
                 print(f"incident window [T, R) = [{restore_time}, {replay}): {INCIDENT_KEYS} keys written in it"
                       " will be reverted", flush=True)
             else:
@@ -394,7 +396,7 @@ def append_history(runs_dir: str | Path, result: runner.RunResult, **extra: Any)
         summary = json.loads(summary_path.read_text())
     counts = summary.get("differences", {}) if isinstance(summary.get("differences"), dict) else {}
     record = {
-        "finished": run_state.iso(run_state.utcnow()),
+        "finished": times.iso(times.utcnow()),
         "run_dir": str(result.run_dir),
         "verdict": result.verdict or "NONE",
         "exit_code": result.exit_code,

@@ -60,10 +60,7 @@ class ReconciliationFailed(RunbookError):
     exit_code = 1
 
 
-#: AWS's error codes for a call IAM refused: ``AccessDeniedException`` (JSON protocols: DynamoDB,
-#: Lambda, Step Functions, ...), ``AccessDenied`` (query/XML protocols: IAM, STS, SQS, CloudFormation,
-#: S3, ...), ``UnauthorizedOperation`` (EC2), ``AuthorizationError`` (SNS).
-ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+from .aws.codes import ACCESS_DENIED_CODES  # noqa: E402,F401 - AccessDeniedError.from_client_error reads it
 
 #: Where the operator's permissions are written down; every remedy points there.
 POLICY_FILE = "infra/operator-policy.json"

@@ -31,7 +31,8 @@ from botocore.exceptions import ClientError
 
 from . import buffer
 from . import state as run_state
-from .config import AwsTarget
+from . import times
+from .aws.clients import AwsTarget
 from .errors import BufferError, InputError, PreconditionError
 from .restore import status_bar
 
@@ -120,7 +121,7 @@ def _not_before(event_time: str, since: datetime | None) -> bool:
     if since is None:
         return True
     try:
-        return run_state.parse_iso(event_time) >= since - _EVENT_SLACK
+        return times.parse_iso(event_time) >= since - _EVENT_SLACK
     except ValueError:
         return True  # an unreadable time: count it rather than miss it
 
@@ -316,7 +317,7 @@ def _wait_for_start(
         execution, missing = _find_execution(target, stack, since=since)
         if execution is not None:
             return execution, None
-        now = run_state.utcnow()
+        now = times.utcnow()
         reason = _missed_event_reason(target, stack, since=since, active_at=active_at, grace_seconds=grace_seconds, now=now)
         reason = reason or missing
         if reason is not None:
@@ -347,7 +348,7 @@ def _event_mode(
         )
     if grace_seconds < 0:
         raise InputError(f"event_grace_seconds must be 0 or more, not {grace_seconds}")
-    active = active_at or run_state.utcnow()
+    active = active_at or times.utcnow()
     if not execute:
         # one look, no waiting and no change
         execution, missing = _find_execution(target, stack, since=since)
@@ -356,14 +357,14 @@ def _event_mode(
             status = target.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["status"]
             return WorkflowReport(execution["executionArn"], status, enabled, message=f"dry run: the workflow is {status}; nothing changed")
         reason = _missed_event_reason(
-            target, stack, since=since, active_at=active, grace_seconds=grace_seconds, now=run_state.utcnow()
+            target, stack, since=since, active_at=active, grace_seconds=grace_seconds, now=times.utcnow()
         ) or missing
         if reason is None:
             return WorkflowReport(
                 None, "NOT_STARTED", enabled,
                 message=(
                     f"dry run: no workflow execution yet; with execute=True this step waits until "
-                    f"{run_state.iso(active + timedelta(seconds=grace_seconds))} for one, then turns replay on itself"
+                    f"{times.iso(active + timedelta(seconds=grace_seconds))} for one, then turns replay on itself"
                 ),
             )  # fmt: skip
         return WorkflowReport(
@@ -392,8 +393,8 @@ def _event_mode(
                 "step": "03_monitor",
                 "what": FALLBACK_ACTION,
                 "why": reason,
-                "at": run_state.iso(run_state.utcnow()),
-                "active": run_state.iso(active),
+                "at": times.iso(times.utcnow()),
+                "active": times.iso(active),
                 "event_grace_seconds": grace_seconds,
                 "rule_dlq_messages": dead.depth if dead else 0,
             },
@@ -426,8 +427,8 @@ def turn_on_replay(
         raise PreconditionError(f"automation must be 'notebook' or 'event', not {automation!r}")
     if automation == "event":
         report = _event_mode(
-            target, stack, execute=execute, run_dir=run_dir, since=run_state.to_utc(since, "since"),
-            active_at=run_state.to_utc(active_at, "active_at"), grace_seconds=float(event_grace_seconds),
+            target, stack, execute=execute, run_dir=run_dir, since=times.to_utc(since, "since"),
+            active_at=times.to_utc(active_at, "active_at"), grace_seconds=float(event_grace_seconds),
             timeout=timeout, interval=interval, progress=progress,
         )  # fmt: skip
         if not execute:
@@ -442,7 +443,7 @@ def turn_on_replay(
     if run_dir is not None:
         run_state.update(
             run_dir,
-            timings={"replay_enabled": run_state.iso(run_state.utcnow())},
+            timings={"replay_enabled": times.iso(times.utcnow())},
             workflow={"execution_arn": report.execution_arn, "status": report.status, "fallback": report.fallback},
         )
     return report
@@ -495,7 +496,7 @@ def follow_drain(
         while True:
             last = buffer.status(target, stack)
             sample = {
-                "t": run_state.iso(last.sampled_at),
+                "t": times.iso(last.sampled_at),
                 "depth": last.depth,
                 "in_flight": last.in_flight,
                 "dlq": last.dlq_depth,
@@ -531,11 +532,11 @@ def follow_drain(
     caught_up = quiet >= quiet_samples
     if run_dir is not None and caught_up:
         s = run_state.load(run_dir)
-        drained_at = run_state.utcnow()
-        timings = {"drained": run_state.iso(drained_at)}
+        drained_at = times.utcnow()
+        timings = {"drained": times.iso(drained_at)}
         active = s.get("timings", {}).get("active")
         if active:
-            timings["catchup_seconds"] = round((drained_at - run_state.parse_iso(active)).total_seconds(), 3)
+            timings["catchup_seconds"] = round((drained_at - times.parse_iso(active)).total_seconds(), 3)
         run_state.update(run_dir, timings=timings)
     result = DrainResult(caught_up, seconds, tuple(samples), last.dlq_depth if last else 0, last.stream_failures if last else 0)
     if not caught_up:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import state as run_state
-from .config import AwsTarget
+from .aws.clients import AwsTarget
 from .errors import InputError
 
 AUTOMATIONS = ("notebook", "event")

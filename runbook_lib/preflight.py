@@ -24,9 +24,11 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from . import settings as settings_mod
-from .config import AwsTarget
-from .errors import ACCESS_DENIED_CODES, InputError, PreconditionError
-from .settings import describe_table, error_code, optional_client, validate_table_pair
+from .aws.clients import AwsTarget
+from .aws.codes import ACCESS_DENIED_CODES
+from .errors import InputError, PreconditionError
+from .aws.codes import error_code
+from .aws.tables import describe_table, optional_client, validate_table_pair
 
 log = logging.getLogger(__name__)
 

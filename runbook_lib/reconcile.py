@@ -66,9 +66,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .cdc.codec import KeyDigest
-from .config import AwsTarget
+from .aws.clients import AwsTarget
+from .aws.codes import error_code, is_not_found
+from .aws.streams import stream_shards
 from .errors import InputError, PreconditionError
-from .state import iso, to_utc, utcnow
+from .times import iso, to_utc, utcnow
 
 __all__ = [
     "CHANGED", "CLASSES", "EXPLAINED", "EXTRA", "FAIL", "IN_FLIGHT", "KINDS", "MISSING", "PASS", "UNEXPLAINED",
@@ -634,7 +636,7 @@ def _describe(client, table: str) -> dict[str, Any]:
     try:
         desc = client.describe_table(TableName=table)["Table"]
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
+        code = error_code(exc)
         if code == "ResourceNotFoundException":
             raise InputError(
                 f"table {table} not found: check the table name and the region/endpoint", table=table, code=code
@@ -905,19 +907,12 @@ def last_change_by_key(
     result.stream_arn = arn
     key_names = tuple(sorted(k["AttributeName"] for k in desc["KeySchema"]))
 
-    shards: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"StreamArn": arn}
-    while True:
-        stream = streams.describe_stream(**kwargs)["StreamDescription"]
-        created = stream.get("CreationRequestDateTime")
-        if created is not None:
-            result.stream_created = _as_utc(created, "stream creation time")
-        result.stream_disabled = stream.get("StreamStatus") in ("DISABLING", "DISABLED")
-        shards.extend(stream.get("Shards", []))
-        last = stream.get("LastEvaluatedShardId")
-        if not last:
-            break
-        kwargs["ExclusiveStartShardId"] = last
+    listed = stream_shards(streams, arn)
+    created = listed.description.get("CreationRequestDateTime")
+    if created is not None:
+        result.stream_created = _as_utc(created, "stream creation time")
+    result.stream_disabled = listed.description.get("StreamStatus") in ("DISABLING", "DISABLED")
+    shards = listed.shards
 
     for shard in shards:
         closed = "EndingSequenceNumber" in shard.get("SequenceNumberRange", {})
@@ -926,7 +921,7 @@ def last_change_by_key(
                 StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
             )["ShardIterator"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if is_not_found(exc):
                 continue  # the shard was trimmed away meanwhile
             raise
         empty = 0
@@ -1313,7 +1308,7 @@ def load_key_digest(target: AwsTarget, secret_arn: str) -> KeyDigest:
     try:
         answer = _client(target, "secretsmanager", 1).get_secret_value(SecretId=secret_arn.strip())
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "ClientError")
+        code = error_code(exc) or "ClientError"
         raise PreconditionError(
             f"cannot read the key digest secret {secret_arn} ({code}): the caller needs "
             "secretsmanager:GetSecretValue on it and the secret must exist (it is deleted with the buffer stack); "

@@ -33,6 +33,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from . import state as run_state
+from . import times
 from .reconcile import CLASSES, DIFFERENCE_COLUMNS, EXPLAINED, IN_FLIGHT, KINDS, PASS, UNEXPLAINED, Reconciliation
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def _when(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, tz=timezone.utc)
     if isinstance(value, str):
         try:
-            return run_state.parse_iso(value)
+            return times.parse_iso(value)
         except ValueError:
             return None
     return None
@@ -157,7 +158,7 @@ def run_summary(reconciliation: Reconciliation, state: dict[str, Any] | None) ->
 
 def _iso_or_none(value: Any) -> str | None:
     when = _when(value)
-    return run_state.iso(when) if when else None
+    return times.iso(when) if when else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ def _csv_row(d) -> dict[str, str]:
         "kind": d.kind,
         "classification": d.classification,
         "attributes": ";".join(d.attributes),
-        "last_change": run_state.iso(d.last_change) if d.last_change else "",
+        "last_change": times.iso(d.last_change) if d.last_change else "",
         "source_values": "" if d.source_values is None else json.dumps(d.source_values, sort_keys=True),
         "target_values": "" if d.target_values is None else json.dumps(d.target_values, sort_keys=True),
     }
@@ -456,7 +457,7 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}: {_e(s['verdict'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        f'<p class="muted">generated {_e(run_state.iso(run_state.utcnow()))}'
+        f'<p class="muted">generated {_e(times.iso(times.utcnow()))}'
         + (f"; mode {_e(s['mode'])}" if s.get("mode") else "")
         + "</p>",
         f'<div class="verdict {"pass" if passed else "fail"}">{_e(s["verdict"])}</div>',
@@ -555,7 +556,7 @@ def _sample_table(reconciliation: Reconciliation) -> str:
             _e(d.kind),
             f'<span style="color:{_CLASS_COLOURS[d.classification]}">{_e(d.classification.replace("_", " "))}</span>',
             _e(", ".join(d.attributes)),
-            _e(run_state.iso(d.last_change) if d.last_change else ""),
+            _e(times.iso(d.last_change) if d.last_change else ""),
         ]
         if values:
             cells += [

@@ -16,16 +16,18 @@ would silently lose writes is refused, with the remedy named.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from . import state as run_state
-from .config import AwsTarget
+from . import times
+from .aws.clients import AwsTarget
 from .errors import InputError, PreconditionError, RestoreError
-from .settings import validate_table_pair
+from .aws.codes import error_code
+from .aws.tables import table_exists, validate_table_pair  # noqa: F401 - table_exists: the notebooks' gate
+from .times import parse_times
 
 log = logging.getLogger(__name__)
 
@@ -34,66 +36,14 @@ CATCHUP_OVERLAP = timedelta(seconds=2)
 #: DynamoDB streams keep records for 24 hours
 STREAM_RETENTION = timedelta(hours=24)
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)\s*(ago)?\s*$", re.I)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 # -- parsing ---------------------------------------------------------------------------------------
 
 
 def validate_table_names(source_table: str, target_table: str) -> None:
-    """Both names valid and different; see :func:`runbook_lib.settings.validate_table_pair`."""
+    """Both names valid and different; see :func:`runbook_lib.aws.tables.validate_table_pair`."""
     validate_table_pair(source_table, target_table)
-
-
-def parse_time(text: str | datetime, *, now: datetime | None = None, name: str = "restore_time") -> datetime | str:
-    """``"latest"``, an ISO-8601 time (UTC, or with an explicit offset), or a duration ago (``15m``)."""
-    now = now or run_state.utcnow()
-    if isinstance(text, datetime):
-        if text.tzinfo is None:
-            raise InputError(f"{name} {text.isoformat()} has no time zone: give it in UTC (suffix Z or +00:00)")
-        return text.astimezone(timezone.utc)
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(f"{name} is empty: give 'latest', an ISO-8601 UTC time such as 2026-11-28T04:00:00Z, or a duration such as 15m")
-    value = text.strip()
-    if value.lower() == "latest":
-        return "latest"
-    match = _DURATION.match(value)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2)[0].lower()
-        return now - timedelta(seconds=amount * _UNIT_SECONDS[unit])
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"{name} {value!r} is not a time: give 'latest', an ISO-8601 UTC time such as 2026-11-28T04:00:00Z, or a duration such as 15m"
-        ) from None
-    if parsed.tzinfo is None:
-        raise InputError(f"{name} {value!r} has no time zone: give it in UTC (suffix Z or +00:00)")
-    return parsed.astimezone(timezone.utc)
-
-
-def parse_times(
-    restore_time: str | datetime, replay_from: str | datetime, *, now: datetime | None = None
-) -> tuple[datetime | str, datetime | str]:
-    """T (a time or ``"latest"``) and R (a time or ``"restore_point"``), checked without AWS:
-    well formed, T not in the future, R not before T."""
-    now = now or run_state.utcnow()
-    t_parsed = parse_time(restore_time, now=now, name="restore_time")
-    if isinstance(replay_from, str) and replay_from.strip().lower() in ("restore_point", "restore-point", "t"):
-        r_spec: datetime | str = "restore_point"
-    else:
-        r_spec = parse_time(replay_from, now=now, name="replay_from")
-        if r_spec == "latest":
-            raise InputError("replay_from must be 'restore_point' (catch-up) or a time after the restore point (rollback), not 'latest'")
-    if isinstance(t_parsed, datetime) and t_parsed > now + timedelta(seconds=1):
-        raise InputError(f"restore_time {run_state.iso(t_parsed)} is in the future (now is {run_state.iso(now)})")
-    if isinstance(r_spec, datetime) and isinstance(t_parsed, datetime) and r_spec < t_parsed:
-        raise InputError(
-            f"replay_from {run_state.iso(r_spec)} is before the restore point {run_state.iso(t_parsed)}: "
-            "use 'restore_point' for catch-up, or a time after the restore point for a rollback"
-        )
-    return t_parsed, r_spec
 
 
 # -- the plan --------------------------------------------------------------------------------------
@@ -210,7 +160,7 @@ def check_capacity_overrides(
 
 
 def _source_autoscaled(target: AwsTarget, table: str) -> bool | None:
-    from .settings import optional_client
+    from .aws.tables import optional_client
 
     try:
         aas = optional_client(target, "application-autoscaling")
@@ -290,10 +240,10 @@ class RestorePlan:
             "source_table": self.source_table,
             "target_table": self.target_table,
             "mode": self.mode,
-            "restore_time": run_state.iso(self.restore_time),
-            "replay_from": run_state.iso(self.replay_from),
-            "buffer_coverage_from": run_state.iso(self.capture_start) if self.capture_start else None,
-            "restore_window": [run_state.iso(self.earliest_restorable), run_state.iso(self.latest_restorable)],
+            "restore_time": times.iso(self.restore_time),
+            "replay_from": times.iso(self.replay_from),
+            "buffer_coverage_from": times.iso(self.capture_start) if self.capture_start else None,
+            "restore_window": [times.iso(self.earliest_restorable), times.iso(self.latest_restorable)],
             "plan_notes": list(self.notes),
             "target_capacity": self.capacity.to_state() if self.capacity else None,
         }
@@ -305,13 +255,13 @@ class RestorePlan:
             ("source table", self.source_table),
             ("target table", self.target_table),
             ("mode", self.mode),
-            ("restore point T", run_state.iso(self.restore_time)),
-            ("replay start R", run_state.iso(self.replay_from)),
-            ("restorable window", f"{run_state.iso(self.earliest_restorable)} .. {run_state.iso(self.latest_restorable)}"),
-            ("buffer coverage from", run_state.iso(self.capture_start) if self.capture_start else "no buffer yet"),
+            ("restore point T", times.iso(self.restore_time)),
+            ("replay start R", times.iso(self.replay_from)),
+            ("restorable window", f"{times.iso(self.earliest_restorable)} .. {times.iso(self.latest_restorable)}"),
+            ("buffer coverage from", times.iso(self.capture_start) if self.capture_start else "no buffer yet"),
             (
                 "writes reverted on purpose",
-                f"[{run_state.iso(self.reverted_window[0])}, {run_state.iso(self.reverted_window[1])})" if self.reverted_window else "none",
+                f"[{times.iso(self.reverted_window[0])}, {times.iso(self.reverted_window[1])})" if self.reverted_window else "none",
             ),
         ]
         if self.capacity is not None:
@@ -320,25 +270,12 @@ class RestorePlan:
         return pd.DataFrame(rows, columns=["item", "value"])
 
 
-def _ddb_error_code(exc: Exception) -> str | None:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code")
-
-
-def table_exists(target: AwsTarget, table: str) -> bool:
-    ddb = target.client("dynamodb")
-    try:
-        ddb.describe_table(TableName=table)
-        return True
-    except ddb.exceptions.ResourceNotFoundException:
-        return False
-
-
 def restorable_window(target: AwsTarget, source_table: str) -> tuple[datetime, datetime]:
     ddb = target.client("dynamodb")
     try:
         desc = ddb.describe_continuous_backups(TableName=source_table)["ContinuousBackupsDescription"]
     except Exception as exc:
-        code = _ddb_error_code(exc)
+        code = error_code(exc)
         if code == "TableNotFoundException":  # DescribeContinuousBackups' code for a missing table
             raise PreconditionError(
                 f"source table {source_table} does not exist in {target.region_name}: check the name and the region",
@@ -404,7 +341,7 @@ def plan_restore(
     refusing.
     """
     validate_table_names(source_table, target_table)
-    now = now or run_state.utcnow()
+    now = now or times.utcnow()
     t_parsed, r_spec = parse_times(restore_time, replay_from, now=now)
     overrides = check_capacity_overrides(billing_mode_override, provisioned_throughput_override, global_secondary_index_override)
 
@@ -438,8 +375,8 @@ def plan_restore(
         t = t_parsed
     if t < earliest or t > latest:
         raise InputError(
-            f"restore_time {run_state.iso(t)} is outside the restorable window of {source_table}: "
-            f"[{run_state.iso(earliest)}, {run_state.iso(latest)}]",
+            f"restore_time {times.iso(t)} is outside the restorable window of {source_table}: "
+            f"[{times.iso(earliest)}, {times.iso(latest)}]",
             table=source_table,
             code="InvalidRestoreTimeException",
         )
@@ -449,19 +386,19 @@ def plan_restore(
         assert isinstance(r_spec, datetime)
         if r_spec < t:
             raise InputError(
-                f"replay_from {run_state.iso(r_spec)} is before the restore point {run_state.iso(t)}: "
+                f"replay_from {times.iso(r_spec)} is before the restore point {times.iso(t)}: "
                 "use 'restore_point' for catch-up, or a time after the restore point for a rollback"
             )
         mode, r = ("rollback" if r_spec > t else "catchup"), _whole_second(r_spec)
         if r != r_spec:
-            notes.append(f"replay start rounded down to the second ({run_state.iso(r)}): stream record times are whole seconds")
+            notes.append(f"replay start rounded down to the second ({times.iso(r)}): stream record times are whole seconds")
         if mode == "rollback" and r <= t:
             mode = "catchup"
     # catch-up needs every change after T (the overlap before T is a margin); rollback every change from R
     needed_from = t if mode == "catchup" else r
     if coverage is not None and needed_from < coverage:
         raise PreconditionError(
-            f"the buffer holds changes only from {run_state.iso(coverage)}, but replay must start at {run_state.iso(needed_from)}: "
+            f"the buffer holds changes only from {times.iso(coverage)}, but replay must start at {times.iso(needed_from)}: "
             "the writes in between would be lost. Redeploy the buffer with starting_position TRIM_HORIZON, "
             "or choose a restore point (catch-up) or replay start (rollback) after the capture start",
             table=source_table,
@@ -503,13 +440,13 @@ def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False
         **(plan.capacity.overrides if plan.capacity else {}),
     }
     if not execute:
-        log.info("dry run: would restore %s to %s at %s", plan.source_table, plan.target_table, run_state.iso(plan.restore_time))
+        log.info("dry run: would restore %s to %s at %s", plan.source_table, plan.target_table, times.iso(plan.restore_time))
         return None
     ddb = target.client("dynamodb")
     try:
         response = ddb.restore_table_to_point_in_time(**request)
     except Exception as exc:
-        code = _ddb_error_code(exc)
+        code = error_code(exc)
         if code is None:
             raise
         remedy = {
@@ -523,9 +460,9 @@ def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False
             "provisioned_throughput_override and global_secondary_index_override against the source's indexes",
         }.get(code, "see the AWS error message")
         raise RestoreError(f"RestoreTableToPointInTime failed ({code}): {remedy}", table=plan.source_table, code=code) from None
-    called = run_state.utcnow()
+    called = times.utcnow()
     if run_dir is not None:
-        run_state.update(run_dir, timings={"restore_called": run_state.iso(called)})
+        run_state.update(run_dir, timings={"restore_called": times.iso(called)})
     log.info("restore of %s to %s started", plan.source_table, plan.target_table)
     return response["TableDescription"]
 
@@ -601,11 +538,11 @@ def status_bar(desc: str):
 
 def record_active(run_dir, elapsed: float) -> dict[str, Any]:
     state = run_state.load(run_dir)
-    active = run_state.utcnow()
-    timings = {"active": run_state.iso(active)}
+    active = times.utcnow()
+    timings = {"active": times.iso(active)}
     called = state.get("timings", {}).get("restore_called")
     if called:
-        timings["rto_seconds"] = round((active - run_state.parse_iso(called)).total_seconds(), 3)
+        timings["rto_seconds"] = round((active - times.parse_iso(called)).total_seconds(), 3)
     return run_state.update(run_dir, timings=timings)
 
 
@@ -620,12 +557,12 @@ def plan_from_state(run_dir) -> RestorePlan:
         source_table=s["source_table"],
         target_table=s["target_table"],
         mode=s.get("mode", "catchup"),
-        restore_time=run_state.parse_iso(s["restore_time"]),
-        replay_from=run_state.parse_iso(s["replay_from"]),
-        earliest_restorable=run_state.parse_iso(window[0]),
-        latest_restorable=run_state.parse_iso(window[1]),
-        capture_start=run_state.parse_iso(s["buffer_coverage_from"]) if s.get("buffer_coverage_from") else None,
-        planned_at=run_state.utcnow(),
+        restore_time=times.parse_iso(s["restore_time"]),
+        replay_from=times.parse_iso(s["replay_from"]),
+        earliest_restorable=times.parse_iso(window[0]),
+        latest_restorable=times.parse_iso(window[1]),
+        capture_start=times.parse_iso(s["buffer_coverage_from"]) if s.get("buffer_coverage_from") else None,
+        planned_at=times.utcnow(),
         notes=tuple(s.get("plan_notes", [])),
         capacity=TargetCapacity.from_state(s.get("target_capacity")),
     )
@@ -637,7 +574,6 @@ __all__ = [
     "TargetCapacity",
     "check_capacity_overrides",
     "target_capacity",
-    "parse_time",
     "plan_restore",
     "plan_from_state",
     "record_active",
@@ -646,5 +582,4 @@ __all__ = [
     "validate_table_names",
     "wait_active",
     "write_plan",
-    "asdict",
 ]

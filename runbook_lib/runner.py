@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import state as run_state
+from . import times
 from .errors import AccessDeniedError, InputError, RunbookError
-from .restore import parse_times, validate_table_names
+from .restore import validate_table_names
+from .times import parse_times
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,7 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     result = RunResult(run_dir=str(run_dir), steps_done=[], exit_code=0)
-    run_state.update(run_dir, run={"params": {k: v for k, v in params.common().items()}, "started": run_state.iso(run_state.utcnow())})
+    run_state.update(run_dir, run={"params": {k: v for k, v in params.common().items()}, "started": times.iso(times.utcnow())})
     for step in steps:
         if before_step is not None:
             before_step(step)

@@ -39,11 +39,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from botocore.config import Config
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from .config import AwsTarget
+from .aws.clients import AwsTarget
+from .aws.codes import error_code, error_message
+from .aws.tables import describe_table, optional_client, validate_table_name, wait_table_active
 from .errors import InputError, PreconditionError
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 SNAPSHOT_VERSION = 1
 
 #: DynamoDB table names: 3 to 255 characters of a-z, A-Z, 0-9, '_', '-', '.'.
-TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
 
 #: Stands for the restored table's stream ARN in a planned call until the stream exists.
 STREAM_ARN_TOKEN = "${TargetStreamArn}"
@@ -139,52 +139,6 @@ READ_APIS = {
 }
 
 
-# -- small helpers shared with preflight ---------------------------------------------------------
-def validate_table_name(name: Any, *, param: str = "table") -> str:
-    """Raise :class:`InputError` unless ``name`` follows DynamoDB's table naming rules."""
-    if not isinstance(name, str) or not TABLE_NAME_RE.match(name):
-        raise InputError(
-            f"{param} {name!r} is not a valid DynamoDB table name: use 3 to 255 characters "
-            "from a-z, A-Z, 0-9, '_', '-' and '.'",
-            table=name if isinstance(name, str) else None,
-            code="ValidationException",
-        )
-    return name
-
-
-def validate_table_pair(source_table: Any, target_table: Any) -> None:
-    """Both names valid and different (a restore always creates a new table). Makes no call."""
-    validate_table_name(source_table, param="source_table")
-    validate_table_name(target_table, param="target_table")
-    if source_table == target_table:
-        raise InputError(
-            f"target_table must differ from source_table ({source_table}): a restore always creates a "
-            "new table; choose a new target_table name",
-            table=source_table,
-            code="ValidationException",
-        )
-
-
-def error_code(err: ClientError) -> str:
-    """AWS's error code; a bare HTTP status (an emulator's unimplemented action) as ``HTTP 500``."""
-    code = str(err.response.get("Error", {}).get("Code") or "")
-    if code.isdigit() or not code:
-        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or code or "?"
-        return f"HTTP {status}"
-    return code
-
-
-def optional_client(target: AwsTarget, service: str):
-    """A client for reads whose failure only degrades a report.
-
-    On the sandbox an unimplemented action answers HTTP 500, which the default client retries
-    ten times; there a single attempt is enough. On AWS the normal retries apply.
-    """
-    if target.is_sandbox:
-        return target.client(service, config=Config(retries={"max_attempts": 1, "mode": "standard"}))
-    return target.client(service)
-
-
 def iso_time(value: Any) -> str | None:
     if value is None:
         return None
@@ -204,22 +158,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso_time(value)
     return value
-
-
-def describe_table(target: AwsTarget, table: str, *, client=None) -> dict:
-    """``DescribeTable``; a missing table is a :class:`PreconditionError` naming the remedy."""
-    ddb = client or target.client("dynamodb")
-    try:
-        return ddb.describe_table(TableName=table)["Table"]
-    except ClientError as err:
-        if error_code(err) == "ResourceNotFoundException":
-            raise PreconditionError(
-                f"table {table} does not exist in {target.region_name}: check the table name and "
-                "the region (and endpoint_url) the runbook points at",
-                table=table,
-                code="ResourceNotFoundException",
-            ) from None
-        raise
 
 
 class _Reads:
@@ -1198,30 +1136,6 @@ def _diff_alarms(target: AwsTarget, snap: dict, target_table: str, reads: _Reads
 
 
 # -- apply ----------------------------------------------------------------------------------
-def wait_table_active(target: AwsTarget, table: str, *, timeout: float = 900.0, client=None) -> dict:
-    """Poll ``DescribeTable`` until the table and its indexes are ACTIVE."""
-    ddb = client or target.client("dynamodb")
-    deadline = time.monotonic() + timeout
-    delay = 0.05 if target.is_sandbox else 1.0
-    while True:
-        desc = describe_table(target, table, client=ddb)
-        busy = desc.get("TableStatus") != "ACTIVE" or any(
-            g.get("IndexStatus") not in (None, "ACTIVE") for g in desc.get("GlobalSecondaryIndexes") or []
-        )
-        if not busy:
-            return desc
-        if time.monotonic() >= deadline:
-            raise PreconditionError(
-                f"table {table} is still {desc.get('TableStatus')} after {timeout:.0f} s: wait for it "
-                "to be ACTIVE (a restore or an index build can take hours), then apply again",
-                table=table,
-                step="settings",
-                code="ResourceInUseException",
-            )
-        time.sleep(delay)
-        delay = min(delay * 1.5, 10.0)
-
-
 _TRANSIENT = {"ResourceInUseException", "LimitExceededException", "ContinuousBackupsUnavailableException"}
 
 
@@ -1233,7 +1147,7 @@ def _call(target: AwsTarget, clients: dict, step: Step, table: str, timeout: flo
     attempts = 0
     while True:
         if step.wait_active:
-            wait_table_active(target, table, timeout=max(1.0, deadline - time.monotonic()), client=clients["dynamodb"])
+            wait_table_active(target, table, timeout=max(1.0, deadline - time.monotonic()), client=clients["dynamodb"], step="settings")
         try:
             method(**step.params)
             break
@@ -1249,7 +1163,7 @@ def _call(target: AwsTarget, clients: dict, step: Step, table: str, timeout: flo
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
     if step.wait_active:
-        wait_table_active(target, table, timeout=max(1.0, deadline - time.monotonic()), client=clients["dynamodb"])
+        wait_table_active(target, table, timeout=max(1.0, deadline - time.monotonic()), client=clients["dynamodb"], step="settings")
 
 
 def _is_active(clients: dict, table: str) -> bool:
@@ -1288,7 +1202,7 @@ def apply(target: AwsTarget, plan: SettingsPlan, *, execute: bool = False, timeo
         return plan
     table = plan.target_table
     clients: dict[str, Any] = {"dynamodb": target.client("dynamodb")}
-    wait_table_active(target, table, timeout=timeout, client=clients["dynamodb"])
+    wait_table_active(target, table, timeout=timeout, client=clients["dynamodb"], step="settings")
     fresh = diff(target, plan.snapshot, table) if plan.snapshot else plan
     fresh_by_setting = {c.setting: c for c in fresh.changes}
     reviewed = {c.setting for c in plan.changes}
@@ -1316,7 +1230,7 @@ def apply(target: AwsTarget, plan: SettingsPlan, *, execute: bool = False, timeo
         except (ClientError, PreconditionError) as err:
             code = error_code(err) if isinstance(err, ClientError) else (err.code or "PreconditionError")
             log.error("settings apply on %s: %s failed: %s", table, change.setting, code)
-            message = err.response.get("Error", {}).get("Message", "") if isinstance(err, ClientError) else err.message
+            message = error_message(err) if isinstance(err, ClientError) else err.message
             done.append(replace(current, status="failed", error=f"{code}: {message}"[:300]))
     result = SettingsPlan(
         source_table=plan.source_table,

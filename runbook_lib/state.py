@@ -17,46 +17,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state.json"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat()
-
-
-def parse_iso(text: str) -> datetime:
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
-
-
-def to_utc(value: datetime | str | None, what: str) -> datetime | None:
-    """A datetime or ISO-8601 text as an aware UTC datetime (naive means UTC); None stays None."""
-    from .errors import InputError
-
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            return parse_iso(value)
-        except ValueError:
-            raise InputError(f"{what} {value!r} is not an ISO-8601 time: give e.g. 2026-11-28T05:00:00Z") from None
-    if not isinstance(value, datetime):
-        raise InputError(f"{what} must be a datetime or an ISO-8601 string, not {type(value).__name__}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def load(run_dir: str | os.PathLike) -> dict[str, Any]:

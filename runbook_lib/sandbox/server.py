@@ -15,7 +15,7 @@ import urllib.request
 from functools import lru_cache
 from typing import Any
 
-from ..config import is_loopback_host
+from ..aws.clients import is_loopback_host
 from .settings import SETTINGS
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,9 @@ import urllib.request
 
 import pytest
 
+from runbook_lib import times
 from runbook_lib import buffer, monitor, reconcile, restore
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.sandbox import SETTINGS
 from runbook_lib.sandbox.traffic import Traffic, create_demo_table, key_schema, make_item, seed_items
 
@@ -89,7 +90,7 @@ def test_rollback_replay_keeps_state_at_t_for_exactly_the_keys_last_changed_in_t
     stack = _deploy(target, "orders", "orders-r")
     time.sleep(1.2)
     # GIVEN writes before T, inside [T, R) and after R
-    t = restore.parse_time("0s")
+    t = times.parse_time("0s")
     time.sleep(0.3)
     window_keys = [{"pk": {"S": f"k{n // 3:07d}"}, "sk": {"N": str(n % 3)}} for n in range(0, 12)]
     later_keys = window_keys[:4]  # changed in the window and again after R: must not differ
@@ -97,7 +98,7 @@ def test_rollback_replay_keeps_state_at_t_for_exactly_the_keys_last_changed_in_t
         ddb.update_item(TableName="orders", Key=key, UpdateExpression="SET version = :v", ExpressionAttributeValues={":v": {"N": "666"}})
     ddb.delete_item(TableName="orders", Key={"pk": {"S": "k0000019"}, "sk": {"N": "0"}})  # a delete in the window
     time.sleep(1.1 - (time.time() % 1))  # R on a whole second after the window
-    r = restore.parse_time("0s").replace(microsecond=0)
+    r = times.parse_time("0s").replace(microsecond=0)
     time.sleep(0.2)
     for key in later_keys:
         ddb.update_item(TableName="orders", Key=key, UpdateExpression="SET version = :v", ExpressionAttributeValues={":v": {"N": "7"}})

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from runbook_lib import buffer, monitor, restore
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.sandbox import SETTINGS
 from runbook_lib.sandbox.traffic import create_demo_table, seed_items
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from runbook_lib import buffer, drill, permissions
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError
 from runbook_lib.sandbox.traffic import create_demo_table
 

@@ -17,7 +17,7 @@ from types import MappingProxyType
 import pytest
 
 from runbook_lib import buffer
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import BufferError, InputError, PreconditionError
 from runbook_lib.sandbox.traffic import create_demo_table
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from runbook_lib import buffer, monitor, reconcile, restore
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.sandbox import SETTINGS, faults
 from runbook_lib.sandbox.capacity import THROTTLE_TARGET
 from runbook_lib.sandbox.traffic import Traffic, create_demo_table, seed_items

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runbook_lib import buffer, cutover
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import CutoverError
 from runbook_lib.sandbox.traffic import Traffic, create_demo_table
 

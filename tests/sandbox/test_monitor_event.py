@@ -19,7 +19,8 @@ import pytest
 
 from runbook_lib import buffer, monitor, restore
 from runbook_lib import state as run_state
-from runbook_lib.config import AwsTarget
+from runbook_lib import times
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.sandbox.traffic import create_demo_table
 
 REGION = "us-east-1"
@@ -51,11 +52,11 @@ def _fault(endpoint: str, name: str) -> dict:
 
 
 def _restore_until_active(target, aws, run_dir):
-    run_state.update(run_dir, timings={"restore_called": run_state.iso(run_state.utcnow())})
+    run_state.update(run_dir, timings={"restore_called": times.iso(times.utcnow())})
     aws("dynamodb").restore_table_to_point_in_time(SourceTableName=SOURCE, TargetTableName=TARGET, UseLatestRestorableTime=True)
     elapsed = restore.wait_active(target, TARGET, timeout=30, interval=0.2, progress=lambda p: None)
     s = restore.record_active(run_dir, elapsed)
-    return run_state.parse_iso(s["timings"]["restore_called"]), run_state.parse_iso(s["timings"]["active"])
+    return times.parse_iso(s["timings"]["restore_called"]), times.parse_iso(s["timings"]["active"])
 
 
 def _mapping_state(aws, stack) -> str:
@@ -91,7 +92,7 @@ def test_a_lost_event_makes_the_monitor_turn_replay_on_and_record_why(target, aw
     )  # fmt: skip
 
     # THEN it waited out the grace after ACTIVE, turned replay on itself and says so
-    assert (run_state.utcnow() - active).total_seconds() >= 1.5
+    assert (times.utcnow() - active).total_seconds() >= 1.5
     assert report.status == "NOT_STARTED" and report.execution_arn is None and report.replay_enabled
     assert "no execution of the enable-replay workflow started within 1.5 s" in report.fallback
     assert "best-effort" in report.fallback and "turned on by this step" in report.message

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from runbook_lib import preflight
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError, PreconditionError
 from runbook_lib.preflight import FAIL, PASS, WARN
 

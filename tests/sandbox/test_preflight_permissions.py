@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from runbook_lib import config, permissions, preflight
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws import clients as config
+from runbook_lib import permissions, preflight
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.preflight import FAIL, PASS, WARN
 REGION = "us-east-1"
 

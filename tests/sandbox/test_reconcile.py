@@ -11,7 +11,7 @@ import pytest
 
 from runbook_lib.cdc import codec
 from runbook_lib.cdc.codec import KeyDigest
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError, PreconditionError
 from runbook_lib.reconcile import (
     CHANGED,

@@ -3,8 +3,8 @@ record the operator policy is derived from (runbook_lib/permissions.py)."""
 
 from __future__ import annotations
 
-from runbook_lib import config
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws import clients as config
+from runbook_lib.aws.clients import AwsTarget
 
 REGION = "us-east-1"
 

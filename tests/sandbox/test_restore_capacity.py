@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runbook_lib import restore, state
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError
 
 

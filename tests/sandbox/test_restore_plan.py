@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from runbook_lib import restore
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError, PreconditionError, RestoreError
 from runbook_lib.sandbox import SETTINGS
 from runbook_lib.sandbox.traffic import create_demo_table

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from runbook_lib import settings
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError, PreconditionError
 
 REGION = "us-east-1"

@@ -27,8 +27,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from runbook_lib import config, preflight, settings
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws import clients as config
+from runbook_lib import preflight, settings
+from runbook_lib.aws.clients import AwsTarget
 
 REGION = "us-east-1"
 KEY = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from runbook_lib import buffer, monitor
-from runbook_lib.config import AwsTarget
+from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.sandbox.traffic import create_demo_table
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"

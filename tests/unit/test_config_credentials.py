@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from runbook_lib import config
+from runbook_lib.aws import clients as config
 
 SANDBOX = "http://127.0.0.1:4566"
 
@@ -65,13 +65,13 @@ def test_loopback_endpoints_are_recognised(url, loopback):
 
 
 def test_a_remote_endpoint_is_warned_about_once_and_still_gets_no_user_credentials(caplog):
-    with caplog.at_level(logging.WARNING, logger="runbook_lib.config"):
+    with caplog.at_level(logging.WARNING, logger="runbook_lib.aws.clients"):
         first = config.client("sqs", endpoint_url="http://10.0.0.5:5000")
         config.client("dynamodb", endpoint_url="http://10.0.0.5:5000")
     warnings = [r for r in caplog.records if "not on this machine" in r.getMessage()]
     assert len(warnings) == 1
     assert _key(first) == "testing"
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="runbook_lib.config"):
+    with caplog.at_level(logging.WARNING, logger="runbook_lib.aws.clients"):
         config.client("sqs", endpoint_url=SANDBOX)
     assert not caplog.records

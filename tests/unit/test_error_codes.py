@@ -177,7 +177,7 @@ RUNBOOK_CODES = [
     ("dynamodb", "RestoreTableToPointInTime", "TableNotFoundException"),
     ("dynamodb", "RestoreTableToPointInTime", "TableInUseException"),
     ("dynamodb", "RestoreTableToPointInTime", "LimitExceededException"),  # restore, preflight
-    ("dynamodb", "RestoreTableToPointInTime", "ValidationException"),  # settings.validate_table_name
+    ("dynamodb", "RestoreTableToPointInTime", "ValidationException"),  # aws.tables.validate_table_name
     ("dynamodb", "GetResourcePolicy", "PolicyNotFoundException"),  # settings
     # settings._call retries these on the steps it applies
     ("dynamodb", "UpdateTable", "ResourceInUseException"),

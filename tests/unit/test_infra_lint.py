@@ -351,7 +351,7 @@ def test_rule_matches_only_a_successful_restore_of_this_source_into_this_target(
 
 
 def _values(source: str, target: str, stack: str, region: str = "us-east-1") -> dict:
-    from runbook_lib.config import partition
+    from runbook_lib.aws.partitions import partition
 
     return {
         "SourceTableName": source,

@@ -1,4 +1,4 @@
-"""ARNs take the partition of their region, from one function (``config.partition``).
+"""ARNs take the partition of their region, from one function (``aws.partitions.partition``).
 
 AWS partitions and the regions in each: botocore's ``data/partitions.json`` (``regionRegex``), the
 table the SDK itself resolves endpoints with; "ARN format" in the IAM User Guide
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lib.config import AwsTarget, partition
+from runbook_lib.aws.clients import AwsTarget
+from runbook_lib.aws.partitions import partition
 from runbook_lib.errors import InputError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "runbook_lib"

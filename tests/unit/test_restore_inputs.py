@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from runbook_lib.errors import InputError
-from runbook_lib.restore import parse_time, validate_table_names
+from runbook_lib.restore import validate_table_names
+from runbook_lib.times import parse_time
 from runbook_lib.runner import RunParams, validate
 
 NOW = datetime(2026, 11, 28, 5, 0, 0, tzinfo=timezone.utc)

@@ -1,0 +1,66 @@
+"""The thin AWS layer: error codes read one way, one polling loop with a deadline, shards page by page."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from runbook_lib.aws.codes import error_code, error_message, is_access_denied, is_not_found
+from runbook_lib.aws.streams import stream_shards
+from runbook_lib.aws.waiting import poll
+
+
+def _client_error(code: str, message: str = "m", status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+def test_error_code_reads_aws_code_and_names_a_bare_http_status():
+    assert error_code(_client_error("ResourceNotFoundException")) == "ResourceNotFoundException"
+    assert error_code(_client_error("404", status=404)) == "404"  # HeadBucket: botocore's code is the status
+    assert error_code(ClientError({"ResponseMetadata": {"HTTPStatusCode": 502}}, "Op")) == "HTTP 502"
+    assert error_code(ValueError("not an AWS error")) == ""
+    assert error_message(_client_error("X", "the table is gone")) == "the table is gone"
+    assert is_not_found(_client_error("ResourceNotFoundException"))
+    assert is_access_denied(_client_error("AccessDenied")) and is_access_denied(_client_error("AccessDeniedException"))
+    assert not is_access_denied(_client_error("ThrottlingException"))
+
+
+def test_poll_returns_the_first_answer_and_backs_off_up_to_the_cap():
+    answers = iter([None, None, None, "ready"])
+    slept: list[float] = []
+    assert poll(lambda: next(answers), timeout=60, interval=1.0, backoff=2.0, max_interval=3.0,
+                on_timeout=lambda: AssertionError("no timeout expected"), sleep=slept.append) == "ready"
+    assert slept == [1.0, 2.0, 3.0]
+
+
+def test_poll_raises_what_on_timeout_builds_after_one_last_check():
+    calls = []
+
+    class Late(Exception):
+        pass
+
+    with pytest.raises(Late):
+        poll(lambda: calls.append(1), timeout=0.05, interval=0.01, on_timeout=Late)
+    assert len(calls) >= 2
+
+
+class _Streams:
+    def __init__(self, pages):
+        self.pages, self.calls = pages, []
+
+    def describe_stream(self, **kwargs):
+        self.calls.append(kwargs)
+        return {"StreamDescription": self.pages[len(self.calls) - 1]}
+
+
+def test_stream_shards_follows_last_evaluated_shard_id_and_tells_open_shards():
+    pages = [
+        {"Shards": [{"ShardId": "a", "SequenceNumberRange": {"StartingSequenceNumber": "1", "EndingSequenceNumber": "9"}}],
+         "LastEvaluatedShardId": "a", "StreamStatus": "ENABLED"},
+        {"Shards": [{"ShardId": "b", "SequenceNumberRange": {"StartingSequenceNumber": "10"}}], "StreamStatus": "ENABLED"},
+    ]
+    client = _Streams(pages)
+    listed = stream_shards(client, "arn:stream")
+    assert [s["ShardId"] for s in listed.shards] == ["a", "b"]
+    assert [s["ShardId"] for s in listed.open_shards] == ["b"]
+    assert client.calls == [{"StreamArn": "arn:stream"}, {"StreamArn": "arn:stream", "ExclusiveStartShardId": "a"}]
