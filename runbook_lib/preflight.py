@@ -29,6 +29,7 @@ from .aws.codes import ACCESS_DENIED_CODES
 from .errors import InputError, PreconditionError
 from .aws.codes import error_code
 from .aws.tables import describe_table, optional_client, validate_table_pair
+from .settings.model import iso_time
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +257,8 @@ def check_pitr(target: AwsTarget, table: str) -> CheckRow:
             "PointInTimeRecoverySpecification={PointInTimeRecoveryEnabled: true}); restores are possible "
             "from EarliestRestorableDateTime on, so only changes after enabling can be recovered",
         )
-    earliest = settings_mod.iso_time(p.get("EarliestRestorableDateTime"))
-    latest = settings_mod.iso_time(p.get("LatestRestorableDateTime"))
+    earliest = iso_time(p.get("EarliestRestorableDateTime"))
+    latest = iso_time(p.get("LatestRestorableDateTime"))
     days = p.get("RecoveryPeriodInDays")
     period = f", recovery period {days} days" if days else ""
     return CheckRow("pitr", PASS, f"PITR on; restorable from {earliest} to {latest}{period}")
