@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from . import settings as settings_mod
 from .aws.clients import AwsTarget
+from .aws.cloudtrail import logs_management_writes
 from .aws.codes import ACCESS_DENIED_CODES
 from .errors import InputError, PreconditionError
 from .aws.codes import error_code
@@ -51,9 +52,6 @@ NEAR_CONCURRENT_RESTORES = 40
 MAX_STREAM_READERS = 2
 #: DescribeTable calls the concurrent-restore check makes at most.
 MAX_TABLES_DESCRIBED = 1000
-
-_DDB_SOURCE = "dynamodb.amazonaws.com"
-
 
 @dataclass(frozen=True)
 class CheckRow:
@@ -200,46 +198,6 @@ def check_cloudtrail(target: AwsTarget, *, automation: str = "event") -> CheckRo
         "none for automation='notebook'; for automation='event' create and start a trail logging "
         "management write events",
     )
-
-
-def logs_management_writes(selectors: dict) -> bool:
-    """Whether a ``GetEventSelectors`` answer logs DynamoDB's management write events."""
-    basic = selectors.get("EventSelectors") or []
-    advanced = selectors.get("AdvancedEventSelectors") or []
-    if not basic and not advanced:
-        # A trail without custom selectors logs all read and write management events.
-        return True
-    for sel in basic:
-        if (
-            sel.get("IncludeManagementEvents", True)
-            and sel.get("ReadWriteType", "All") in ("All", "WriteOnly")
-            and _DDB_SOURCE not in (sel.get("ExcludeManagementEventSources") or [])
-        ):
-            return True
-    return any(_advanced_logs_writes(sel.get("FieldSelectors") or []) for sel in advanced)
-
-
-def _advanced_logs_writes(fields: list[dict]) -> bool:
-    by_field = {f.get("Field"): f for f in fields}
-    category = by_field.get("eventCategory") or {}
-    if "Management" not in (category.get("Equals") or []):
-        return False
-    ro = by_field.get("readOnly") or {}
-    equals = {str(v).lower() for v in ro.get("Equals") or []}
-    if equals and "false" not in equals:  # readOnly = true: read events only
-        return False
-    if "false" in {str(v).lower() for v in ro.get("NotEquals") or []}:
-        return False
-    src = by_field.get("eventSource") or {}
-    if src.get("Equals") and _DDB_SOURCE not in src["Equals"]:
-        return False
-    if _DDB_SOURCE in (src.get("NotEquals") or []):
-        return False
-    if src.get("StartsWith") and not any(_DDB_SOURCE.startswith(p) for p in src["StartsWith"]):
-        return False
-    if any(_DDB_SOURCE.startswith(p) for p in src.get("NotStartsWith") or []):
-        return False
-    return True
 
 
 def check_pitr(target: AwsTarget, table: str) -> CheckRow:

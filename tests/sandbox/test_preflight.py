@@ -215,29 +215,6 @@ def test_cloudtrail_trail_of_another_region_fails_unless_multi_region(aws, targe
     assert row.status == PASS and "global-trail" in row.finding and "all regions" in row.finding, row
 
 
-@pytest.mark.parametrize(
-    "selectors, expected",
-    [
-        ({"EventSelectors": [], "AdvancedEventSelectors": []}, True),
-        ({"EventSelectors": [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]}, True),
-        ({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True,
-                              "ExcludeManagementEventSources": ["dynamodb.amazonaws.com"]}]}, False),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]}, True),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [
-            {"Field": "eventCategory", "Equals": ["Management"]},
-            {"Field": "readOnly", "NotEquals": ["false"]}]}]}, False),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [
-            {"Field": "eventCategory", "Equals": ["Management"]},
-            {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]}]}]}, True),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [
-            {"Field": "eventCategory", "Equals": ["Data"]},
-            {"Field": "resources.type", "Equals": ["AWS::DynamoDB::Table"]}]}]}, False),
-    ],
-)
-def test_logs_management_writes_reads_basic_and_advanced_selectors(selectors, expected):
-    assert preflight.logs_management_writes(selectors) is expected
-
-
 # -- PITR -----------------------------------------------------------------------------------
 def test_pitr_on_passes_and_shows_the_window(aws, target):
     make_table(aws, "orders")
