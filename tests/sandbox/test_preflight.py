@@ -12,7 +12,7 @@ import pytest
 from runbook_lib import preflight
 from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError, PreconditionError
-from runbook_lib.preflight import FAIL, PASS, WARN
+from runbook_lib.preflight import FAIL, PASS, WARN, checklist
 
 REGION = "us-east-1"
 CANARY = "CANARY-7f3a-value-never-logged"
@@ -440,7 +440,7 @@ def test_a_refused_check_degrades_to_a_warn_row(aws, target, monkeypatch):
     def refuse(*args, **kwargs):
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListEventSourceMappings")
 
-    monkeypatch.setattr(preflight, "check_stream_consumers", refuse)
+    monkeypatch.setattr(checklist, "check_stream_consumers", refuse)
     pf = preflight.run_checks(target, source_table="orders", target_table="orders-restored")
     row = pf.row("stream_consumers")
     assert row.status == WARN and row.code == "AccessDeniedException" and "could not read" in row.finding
