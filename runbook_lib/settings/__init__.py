@@ -35,7 +35,7 @@ per setting family), :mod:`.autoscaling` and :mod:`.alarms` (their reads and dif
 
 from .alarms import derived_alarm_name
 from .applying import apply
-from .model import API_CALLS, LABELS, READ_APIS, SNAPSHOT_VERSION, STREAM_ARN_TOKEN, Change, SettingsPlan, Step
+from .model import API_CALLS, LABELS, READ_APIS, STREAM_ARN_TOKEN, Change, SettingsPlan, Step
 from .planning import diff
 from .reading import snapshot, summarize
 
@@ -43,7 +43,6 @@ __all__ = [
     "API_CALLS",
     "LABELS",
     "READ_APIS",
-    "SNAPSHOT_VERSION",
     "STREAM_ARN_TOKEN",
     "Change",
     "SettingsPlan",
