@@ -87,7 +87,7 @@ def read_alarms(reads: Reads, cw, table: str) -> list | None:
             )
         return sorted(out, key=lambda a: a["name"])
 
-    return reads.value("alarms", read)
+    return reads("alarms", read)
 
 
 def derived_alarm_name(name: str, source_table: str, target_table: str) -> str:
@@ -135,7 +135,7 @@ def diff_alarms(draft: Draft) -> None:
             continue
         new_name = derived_alarm_name(a["name"], source, target_table)
         desired = _rewrite_alarm(a["params"], source, target_table, new_name)
-        existing = draft.reads.value("alarms", lambda: _describe_metric_alarms(cw, AlarmNames=[new_name])) or []
+        existing = draft.reads("alarms", lambda: _describe_metric_alarms(cw, AlarmNames=[new_name])) or []
         have = {"AlarmName": new_name, **_alarm_params(existing[0])} if existing else None
         if have is not None and norm(have) == norm(desired):
             continue

@@ -57,7 +57,7 @@ def scaling_policies(aas, ids: list[str]) -> list[dict]:
 
 def read_autoscaling(reads: Reads, aas, table: str, gsis: list[str]) -> dict | None:
     ids = resource_ids(table, gsis)
-    return reads.value(
+    return reads(
         "autoscaling",
         lambda: {"targets": scalable_targets(aas, ids), "policies": scaling_policies(aas, ids)},
     )

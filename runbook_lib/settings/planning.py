@@ -277,7 +277,7 @@ def diff_tags(d: Draft) -> None:
     if not src_tags:
         return
     arn = d.desc["TableArn"]
-    cur_tags = d.reads.value("tags", lambda: list_tags(d.opt_ddb, arn)) or {}
+    cur_tags = d.reads("tags", lambda: list_tags(d.opt_ddb, arn)) or {}
     missing = {k: v for k, v in src_tags.items() if cur_tags.get(k) != v}
     if missing:
         d.add(
@@ -347,7 +347,7 @@ def diff_contributor_insights(d: Draft) -> None:
             d.notes.append(f"index {index} is not on {d.target_table}: its contributor insights are not copied")
             continue
         kwargs = {"TableName": d.target_table} | ({"IndexName": index} if index else {})
-        cur = d.reads.value("contributor_insights", lambda: d.opt_ddb.describe_contributor_insights(**kwargs))
+        cur = d.reads("contributor_insights", lambda: d.opt_ddb.describe_contributor_insights(**kwargs))
         status = None if cur is None else (cur.get("ContributorInsightsStatus") or "DISABLED")
         if status in ("ENABLED", "ENABLING"):
             continue
@@ -367,7 +367,7 @@ def diff_kinesis(d: Draft) -> None:
     wanted = d.snap.get("kinesis_destinations") or []
     if not wanted:
         return
-    cur = d.reads.value("kinesis_destinations", lambda: kinesis_destinations(d.opt_ddb, d.target_table)) or []
+    cur = d.reads("kinesis_destinations", lambda: kinesis_destinations(d.opt_ddb, d.target_table)) or []
     have = {dest["stream_arn"]: dest for dest in cur}
     for dest in wanted:
         status = (have.get(dest["stream_arn"]) or {}).get("status")

@@ -81,7 +81,7 @@ def snapshot(target: AwsTarget, table: str) -> dict[str, Any]:
 
     snap["ttl"] = read_ttl(reads, opt_ddb, table)
     snap["pitr"] = read_pitr(reads, opt_ddb, table)
-    snap["tags"] = reads.value("tags", lambda: list_tags(opt_ddb, arn))
+    snap["tags"] = reads("tags", lambda: list_tags(opt_ddb, arn))
     snap["autoscaling"] = read_autoscaling(reads, optional_client(target, "application-autoscaling"), table, gsis)
     snap["alarms"] = read_alarms(reads, optional_client(target, "cloudwatch"), table)
     snap["contributor_insights"] = _read_contributor_insights(reads, opt_ddb, table, gsis)
@@ -89,7 +89,7 @@ def snapshot(target: AwsTarget, table: str) -> dict[str, Any]:
     snap["stream_resource_policy"] = (
         read_policy(reads, opt_ddb, "stream_resource_policy", stream_arn) if stream_arn else None
     )
-    snap["kinesis_destinations"] = reads.value(
+    snap["kinesis_destinations"] = reads(
         "kinesis_destinations", lambda: [d for d in kinesis_destinations(opt_ddb, table) if d["status"] in KINESIS_ON]
     )
     snap["unreadable"] = dict(reads.unreadable)
@@ -112,7 +112,7 @@ def warm(value: dict | None) -> dict | None:
 
 
 def read_ttl(reads: Reads, ddb, table: str) -> dict | None:
-    ttl_desc = reads.value("ttl", lambda: ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"])
+    ttl_desc = reads("ttl", lambda: ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"])
     if ttl_desc is None:
         return None
     status = ttl_desc.get("TimeToLiveStatus") or "DISABLED"
@@ -124,7 +124,7 @@ def read_ttl(reads: Reads, ddb, table: str) -> dict | None:
 
 
 def read_pitr(reads: Reads, ddb, table: str) -> dict | None:
-    cb = reads.value("pitr", lambda: ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"])
+    cb = reads("pitr", lambda: ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"])
     if cb is None:
         return None
     p = cb.get("PointInTimeRecoveryDescription") or {}
@@ -155,11 +155,11 @@ def _read_contributor_insights(reads: Reads, ddb, table: str, gsis: list[str]) -
         status = r.get("ContributorInsightsStatus") or "DISABLED"
         return {"status": status, "enabled": status in ("ENABLED", "ENABLING"), "mode": r.get("ContributorInsightsMode")}
 
-    return reads.value("contributor_insights", lambda: {"table": one(None), "indexes": {g: one(g) for g in gsis}})
+    return reads("contributor_insights", lambda: {"table": one(None), "indexes": {g: one(g) for g in gsis}})
 
 
 def read_policy(reads: Reads, ddb, setting: str, arn: str) -> str | None:
-    return reads.value(
+    return reads(
         setting,
         lambda: ddb.get_resource_policy(ResourceArn=arn).get("Policy"),
         # Only PolicyNotFoundException means "no policy" (AWS, GetResourcePolicy); anything else,
