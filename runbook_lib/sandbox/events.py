@@ -64,6 +64,7 @@ from moto.events import models as events_models
 from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
 
+from ..aws.cloudtrail import logs_management_writes
 from . import faults
 
 log = logging.getLogger(__name__)
@@ -84,22 +85,9 @@ _MAX_RULE_DESCRIPTION = 512
 
 
 def _logs_management_writes(trail: Any) -> bool:
-    if trail.advanced_event_selectors:
-        for selector in trail.advanced_event_selectors:
-            fields = {f.get("Field"): f for f in selector.get("FieldSelectors", [])}
-            category = fields.get("eventCategory", {})
-            if "Management" not in category.get("Equals", []):
-                continue
-            read_only = fields.get("readOnly", {})
-            if "true" in [str(v).lower() for v in read_only.get("Equals", [])]:
-                continue
-            return True
-        return False
-    if not trail.event_selectors:
-        return True  # CloudTrail's default: all management events, read and write
-    return any(
-        s.get("IncludeManagementEvents", True) and s.get("ReadWriteType", "All") in ("All", "WriteOnly")
-        for s in trail.event_selectors
+    # moto keeps a trail's selectors as PutEventSelectors took them: the shape GetEventSelectors answers
+    return logs_management_writes(
+        {"EventSelectors": trail.event_selectors, "AdvancedEventSelectors": trail.advanced_event_selectors}
     )
 
 

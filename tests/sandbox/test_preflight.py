@@ -12,7 +12,7 @@ import pytest
 from runbook_lib import preflight
 from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError, PreconditionError
-from runbook_lib.preflight import FAIL, PASS, WARN
+from runbook_lib.preflight import FAIL, PASS, WARN, checklist
 
 REGION = "us-east-1"
 CANARY = "CANARY-7f3a-value-never-logged"
@@ -213,29 +213,6 @@ def test_cloudtrail_trail_of_another_region_fails_unless_multi_region(aws, targe
     make_trail(aws, "global-trail", client=west, multi_region=True)
     row = preflight.check_cloudtrail(target, automation="event")
     assert row.status == PASS and "global-trail" in row.finding and "all regions" in row.finding, row
-
-
-@pytest.mark.parametrize(
-    "selectors, expected",
-    [
-        ({"EventSelectors": [], "AdvancedEventSelectors": []}, True),
-        ({"EventSelectors": [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]}, True),
-        ({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True,
-                              "ExcludeManagementEventSources": ["dynamodb.amazonaws.com"]}]}, False),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]}, True),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [
-            {"Field": "eventCategory", "Equals": ["Management"]},
-            {"Field": "readOnly", "NotEquals": ["false"]}]}]}, False),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [
-            {"Field": "eventCategory", "Equals": ["Management"]},
-            {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]}]}]}, True),
-        ({"AdvancedEventSelectors": [{"FieldSelectors": [
-            {"Field": "eventCategory", "Equals": ["Data"]},
-            {"Field": "resources.type", "Equals": ["AWS::DynamoDB::Table"]}]}]}, False),
-    ],
-)
-def test_logs_management_writes_reads_basic_and_advanced_selectors(selectors, expected):
-    assert preflight.logs_management_writes(selectors) is expected
 
 
 # -- PITR -----------------------------------------------------------------------------------
@@ -463,7 +440,7 @@ def test_a_refused_check_degrades_to_a_warn_row(aws, target, monkeypatch):
     def refuse(*args, **kwargs):
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListEventSourceMappings")
 
-    monkeypatch.setattr(preflight, "check_stream_consumers", refuse)
+    monkeypatch.setattr(checklist, "check_stream_consumers", refuse)
     pf = preflight.run_checks(target, source_table="orders", target_table="orders-restored")
     row = pf.row("stream_consumers")
     assert row.status == WARN and row.code == "AccessDeniedException" and "could not read" in row.finding

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from runbook_lib import settings
+from runbook_lib.settings import applying, planning
 from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError, PreconditionError
 
@@ -366,14 +367,14 @@ def test_a_failed_change_does_not_stop_the_others_and_is_raised_with_the_plan(aw
     make_source(aws)
     make_fresh(aws)
     plan = settings.diff(target, settings.snapshot(target, "orders"), "orders-restored")
-    real_call = settings._call
+    real_call = applying._call
 
     def call(target_, clients, step, table, timeout):
         if step.operation == "UpdateTimeToLive":
             raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "UpdateTimeToLive")
         return real_call(target_, clients, step, table, timeout)
 
-    monkeypatch.setattr(settings, "_call", call)
+    monkeypatch.setattr(applying, "_call", call)
     with pytest.raises(PreconditionError) as exc:
         settings.apply(target, plan, execute=True)
     assert "ttl: AccessDeniedException: not allowed" in str(exc.value)
@@ -382,7 +383,7 @@ def test_a_failed_change_does_not_stop_the_others_and_is_raised_with_the_plan(aw
     assert {c.setting: c.status for c in result.changes} == {
         "deletion_protection": "applied", "stream": "applied", "ttl": "failed", "pitr": "applied", "tags": "applied",
     }
-    monkeypatch.setattr(settings, "_call", real_call)
+    monkeypatch.setattr(applying, "_call", real_call)
     assert [c.setting for c in settings.diff(target, plan.snapshot, "orders-restored").changes] == ["ttl"]
 
 
@@ -390,12 +391,12 @@ def test_policy_arns_are_rewritten_whole_and_the_new_stream_arn_is_filled_in_at_
     src = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
     tgt = "arn:aws:dynamodb:us-east-1:123456789012:table/orders-restored"
     text = json.dumps({"Resource": [src, src + "/index/*", src + "-archive", src + "*"]})
-    assert json.loads(settings._rewrite_arn(text, src, tgt))["Resource"] == [
+    assert json.loads(planning._rewrite_arn(text, src, tgt))["Resource"] == [
         tgt, tgt + "/index/*", src + "-archive", tgt + "*"]
     step = settings.Step("dynamodb", "PutResourcePolicy", {"ResourceArn": settings.STREAM_ARN_TOKEN, "Policy": "{}"})
-    assert settings._resolve(step, tgt + "/stream/2026").params["ResourceArn"] == tgt + "/stream/2026"
+    assert applying._resolve(step, tgt + "/stream/2026").params["ResourceArn"] == tgt + "/stream/2026"
     with pytest.raises(PreconditionError):
-        settings._resolve(step, None)
+        applying._resolve(step, None)
 
 
 def test_diff_copies_on_demand_maximums_and_raises_warm_throughput_to_the_source(aws, target):

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from runbook_lib.aws import clients as config
 from runbook_lib import preflight, settings
+from runbook_lib.settings import reading
 from runbook_lib.aws.clients import AwsTarget
 
 REGION = "us-east-1"
@@ -542,12 +543,12 @@ def test_a_stream_that_is_gone_is_not_shown_as_a_stream_without_policy(aws, worl
     has no policy ("GetResourcePolicy - Amazon DynamoDB",
     https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GetResourcePolicy.html)."""
     target = AwsTarget(region=REGION, endpoint_url=endpoint)
-    real = settings.describe_table
+    real = reading.describe_table
 
     def stale_stream(target_, table, *, client=None):
         desc = real(target_, table, client=client)
         return {**desc, "LatestStreamArn": desc["TableArn"] + "/stream/2001-01-01T00:00:00.000"}
 
-    monkeypatch.setattr(settings, "describe_table", stale_stream)
+    monkeypatch.setattr(reading, "describe_table", stale_stream)
     snap = settings.snapshot(target, "streamed")
     assert snap["unreadable"] == {"stream_resource_policy": "ResourceNotFoundException"}

@@ -179,7 +179,7 @@ RUNBOOK_CODES = [
     ("dynamodb", "RestoreTableToPointInTime", "LimitExceededException"),  # restore, preflight
     ("dynamodb", "RestoreTableToPointInTime", "ValidationException"),  # aws.tables.validate_table_name
     ("dynamodb", "GetResourcePolicy", "PolicyNotFoundException"),  # settings
-    # settings._call retries these on the steps it applies
+    # settings.applying._call retries these on the steps it applies
     ("dynamodb", "UpdateTable", "ResourceInUseException"),
     ("dynamodb", "UpdateTable", "LimitExceededException"),
     ("dynamodb", "TagResource", "ResourceInUseException"),
