@@ -101,3 +101,20 @@ def _check_workflow_history(num: Mapping[str, float]) -> None:
             f"RestoreTimeoutSeconds to {longest} or less"
         )
 
+
+def max_message_warnings(deployed: int, checked: int | None) -> list[str]:
+    """A warning when preflight (step 00) sized the items against another maximum message size
+    than the queue is deployed with; none when it checked the same value, or was not told."""
+    if checked is None or int(checked) == deployed:
+        return []
+    consequence = (
+        "items between the two sizes will travel as their key only and be re-read from the source (convergent, "
+        "more reads)"
+        if deployed < int(checked)
+        else "the item-size finding of step 00 is more pessimistic than this deployment"
+    )
+    return [
+        f"MaximumMessageSize {deployed} is deployed, but preflight (step 00) checked the item sizes against "
+        f"{int(checked)}: {consequence}; run step 00 again with max_message_bytes={deployed}, or deploy with "
+        f"MaximumMessageSize={int(checked)}"
+    ]

@@ -26,6 +26,7 @@ from .parameters import (
     RESERVED,
     STARTING_POSITIONS,
     check_parameter,
+    max_message_warnings,
     resolve_parameters,
 )
 from .stacks import account_id, describe_raw
@@ -74,6 +75,11 @@ class DeployPlan:
         """The queue mapping's ``ScalingConfig.MaximumConcurrency``; None = no cap."""
         return int(float(self.parameters.get("ApplierMaximumConcurrency", "0"))) or None
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The queues' ``MaximumMessageSize`` this plan deploys (the forwarder's ``MAX_MESSAGE_BYTES``)."""
+        return int(float(self.parameters["MaximumMessageSize"]))
+
 
 def plan(
     target: AwsTarget,
@@ -89,6 +95,7 @@ def plan(
     applier_max_concurrency: int | None = None,
     stack_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    preflight_max_message_bytes: int | None = None,
 ) -> DeployPlan:
     """What :func:`deploy` would create or update, with every template parameter. Changes nothing.
 
@@ -97,6 +104,9 @@ def plan(
     parameter by name (``QueueVisibilityTimeout``, ``MaxReceiveCount``, ``ApplierBatchSize``...).
     ``applier_max_concurrency`` caps the applier's concurrent invocations (the queue mapping's
     ``ScalingConfig.MaximumConcurrency``, 2 to 1000, 0 = no cap; None = the template's default).
+    ``preflight_max_message_bytes``: the maximum message size step 00 sized the items against;
+    when it is not the ``MaximumMessageSize`` deployed (:attr:`DeployPlan.max_message_bytes`),
+    the plan says so in its warnings.
     """
     # -- inputs, before any call ---------------------------------------------------------------
     validate_table_pair(source_table, target_table)
@@ -152,6 +162,7 @@ def plan(
             "ApplierMaximumConcurrency 0: replay is uncapped (one invocation per message group, up to 1,250 at "
             "once): it can take the account's Lambda concurrency and throttle against the restored table"
         )
+    warnings += max_message_warnings(int(float(values["MaximumMessageSize"])), preflight_max_message_bytes)
 
     existing = describe_raw(target, name)
     existing_status = existing["StackStatus"] if existing else None
