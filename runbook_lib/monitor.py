@@ -30,6 +30,9 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from . import buffer
+from .aws.codes import error_code
+from .buffer.draining import queue_counts
+from .buffer.feedback import aws_failure
 from . import state as run_state
 from . import times
 from .aws.clients import AwsTarget
@@ -138,7 +141,7 @@ def rule_dlq_summary(target: AwsTarget, stack: buffer.BufferStack, *, sample: in
         return None
     sqs = target.client("sqs")
     try:
-        counts = buffer._queue_counts(sqs, url)
+        counts = queue_counts(sqs, url)
         received = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=max(1, min(sample, 10)),
@@ -146,7 +149,7 @@ def rule_dlq_summary(target: AwsTarget, stack: buffer.BufferStack, *, sample: in
             MessageAttributeNames=["All"],
         ).get("Messages", [])
     except ClientError as exc:
-        raise buffer._aws_failure(exc, f"reading the rule's dead-letter queue {url}", "check permissions (sqs:ReceiveMessage)") from exc
+        raise aws_failure(exc, f"reading the rule's dead-letter queue {url}", "check permissions (sqs:ReceiveMessage)") from exc
     messages = []
     for message in received:
         attributes = {k: v.get("StringValue", "") for k, v in (message.get("MessageAttributes") or {}).items()}
@@ -294,7 +297,7 @@ def _find_execution(target: AwsTarget, stack: buffer.BufferStack, *, since) -> t
     try:
         return find_restore_execution(target, stack, since=since), None
     except ClientError as exc:
-        if buffer._code(exc) != "StateMachineDoesNotExist":
+        if error_code(exc) != "StateMachineDoesNotExist":
             raise
         return None, (
             f"the enable-replay state machine {stack.state_machine_arn} does not exist (deleted outside the "

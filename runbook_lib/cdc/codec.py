@@ -54,6 +54,12 @@ KEY_TYPES = frozenset({"S", "N", "B"})
 ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "BOOL", "NULL"})
 #: DynamoDB allows 32 levels of nesting; a little headroom, and a bound on recursion
 MAX_DEPTH = 40
+#: The buffer queue's ``MaximumMessageSize`` unless a stack is deployed with another: the one place
+#: this value is written. ``infra/buffer.yaml``'s ``MaximumMessageSize`` defaults to it (a unit test
+#: keeps the two equal), preflight sizes items against it, the forwarder falls back to it without
+#: ``MAX_MESSAGE_BYTES``. 256 KiB keeps a batch of 10 well inside Lambda's 6 MB payload; a queue
+#: takes up to 1 MiB.
+MAX_MESSAGE_BYTES = 262_144
 
 _DIGITS = re.compile(r"[0-9]+")
 # Characters SQS refuses in a message body (outside #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD

@@ -5,7 +5,7 @@ Handler ``runbook_lib.cdc.forwarder.handler``, on a DynamoDB stream event source
 
 Environment:
     ``QUEUE_URL``          the FIFO queue
-    ``MAX_MESSAGE_BYTES``  the queue's MaximumMessageSize (default 262144)
+    ``MAX_MESSAGE_BYTES``  the queue's MaximumMessageSize (default ``codec.MAX_MESSAGE_BYTES``)
     ``KEY_DIGEST_SECRET_ARN``  the stack's key digest secret, read once per cold start
                            (:func:`runbook_lib.cdc.runtime.key_digest`; no secret, no send)
     ``LOG_LEVEL``          DEBUG, INFO (default), WARNING, ERROR
@@ -64,7 +64,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import codec, runtime
 
-DEFAULT_MAX_MESSAGE_BYTES = 262_144
 MAX_BATCH_ENTRIES = 10
 #: sends of an entry that SQS failed on its side, after the first, before the forwarder stops
 DEFAULT_ENTRY_RETRIES = 3
@@ -77,7 +76,7 @@ logger = runtime.get_logger(__name__)
 @dataclass(frozen=True)
 class ForwarderSettings:
     queue_url: str
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_message_bytes: int = codec.MAX_MESSAGE_BYTES
     entry_retries: int = DEFAULT_ENTRY_RETRIES
     #: the stack's keyed digest: message group ids and logged keys
     digest: codec.KeyDigest = field(kw_only=True, repr=False)
@@ -86,7 +85,7 @@ class ForwarderSettings:
     def from_env(cls, env: dict | None = None, *, digest: codec.KeyDigest) -> "ForwarderSettings":
         env = os.environ if env is None else env
         raw = (env.get("MAX_MESSAGE_BYTES") or "").strip()
-        return cls(queue_url=env["QUEUE_URL"], max_message_bytes=int(raw) if raw else DEFAULT_MAX_MESSAGE_BYTES,
+        return cls(queue_url=env["QUEUE_URL"], max_message_bytes=int(raw) if raw else codec.MAX_MESSAGE_BYTES,
                    digest=digest)
 
 

@@ -8,10 +8,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..aws.clients import AwsTarget
+from ..cdc.codec import MAX_MESSAGE_BYTES as DEFAULT_MAX_MESSAGE_BYTES  # the buffer queue's, deployed by default
 from .result import PASS, WARN, CheckRow
 
-#: SQS's default MaximumMessageSize (256 KiB); the buffer's queue may be configured up to 1 MiB.
-DEFAULT_MAX_MESSAGE_BYTES = 262_144
 #: What a buffered change carries besides the item image (event id, name, keys, sequence
 #: number, times, table), in bytes: a generous allowance.
 MESSAGE_OVERHEAD_BYTES = 1024

@@ -564,3 +564,18 @@ def test_applier_concurrency_is_capped_by_default_and_the_plan_says_so(target, s
     stack = buffer.deploy(target, buffer.plan(target, source_table=SOURCE, target_table=TARGET, applier_max_concurrency=25))
     mapping = aws("lambda").get_event_source_mapping(UUID=stack.queue_mapping_uuid)
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 25}
+
+
+def test_plan_records_the_max_message_size_it_deploys_and_warns_when_preflight_checked_another(target, source, aws):
+    # GIVEN the template's default: recorded, and no warning when step 00 checked that value
+    p = buffer.plan(target, source_table=SOURCE, target_table=TARGET, preflight_max_message_bytes=262_144)
+    assert p.max_message_bytes == 262_144 == int(p.parameters["MaximumMessageSize"])
+    assert not any("MaximumMessageSize" in w for w in p.warnings)
+    # WHEN step 01 deploys another value (a template parameter) than step 00 checked
+    p = buffer.plan(target, source_table=SOURCE, target_table=TARGET, parameters={"MaximumMessageSize": "1048576"},
+                    preflight_max_message_bytes=262_144)
+    # THEN the plan records what it deploys and says that preflight checked something else
+    assert p.max_message_bytes == 1_048_576
+    (size_warning,) = [w for w in p.warnings if "MaximumMessageSize" in w]
+    assert "MaximumMessageSize 1048576 is deployed" in size_warning and "against 262144" in size_warning
+    _nothing_created(aws)

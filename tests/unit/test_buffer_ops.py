@@ -1,4 +1,4 @@
-"""buffer.py's operations against scripted clients: the races and timeouts moto cannot stage."""
+"""The buffer package's operations against scripted clients: the races and timeouts moto cannot stage."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runbook_lib import buffer
+from runbook_lib.buffer import dlq
+from runbook_lib.buffer.names import STACK_NAME_RE, resource_names
 from runbook_lib.errors import BufferError, InputError
 
 STACK = buffer.BufferStack(
@@ -185,8 +187,8 @@ def test_stack_name_is_deterministic_valid_and_short(source, target):
     name = buffer.stack_name_for(source, target)
     assert name == buffer.stack_name_for(source, target)
     assert len(name) <= buffer.MAX_STACK_NAME
-    assert buffer._STACK_NAME_RE.match(name)
-    assert len(buffer._names(name)["forwarder"]) <= 64
+    assert STACK_NAME_RE.match(name)
+    assert len(resource_names(name)["forwarder"]) <= 64
 
 
 def test_stack_names_differ_per_pair():
@@ -427,7 +429,7 @@ def test_redrive_can_wait_for_failing_changes_to_reach_the_dlq(monkeypatch):
             self.depth = 1  # the failing change lands in the DLQ after the first look
             return answer
 
-    monkeypatch.setattr(buffer.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(dlq.time, "sleep", lambda seconds: None)
     sqs = FillingSqs(0, [[], [_task("COMPLETED", 1)]])
     result = buffer.redrive_dlq(FakeTarget(sqs=sqs), REDRIVE_STACK, execute=True, wait_for_dlq=60)
     assert result.status == "COMPLETED"

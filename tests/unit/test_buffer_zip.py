@@ -14,9 +14,10 @@ import zipfile
 from pathlib import Path
 
 
+import runbook_lib
 from runbook_lib import buffer
 
-PACKAGE = Path(buffer.__file__).resolve().parent
+PACKAGE = Path(runbook_lib.__file__).resolve().parent
 HANDLER_MODULES = ("runbook_lib.cdc.forwarder", "runbook_lib.cdc.applier")
 
 

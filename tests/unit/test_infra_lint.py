@@ -17,6 +17,8 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 
 from runbook_lib import buffer
+from runbook_lib.buffer.names import resource_names
+from runbook_lib.buffer.template import substitute
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 TEMPLATES = sorted(p for p in INFRA.iterdir() if p.suffix in (".yaml", ".yml"))
@@ -369,9 +371,9 @@ def test_rule_description_stays_within_512_characters_for_any_table_names(resour
     Table names hold up to 255 characters each, and CloudFormation stack names up to 128.
     """
     description = resources["RestoreRule"]["Properties"]["Description"]
-    longest = buffer._substitute(description, _values("s" * 255, "t" * 255, "p" * 128))
+    longest = substitute(description, _values("s" * 255, "t" * 255, "p" * 128))
     assert isinstance(longest, str) and len(longest) <= 512
-    sample = buffer._substitute(description, _values("orders", "orders-restored", "pitr-orders"))
+    sample = substitute(description, _values("orders", "orders-restored", "pitr-orders"))
     assert "pitr-orders" in sample
 
 
@@ -400,15 +402,15 @@ def test_rule_target_dead_letters_to_a_standard_queue_only_this_rule_may_send_to
     for region in ("us-east-1", "cn-north-1", "us-gov-west-1"):
         values = _values("orders", "orders-restored", "pitr-orders", region)
         part = values["AWS::Partition"]
-        rendered = buffer._substitute(statement, values)
+        rendered = substitute(statement, values)
         document = {"Statement": [{**rendered, "Resource": f"arn:{part}:sqs:{region}:123456789012:pitr-orders-restore-dlq"}]}
         queue_arn = f"arn:{part}:sqs:{region}:123456789012:pitr-orders-restore-dlq"
         rule_arn = f"arn:{part}:events:{region}:123456789012:rule/pitr-orders-restore"
         assert queue_policy_allows_events(document, queue_arn, rule_arn)
         assert not queue_policy_allows_events(document, queue_arn, rule_arn.replace("pitr-orders", "other"))
-    names = buffer._names("pitr-orders")
-    assert buffer._substitute(resources["RestoreRule"]["Properties"]["Name"], _values("a", "b", "pitr-orders")) == names["rule"]
-    assert buffer._substitute(queue["QueueName"], _values("a", "b", "pitr-orders")) == names["rule_dlq"]
+    names = resource_names("pitr-orders")
+    assert substitute(resources["RestoreRule"]["Properties"]["Name"], _values("a", "b", "pitr-orders")) == names["rule"]
+    assert substitute(queue["QueueName"], _values("a", "b", "pitr-orders")) == names["rule_dlq"]
 
 
 def test_rule_pattern_matches_the_restore_event_and_nothing_else():

@@ -73,8 +73,10 @@ def _aws_methods_called_in_runbook_lib() -> set[str]:
     """Names of client methods (and paginators) called in the step modules (not the sandbox, the Lambda
     handlers, or the drill's own set-up and fault bookkeeping (activity), which run as the sandbox's root)."""
     names: set[str] = set()
-    for path in sorted((ROOT / "runbook_lib").glob("*.py")):
+    for path in sorted((ROOT / "runbook_lib").rglob("*.py")):
         if path.name in ("drill.py", "activity.py"):  # the drill's own set-up and bookkeeping, as root
+            continue
+        if {"sandbox", "cdc"} & set(path.relative_to(ROOT / "runbook_lib").parts):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from runbook_lib import buffer, workflow_budget
+from runbook_lib.buffer.parameters import resolve_parameters
 from runbook_lib.errors import InputError
 
 
@@ -53,7 +54,7 @@ def test_the_walk_counts_a_poll_and_its_retries():
 
 
 def _resolve(**given):
-    return buffer._resolve_parameters(buffer.load_template(), {k: str(v) for k, v in given.items()})
+    return resolve_parameters(buffer.load_template(), {k: str(v) for k, v in given.items()})
 
 
 def test_plan_refuses_parameters_that_could_exceed_the_limit():
