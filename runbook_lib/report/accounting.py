@@ -35,8 +35,17 @@ class BufferAccounting:
     dead_lettered: int | None = None
     stream_failures: int | None = None
 
+    @property
+    def arrived(self) -> int | None:
+        """Writes from R on: captured, less those made before R (the buffer reads its stream from
+        before the restore point; those writes are in the restored table already, or reverted on
+        purpose in rollback)."""
+        if self.captured is None:
+            return None
+        return self.captured - (self.skipped_before_replay or 0)
+
     def to_json(self) -> dict[str, int | None]:
-        return asdict(self)
+        return {**asdict(self), "arrived": self.arrived}
 
 
 def _int(value: Any) -> int | None:

@@ -230,9 +230,11 @@ def test_report_leads_with_the_verdict_then_the_writes_that_arrived_were_applied
     page = render_html(_reconciliation(verdict=PASS), state)
     # THEN before any section: the verdict, the headline, the buffer's accounting, RTO and catch-up
     lead = _lead(page)
-    assert lead.index(">PASS<") < lead.index("1,250 writes arrived during the restore; 1,200 applied, 0 lost.")
+    headline = "1,210 writes arrived during the restore; 1,200 applied, 10 superseded by a newer write of the same item, 0 lost."
+    assert lead.index(">PASS<") < lead.index(headline)
     for label, value in (
-        ("writes arrived", "1,250"), ("applied to the restored table", "1,200"), ("skipped: made before R", "40"),
+        ("captured by the buffer", "1,250"), ("skipped: made before R", "40"), ("arrived during the restore", "1,210"),
+        ("applied to the restored table", "1,200"),
         ("dropped as stale", "10"), ("dead-lettered", "0"), ("lost", "0"),
         ("RTO", "8 min 30 s"), ("catch-up", "2 min 0 s"), ("T, restore point", "2026-11-28 05:00:00"),
     ):
@@ -240,7 +242,7 @@ def test_report_leads_with_the_verdict_then_the_writes_that_arrived_were_applied
     # and summary.json carries the same accounting
     assert run_summary(_reconciliation(verdict=PASS), state)["buffer"] == {
         "captured": 1250, "sent": 1250, "applied": 1200, "skipped_before_replay": 40, "dropped_as_stale": 10,
-        "reread": 7, "poison": 0, "dead_lettered": 0, "stream_failures": 0,
+        "reread": 7, "poison": 0, "dead_lettered": 0, "stream_failures": 0, "arrived": 1210,
     }
 
 
@@ -254,8 +256,10 @@ def test_report_times_are_to_the_second_and_utc_is_said_once():
 
 
 def test_a_fail_with_keys_lost_says_so_in_the_headline():
-    page = render_html(_reconciliation(), {**STATE, "pipeline": PIPELINE})
-    assert "1,250 writes arrived during the restore; 1,200 applied, 1 lost, 1 still in flight." in _lead(page)
+    dead = {**PIPELINE, "dlq_depth": 2}
+    page = render_html(_reconciliation(), {**STATE, "pipeline": dead})
+    assert ("1,210 writes arrived during the restore; 1,200 applied, 10 superseded by a newer write of the same "
+            "item, 2 dead-lettered, 1 lost, 1 still in flight.") in _lead(page)
 
 
 def test_a_run_without_the_buffers_accounting_has_no_headline_and_says_nothing_of_it():
@@ -266,14 +270,14 @@ def test_a_run_without_the_buffers_accounting_has_no_headline_and_says_nothing_o
 
 def test_a_drills_fault_entry_gives_the_accounting_when_the_run_recorded_no_pipeline():
     state = {**STATE, "faults": [{"name": "partial-send", "pipeline": PIPELINE}]}
-    assert "1,250 writes arrived during the restore" in _lead(render_html(_reconciliation(verdict=PASS), state))
+    assert "1,210 writes arrived during the restore" in _lead(render_html(_reconciliation(verdict=PASS), state))
 
 
 def test_the_notebook_view_of_a_summary_is_the_reports_lead():
     from runbook_lib.report import summarize
 
     view = summarize(_reconciliation(verdict=PASS), {**STATE, "pipeline": PIPELINE})._repr_html_()
-    assert view.index(">PASS<") < view.index("1,250 writes arrived during the restore; 1,200 applied, 0 lost.")
+    assert view.index(">PASS<") < view.index("1,210 writes arrived during the restore; 1,200 applied, 10 superseded")
 
 
 def test_every_file_names_a_key_as_the_handlers_do(tmp_path):
