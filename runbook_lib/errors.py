@@ -54,12 +54,6 @@ class CutoverError(RunbookError):
     """Cutover cannot proceed safely (writers still active, buffer not drained)."""
 
 
-class ReconciliationFailed(RunbookError):
-    """The reconciliation found unexplained differences: the verdict is FAIL."""
-
-    exit_code = 1
-
-
 from .aws.codes import ACCESS_DENIED_CODES  # noqa: E402,F401 - AccessDeniedError.from_client_error reads it
 
 #: Where the operator's permissions are written down; every remedy points there.

@@ -73,9 +73,36 @@ class CodecError(ValueError):
 
 
 # -- keys -------------------------------------------------------------------------------------
-def _canonical_number(text: Any) -> str:
+def canonical_number(text: Any) -> str:
+    """The canonical text of a DynamoDB number: ``"1"``, ``"1.0"``, ``"1E0"`` and ``"+1"`` all give ``"1"``.
+
+    Plain decimal notation, no exponent, no leading zeros, no trailing fractional zeros, ``"0"``
+    for every zero (``"-0"``, ``"0.000"``); 38 significant digits (DynamoDB's limit) are never
+    rounded. The one rule for numbers: key digests (:func:`canonical_key`) and the reconciliation's
+    item digests (``runbook_lib.reconcile.values``) both use it. Raises :class:`CodecError` without
+    repeating the value.
+    """
     if not isinstance(text, str):
         raise CodecError("a number value is not a string")
+    # Fast path (reconciliation calls this once per number of every scanned item): plain notation
+    # without an exponent, leading or trailing zeros is already canonical.
+    if text.isascii():
+        body = text[1:] if text[:1] == "-" else text
+        if body.isdigit():
+            if body[0] != "0":
+                return text
+            if body == "0":
+                return "0"
+        else:
+            whole, dot, fraction = body.partition(".")
+            if (
+                dot
+                and fraction.isdigit()
+                and fraction[-1] != "0"
+                and whole.isdigit()
+                and (whole[0] != "0" or whole == "0")
+            ):
+                return text
     try:
         number = decimal.Decimal(text)
     except decimal.InvalidOperation:
@@ -116,7 +143,7 @@ def canonical_key(keys: Any) -> str:
                 raise CodecError("a string key value is not a string")
             text = raw
         elif type_ == "N":
-            text = _canonical_number(raw)
+            text = canonical_number(raw)
         elif type_ == "B":
             text = base64.b64encode(_binary(raw)).decode("ascii")
         else:
@@ -241,7 +268,7 @@ def check_value(value: Any, depth: int = 0) -> None:
     if type_ == "S":
         ok = isinstance(raw, str)
     elif type_ == "N":
-        _canonical_number(raw)
+        canonical_number(raw)
         ok = True
     elif type_ == "B":
         _binary(raw)

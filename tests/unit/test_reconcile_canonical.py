@@ -19,10 +19,6 @@ from runbook_lib.reconcile import (
     LastChanges,
     RateLimit,
     Reconciliation,
-    _Bucket,
-    _Matcher,
-    _Throttle,
-    _normalise_last_changes,
     canonical_number,
     canonical_value,
     differing_attributes,
@@ -32,6 +28,8 @@ from runbook_lib.reconcile import (
     to_wire,
     verdict_for,
 )
+from runbook_lib.reconcile.scan import _Bucket, _Matcher, _Throttle
+from runbook_lib.reconcile.stream import _normalise_last_changes
 
 T = datetime(2026, 11, 28, 5, 0, tzinfo=timezone.utc)
 
@@ -297,3 +295,33 @@ def test_verdict_passes_only_with_nothing_unexplained_or_in_flight():
     assert verdict_for(0, 0) == PASS
     assert verdict_for(1, 0) == FAIL
     assert verdict_for(0, 1) == FAIL  # an item still changing has not been shown equal
+
+
+TRICKY_NUMBERS = [
+    ("1", "1"), ("1.0", "1"), ("1E0", "1"), ("+1", "1"), ("1E+2", "100"), ("100", "100"), ("-0", "0"),
+    ("0.000", "0"), ("-0.0E5", "0"), ("007", "7"), ("-12.50", "-12.5"), ("1.5E-7", "0.00000015"),
+    ("12345678901234567890123456789012345678", "12345678901234567890123456789012345678"),
+    ("-1.2345678901234567890123456789012345678E+37", "-12345678901234567890123456789012345678"),
+    ("9.9999999999999999999999999999999999999E+125", "99999999999999999999999999999999999999" + "0" * 88),
+    ("1E-130", "0." + "0" * 129 + "1"),
+]
+
+
+@pytest.mark.parametrize(("text", "canonical"), TRICKY_NUMBERS)
+def test_reconcile_and_the_handlers_canonicalise_numbers_by_one_rule(text, canonical):
+    """One rule, one implementation: the item digests reconciliation compares and the key digest the
+    handlers use as MessageGroupId read a number the same way (the codec's function)."""
+    import json
+
+    from runbook_lib.cdc import codec
+    from runbook_lib.reconcile import values
+
+    assert values.canonical_number is codec.canonical_number
+    assert canonical_number(text) == canonical
+    # the handlers' canonical key and reconciliation's key id hold the same number text
+    assert json.loads(codec.canonical_key({"pk": {"N": text}})) == {"pk": {"N": canonical}}
+    assert key_from_id(key_id({"pk": {"N": text}})) == {"pk": {"N": canonical}}
+    # and so the same key spelt two ways is one key on both paths, and one item in the digests
+    digest = codec.KeyDigest("k" * 32)
+    assert digest({"pk": {"N": text}}) == digest({"pk": {"N": canonical}})
+    assert item_digest({"n": {"N": text}}) == item_digest({"n": {"N": canonical}})

@@ -203,3 +203,109 @@ def test_timeline_shows_every_recorded_time():
     fig = timeline_figure(STATE)
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {"T restore point", "R replay start", "capture start", "restore called", "target ACTIVE", "buffer drained"} <= texts
+
+
+#: what activity.pipeline_activity adds up from the functions' log lines, as a run keeps it
+PIPELINE = {
+    "forwarder": {"events": {"forwarded": 12}, "totals": {"records": 1250, "sent": 1250}, "invocation_errors": 0},
+    "applier": {
+        "events": {"applied": 130},
+        "totals": {"received": 1250, "puts": 1100, "deletes": 100, "skipped_before_replay": 40, "superseded": 10,
+                   "reread": 7, "poison": 0},
+        "invocation_errors": 0,
+    },
+    "dlq_depth": 0,
+    "stream_failures": 0,
+}
+
+
+def _lead(page: str) -> str:
+    return page[page.index('class="verdict'):page.index("<h2>")]
+
+
+def test_report_leads_with_the_verdict_then_the_writes_that_arrived_were_applied_and_none_lost():
+    # GIVEN a run whose state holds the buffer's own accounting
+    state = {**STATE, "pipeline": PIPELINE}
+    # WHEN the report is rendered
+    page = render_html(_reconciliation(verdict=PASS), state)
+    # THEN before any section: the verdict, the headline, the buffer's accounting, RTO and catch-up
+    lead = _lead(page)
+    headline = "1,210 writes arrived during the restore; 1,200 applied, 10 superseded by a newer write of the same item, 0 lost."
+    assert lead.index(">PASS<") < lead.index(headline)
+    for label, value in (
+        ("captured by the buffer", "1,250"), ("skipped: made before R", "40"), ("arrived during the restore", "1,210"),
+        ("applied to the restored table", "1,200"),
+        ("dropped as stale", "10"), ("dead-lettered", "0"), ("lost", "0"),
+        ("RTO", "8 min 30 s"), ("catch-up", "2 min 0 s"), ("T, restore point", "2026-11-28 05:00:00"),
+    ):
+        assert re.search(re.escape(label) + r"[^<]*</th><td[^>]*>" + re.escape(value) + "<", lead), label
+    # and summary.json carries the same accounting
+    assert run_summary(_reconciliation(verdict=PASS), state)["buffer"] == {
+        "captured": 1250, "sent": 1250, "applied": 1200, "skipped_before_replay": 40, "dropped_as_stale": 10,
+        "reread": 7, "poison": 0, "dead_lettered": 0, "stream_failures": 0, "arrived": 1210,
+    }
+
+
+def test_report_times_are_to_the_second_and_utc_is_said_once():
+    state = {**STATE, "timings": {**STATE["timings"], "drained": "2026-11-28T05:22:30.123456+00:00"}}
+    page = render_html(_reconciliation(), state)
+    assert "+00:00" not in page and ".123456" not in page
+    assert "2026-11-28 05:22:30" in page and "2026-11-28 05:12:00" in page
+    text = re.sub(r"base64,[A-Za-z0-9+/=]+", "base64,", page)  # the figures' bytes are not text
+    assert text.count("UTC") == 1
+
+
+def test_a_fail_with_keys_lost_says_so_in_the_headline():
+    dead = {**PIPELINE, "dlq_depth": 2}
+    page = render_html(_reconciliation(), {**STATE, "pipeline": dead})
+    assert ("1,210 writes arrived during the restore; 1,200 applied, 10 superseded by a newer write of the same "
+            "item, 2 dead-lettered, 1 lost, 1 still in flight.") in _lead(page)
+
+
+def test_a_run_without_the_buffers_accounting_has_no_headline_and_says_nothing_of_it():
+    page = render_html(_reconciliation(verdict=PASS), {})
+    assert "writes arrived" not in page and "dead-lettered" not in page
+    assert run_summary(_reconciliation(verdict=PASS), {})["buffer"] is None
+
+
+def test_a_drills_fault_entry_gives_the_accounting_when_the_run_recorded_no_pipeline():
+    state = {**STATE, "faults": [{"name": "partial-send", "pipeline": PIPELINE}]}
+    assert "1,210 writes arrived during the restore" in _lead(render_html(_reconciliation(verdict=PASS), state))
+
+
+def test_the_notebook_view_of_a_summary_is_the_reports_lead():
+    from runbook_lib.report import summarize
+
+    view = summarize(_reconciliation(verdict=PASS), {**STATE, "pipeline": PIPELINE})._repr_html_()
+    assert view.index(">PASS<") < view.index("1,210 writes arrived during the restore; 1,200 applied, 10 superseded")
+
+
+def test_every_file_names_a_key_as_the_handlers_do(tmp_path):
+    """The report, differences.csv and summary.json identify a key the way the handlers' log lines
+    and MessageGroupId do: its keyed digest (codec.KeyDigest) beside the key's canonical text, the
+    very text the digest is the HMAC of, however the number was spelt."""
+    from runbook_lib.cdc import codec
+    from runbook_lib.reconcile import key_id
+    from runbook_lib.reconcile.classify import classify
+    from runbook_lib.reconcile.reread import _Open
+
+    # GIVEN a difference on a key whose number was scanned as "1.0" and whose binary came as bytes
+    digest = codec.KeyDigest("s" * 32)
+    kid = key_id({"pk": {"N": "1.0"}, "sk": {"B": b"\x01"}})
+    classified = classify({kid: _Open(b"digest", None)}, changes=None, restore_time=None, replay_from=None,
+                          key_names=("pk", "sk"), key_digest=digest, redact_keys=False, show_values=False)
+    rec = Reconciliation(
+        source_table="orders", target_table="orders-restored", source_count=1, target_count=0, items_scanned=1,
+        scan_seconds=1.0, items_per_second=1.0, differences=classified.differences, explained=0,
+        unexplained=1, in_flight=0, verdict=FAIL, keys_digested=True, key_digest_secret_arn="arn:secret",
+    )
+    # WHEN the reports are written
+    paths = write_reports(tmp_path, rec, {})
+    # THEN the stream record's key (as the forwarder digests it for MessageGroupId) matches every file
+    stream_key = {"sk": {"B": "AQ=="}, "pk": {"N": "1"}}
+    group = codec.key_digest(stream_key, digest)
+    (row,) = list(csv.DictReader(paths.differences.open(encoding="utf-8")))
+    assert row["key_hash"] == group and row["key"] == codec.canonical_key(stream_key)
+    page = paths.html.read_text(encoding="utf-8")
+    assert f"<code>{codec.canonical_key(stream_key).replace(chr(34), '&#34;')}</code>" in page
+    assert json.loads(paths.summary.read_text())["key_digest"] == {"algorithm": "HMAC-SHA256", "secret_arn": "arn:secret"}

@@ -1,0 +1,268 @@
+"""``reconcile()``: a pipeline of named stages (prepare, open, scan, compare, re-read, explain,
+classify, result), each a short function, as papermill's ``execute_notebook`` is."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..aws.clients import AwsTarget
+from ..cdc.codec import KeyDigest
+from ..errors import InputError
+from ..times import to_utc, utcnow
+from .classify import Classified, classify
+from .reread import _Open, _reread
+from .result import Reconciliation, verdict_for
+from .scan import _SOURCE, _TARGET, RateLimit, _as_rate_limit, _Matcher, _Progress, _scan_both, _Throttle
+from .stream import LastChanges, _normalise_last_changes, last_change_by_key
+from .tables import _check_segments, _client, _describe, _fmt_schema, _key_schema, _threads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The caller's arguments, checked before any call to AWS."""
+
+    source_table: str
+    target_table: str
+    restore_time: datetime | None
+    replay_from: datetime | None
+    last_changes: Any
+    segments: int
+    rate_limit: RateLimit | None
+    reread_rounds: int
+    show_values: bool
+    redact_keys: bool
+    key_digest: KeyDigest | None
+    key_digest_secret_arn: str | None
+    sample_size: int
+    progress: Any
+
+    @property
+    def tables(self) -> tuple[str, str]:
+        return (self.source_table, self.target_table)
+
+    @property
+    def window(self) -> bool:
+        """Whether there is a window [T, R) whose changes explain differences."""
+        t, r = self.restore_time, self.replay_from
+        return t is not None and r is not None and r > t
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Both tables, described, with one client sized for every reading thread."""
+
+    client: Any
+    descriptions: tuple[dict[str, Any], dict[str, Any]]
+    key_names: tuple[str, ...]
+
+
+@dataclass
+class _Compared:
+    """What the scan left open: every difference before the re-reads, and what the scan cost."""
+
+    open_: dict[str, _Open]
+    counts: list[int]
+    seconds: float
+    peak_unmatched: int
+    throttles: tuple[_Throttle, _Throttle]
+
+
+def reconcile(
+    target: AwsTarget,
+    source_table: str,
+    target_table: str,
+    *,
+    restore_time: datetime | str | None = None,
+    replay_from: datetime | str | None = None,
+    last_changes: Mapping[str, datetime] | Iterable[tuple[Any, datetime]] | None = None,
+    segments: int = 4,
+    rate_limit: RateLimit | float | None = None,
+    reread_rounds: int = 3,
+    wait_drained: Callable[[], None] | None = None,
+    show_values: bool = False,
+    redact_keys: bool = False,
+    key_digest: KeyDigest | None = None,
+    key_digest_secret_arn: str | None = None,
+    sample_size: int = 20,
+    progress: Any = None,
+) -> Reconciliation:
+    """Compare ``source_table`` with ``target_table`` item by item; see :mod:`runbook_lib.reconcile`.
+
+    ``restore_time`` (T) and ``replay_from`` (R): datetimes or ISO-8601 strings; keys last changed
+    in ``[floor(T), R)`` are explained. ``last_changes``: ``{key id: time}`` (see :func:`key_id`)
+    or pairs ``(DynamoDB JSON key, time)``; without it the source's stream is read when needed.
+    ``rate_limit``: a :class:`RateLimit` or items per second, for each table.
+    ``progress``: None, True / ``"tqdm"`` for bars, or ``callable(side, scanned, estimated_total)``.
+    ``redact_keys``: show every key as its keyed digest (``key_digest``, required then: checked
+    before any call); ``key_digest_secret_arn`` names the secret that keyed it, for the report.
+    """
+    options = _prepare(
+        source_table, target_table, restore_time=restore_time, replay_from=replay_from,
+        last_changes=last_changes, segments=segments, rate_limit=rate_limit, reread_rounds=reread_rounds,
+        show_values=show_values, redact_keys=redact_keys, key_digest=key_digest,
+        key_digest_secret_arn=key_digest_secret_arn, sample_size=sample_size, progress=progress,
+    )
+    started_at, clock = utcnow(), time.monotonic()
+    tables = _open_tables(target, options)
+    compared = _compare(tables, options)
+    settled, rounds_used = _reread(
+        tables.client, options.tables, tables.key_names, compared.open_, options.reread_rounds, wait_drained,
+        compared.throttles, _threads(options.segments), options.show_values,
+    )
+    changes, coverage_warning = _explaining_changes(target, options, compared.open_)
+    classified = classify(
+        compared.open_, changes=changes, restore_time=options.restore_time, replay_from=options.replay_from,
+        key_names=tables.key_names, key_digest=options.key_digest, redact_keys=options.redact_keys,
+        show_values=options.show_values,
+    )
+    result = _result(options, compared, classified, coverage_warning=coverage_warning, settled=settled,
+                     rounds_used=rounds_used, started_at=started_at, seconds=time.monotonic() - clock)
+    log.info(
+        "reconcile %s -> %s: %s (%d unexplained, %d in flight, %d explained, %d settled on re-read)",
+        source_table, target_table, result.verdict, result.unexplained, result.in_flight, result.explained, settled,
+    )
+    return result
+
+
+def _prepare(source_table: str, target_table: str, **kw: Any) -> _Options:
+    """Check every argument before any call (redacting without a secret is refused here)."""
+    if kw["redact_keys"] and kw["key_digest"] is None:
+        raise InputError(
+            "redact_keys needs the key digest secret: pass key_digest (reconcile.load_key_digest of the "
+            "buffer stack's KeyDigestSecretArn output, or of --key-digest-secret-arn), or do not redact keys"
+        )
+    if kw["key_digest"] is not None and not isinstance(kw["key_digest"], KeyDigest):
+        raise InputError("key_digest must be a runbook_lib.cdc.codec.KeyDigest")
+    _check_segments(kw["segments"])
+    rounds = kw["reread_rounds"]
+    if not isinstance(rounds, int) or rounds < 1:
+        raise InputError("reread_rounds must be at least 1: differences are always re-read with a consistent read")
+    if source_table == target_table:
+        raise InputError("source and target are the same table", table=source_table)
+    if kw["sample_size"] < 0:
+        raise InputError("sample_size must be zero or more")
+    restore_time = to_utc(kw.pop("restore_time"), "restore_time")
+    replay_from = to_utc(kw.pop("replay_from"), "replay_from")
+    rate_limit = _as_rate_limit(kw.pop("rate_limit"))
+    if kw["key_digest"] is None:
+        kw["key_digest_secret_arn"] = None
+    return _Options(source_table, target_table, restore_time, replay_from, rate_limit=rate_limit, **kw)
+
+
+def _open_tables(target: AwsTarget, options: _Options) -> _Tables:
+    """Describe both tables (ACTIVE, same primary key) with a client for all the scan's threads."""
+    client = _client(target, "dynamodb", 2 * options.segments)
+    descs = (_describe(client, options.source_table), _describe(client, options.target_table))
+    schemas = (_key_schema(descs[0]), _key_schema(descs[1]))
+    if schemas[0] != schemas[1]:
+        raise InputError(
+            f"key schemas differ: {options.source_table} has {_fmt_schema(schemas[0])}, "
+            f"{options.target_table} has {_fmt_schema(schemas[1])}; reconcile tables with the same primary key",
+            table=options.target_table,
+        )
+    return _Tables(client, descs, tuple(sorted(name for _, name, _ in schemas[0])))
+
+
+def _compare(tables: _Tables, options: _Options) -> _Compared:
+    """Scan both tables at once; every key seen on one side only, or with other digests, is open."""
+    per_table = _threads(2 * options.segments) // 2 or 1
+    throttles = (_Throttle(options.rate_limit, per_table), _Throttle(options.rate_limit, per_table))
+    estimates = tuple(desc.get("ItemCount") for desc in tables.descriptions)
+    bar = _Progress(options.progress, estimates, options.tables)  # type: ignore[arg-type]
+    log.info("reconcile %s -> %s: scanning both with %d segments each", *options.tables, options.segments)
+    clock = time.monotonic()
+    try:
+        matcher, counts = _scan_both(tables.client, options.tables, tables.key_names, options.segments, throttles, bar)
+    finally:
+        bar.close()
+    seconds = time.monotonic() - clock
+    log.info(
+        "scanned %d + %d items in %.1f s; %d missing, %d extra, %d changed before re-read (peak %d unmatched keys)",
+        counts[0], counts[1], seconds, len(matcher.only[_SOURCE]), len(matcher.only[_TARGET]),
+        len(matcher.changed), matcher.peak_pending,
+    )
+    return _Compared(_open_differences(matcher), counts, seconds, matcher.peak_pending, throttles)
+
+
+def _open_differences(matcher: _Matcher) -> dict[str, _Open]:
+    open_: dict[str, _Open] = {}
+    for kid, digest in matcher.only[_SOURCE].items():
+        open_[kid] = _Open(digest, None)
+    for kid, digest in matcher.only[_TARGET].items():
+        open_[kid] = _Open(None, digest)
+    for kid, (source_digest, target_digest) in matcher.changed.items():
+        open_[kid] = _Open(source_digest, target_digest)
+    return open_
+
+
+def _explaining_changes(
+    target: AwsTarget, options: _Options, open_: Mapping[str, _Open]
+) -> tuple[LastChanges | None, str | None]:
+    """Each open key's last change (given, or read from the source's stream only when there are
+    differences and R > T), and why those times may not cover T."""
+    coverage_warning = None
+    changes: LastChanges | None = None
+    if options.last_changes is not None:
+        changes = _normalise_last_changes(options.last_changes)
+        if options.window and changes.stream_arn is not None:
+            coverage_warning = changes.coverage_warning(options.restore_time)
+    elif options.window and open_:
+        changes = last_change_by_key(target, options.source_table, keys=open_.keys())
+        coverage_warning = changes.coverage_warning(options.restore_time)
+    if coverage_warning:
+        log.warning("coverage: %s", coverage_warning)
+    return changes, coverage_warning
+
+
+def _result(
+    options: _Options,
+    compared: _Compared,
+    classified: Classified,
+    *,
+    coverage_warning: str | None,
+    settled: int,
+    rounds_used: int,
+    started_at: datetime,
+    seconds: float,
+) -> Reconciliation:
+    counts, scan_seconds = compared.counts, compared.seconds
+    scanned = counts[0] + counts[1]
+    return Reconciliation(
+        source_table=options.source_table,
+        target_table=options.target_table,
+        source_count=counts[0],
+        target_count=counts[1],
+        items_scanned=scanned,
+        scan_seconds=scan_seconds,
+        items_per_second=scanned / scan_seconds if scan_seconds > 0 else 0.0,
+        differences=classified.differences,
+        explained=classified.explained,
+        unexplained=classified.unexplained,
+        in_flight=classified.in_flight,
+        verdict=verdict_for(classified.unexplained, classified.in_flight),
+        restore_time=options.restore_time,
+        replay_from=options.replay_from,
+        coverage_warning=coverage_warning,
+        settled=settled,
+        reread_rounds=rounds_used,
+        segments=options.segments,
+        consumed_capacity={
+            options.source_table: compared.throttles[0].consumed_units,
+            options.target_table: compared.throttles[1].consumed_units,
+        },
+        started_at=started_at,
+        seconds=seconds,
+        show_values=options.show_values,
+        show_keys=not options.redact_keys,
+        sample_size=options.sample_size,
+        peak_unmatched_keys=compared.peak_unmatched,
+        keys_digested=options.key_digest is not None,
+        key_digest_secret_arn=options.key_digest_secret_arn,
+    )

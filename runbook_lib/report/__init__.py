@@ -1,0 +1,53 @@
+"""Render a :class:`~runbook_lib.reconcile.Reconciliation` and the run's state as files a person can send.
+
+``write_reports(run_dir, reconciliation, state)`` computes one :class:`RunSummary` (:mod:`.summary`)
+and writes, in ``run_dir``:
+
+- ``summary.json``: verdict, counts, explained / unexplained / in flight, T, R, capture start, RTO
+  (restore called -> target ACTIVE), catch-up (ACTIVE -> buffer drained), drain rate, the buffer's
+  own accounting, items scanned per second (:meth:`RunSummary.to_json`);
+- ``differences.csv``: one row per difference (:mod:`.differences`: keys, or their keyed digests
+  when keys are redacted, and attribute names; values only when the reconciliation was asked for
+  them);
+- ``report.html``: one self-contained page from a Jinja2 template (:mod:`.html`), leading with the
+  verdict, the writes that arrived and were applied, RTO and catch-up; figures embedded as PNG.
+
+The figures (:mod:`.figures`) are plain ``matplotlib.figure.Figure`` objects the notebooks show as
+they are. Keys appear everywhere in one form: the keyed digest the CDC handlers log and use as
+``MessageGroupId`` (``key_hash``, and ``key`` when keys are redacted), or the key's canonical text.
+"""
+
+from __future__ import annotations
+
+from .accounting import BufferAccounting, buffer_accounting, pipeline_lines
+from .differences import CSV_COLUMNS, write_differences_csv
+from .figures import differences_figure, drain_figure, figure_png_base64, timeline_figure
+from .files import HTML_FILE, ReportPaths, write_reports
+from .html import DIFFERENCES_FILE, SUMMARY_FILE, render_html, render_lead
+from .summary import TIMING_LABELS, DifferenceRow, RunSummary, drain_rate, key_text, run_summary, summarize
+
+__all__ = [
+    "CSV_COLUMNS",
+    "DIFFERENCES_FILE",
+    "HTML_FILE",
+    "SUMMARY_FILE",
+    "TIMING_LABELS",
+    "BufferAccounting",
+    "DifferenceRow",
+    "ReportPaths",
+    "RunSummary",
+    "buffer_accounting",
+    "differences_figure",
+    "drain_figure",
+    "drain_rate",
+    "figure_png_base64",
+    "key_text",
+    "pipeline_lines",
+    "render_html",
+    "render_lead",
+    "run_summary",
+    "summarize",
+    "timeline_figure",
+    "write_differences_csv",
+    "write_reports",
+]

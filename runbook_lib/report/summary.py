@@ -1,0 +1,276 @@
+"""The one summary schema: :class:`RunSummary`, computed once from a reconciliation and the run's state.
+
+``summary.json`` is :meth:`RunSummary.to_json`; ``differences.csv`` is its :attr:`RunSummary.rows`;
+the HTML report and the notebook's view (:meth:`RunSummary._repr_html_`) render it through one
+template (:mod:`.html`). Nothing renders from the state or the reconciliation directly.
+
+Times in the schema are aware UTC datetimes (ISO-8601 in ``summary.json`` and the CSV); the HTML
+shows them to the second and says UTC once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..cdc.codec import CodecError, canonical_key
+from ..reconcile import EXPLAINED, IN_FLIGHT, UNEXPLAINED, Difference, Reconciliation
+from .. import times
+from .accounting import BufferAccounting, buffer_accounting
+
+#: state["timings"] keys, in the order they happen, with how the timeline labels them
+TIMING_LABELS = (
+    ("restore_called", "restore called"),
+    ("active", "target ACTIVE"),
+    ("replay_enabled", "replay on"),
+    ("drained", "buffer drained"),
+    ("cutover_done", "cutover"),
+)
+
+_CLASS_RANK = {UNEXPLAINED: 0, IN_FLIGHT: 1, EXPLAINED: 2}
+
+
+# -- times and samples in the state ---------------------------------------------------------------
+def _when(value: Any) -> datetime | None:
+    """A state time (ISO-8601 string, datetime or epoch seconds) as an aware UTC datetime, or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, str):
+        try:
+            return times.parse_iso(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _seconds_between(start: Any, end: Any) -> float | None:
+    a, b = _when(start), _when(end)
+    if a is None or b is None:
+        return None
+    return round((b - a).total_seconds(), 3)
+
+
+def _samples(state: dict[str, Any]) -> list[tuple[datetime, dict[str, Any]]]:
+    out = []
+    for sample in state.get("drain_samples") or []:
+        when = _when(sample.get("t"))
+        if when is not None:
+            out.append((when, sample))
+    out.sort(key=lambda pair: pair[0])
+    return out
+
+
+def drain_rate(state: dict[str, Any]) -> float | None:
+    """Net drain rate in messages per second: from the deepest sample to the last one.
+
+    ``(peak depth - last depth) / seconds between them``; None with fewer than two samples after
+    the peak or when the buffer never went down. Arrivals during the drain make this a net rate.
+    """
+    samples = _samples(state)
+    if len(samples) < 2:
+        return None
+    peak_index = max(range(len(samples)), key=lambda i: (samples[i][1].get("depth") or 0, -i))
+    t0, first = samples[peak_index]
+    t1, last = samples[-1]
+    seconds = (t1 - t0).total_seconds()
+    drained = (first.get("depth") or 0) - (last.get("depth") or 0)
+    if seconds <= 0 or drained <= 0:
+        return None
+    return round(drained / seconds, 3)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return times.iso(when) if when else None
+
+
+# -- the schema -----------------------------------------------------------------------------------
+def key_text(key: dict[str, Any] | str) -> str:
+    """A key as every file shows it: the keyed digest as it is, or the key's canonical text
+    (:func:`runbook_lib.cdc.codec.canonical_key`, the very text the handlers' digest is the HMAC of)."""
+    if isinstance(key, str):
+        return key
+    try:
+        return canonical_key(key)
+    except CodecError:
+        return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class DifferenceRow:
+    """One difference as the files show it (a row of ``differences.csv``, of the HTML table)."""
+
+    key: str
+    key_hash: str
+    kind: str
+    classification: str
+    attributes: tuple[str, ...]
+    last_change: datetime | None
+    source_values: dict[str, Any] | None
+    target_values: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, d: Difference) -> "DifferenceRow":
+        return cls(key_text(d.key), d.key_hash, d.kind, d.classification, tuple(d.attributes), d.last_change,
+                   d.source_values, d.target_values)
+
+    def csv(self) -> dict[str, str]:
+        return {
+            "key": self.key,
+            "key_hash": self.key_hash,
+            "kind": self.kind,
+            "classification": self.classification,
+            "attributes": ";".join(self.attributes),
+            "last_change": times.iso(self.last_change) if self.last_change else "",
+            "source_values": "" if self.source_values is None else json.dumps(self.source_values, sort_keys=True),
+            "target_values": "" if self.target_values is None else json.dumps(self.target_values, sort_keys=True),
+        }
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run proved and measured: the verdict, counts and classes, T and R, RTO and catch-up,
+    the buffer's own accounting, the differences. Frozen; every output renders from it."""
+
+    verdict: str
+    source_table: str | None
+    target_table: str | None
+    mode: str | None
+    counts: dict[str, int]
+    differences: dict[str, int]
+    explained: int
+    unexplained: int
+    in_flight: int
+    settled_on_reread: int
+    coverage_warning: str | None
+    restore_time: datetime | None
+    replay_from: datetime | None
+    capture_start: datetime | None
+    rto_seconds: float | None
+    catch_up_seconds: float | None
+    drain_rate_per_second: float | None
+    items_scanned: int
+    scan_seconds: float
+    items_per_second: float
+    timings: dict[str, datetime | None]
+    faults: list[dict[str, Any]]
+    segments: int
+    peak_unmatched_keys: int
+    reread_rounds: int
+    consumed_capacity_units: dict[str, float]
+    values_shown: bool
+    keys_shown: bool
+    key_digest: dict[str, Any] | None
+    #: the buffer's own accounting (captured, applied, skipped, stale, dead-lettered), when the run has it
+    buffer: BufferAccounting | None
+    #: every difference, in the reconciliation's order (unexplained, in flight, explained)
+    rows: tuple[DifferenceRow, ...]
+    #: how many rows the HTML report and the notebook show
+    sample_size: int = 20
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "PASS"
+
+    @property
+    def lost(self) -> int:
+        """Keys whose source state is not in the target and that nothing explains."""
+        return self.unexplained
+
+    def sample(self) -> tuple[DifferenceRow, ...]:
+        """The rows the HTML report shows: the first ``sample_size``, unexplained and in flight first."""
+        ranked = sorted(self.rows, key=lambda row: _CLASS_RANK[row.classification])
+        return tuple(ranked[: self.sample_size])
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``summary.json`` holds (the differences themselves are in ``differences.csv``)."""
+        return {
+            "verdict": self.verdict,
+            "source_table": self.source_table,
+            "target_table": self.target_table,
+            "mode": self.mode,
+            "counts": dict(self.counts),
+            "differences": dict(self.differences),
+            "explained": self.explained,
+            "unexplained": self.unexplained,
+            "in_flight": self.in_flight,
+            "settled_on_reread": self.settled_on_reread,
+            "coverage_warning": self.coverage_warning,
+            "restore_time": _iso(self.restore_time),
+            "replay_from": _iso(self.replay_from),
+            "capture_start": _iso(self.capture_start),
+            "rto_seconds": self.rto_seconds,
+            "catch_up_seconds": self.catch_up_seconds,
+            "drain_rate_per_second": self.drain_rate_per_second,
+            "items_scanned": self.items_scanned,
+            "scan_seconds": self.scan_seconds,
+            "items_per_second": self.items_per_second,
+            "timings": {key: _iso(when) for key, when in self.timings.items()},
+            "faults": list(self.faults),
+            "buffer": self.buffer.to_json() if self.buffer else None,
+            "segments": self.segments,
+            "peak_unmatched_keys": self.peak_unmatched_keys,
+            "reread_rounds": self.reread_rounds,
+            "consumed_capacity_units": dict(self.consumed_capacity_units),
+            "values_shown": self.values_shown,
+            "keys_shown": self.keys_shown,
+            "key_digest": self.key_digest,
+        }
+
+    def _repr_html_(self) -> str:  # the notebook shows the report's lead section
+        from .html import render_lead
+
+        return render_lead(self)
+
+
+def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None) -> RunSummary:
+    """The run's summary: the reconciliation's figures, the state's times, the buffer's accounting."""
+    state = state or {}
+    timings = state.get("timings") or {}
+    r = reconciliation
+    return RunSummary(
+        verdict=r.verdict,
+        source_table=r.source_table or state.get("source_table"),
+        target_table=r.target_table or state.get("target_table"),
+        mode=state.get("mode"),
+        counts={"source": r.source_count, "target": r.target_count},
+        differences={**r.counts_by_kind(), "total": len(r.differences)},
+        explained=r.explained,
+        unexplained=r.unexplained,
+        in_flight=r.in_flight,
+        settled_on_reread=r.settled,
+        coverage_warning=r.coverage_warning,
+        restore_time=_when(r.restore_time) or _when(state.get("restore_time")),
+        replay_from=_when(r.replay_from) or _when(state.get("replay_from")),
+        capture_start=_when(state.get("capture_start")),
+        rto_seconds=_seconds_between(timings.get("restore_called"), timings.get("active")),
+        catch_up_seconds=_seconds_between(timings.get("active"), timings.get("drained")),
+        drain_rate_per_second=drain_rate(state),
+        items_scanned=r.items_scanned,
+        scan_seconds=round(r.scan_seconds, 3),
+        items_per_second=round(r.items_per_second, 1),
+        timings={key: _when(timings.get(key)) for key, _ in TIMING_LABELS},
+        faults=list(state.get("faults") or []),
+        segments=r.segments,
+        peak_unmatched_keys=r.peak_unmatched_keys,
+        reread_rounds=r.reread_rounds,
+        consumed_capacity_units={k: round(v, 1) for k, v in r.consumed_capacity.items()},
+        values_shown=r.show_values,
+        keys_shown=r.show_keys,
+        key_digest=(
+            {"algorithm": "HMAC-SHA256", "secret_arn": r.key_digest_secret_arn} if r.keys_digested else None
+        ),
+        buffer=buffer_accounting(state),
+        rows=tuple(DifferenceRow.of(d) for d in r.differences),
+        sample_size=r.sample_size,
+    )
+
+
+def run_summary(reconciliation: Reconciliation, state: dict[str, Any] | None) -> dict[str, Any]:
+    """What ``summary.json`` holds: :func:`summarize` as JSON."""
+    return summarize(reconciliation, state).to_json()
