@@ -78,6 +78,11 @@ def _aws_methods_called_in_runbook_lib() -> set[str]:
             continue
         if {"sandbox", "cdc"} & set(path.relative_to(ROOT / "runbook_lib").parts):
             continue
+        if path.relative_to(ROOT / "runbook_lib").parts[0] == "report":
+            # renders files from the run's data and calls no AWS (checked below); Jinja2's
+            # Environment.get_template shares CloudFormation's GetTemplate method name
+            assert ".client(" not in path.read_text(), f"{path} calls AWS: scan it"
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 names.add(node.func.attr)
