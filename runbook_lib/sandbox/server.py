@@ -375,11 +375,12 @@ def _with_admin_routes(app, sandbox: Sandbox):
                 stats.clear()
             return _json_response(start_response, "200 OK", stats.snapshot())
         if path == "/moto-api/reset":
-            from . import faults, performance, stats
+            from . import faults, sqs_clock, sqs_partial_send, stats
 
             faults.clear()
             stats.clear()
-            performance.reset()
+            sqs_clock.reset()
+            sqs_partial_send.reset()
         if path == "/_sandbox/settings":
             if environ["REQUEST_METHOD"] == "POST":
                 length = int(environ.get("CONTENT_LENGTH") or 0)
