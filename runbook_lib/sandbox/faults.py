@@ -84,6 +84,9 @@ EXTENSIONS = (
 def _load_extensions() -> None:
     import importlib
 
+    from .extra import require_sandbox_extra
+
+    require_sandbox_extra()  # without moto: one line naming the remedy, not an ImportError
     for module in EXTENSIONS:
         importlib.import_module(f"{__package__}.{module}")
 
