@@ -1,25 +1,35 @@
 # Two commands on a fresh machine with python3 (3.11+): `make drill` and `make test`.
+# Each installs into .venv what it needs: the drill the `sandbox` extra, the tests the `test` extra
+# (which includes the sandbox). A stamp per extra (.venv/.installed-<extra>) makes the install
+# happen once, and again when pyproject.toml changes; `make install` installs everything.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: drill test install clean
+# the extras each extra includes (pyproject.toml): installing `test` installs `sandbox` too
+INCLUDES_test := sandbox
 
-$(STAMP): pyproject.toml
+.PHONY: drill test install clean
+.PRECIOUS: $(VENV)/.installed-%
+
+$(VENV)/.installed-%: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 must be 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
-	@touch $(STAMP)
+	@touch $@ $(foreach extra,$(INCLUDES_$*),$(VENV)/.installed-$(extra))
+
+$(STAMP): $(VENV)/.installed-test
+	@touch $@
 
 install: $(STAMP)
 
-drill: $(STAMP)
+drill: $(VENV)/.installed-sandbox
 	$(BIN)/pitr-runbook drill
 
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 clean:

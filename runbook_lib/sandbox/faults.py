@@ -54,13 +54,39 @@ def register(name: str, description: str, **params: Any) -> Fault:
 
 #: the sandbox extension modules; each one that can inject a fault registers it on import.
 #: Installed in this order, each wrapping what the ones before it wrapped: ``capacity`` first, so
-#: that validation errors and a CREATING table are answered before any capacity is spent.
-EXTENSIONS = ("capacity", "performance", "pitr", "validation", "events", "lambda_runtime", "sqs_redrive", "stats", "table_settings", "stepfunctions", "secrets", "iam_auth", "iam_simulate")
+#: that validation errors and a CREATING table are answered before any capacity is spent. The
+#: speed-ups and SQS fixes after it patch moto methods no other extension wraps before them.
+EXTENSIONS = (
+    "capacity",
+    "speed_routing",
+    "speed_dynamodb",
+    "dynamodb_segments",
+    "sqs_clock",
+    "speed_sqs",
+    "sqs_fifo",
+    "sqs_thread_safety",
+    "sqs_partial_send",
+    "pitr",
+    "validation",
+    "events",
+    "lambda_runtime",
+    "sqs_redrive",
+    "stats",
+    "table_settings",
+    "app_autoscaling",
+    "stepfunctions",
+    "secrets",
+    "iam_auth",
+    "iam_simulate",
+)
 
 
 def _load_extensions() -> None:
     import importlib
 
+    from .extra import require_sandbox_extra
+
+    require_sandbox_extra()  # without moto: one line naming the remedy, not an ImportError
     for module in EXTENSIONS:
         importlib.import_module(f"{__package__}.{module}")
 

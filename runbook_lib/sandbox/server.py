@@ -207,8 +207,10 @@ def _install_extensions() -> None:
     """Patch moto where it falls short of AWS. Idempotent; process-wide, like moto's backends."""
     import importlib
 
+    from .extra import require_sandbox_extra
     from .faults import EXTENSIONS
 
+    require_sandbox_extra()  # without moto: one line naming the remedy, not an ImportError
     for name in EXTENSIONS:
         importlib.import_module(f"{__package__}.{name}").install()
 
@@ -261,6 +263,9 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "Sandbox":
+        from .extra import require_sandbox_extra
+
+        require_sandbox_extra()  # before moto's first import: without it, one line naming the remedy
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
@@ -375,11 +380,12 @@ def _with_admin_routes(app, sandbox: Sandbox):
                 stats.clear()
             return _json_response(start_response, "200 OK", stats.snapshot())
         if path == "/moto-api/reset":
-            from . import faults, performance, stats
+            from . import faults, sqs_clock, sqs_partial_send, stats
 
             faults.clear()
             stats.clear()
-            performance.reset()
+            sqs_clock.reset()
+            sqs_partial_send.reset()
         if path == "/_sandbox/settings":
             if environ["REQUEST_METHOD"] == "POST":
                 length = int(environ.get("CONTENT_LENGTH") or 0)

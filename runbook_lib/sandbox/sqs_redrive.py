@@ -118,7 +118,7 @@ def _wrap_add_message(original):
             source = _source_of(self, message)
             message._sandbox_dlq_source_arn = source.queue_arn if source is not None else None
             if self.fifo_queue:
-                from .performance import sqs_now_ms
+                from .sqs_clock import sqs_now_ms
 
                 message.deduplication_id = message.id
                 message.sent_timestamp = int(sqs_now_ms())

@@ -146,7 +146,7 @@ def test_a_change_dead_lettered_then_redriven_after_its_key_moved_on_converges(a
     always sent 300 s or more after its change. The test does not wait five minutes: once the stack
     is deployed it cuts the queue's visibility timeout to 2 s, and before the redrive it moves the
     sandbox's SQS clock (``SentTimestamp``) forward by those 300 s, as the late-resend fault does."""
-    from runbook_lib.sandbox import performance
+    from runbook_lib.sandbox import sqs_clock
     from runbook_lib.cdc import codec
 
     ddb = aws("dynamodb")
@@ -171,7 +171,7 @@ def test_a_change_dead_lettered_then_redriven_after_its_key_moved_on_converges(a
     _wait(lambda: buffer.status(target, stack).dlq_depth == 2, 60, "v1 and the poison body in the DLQ")
     _wait(lambda: ddb.get_item(TableName="orders-r", Key=key, ConsistentRead=True).get("Item", {}).get("v") == {"N": "2"},
           60, "K v2 applied after v1 left the group")
-    performance.advance_sqs_clock(buffer.REDRIVE_MIN_SECONDS)
+    sqs_clock.advance_sqs_clock(buffer.REDRIVE_MIN_SECONDS)
     said: list[str] = []
     result = buffer.redrive_dlq(target, stack, execute=True, progress=said.append)
 

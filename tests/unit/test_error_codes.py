@@ -94,9 +94,9 @@ SANDBOX_RAISES = [
     ("dynamodb", "BatchWriteItem", "ValidationException"),
     ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
     ("lambda", "UpdateEventSourceMapping", "InvalidParameterValueException"),
-    # performance.py: SQS delete in one pass
+    # sqs_thread_safety.py: SQS delete in one pass
     ("sqs", "DeleteMessage", "ReceiptHandleIsInvalid"),
-    # table_settings.py: the settings calls
+    # table_settings.py, table_settings_state.py: the settings calls
     *[("dynamodb", op, "ResourceNotFoundException") for op in (
         "DescribeContributorInsights", "UpdateContributorInsights", "GetResourcePolicy", "PutResourcePolicy",
         "DeleteResourcePolicy", "DescribeKinesisStreamingDestination", "EnableKinesisStreamingDestination",
@@ -111,8 +111,9 @@ SANDBOX_RAISES = [
     *[("dynamodb", op, "AccessDeniedException") for op in (
         "DescribeTimeToLive", "DescribeContinuousBackups", "ListTagsOfResource", "DescribeContributorInsights",
         "GetResourcePolicy", "DescribeKinesisStreamingDestination")],
+    # app_autoscaling.py
     ("application-autoscaling", "PutScalingPolicy", "ObjectNotFoundException"),
-    # stepfunctions.py
+    # stepfunctions.py, sfn_*.py
     ("stepfunctions", "CreateStateMachine", "InvalidDefinition"),
     ("stepfunctions", "UpdateStateMachine", "InvalidDefinition"),
     ("stepfunctions", "GetExecutionHistory", "InvalidToken"),

@@ -1,4 +1,4 @@
-"""The naming rule of Step Functions' AWS SDK integrations (runbook_lib.sandbox.stepfunctions).
+"""The naming rule of Step Functions' AWS SDK integrations (runbook_lib.sandbox.sfn_sdk_naming, sfn_definitions, sfn_executions).
 
 Known conversions, each from an AWS document:
 - Step Functions developer guide, "Learning to use AWS service SDK integrations in Step Functions",
@@ -22,16 +22,15 @@ import json
 
 import pytest
 
-from runbook_lib.sandbox.stepfunctions import (
-    definition_errors,
-    execution_name_problem,
-    history_page,
+from runbook_lib.sandbox.sfn_definitions import definition_errors
+from runbook_lib.sandbox.sfn_executions import execution_name_problem, history_page
+from runbook_lib.sandbox.sfn_sdk_naming import (
+    operation_model,
     sdk_error_name,
     sdk_member_name,
     sdk_service_name,
     to_botocore,
     to_sdk,
-    operation_model,
 )
 
 

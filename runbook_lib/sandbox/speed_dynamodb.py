@@ -1,0 +1,93 @@
+"""Speed-ups of moto's DynamoDB: work moto repeats for every page of a ``Scan`` or ``Query``, done once.
+
+Pure speed-ups: no answer changes, so nothing here differs from AWS or from moto's behaviour.
+
+- Item sizes: moto recomputes an item's size (a recursive walk over every attribute) twice for
+  each item a ``Scan`` or ``Query`` pages over; with items that carry nested maps and sets that is
+  most of a scan's time. The size is kept on the item and forgotten whenever ``UpdateItem``
+  changes the item in place (``PutItem`` always stores a new item object).
+- ``Scan`` pages: moto sorts every item of the table for every page it returns; the sorted list
+  is kept until an item is put, deleted or updated.
+
+The segmented ``Scan`` (which moto also slows down, and fails on a binary hash key) is
+``dynamodb_segments.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_installed = False
+_lock = threading.Lock()
+
+
+def _memo_size(original):
+    def size(self) -> int:
+        cached = self.__dict__.get("_memo_size")
+        if cached is None:
+            cached = original(self)
+            self.__dict__["_memo_size"] = cached
+        return cached
+
+    return size
+
+
+def _sorted_items(original):
+    def all_items(self):
+        cached = self.__dict__.get("_sorted_cache")
+        if cached is not None and cached[0] is self.items:
+            return list(cached[1])
+        items = original(self)
+        self.__dict__["_sorted_cache"] = (self.items, items)
+        return list(items)
+
+    return all_items
+
+
+def _forget_order(original):
+    def change(self, *args, **kwargs):
+        self.__dict__.pop("_sorted_cache", None)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            self.__dict__.pop("_sorted_cache", None)
+
+    return change
+
+
+def _forget_size_on_update(original):
+    def update_item(self, table_name, key, *args, **kwargs):
+        table = self.get_table(table_name)
+        try:
+            hash_value, range_value = self.get_keys_value(table, key)
+            current = table.get_item(hash_value, range_value)
+        except Exception:  # noqa: BLE001 - let moto raise its own validation error below
+            current = None
+        if current is not None:
+            current.__dict__.pop("_memo_size", None)
+        try:
+            item = original(self, table_name, key, *args, **kwargs)
+        finally:
+            table.__dict__.pop("_sorted_cache", None)  # an update may insert a new item
+        if item is not None:
+            item.__dict__.pop("_memo_size", None)
+        return item
+
+    return update_item
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        from moto.dynamodb.models import DynamoDBBackend
+        from moto.dynamodb.models.dynamo_type import Item
+        from moto.dynamodb.models.table import Table
+
+        Item.size = _memo_size(Item.size)
+        Table.all_items = _sorted_items(Table.all_items)
+        Table.put_item = _forget_order(Table.put_item)
+        Table.delete_item = _forget_order(Table.delete_item)
+        DynamoDBBackend.update_item = _forget_size_on_update(DynamoDBBackend.update_item)
+        _installed = True
