@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from . import state as run_state
+from . import run_state
 from . import times
 from .reconcile import CLASSES, DIFFERENCE_COLUMNS, EXPLAINED, IN_FLIGHT, KINDS, PASS, UNEXPLAINED, Reconciliation
 
@@ -144,8 +144,8 @@ def run_summary(reconciliation: Reconciliation, state: dict[str, Any] | None) ->
         "restore_time": restore_time,
         "replay_from": replay_from,
         "capture_start": _iso_or_none(state.get("capture_start")),
-        "rto_seconds": _seconds_between(timings.get("restore_called"), timings.get("active")),
-        "catch_up_seconds": _seconds_between(timings.get("active"), timings.get("drained")),
+        "rto_seconds": timings.get("rto_seconds"),  # computed once, by the run state's Timings
+        "catch_up_seconds": timings.get("catch_up_seconds"),
         "drain_rate_per_second": drain_rate(state),
         "items_scanned": rec.pop("items_scanned"),
         "scan_seconds": rec.pop("scan_seconds"),
@@ -341,12 +341,12 @@ def write_reports(
 ) -> ReportPaths:
     """Write ``summary.json``, ``differences.csv`` and ``report.html`` into ``run_dir``.
 
-    ``state`` defaults to ``run_dir/state.json``.
+    ``state`` defaults to the run state of ``run_dir`` (``run_state.load(run_dir).view()``).
     """
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     if state is None:
-        state = run_state.load(run)
+        state = run_state.load(run).view()
     summary = run_summary(reconciliation, state)
     paths = ReportPaths(run / SUMMARY_FILE, run / DIFFERENCES_FILE, run / HTML_FILE)
     _atomic_write(paths.summary, json.dumps(summary, indent=2) + "\n")

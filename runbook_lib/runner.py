@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import state as run_state
+from . import run_state
 from . import times
 from .errors import AccessDeniedError, InputError, RunbookError
 from .restore import validate_table_names
@@ -158,7 +158,8 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     result = RunResult(run_dir=str(run_dir), steps_done=[], exit_code=0)
-    run_state.update(run_dir, run={"params": {k: v for k, v in params.common().items()}, "started": times.iso(times.utcnow())})
+    with run_state.edit(run_dir) as state:
+        state.started = state.started or times.utcnow()
     for step in steps:
         if before_step is not None:
             before_step(step)
