@@ -174,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
-    return _print_result(runner.run(params, before_step=lambda step: print(f"-> {step}", flush=True)))
+    return _print_result(runner.run(params, before_step=lambda step: print(f"-> {step}", flush=True), resume=True))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Step 02 and the first half of 03: choose T and R, check them, restore, follow it to ACTIVE.
 
-The correctness model (DESIGN.md section 2): T is the restore point, R the replay start.
+The correctness model (README, "Restore point T, replay start R"): T is the restore point, R the replay start.
 
 - **catch-up** (``replay_from="restore_point"``): R = T minus a small overlap (stream times are
   rounded to the second). The restored table converges to the live source.

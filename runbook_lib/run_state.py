@@ -252,6 +252,8 @@ class StepStatus:
     started: datetime | None = None
     finished: datetime | None = None
     error: str | None = None
+    #: the step ran with ``execute`` (a dry run's "done" does not stand for an executed step)
+    execute: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "started": _iso(self.started), "finished": _iso(self.finished)}
@@ -259,7 +261,7 @@ class StepStatus:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepStatus:
         return cls(data["status"], _t(data.get("started"), "steps.started"), _t(data.get("finished"), "steps.finished"),
-                   data.get("error"))
+                   data.get("error"), bool(data.get("execute", False)))
 
 
 @dataclass
@@ -304,9 +306,19 @@ class RunState:
     def add_drain_sample(self, sample: DrainSample) -> None:
         self.drain_samples = [*self.drain_samples[-(MAX_DRAIN_SAMPLES - 1):], sample]
 
-    def step_done(self, step: str) -> bool:
+    def step_done(self, step: str, *, execute: bool) -> bool:
+        """``step`` finished in this run, with ``execute`` as given (so a resume need not redo it)."""
         status = self.steps.get(step)
-        return status is not None and status.status == "done"
+        return status is not None and status.status == "done" and status.execute == execute
+
+    def mark_step(self, step: str, status: str, *, execute: bool, error: str | None = None) -> None:
+        """Record where ``step`` got to: ``running`` when it starts, then ``done`` or ``failed``."""
+        now = times.utcnow()
+        if status == "running":
+            self.steps[step] = StepStatus("running", started=now, execute=execute)
+        else:
+            before = self.steps.get(step)
+            self.steps[step] = StepStatus(status, before.started if before else None, now, error, execute)
 
     # -- JSON ----------------------------------------------------------------------------------
 
