@@ -180,6 +180,12 @@ def run(
     with run_state.edit(run_dir) as state:
         if resume:
             _same_run(state, params)
+        if state.params.source_table is None:
+            state.params = run_state.Params(
+                source_table=params.source_table, target_table=params.target_table, region=params.region,
+                endpoint_url=params.endpoint_url, automation=params.automation, restore_time=params.restore_time,
+                replay_from=params.replay_from,
+            )  # fmt: skip
         state.started = state.started or times.utcnow()
     for step in steps:
         if resume and state.step_done(step, execute=params.execute):

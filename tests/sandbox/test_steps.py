@@ -91,3 +91,32 @@ def test_a_step_refuses_a_parameter_it_does_not_declare(endpoint, tmp_path):
     with pytest.raises(InputError) as info:
         steps.cutover.run(_ctx(endpoint, tmp_path, execute=False), quiet_second=1)
     assert "quiet_second" in str(info.value) and "quiet_seconds" in str(info.value)
+
+
+def test_restore_step_follows_a_restore_called_just_before_the_process_died(aws, endpoint, tmp_path):
+    from runbook_lib import restore
+
+    # GIVEN a plan in the run state, and a restore called for it whose call time was never recorded
+    create_demo_table(aws("dynamodb"), "orders")
+    __import__("time").sleep(1.1)
+    steps.restore.run(_ctx(endpoint, tmp_path, execute=False))
+    restore.start_restore(restore_target := _ctx(endpoint, tmp_path, execute=True).target,
+                          restore.plan_from_state(tmp_path), execute=True)  # no run_dir: nothing recorded
+    assert run_state.load(tmp_path).timings.restore_called is None
+    # WHEN step 02 runs again with execute
+    result = steps.restore.run(_ctx(endpoint, tmp_path, execute=True))
+    # THEN it recognises the target as its own restore (source and T), does not call again, and
+    # records the call time as the target's creation time
+    created = restore_target.client("dynamodb").describe_table(TableName="orders-r")["Table"]["CreationDateTime"]
+    assert "not called again" in result.outcome
+    assert run_state.load(tmp_path).timings.restore_called == times.to_utc(created, "created")
+
+
+def test_restore_step_refuses_a_target_that_is_not_this_runs_restore(aws, endpoint, tmp_path):
+    create_demo_table(aws("dynamodb"), "orders")
+    __import__("time").sleep(1.1)
+    steps.restore.run(_ctx(endpoint, tmp_path, execute=False))
+    create_demo_table(aws("dynamodb"), "orders-r")  # someone else's table of the target's name
+    with pytest.raises(PreconditionError) as info:
+        steps.restore.run(_ctx(endpoint, tmp_path, execute=True))
+    assert "orders-r already exists" in str(info.value)
