@@ -174,19 +174,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
-    return _print_result(runner.run(params, before_step=lambda step: print(f"-> {step}", flush=True)))
+    return _print_result(runner.run(params, before_step=lambda step: print(f"-> {step}", flush=True), resume=True))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from . import runner
 
-    from . import state as run_state
+    from . import run_state
     from .reconcile import check_redaction
 
     params = _run_params(args, execute=False)
     runner.validate(params)
     # before any work: redacted keys need the secret that keys their digest
-    check_redaction(run_state.load(params.run_dir), args.redact_keys, args.key_digest_secret_arn)
+    check_redaction(run_state.load(params.run_dir).view(), args.redact_keys, args.key_digest_secret_arn)
     step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values,
                                         **_redaction_step_parameters(args)}}
     params = _run_params(args, execute=False, step_parameters=step_parameters)
@@ -241,7 +241,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if frame.empty:
         print(f"no drills recorded in {args.runs_dir}/history.jsonl yet: run `pitr-runbook drill`")
         return EXIT_OK
-    columns = [c for c in ("finished", "mode", "automation", "verdict", "rto_seconds", "catchup_seconds", "explained", "unexplained", "seconds") if c in frame]
+    columns = [c for c in ("finished", "mode", "automation", "verdict", "rto_seconds", "catch_up_seconds", "explained", "unexplained", "seconds") if c in frame]
     print(frame[columns].to_string(index=False))
     print(f"trend figure: {figure}")
     return EXIT_OK

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import buffer, monitor
-from . import state as run_state
+from . import run_state
 from . import times
 from .aws.clients import AwsTarget
 from .aws.streams import stream_shards
@@ -158,15 +158,26 @@ def cutover(
             step="05_cutover",
         )
     buffer.disable_replay(target, stack)
-    done = times.utcnow()
     if run_dir is not None:
-        run_state.update(run_dir, timings={"cutover_done": times.iso(done)})
-    report = buffer.teardown(target, stack, execute=True, cfn_role_arn=cfn_role_arn) if teardown else None
-    if report is not None and not report.clean:
+        with run_state.edit(run_dir) as state:
+            state.timings.cutover_done = times.utcnow()
+    report = tear_down(target, stack, run_dir=run_dir, cfn_role_arn=cfn_role_arn) if teardown else None
+    return CutoverReport(True, quiet, True, True, report, tuple(plan))
+
+
+def tear_down(target: AwsTarget, stack: buffer.BufferStack, *, run_dir=None, cfn_role_arn: str | None = None) -> buffer.TeardownReport:
+    """Delete the stack (``buffer.teardown``, which raises ``BufferError`` naming anything left behind)
+    and record the outcome in the run state. A teardown that did not verify the account is clean
+    is refused rather than recorded as done."""
+    report = buffer.teardown(target, stack, execute=True, cfn_role_arn=cfn_role_arn)
+    if not report.clean:
         raise CutoverError(
-            f"stack {stack.stack_name} deleted but these are left: {', '.join(report.leftovers)}; delete them by hand",
+            f"stack {stack.stack_name} was deleted but the teardown did not verify that nothing is left "
+            f"({len(report.resources)} resource(s) to check: {', '.join(report.resources) or 'none listed'}): "
+            "run buffer.teardown again, and delete by hand what it names",
             step="05_cutover",
         )
-    if run_dir is not None and report is not None:
-        run_state.update(run_dir, teardown={"clean": report.clean, "resources": list(report.resources)})
-    return CutoverReport(True, quiet, True, True, report, tuple(plan))
+    if run_dir is not None:
+        with run_state.edit(run_dir) as state:
+            state.teardown = run_state.Teardown(clean=report.clean, resources=list(report.resources))
+    return report

@@ -22,7 +22,7 @@ as root.
 
 ``faults`` names sandbox faults (``runbook_lib.sandbox.faults``; ``pitr-runbook drill --fault list``)
 switched on for the whole drill. The drill must still PASS; before reconciliation it records, in
-``state.json`` and so in ``summary.json`` and the report (``faults``), one entry per fault: what the
+the run state and so in ``summary.json`` and the report (``faults``), one entry per fault: what the
 sandbox injected and what the pipeline did about it (retries, re-reads, failed invocations, DLQ,
 fallbacks), read back from the functions' logs (``runbook_lib.activity``).
 """
@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 from . import permissions, runner
 from .aws import clients as config
-from . import state as run_state
+from . import run_state
 from . import times
 from .aws.clients import AwsTarget
 from .errors import InputError
@@ -127,28 +127,26 @@ def check_faults(names: Sequence[str], automation: str) -> list[str]:
 
 
 def record_faults(run_dir: str | Path, target: AwsTarget, names: Sequence[str]) -> list[dict[str, Any]]:
-    """Write into ``state.json`` (``faults``) what each fault injected and what the pipeline did."""
+    """Write into the run state (``faults``) what each fault injected and what the pipeline did."""
     from .activity import pipeline_activity
-    from .buffer import BufferStack
     from .sandbox import faults
 
-    state = run_state.load(run_dir)
-    pipeline: dict[str, Any] = {}
-    if state.get("stack"):
-        pipeline = pipeline_activity(target, BufferStack.from_dict(state["stack"]))
-    snapshot = faults.snapshot()
-    entries = [
-        {
-            "name": name,
-            "params": snapshot["active"].get(name, {}),
-            "injected": snapshot["events"].get(name, {}),
-            "pipeline": pipeline,
-            "fallbacks": state.get("fallbacks") or [],
-        }
-        for name in names
-    ]
-    run_state.update(run_dir, faults=entries)
-    return entries
+    with run_state.edit(run_dir) as state:
+        pipeline: dict[str, Any] = {}
+        if state.stack is not None:
+            pipeline = pipeline_activity(target, state.buffer_stack)
+        snapshot = faults.snapshot()
+        state.faults = [
+            {
+                "name": name,
+                "params": snapshot["active"].get(name, {}),
+                "injected": snapshot["events"].get(name, {}),
+                "pipeline": pipeline,
+                "fallbacks": [f.to_json() for f in state.fallbacks],
+            }
+            for name in names
+        ]
+    return state.faults
 
 
 def _fault_step_parameters(names: Sequence[str], base: dict[str, Any]) -> dict[str, Any]:
@@ -376,7 +374,7 @@ def drill(
 def _summary_line(result: runner.RunResult, record: dict[str, Any]) -> str:
     lines = [f"drill {record['mode']} ({record['automation']}): {result.verdict or 'no verdict'} in {result.seconds:.0f} s"]
     if record.get("rto_seconds") is not None:
-        lines.append(f"  RTO {record['rto_seconds']:.1f} s, catch-up {record.get('catchup_seconds') or 0:.1f} s, "
+        lines.append(f"  RTO {record['rto_seconds']:.1f} s, catch-up {record.get('catch_up_seconds') or 0:.1f} s, "
                      f"differences explained {record.get('explained', 0)}, unexplained {record.get('unexplained', 0)}")
     if result.error:
         lines.append(f"  {result.error}")
@@ -403,7 +401,7 @@ def append_history(runs_dir: str | Path, result: runner.RunResult, **extra: Any)
         "failed_step": result.failed_step,
         "seconds": result.seconds,
         "rto_seconds": summary.get("rto_seconds"),
-        "catchup_seconds": summary.get("catch_up_seconds"),
+        "catch_up_seconds": summary.get("catch_up_seconds"),
         "explained": summary.get("explained", counts.get("explained")),
         "unexplained": summary.get("unexplained", counts.get("unexplained")),
         "in_flight": summary.get("in_flight", counts.get("in_flight")),
@@ -431,7 +429,7 @@ def history_figure(frame):
     fig = Figure(figsize=(9, 4.5), layout="constrained")
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     x = list(range(1, len(frame) + 1))
-    for column, label in (("rto_seconds", "RTO (s)"), ("catchup_seconds", "catch-up (s)")):
+    for column, label in (("rto_seconds", "RTO (s)"), ("catch_up_seconds", "catch-up (s)")):
         if column in frame:
             ax1.plot(x, frame[column].astype(float), marker="o", label=label)
     ax1.set_ylabel("seconds")

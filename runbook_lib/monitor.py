@@ -10,7 +10,7 @@
   no execution has started ``event_grace_seconds`` after the restored table became ACTIVE, or the
   rule's DLQ holds this restore's event, this step says so and, with ``execute``, turns replay on
   itself (:func:`buffer.enable_replay`, the call notebook mode makes) and records that it did and
-  why in ``state.json`` (``fallbacks``); without ``execute`` it says what it would do. A workflow
+  why in the run state (``fallbacks``); without ``execute`` it says what it would do. A workflow
   that starts later anyway finds the mapping enabled already (enabling it again changes nothing).
 
 "Caught up" means the buffer holds nothing (no message visible, in flight or delayed) for
@@ -33,7 +33,7 @@ from . import buffer
 from .aws.codes import error_code
 from .buffer.draining import queue_counts
 from .buffer.feedback import aws_failure
-from . import state as run_state
+from . import run_state
 from . import times
 from .aws.clients import AwsTarget
 from .errors import BufferError, InputError, PreconditionError
@@ -43,10 +43,8 @@ log = logging.getLogger(__name__)
 
 
 def stack_from_state(run_dir) -> buffer.BufferStack:
-    s = run_state.load(run_dir)
-    if not s.get("stack"):
-        raise PreconditionError(f"{run_dir}/state.json names no buffer stack: run 01_deploy_buffer with execute=True first")
-    return buffer.BufferStack.from_dict(s["stack"])
+    """The buffer stack step 01 deployed in this run (:class:`PreconditionError` if none)."""
+    return run_state.load(run_dir).require_stack().buffer_stack()
 
 
 # -- replay on ---------------------------------------------------------------------------------------
@@ -374,7 +372,7 @@ def _event_mode(
             None, "NOT_STARTED", enabled, fallback=reason,
             message=(
                 f"{reason}. Dry run: with execute=True this step would turn replay on itself "
-                "(buffer.enable_replay) and record that in state.json (fallbacks); nothing changed"
+                "(buffer.enable_replay) and record that in the run state (fallbacks); nothing changed"
             ),
         )  # fmt: skip
     execution, reason = _wait_for_start(
@@ -390,18 +388,11 @@ def _event_mode(
     buffer.enable_replay(target, stack)
     dead = rule_dlq_summary(target, stack)
     if run_dir is not None:
-        run_state.add_fallback(
-            run_dir,
-            {
-                "step": "03_monitor",
-                "what": FALLBACK_ACTION,
-                "why": reason,
-                "at": times.iso(times.utcnow()),
-                "active": times.iso(active),
-                "event_grace_seconds": grace_seconds,
-                "rule_dlq_messages": dead.depth if dead else 0,
-            },
-        )
+        with run_state.edit(run_dir) as state:
+            state.fallbacks.append(run_state.Fallback(
+                step="03_monitor", what=FALLBACK_ACTION, why=reason, at=times.utcnow(), active=active,
+                event_grace_seconds=grace_seconds, rule_dlq_messages=dead.depth if dead else 0,
+            ))  # fmt: skip
     return WorkflowReport(None, "NOT_STARTED", True, fallback=reason, message=f"{reason}. Replay was turned on by this step.")
 
 
@@ -444,11 +435,9 @@ def turn_on_replay(
         buffer.enable_replay(target, stack)
         report = WorkflowReport(None, "NOT_STARTED", True, message="replay turned on by this step")
     if run_dir is not None:
-        run_state.update(
-            run_dir,
-            timings={"replay_enabled": times.iso(times.utcnow())},
-            workflow={"execution_arn": report.execution_arn, "status": report.status, "fallback": report.fallback},
-        )
+        with run_state.edit(run_dir) as state:
+            state.timings.replay_enabled = times.utcnow()
+            state.workflow = run_state.Workflow(report.execution_arn, report.status, report.fallback)
     return report
 
 
@@ -518,7 +507,8 @@ def follow_drain(
                 )
                 bar.update(0)
             if run_dir is not None:
-                run_state.update(run_dir, drain_samples=run_state.load(run_dir).get("drain_samples", [])[-2000:] + [sample])
+                with run_state.edit(run_dir) as state:
+                    state.add_drain_sample(run_state.DrainSample(last.sampled_at, **{k: v for k, v in sample.items() if k != "t"}))
             caught_up_now = last.drained if require_empty else (
                 last.depth == 0 and last.delayed == 0 and not last.forwarder_behind
             )
@@ -534,13 +524,8 @@ def follow_drain(
     seconds = time.monotonic() - started
     caught_up = quiet >= quiet_samples
     if run_dir is not None and caught_up:
-        s = run_state.load(run_dir)
-        drained_at = times.utcnow()
-        timings = {"drained": times.iso(drained_at)}
-        active = s.get("timings", {}).get("active")
-        if active:
-            timings["catchup_seconds"] = round((drained_at - times.parse_iso(active)).total_seconds(), 3)
-        run_state.update(run_dir, timings=timings)
+        with run_state.edit(run_dir) as state:
+            state.timings.drained = times.utcnow()
     result = DrainResult(caught_up, seconds, tuple(samples), last.dlq_depth if last else 0, last.stream_failures if last else 0)
     if not caught_up:
         raise BufferError(
@@ -592,5 +577,4 @@ __all__ = [
     "turn_on_replay",
     "watch_workflow",
     "workflow_history_summary",
-    "json",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
-from . import state as run_state
+from . import run_state
 from .aws.clients import AwsTarget
 from .errors import InputError
 
@@ -25,12 +25,13 @@ class Context:
     execute: bool
     automation: str
 
-    @property
-    def state(self) -> dict[str, Any]:
+    def load(self) -> run_state.RunState:
+        """The run state as it is now (read again at every call: another step may have changed it)."""
         return run_state.load(self.run_dir)
 
-    def save(self, **changes: Any) -> dict[str, Any]:
-        return run_state.update(self.run_dir, **changes)
+    def edit(self) -> Iterator[run_state.RunState]:
+        """``with ctx.edit() as state: ...``: read, change, write atomically."""
+        return run_state.edit(self.run_dir)
 
     def banner(self) -> str:
         where = self.target.endpoint_url or f"AWS {self.target.region_name}"
@@ -76,11 +77,10 @@ def context(
         execute=execute,
         automation=automation,
     )
-    ctx.save(
-        source_table=source_table,
-        target_table=target_table,
-        region=ctx.target.region_name,
-        endpoint_url=ctx.target.endpoint_url,
-        automation=automation,
-    )
+    with ctx.edit() as state:
+        state.params = run_state.Params(
+            source_table=source_table, target_table=target_table, region=ctx.target.region_name,
+            endpoint_url=ctx.target.endpoint_url, automation=automation, restore_time=restore_time,
+            replay_from=replay_from,
+        )  # fmt: skip
     return ctx

@@ -1,6 +1,6 @@
 """Step 02 and the first half of 03: choose T and R, check them, restore, follow it to ACTIVE.
 
-The correctness model (DESIGN.md section 2): T is the restore point, R the replay start.
+The correctness model (README, "Restore point T, replay start R"): T is the restore point, R the replay start.
 
 - **catch-up** (``replay_from="restore_point"``): R = T minus a small overlap (stream times are
   rounded to the second). The restored table converges to the live source.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from . import state as run_state
+from . import run_state
 from . import times
 from .aws.clients import AwsTarget
 from .errors import InputError, PreconditionError, RestoreError
@@ -235,18 +235,18 @@ class RestorePlan:
         """[T, R): writes in it are reverted on purpose (rollback only)."""
         return (self.restore_time, self.replay_from) if self.replay_from > self.restore_time else None
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "source_table": self.source_table,
-            "target_table": self.target_table,
-            "mode": self.mode,
-            "restore_time": times.iso(self.restore_time),
-            "replay_from": times.iso(self.replay_from),
-            "buffer_coverage_from": times.iso(self.capture_start) if self.capture_start else None,
-            "restore_window": [times.iso(self.earliest_restorable), times.iso(self.latest_restorable)],
-            "plan_notes": list(self.notes),
-            "target_capacity": self.capacity.to_state() if self.capacity else None,
-        }
+    def to_run_plan(self) -> run_state.Plan:
+        """What the run state keeps of this plan (the steps after 02 rebuild it with :func:`plan_from_state`)."""
+        return run_state.Plan(
+            mode=self.mode,
+            restore_time=self.restore_time,
+            replay_from=self.replay_from,
+            earliest_restorable=self.earliest_restorable,
+            latest_restorable=self.latest_restorable,
+            buffer_coverage_from=self.capture_start,
+            notes=list(self.notes),
+            target_capacity=self.capacity.to_state() if self.capacity else None,
+        )
 
     def to_dataframe(self):
         import pandas as pd
@@ -424,8 +424,12 @@ def _whole_second(dt: datetime) -> datetime:
     return dt.replace(microsecond=0)
 
 
-def write_plan(run_dir, plan: RestorePlan) -> dict[str, Any]:
-    return run_state.update(run_dir, **plan.to_state())
+def write_plan(run_dir, plan: RestorePlan) -> run_state.RunState:
+    with run_state.edit(run_dir) as state:
+        state.plan = plan.to_run_plan()
+        state.params.source_table = state.params.source_table or plan.source_table
+        state.params.target_table = state.params.target_table or plan.target_table
+    return state
 
 
 # -- the restore -----------------------------------------------------------------------------------
@@ -460,9 +464,9 @@ def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False
             "provisioned_throughput_override and global_secondary_index_override against the source's indexes",
         }.get(code, "see the AWS error message")
         raise RestoreError(f"RestoreTableToPointInTime failed ({code}): {remedy}", table=plan.source_table, code=code) from None
-    called = times.utcnow()
     if run_dir is not None:
-        run_state.update(run_dir, timings={"restore_called": times.iso(called)})
+        with run_state.edit(run_dir) as state:
+            state.timings.restore_called = times.utcnow()
     log.info("restore of %s to %s started", plan.source_table, plan.target_table)
     return response["TableDescription"]
 
@@ -536,35 +540,29 @@ def status_bar(desc: str):
     return tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed} {postfix}", mininterval=1.0)
 
 
-def record_active(run_dir, elapsed: float) -> dict[str, Any]:
-    state = run_state.load(run_dir)
-    active = times.utcnow()
-    timings = {"active": times.iso(active)}
-    called = state.get("timings", {}).get("restore_called")
-    if called:
-        timings["rto_seconds"] = round((active - times.parse_iso(called)).total_seconds(), 3)
-    return run_state.update(run_dir, timings=timings)
+def record_active(run_dir, elapsed: float | None = None) -> run_state.RunState:
+    """The restored table is ACTIVE now (``timings.active``; the run state computes the RTO)."""
+    with run_state.edit(run_dir) as state:
+        state.timings.active = times.utcnow()
+    return state
 
 
 def plan_from_state(run_dir) -> RestorePlan:
     """The plan step 02 wrote, for the steps after it."""
-    s = run_state.load(run_dir)
-    missing = [k for k in ("source_table", "target_table", "restore_time", "replay_from") if not s.get(k)]
-    if missing:
-        raise PreconditionError(f"{run_dir}/state.json has no restore plan ({', '.join(missing)} missing): run 02_restore first")
-    window = s.get("restore_window") or [s["restore_time"], s["restore_time"]]
+    state = run_state.load(run_dir)
+    plan = state.require_plan()
     return RestorePlan(
-        source_table=s["source_table"],
-        target_table=s["target_table"],
-        mode=s.get("mode", "catchup"),
-        restore_time=times.parse_iso(s["restore_time"]),
-        replay_from=times.parse_iso(s["replay_from"]),
-        earliest_restorable=times.parse_iso(window[0]),
-        latest_restorable=times.parse_iso(window[1]),
-        capture_start=times.parse_iso(s["buffer_coverage_from"]) if s.get("buffer_coverage_from") else None,
+        source_table=state.params.source_table,
+        target_table=state.params.target_table,
+        mode=plan.mode,
+        restore_time=plan.restore_time,
+        replay_from=plan.replay_from,
+        earliest_restorable=plan.earliest_restorable,
+        latest_restorable=plan.latest_restorable,
+        capture_start=plan.buffer_coverage_from,
         planned_at=times.utcnow(),
-        notes=tuple(s.get("plan_notes", [])),
-        capacity=TargetCapacity.from_state(s.get("target_capacity")),
+        notes=tuple(plan.notes),
+        capacity=TargetCapacity.from_state(plan.target_capacity),
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import state as run_state
+from . import run_state
 from . import times
 from .errors import AccessDeniedError, InputError, RunbookError
 from .restore import validate_table_names
@@ -23,7 +23,7 @@ from .times import parse_times
 
 log = logging.getLogger(__name__)
 
-STEPS = ("00_preflight", "01_deploy_buffer", "02_restore", "03_monitor", "04_reconcile", "05_cutover")
+STEPS = ("00_preflight", "01_deploy_buffer", "02_restore", "03_monitor", "04_reconcile", "05_cutover")  # steps.BY_NOTEBOOK
 #: exceptions raised inside a notebook that mean "operator error", by class name
 _OPERATOR_ERRORS = {"InputError", "PreconditionError", "RestoreError", "BufferError", "CutoverError", "RunbookError",
                     "AccessDeniedError"}
@@ -75,6 +75,16 @@ def validate(params: RunParams) -> None:
     unknown = set(params.step_parameters) - set(STEPS)
     if unknown:
         raise InputError(f"unknown step(s) in step_parameters: {', '.join(sorted(unknown))}")
+    check_step_parameters(params.step_parameters)
+
+
+def check_step_parameters(step_parameters: dict[str, dict[str, Any]]) -> None:
+    """Each step is given only parameters it declares (``steps.<step>.PARAMETERS``), of their type."""
+    from . import steps
+    from .steps.base import resolve
+
+    for step, given in step_parameters.items():
+        resolve(step, steps.BY_NOTEBOOK[step].PARAMETERS, given)
 
 
 @dataclass
@@ -87,6 +97,8 @@ class RunResult:
     error_type: str | None = None
     verdict: str | None = None
     seconds: float = 0.0
+    #: steps a resumed run found done already and did not run again
+    steps_resumed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,8 +160,15 @@ def run(
     steps: Sequence[str] = STEPS,
     before_step: Callable[[str], None] | None = None,
     kernel_name: str = "python3",
+    resume: bool = False,
 ) -> RunResult:
-    """Run ``steps`` in order; stop at the first failure. Never raises for a failed step."""
+    """Run ``steps`` in order; stop at the first failure. Never raises for a failed step.
+
+    The run state records each step's status (``running``, then ``done`` or ``failed``). With
+    ``resume``, steps this run directory's run finished (with the same ``execute``) are not run
+    again; the step that was interrupted runs again and checks AWS before it acts (each step's
+    docstring says how: a stack already deployed is used, a restore already called is followed).
+    """
     validate(params)
     for step in steps:
         if step not in STEPS:
@@ -158,16 +177,33 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     result = RunResult(run_dir=str(run_dir), steps_done=[], exit_code=0)
-    run_state.update(run_dir, run={"params": {k: v for k, v in params.common().items()}, "started": times.iso(times.utcnow())})
+    with run_state.edit(run_dir) as state:
+        if resume:
+            _same_run(state, params)
+        if state.params.source_table is None:
+            state.params = run_state.Params(
+                source_table=params.source_table, target_table=params.target_table, region=params.region,
+                endpoint_url=params.endpoint_url, automation=params.automation, restore_time=params.restore_time,
+                replay_from=params.replay_from,
+            )  # fmt: skip
+        state.started = state.started or times.utcnow()
     for step in steps:
+        if resume and state.step_done(step, execute=params.execute):
+            result.steps_done.append(step)
+            result.steps_resumed.append(step)
+            if step == "04_reconcile" and (run_dir / "summary.json").exists():
+                result.verdict = _verdict(run_dir)
+            continue
         if before_step is not None:
             before_step(step)
         if step == "04_reconcile":
             (run_dir / "summary.json").unlink(missing_ok=True)  # a verdict from an earlier run must not count
+        _mark(run_dir, step, "running", params.execute)
         try:
             run_step(step, params, kernel_name=kernel_name)
         except StepFailed as exc:
             result.failed_step, result.error, result.error_type, result.exit_code = step, str(exc), exc.ename, exc.exit_code
+            _mark(run_dir, step, "failed", params.execute, error=result.error)
             break
         result.steps_done.append(step)
         if step == "04_reconcile" and (params.execute or (run_dir / "summary.json").exists()):
@@ -176,10 +212,27 @@ def run(
                 result.exit_code = 1
                 result.failed_step = step
                 result.error = f"reconciliation verdict {result.verdict}: see {run_dir / 'report.html'}; cutover not attempted"
+                _mark(run_dir, step, "failed", params.execute, error=result.error)
                 break
+        _mark(run_dir, step, "done", params.execute)
     result.seconds = round(time.monotonic() - started, 3)
     (run_dir / "run.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+def _mark(run_dir: Path, step: str, status: str, execute: bool, error: str | None = None) -> None:
+    with run_state.edit(run_dir) as state:
+        state.mark_step(step, status, execute=execute, error=error)
+
+
+def _same_run(state: run_state.RunState, params: RunParams) -> None:
+    """A resumed run must be the run its directory holds: the same tables."""
+    recorded = (state.params.source_table, state.params.target_table)
+    if recorded[0] is not None and recorded != (params.source_table, params.target_table):
+        raise InputError(
+            f"the run directory {params.run_dir} holds the run {recorded[0]} -> {recorded[1]}, not "
+            f"{params.source_table} -> {params.target_table}: give another --run-dir, or the tables of that run"
+        )
 
 
 def _verdict(run_dir: Path) -> str:

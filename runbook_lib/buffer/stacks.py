@@ -70,7 +70,7 @@ class BufferStack:
     code_key = property(lambda self: self.parameters.get("CodeKey"))
 
     def to_dict(self) -> dict[str, Any]:
-        """For ``run_dir/state.json`` (``stack``)."""
+        """For the run state (``stack``)."""
         return {
             "name": self.stack_name,
             "id": self.stack_id,

@@ -55,7 +55,7 @@ class Preflight:
         )
 
     def to_dict(self) -> dict:
-        """JSON-ready, for ``state.json`` (``preflight`` and ``settings_snapshot``)."""
+        """JSON-ready, for the run state (``preflight`` and ``settings_snapshot``)."""
         return {
             "source_table": self.source_table,
             "target_table": self.target_table,

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def key_digest_secret_arn(state: Mapping[str, Any] | None, given: str | None = None) -> str | None:
     """The ARN of the secret that keys the key digest: ``given`` (``--key-digest-secret-arn``), else
-    the buffer stack's ``KeyDigestSecretArn`` output recorded in ``state.json``; None if neither."""
+    the buffer stack's ``KeyDigestSecretArn`` output recorded in the run state; None if neither."""
     if given:
         return str(given).strip() or None
     outputs = ((state or {}).get("stack") or {}).get("outputs") or {}
@@ -68,7 +68,7 @@ def load_key_digest(target: AwsTarget, secret_arn: str) -> KeyDigest:
     output, or any Secrets Manager secret of 32 bytes or more given with ``--key-digest-secret-arn``).
 
     Needs ``secretsmanager:GetSecretValue`` on that secret. The value stays in memory: it is never
-    logged, written to ``state.json`` or a report, nor kept on the result.
+    logged, written to the run state or a report, nor kept on the result.
     """
     if not isinstance(secret_arn, str) or not secret_arn.strip():
         raise InputError("the key digest secret ARN is empty: give the buffer stack's KeyDigestSecretArn output")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import state as run_state
+from .. import run_state
 from ..reconcile import Reconciliation
 from .differences import write_differences_csv
 from .html import DIFFERENCES_FILE, SUMMARY_FILE, render_html
@@ -37,7 +37,7 @@ def write_reports(
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     if state is None:
-        state = run_state.load(run)
+        state = run_state.load(run).view()
     summary = summarize(reconciliation, state)
     paths = ReportPaths(run / SUMMARY_FILE, run / DIFFERENCES_FILE, run / HTML_FILE)
     _atomic_write(paths.summary, json.dumps(summary.to_json(), indent=2) + "\n")

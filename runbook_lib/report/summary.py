@@ -49,13 +49,6 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
-def _seconds_between(start: Any, end: Any) -> float | None:
-    a, b = _when(start), _when(end)
-    if a is None or b is None:
-        return None
-    return round((b - a).total_seconds(), 3)
-
-
 def _samples(state: dict[str, Any]) -> list[tuple[datetime, dict[str, Any]]]:
     out = []
     for sample in state.get("drain_samples") or []:
@@ -248,8 +241,8 @@ def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None) -> R
         restore_time=_when(r.restore_time) or _when(state.get("restore_time")),
         replay_from=_when(r.replay_from) or _when(state.get("replay_from")),
         capture_start=_when(state.get("capture_start")),
-        rto_seconds=_seconds_between(timings.get("restore_called"), timings.get("active")),
-        catch_up_seconds=_seconds_between(timings.get("active"), timings.get("drained")),
+        rto_seconds=timings.get("rto_seconds"),  # computed once, by the run state's Timings
+        catch_up_seconds=timings.get("catch_up_seconds"),
         drain_rate_per_second=drain_rate(state),
         items_scanned=r.items_scanned,
         scan_seconds=round(r.scan_seconds, 3),

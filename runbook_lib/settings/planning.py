@@ -34,7 +34,7 @@ def diff(target: AwsTarget, snap: dict, target_table: str) -> SettingsPlan:
     if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION or "table" not in snap:
         raise InputError(
             "the settings snapshot is missing or from another version: take it again with "
-            "settings.snapshot(target, source_table) (00_preflight stores it in state.json)",
+            "settings.snapshot(target, source_table) (00_preflight stores it in the run state)",
             table=target_table,
             step="settings",
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runbook_lib import run_state
 from runbook_lib.drill import INCIDENT_KEYS
 from test_drill_as_operator import assert_recorded_calls_listed  # noqa: E402 - tests/drill is on sys.path
 
@@ -41,10 +42,10 @@ def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path)
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0
     assert summary["counts"]["source"] == summary["counts"]["target"] > 0
     assert summary["rto_seconds"] > 0 and summary["catch_up_seconds"] is not None
-    state = json.loads((run / "state.json").read_text())
+    state = run_state.load(run)
     # "latest" lay before the buffer was deployed: the buffer had to cover it from TRIM_HORIZON
-    assert state["restore_time"] < state["capture_start"]
-    assert state["teardown"]["clean"] is True
+    assert state.plan.restore_time < state.stack.capture_start
+    assert state.teardown.clean is True
     assert "report.html" in out and (run / "report.html").exists() and (run / "differences.csv").exists()
     for step in ("00_preflight", "01_deploy_buffer", "02_restore", "03_monitor", "04_reconcile", "05_cutover"):
         assert (run / f"{step}.ipynb").exists()
@@ -64,10 +65,10 @@ def test_rollback_drill_with_event_automation_reverts_exactly_the_incident_windo
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0
     # the incident keys were written only inside [T, R): each differs, and each is explained
     assert summary["explained"] >= INCIDENT_KEYS
-    state = json.loads((run / "state.json").read_text())
-    assert state["mode"] == "rollback" and state["restore_time"] < state["replay_from"]
-    assert state["workflow"]["status"] == "SUCCEEDED" and state["workflow"]["execution_arn"]
-    assert state["teardown"]["clean"] is True
+    state = run_state.load(run)
+    assert state.plan.mode == "rollback" and state.plan.restore_time < state.plan.replay_from
+    assert state.workflow.status == "SUCCEEDED" and state.workflow.execution_arn
+    assert state.teardown.clean is True
     differences = (run / "differences.csv").read_text()
     assert differences.count("explained") >= INCIDENT_KEYS
     _no_canary(run)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from runbook_lib import run_state
+
 pytestmark = pytest.mark.slow
 
 GOLDEN = Path(__file__).resolve().parents[1] / "unit" / "golden" / "operator_calls.txt"
@@ -61,9 +63,9 @@ def test_a_policy_without_a_statement_stops_the_run_with_exit_2_and_one_line_nam
     result = json.loads((run / "run.json").read_text())
     assert (result["failed_step"], result["error_type"], result["exit_code"]) == ("01_deploy_buffer", "AccessDeniedError", 2)
     # and the preflight said it could not check the permissions (a WARN, not a FAIL)
-    state = json.loads((run / "state.json").read_text())
-    rows = {r["check"]: r for r in state["preflight"]}
-    assert rows["permissions"]["status"] == "WARN" and "iam:SimulatePrincipalPolicy" in rows["permissions"]["finding"]
+    state = run_state.load(run)
+    rows = {r.check: r for r in state.preflight}
+    assert rows["permissions"].status == "WARN" and "iam:SimulatePrincipalPolicy" in rows["permissions"].finding
 
 
 def test_a_policy_without_the_restore_statement_fails_the_preflight_before_anything_is_created(tmp_path):

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from runbook_lib import run_state
 from runbook_lib.monitor import FALLBACK_ACTION
 
 pytestmark = pytest.mark.slow
@@ -28,12 +29,12 @@ def test_event_drill_with_a_lost_event_falls_back_to_the_monitor_and_passes(tmp_
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0
-    state = json.loads((run / "state.json").read_text())
+    state = run_state.load(run)
     # no workflow ran: the monitor turned replay on, and the state says so and why
-    assert state["workflow"]["status"] == "NOT_STARTED" and state["workflow"]["execution_arn"] is None
-    (fallback,) = state["fallbacks"]
-    assert fallback["what"] == FALLBACK_ACTION and "no execution of the enable-replay workflow" in fallback["why"]
+    assert state.workflow.status == "NOT_STARTED" and state.workflow.execution_arn is None
+    (fallback,) = state.fallbacks
+    assert fallback.what == FALLBACK_ACTION and "no execution of the enable-replay workflow" in fallback.why
     (fault,) = summary["faults"]
     assert fault["name"] == "event-lost" and fault["injected"] == {"restore events dropped": 1}
-    assert fault["fallbacks"] == [fallback]
-    assert state["teardown"]["clean"] is True
+    assert fault["fallbacks"] == [fallback.to_json()]
+    assert state.teardown.clean is True

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runbook_lib import cli, runner
+from runbook_lib import cli, run_state, runner
 from runbook_lib.sandbox.traffic import create_demo_table, seed_items
 
 pytestmark = pytest.mark.slow
@@ -43,8 +43,8 @@ def test_dry_run_of_every_notebook_changes_nothing(aws, endpoint, tmp_path):
         executed = json.loads((tmp_path / f"{step}.ipynb").read_text())
         assert any(c.get("outputs") for c in executed["cells"] if c["cell_type"] == "code")
     assert inventory(aws) == before
-    state = json.loads((tmp_path / "state.json").read_text())
-    assert state["mode"] == "catchup" and state["restore_time"] and "stack" not in state
+    state = run_state.load(tmp_path)
+    assert state.plan.mode == "catchup" and state.plan.restore_time and state.stack is None
 
 
 def test_failed_precondition_stops_at_the_step_exit_2_one_line(aws, endpoint, tmp_path, capsys):

@@ -55,3 +55,46 @@ def test_cutover_dry_run_lists_its_steps_and_changes_nothing(aws, target, monkey
                                           "parameters": {"SourceTableName": "orders", "TargetTableName": "orders-r"}})
     report = cutover.cutover(target, stack, execute=False)
     assert not report.executed and len(report.steps) == 4 and report.teardown.executed is False
+
+
+def _drained_buffer(monkeypatch, teardown_report):
+    """Stand-ins for what cutover calls after the quiet period: a drained buffer, replay off, and
+    ``buffer.teardown`` answering ``teardown_report`` (a real TeardownReport, as teardown returns)."""
+    from types import SimpleNamespace
+
+    from runbook_lib import monitor
+
+    monkeypatch.setattr(monitor, "follow_drain", lambda *a, **k: monitor.DrainResult(True, 0.0, (), 0, 0))
+    monkeypatch.setattr(buffer, "status", lambda *a, **k: SimpleNamespace(drained=True))
+    monkeypatch.setattr(buffer, "disable_replay", lambda *a, **k: "Disabled")
+    monkeypatch.setattr(buffer, "teardown", lambda *a, **k: teardown_report)
+    return buffer.BufferStack.from_dict({"name": "pitr-buffer", "outputs": {"QueueMappingUuid": "uuid-1"},
+                                         "parameters": {"SourceTableName": "orders", "TargetTableName": "orders-r"}})
+
+
+def test_a_teardown_that_did_not_verify_stops_cutover_with_the_stack_named_and_is_not_recorded(aws, target, monkeypatch, tmp_path):
+    from runbook_lib import run_state
+
+    # GIVEN a quiet source and a teardown that deleted the stack but could not verify what is left
+    create_demo_table(aws("dynamodb"), "orders")
+    unverified = buffer.TeardownReport("pitr-buffer", executed=True, stack_found=True,
+                                       resources=("AWS::SQS::Queue q",), verified=False)
+    stack = _drained_buffer(monkeypatch, unverified)
+    # WHEN cutover runs THEN it raises CutoverError (it read report.leftovers, which does not exist)
+    with pytest.raises(CutoverError) as info:
+        cutover.cutover(target, stack, run_dir=tmp_path, execute=True, quiet_seconds=0.5, timeout=5)
+    assert "pitr-buffer" in str(info.value) and "did not verify" in str(info.value) and "AWS::SQS::Queue q" in str(info.value)
+    state = run_state.load(tmp_path)
+    assert state.timings.cutover_done is not None and state.teardown is None
+
+
+def test_a_verified_teardown_is_recorded_in_the_run_state(aws, target, monkeypatch, tmp_path):
+    from runbook_lib import run_state
+
+    create_demo_table(aws("dynamodb"), "orders")
+    clean = buffer.TeardownReport("pitr-buffer", executed=True, stack_found=True, resources=("AWS::SQS::Queue q",),
+                                  verified=True)
+    stack = _drained_buffer(monkeypatch, clean)
+    report = cutover.cutover(target, stack, run_dir=tmp_path, execute=True, quiet_seconds=0.5, timeout=5)
+    assert report.teardown is clean
+    assert run_state.load(tmp_path).teardown == run_state.Teardown(clean=True, resources=["AWS::SQS::Queue q"])

@@ -6,7 +6,7 @@ https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delive
 An event that arrives but cannot start the target goes to the target's dead-letter queue ("Event
 retry policy and using dead-letter queues",
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html). Either way the monitor
-must notice, turn replay on itself with ``execute`` and say so in ``state.json``.
+must notice, turn replay on itself with ``execute`` and say so in the run state.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from runbook_lib import buffer, monitor, restore
-from runbook_lib import state as run_state
+from runbook_lib import run_state
 from runbook_lib import times
 from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.sandbox.traffic import create_demo_table
@@ -52,11 +52,12 @@ def _fault(endpoint: str, name: str) -> dict:
 
 
 def _restore_until_active(target, aws, run_dir):
-    run_state.update(run_dir, timings={"restore_called": times.iso(times.utcnow())})
+    with run_state.edit(run_dir) as state:
+        state.timings.restore_called = times.utcnow()
     aws("dynamodb").restore_table_to_point_in_time(SourceTableName=SOURCE, TargetTableName=TARGET, UseLatestRestorableTime=True)
     elapsed = restore.wait_active(target, TARGET, timeout=30, interval=0.2, progress=lambda p: None)
     s = restore.record_active(run_dir, elapsed)
-    return times.parse_iso(s["timings"]["restore_called"]), times.parse_iso(s["timings"]["active"])
+    return s.timings.restore_called, s.timings.active
 
 
 def _mapping_state(aws, stack) -> str:
@@ -74,7 +75,7 @@ def test_the_workflow_turns_replay_on_when_the_event_arrives(target, aws, stack,
     assert (report.status, report.fallback) == ("SUCCEEDED", None) and report.execution_arn
     assert _mapping_state(aws, stack) == "Enabled"
     state = run_state.load(tmp_path)
-    assert "fallbacks" not in state and state["workflow"]["execution_arn"] == report.execution_arn
+    assert state.fallbacks == [] and state.workflow.execution_arn == report.execution_arn
 
 
 def test_a_lost_event_makes_the_monitor_turn_replay_on_and_record_why(target, aws, stack, endpoint, tmp_path):
@@ -100,11 +101,11 @@ def test_a_lost_event_makes_the_monitor_turn_replay_on_and_record_why(target, aw
     assert _mapping_state(aws, stack) == "Enabled"
     # and the run state records that it did and why
     state = run_state.load(tmp_path)
-    (fallback,) = state["fallbacks"]
-    assert fallback["step"] == "03_monitor" and fallback["what"] == monitor.FALLBACK_ACTION
-    assert fallback["why"] == report.fallback and fallback["event_grace_seconds"] == 1.5
-    assert state["workflow"] == {"execution_arn": None, "status": "NOT_STARTED", "fallback": report.fallback}
-    assert "replay_enabled" in state["timings"]
+    (fallback,) = state.fallbacks
+    assert fallback.step == "03_monitor" and fallback.what == monitor.FALLBACK_ACTION
+    assert fallback.why == report.fallback and fallback.event_grace_seconds == 1.5
+    assert state.workflow == run_state.Workflow(execution_arn=None, status="NOT_STARTED", fallback=report.fallback)
+    assert state.timings.replay_enabled is not None
 
 
 def test_without_execute_the_monitor_says_what_it_would_do_and_changes_nothing(target, aws, stack, endpoint, tmp_path):
@@ -123,7 +124,7 @@ def test_without_execute_the_monitor_says_what_it_would_do_and_changes_nothing(t
     assert "would turn replay on itself" in would.message and "nothing changed" in would.message
     assert _mapping_state(aws, stack) == "Disabled"
     state = run_state.load(tmp_path)
-    assert "fallbacks" not in state and "workflow" not in state and "replay_enabled" not in state["timings"]
+    assert state.fallbacks == [] and state.workflow is None and state.timings.replay_enabled is None
 
 
 def test_an_event_in_the_rule_dlq_turns_replay_on_without_waiting_out_the_grace(target, aws, stack, tmp_path):
@@ -147,7 +148,7 @@ def test_an_event_in_the_rule_dlq_turns_replay_on_without_waiting_out_the_grace(
     assert time.monotonic() - started < 30
     assert "dead-letter queue (NO_RESOURCE" in report.fallback
     assert _mapping_state(aws, stack) == "Enabled"
-    assert run_state.load(tmp_path)["fallbacks"][0]["rule_dlq_messages"] == 1
+    assert run_state.load(tmp_path).fallbacks[0].rule_dlq_messages == 1
     # reading the DLQ leaves its messages for the operator
     assert monitor.rule_dlq_summary(target, stack).depth == 1
 

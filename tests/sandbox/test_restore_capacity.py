@@ -18,7 +18,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from runbook_lib import restore, state
+from runbook_lib import restore, run_state, times
 from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import InputError
 
@@ -115,7 +115,7 @@ def test_plan_with_an_on_demand_override_restores_an_on_demand_target(aws, targe
     _source(ddb)
     plan = restore.plan_restore(target, source_table="orders", target_table="orders-r", billing_mode_override="pay_per_request")
     assert plan.capacity.billing_mode == "PAY_PER_REQUEST" and not plan.capacity.warnings
-    # the plan survives state.json, so that step 03 and later know what the target got
+    # the plan survives the run state, so that step 03 and later know what the target got
     restore.write_plan(tmp_path, plan)
     assert restore.plan_from_state(tmp_path).capacity == plan.capacity
     desc = restore.start_restore(target, plan, execute=True)
@@ -152,9 +152,11 @@ def test_bad_capacity_overrides_are_refused_by_the_plan_and_change_nothing(aws, 
     assert aws("dynamodb").list_tables()["TableNames"] == ["orders"]
 
 
-def test_a_plan_saved_before_capacity_was_planned_still_loads(tmp_path):
-    state.update(tmp_path, source_table="a", target_table="b", restore_time="2026-01-01T00:00:00+00:00",
-                 replay_from="2026-01-01T00:00:00+00:00")
+def test_a_plan_saved_without_capacity_loads_with_none(tmp_path):
+    t = times.parse_iso("2026-01-01T00:00:00+00:00")
+    with run_state.edit(tmp_path) as state:
+        state.params.source_table, state.params.target_table = "a", "b"
+        state.plan = run_state.Plan(mode="catchup", restore_time=t, replay_from=t, earliest_restorable=t, latest_restorable=t)
     assert restore.plan_from_state(tmp_path).capacity is None
 
 

@@ -109,7 +109,7 @@ def test_dry_run_restore_creates_nothing_and_execute_follows_to_active(aws, targ
     assert 0.8 <= elapsed < 10
     assert seen[0].status == "CREATING" and seen[-1].status == "ACTIVE"
     state = restore.record_active(tmp_path, elapsed)
-    assert state["timings"]["rto_seconds"] >= 0.8
+    assert state.timings.rto_seconds >= 0.8
 
 
 def test_restore_that_exceeds_its_timeout_stops_with_a_clear_error(aws, target):

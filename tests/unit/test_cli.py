@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_lib import cli, runner
+from runbook_lib import cli, run_state, runner
 
 
 def _capture_run(monkeypatch, tmp_path):
@@ -136,8 +136,6 @@ def test_reconcile_redact_keys_without_a_secret_exits_2_before_any_work(monkeypa
 
 
 def test_reconcile_redact_keys_takes_the_given_secret_or_the_runs_stack(monkeypatch, tmp_path):
-    import json
-
     seen = _capture_run(monkeypatch, tmp_path)
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pitr-x-key-digest-AbCdEf"
     assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-bak", "--run-dir",
@@ -147,7 +145,7 @@ def test_reconcile_redact_keys_takes_the_given_secret_or_the_runs_stack(monkeypa
     # a run directory whose buffer stack recorded the output
     run_dir = tmp_path / "b"
     run_dir.mkdir()
-    (run_dir / "state.json").write_text(json.dumps({"stack": {"name": "s", "outputs": {"KeyDigestSecretArn": arn}}}))
+    run_state.save(run_dir, run_state.RunState(stack=run_state.Stack(description={"name": "s", "outputs": {"KeyDigestSecretArn": arn}})))
     assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-bak", "--run-dir",
                      str(run_dir), "--redact-keys"]) == 0
     assert seen["params"].step_parameters["04_reconcile"] == {

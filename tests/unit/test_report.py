@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
+from runbook_lib import run_state
 from runbook_lib.reconcile import (
     CHANGED,
     EXPLAINED,
@@ -46,26 +47,25 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
-STATE = {
-    "source_table": "orders",
-    "target_table": "orders-restored",
-    "mode": "rollback",
-    "restore_time": "2026-11-28T05:00:00+00:00",
-    "replay_from": "2026-11-28T05:10:00+00:00",
-    "capture_start": "2026-11-28T04:58:00+00:00",
-    "timings": {
-        "restore_called": "2026-11-28T05:12:00+00:00",
-        "active": "2026-11-28T05:20:30+00:00",
-        "replay_enabled": "2026-11-28T05:20:35+00:00",
-        "drained": "2026-11-28T05:22:30+00:00",
-    },
-    "drain_samples": [
-        {"t": "2026-11-28T05:20:30+00:00", "depth": 1000, "in_flight": 0, "dlq": 0},
-        {"t": "2026-11-28T05:21:00+00:00", "depth": 1200, "in_flight": 10, "dlq": 0},
-        {"t": "2026-11-28T05:21:30+00:00", "depth": 600, "in_flight": 10, "dlq": 1},
-        {"t": "2026-11-28T05:22:30+00:00", "depth": 0, "in_flight": 0, "dlq": 1},
-    ],
-}
+def _run_state() -> run_state.RunState:
+    """The run state behind the reports: built as the steps build it, read through its view."""
+    t = run_state.times.parse_iso
+    state = run_state.RunState(
+        params=run_state.Params(source_table="orders", target_table="orders-restored"),
+        plan=run_state.Plan(mode="rollback", restore_time=t("2026-11-28T05:00:00+00:00"),
+                            replay_from=t("2026-11-28T05:10:00+00:00"), earliest_restorable=t("2026-11-28T00:00:00+00:00"),
+                            latest_restorable=t("2026-11-28T05:11:00+00:00")),
+        stack=run_state.Stack(description={"name": "pitr-orders", "outputs": {}}, capture_start=t("2026-11-28T04:58:00+00:00")),
+        timings=run_state.Timings(restore_called=t("2026-11-28T05:12:00+00:00"), active=t("2026-11-28T05:20:30+00:00"),
+                                  replay_enabled=t("2026-11-28T05:20:35+00:00"), drained=t("2026-11-28T05:22:30+00:00")),
+    )
+    for when, depth, in_flight, dlq in (("05:20:30", 1000, 0, 0), ("05:21:00", 1200, 10, 0), ("05:21:30", 600, 10, 1),
+                                        ("05:22:30", 0, 0, 1)):
+        state.add_drain_sample(run_state.DrainSample(t(f"2026-11-28T{when}+00:00"), depth, in_flight, dlq))
+    return state
+
+
+STATE = _run_state().view()
 
 
 def _reconciliation(*, show_values: bool = False, verdict: str = FAIL) -> Reconciliation:
@@ -188,7 +188,7 @@ def test_canary_values_absent_unless_asked_for(tmp_path):
 
 
 def test_write_reports_reads_state_from_run_dir(tmp_path):
-    (tmp_path / "state.json").write_text(json.dumps(STATE))
+    run_state.save(tmp_path, _run_state())
     paths = write_reports(tmp_path, _reconciliation())
     assert json.loads(paths.summary.read_text())["mode"] == "rollback"
 

@@ -1,0 +1,95 @@
+"""Step 04: counts and an item-by-item comparison of the source and the restored table, after the
+buffer has drained; every difference classified; the verdict; the reports. Only reads.
+
+T and R come from the run state's plan (step 02); a run without one (``pitr-runbook reconcile`` on
+tables restored elsewhere) takes them from the parameters ("latest" and "restore_point" mean none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import PreconditionError
+from .base import Parameter, StepResult, pick, resolve
+
+STEP = "04_reconcile"
+PARAMETERS = (
+    Parameter("segments", int, 4, "parallel scan segments per table"),
+    Parameter("rate_limit", float, None, "items per second read from each table (None: unlimited); protect a live table"),
+    Parameter("reread_rounds", int, 3, "consistent re-reads of each difference after the buffer drains"),
+    Parameter("show_values", bool, False,
+              "True puts item values in the differences (never in logs); keep False for reports you send"),
+    Parameter("redact_keys", bool, False, "True shows every key as its keyed digest (the handlers' MessageGroupId and "
+              "log field) in the report, differences.csv and summary.json; on in drills"),
+    Parameter("key_digest_secret_arn", str, None, "the secret keying the digest; None: the buffer stack's "
+              "KeyDigestSecretArn output (needed with redact_keys when this run has no stack)"),
+    Parameter("drain_timeout", float, 600.0,
+              "seconds to wait for the buffer to drain (queue empty) before the differences are re-read"),
+)  # fmt: skip
+
+
+def arguments(namespace: dict[str, Any]) -> dict[str, Any]:
+    return pick(PARAMETERS, namespace)
+
+
+@dataclass(repr=False)
+class ReconcileResult(StepResult):
+    reconciliation: Any = None  # reconcile.Reconciliation
+    paths: Any = None  # report.ReportPaths
+
+    @property
+    def verdict(self) -> str | None:
+        return self.reconciliation.verdict if self.reconciliation is not None else None
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        if self.reconciliation is None:
+            return pd.DataFrame()
+        return self.reconciliation.to_dataframe().head(50)
+
+
+def restore_point_and_replay_start(ctx, state) -> tuple[datetime | str | None, datetime | str | None]:
+    """(T, R) for the comparison: the plan's, else the parameters' (None for "latest"/"restore_point")."""
+    if state.plan is not None:
+        return state.plan.restore_time, state.plan.replay_from
+    t = None if ctx.restore_time == "latest" else ctx.restore_time
+    r = None if ctx.replay_from == "restore_point" else ctx.replay_from
+    return t, r
+
+
+def run(ctx, **parameters: Any) -> ReconcileResult:
+    from .. import monitor, reconcile, report
+    from .. import restore as restore_lib
+
+    p = resolve(STEP, PARAMETERS, parameters)
+    state = ctx.load()
+    if not restore_lib.table_exists(ctx.target, ctx.target_table):
+        if ctx.execute:
+            raise PreconditionError(
+                f"target table {ctx.target_table} does not exist: run 02_restore with execute=True first",
+                table=ctx.target_table, step=STEP,
+            )  # fmt: skip
+        return ReconcileResult(STEP, False, f"dry run: {ctx.target_table} does not exist yet, nothing to reconcile").announce()
+    wait_drained = None
+    if state.stack is not None and state.teardown is None:
+        stack = state.buffer_stack
+
+        def wait_drained() -> None:
+            monitor.follow_drain(ctx.target, stack, timeout=p.drain_timeout, sample_seconds=1.0, quiet_samples=2,
+                                 require_empty=True)
+
+    # before any scan: redacting needs the secret (InputError naming the remedy if there is none)
+    digest, secret_arn = reconcile.key_digest_for(ctx.target, state.view(), p.redact_keys, p.key_digest_secret_arn)
+    t, r = restore_point_and_replay_start(ctx, state)
+    result = reconcile.reconcile(
+        ctx.target, ctx.source_table, ctx.target_table, restore_time=t, replay_from=r, segments=p.segments,
+        rate_limit=p.rate_limit, reread_rounds=p.reread_rounds, wait_drained=wait_drained, show_values=p.show_values,
+        redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn,
+    )  # fmt: skip
+    paths = report.write_reports(ctx.run_dir, result, ctx.load().view())
+    outcome = (f"VERDICT: {result.verdict}  (unexplained {result.unexplained}, explained {result.explained}, "
+               f"in flight {result.in_flight}); report: {paths.html}")
+    return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths).announce()
