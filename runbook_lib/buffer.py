@@ -51,6 +51,7 @@ import yaml
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
+from . import progress as progress_bar
 from . import workflow_budget
 from .aws.clients import AwsTarget
 from .aws.codes import error_code as _code, error_message
@@ -1448,9 +1449,12 @@ def redrive_dlq(
     started = time.monotonic()
     if waiting == 0 and wait_for_dlq > 0:
         _say(progress, f"DLQ is empty: waiting up to {wait_for_dlq:.0f} s for failing changes to reach it")
+        bar = progress_bar.wait("failing changes to reach the DLQ", timeout=wait_for_dlq)
         while waiting == 0 and time.monotonic() - started < wait_for_dlq:
             time.sleep(1.0 if target.is_sandbox else 5.0)
             waiting = _dlq_messages(sqs, stack)
+            bar.update(status=f"DLQ holds {waiting}")
+        bar.close(ok=True)
     try:
         tasks = sqs.list_message_move_tasks(SourceArn=stack.dlq_arn, MaxResults=1).get("Results", [])
         running = tasks[0] if tasks and tasks[0].get("Status") == "RUNNING" else None
@@ -1473,6 +1477,7 @@ def redrive_dlq(
         ) from exc
     deadline = started + timeout
     last_moved = -1
+    bar = progress_bar.wait("the DLQ redrive", timeout=timeout, unit="messages moved")
     while True:
         try:
             (task,) = sqs.list_message_move_tasks(SourceArn=stack.dlq_arn, MaxResults=1)["Results"]
@@ -1481,11 +1486,13 @@ def redrive_dlq(
                 raise _aws_failure(exc, f"following the redrive of {stack.dlq_arn}", "run it again") from exc
             raise BufferError(f"no move task is listed for {stack.dlq_arn}: run the redrive again", step="buffer") from exc
         moved, to_move = int(task.get("ApproximateNumberOfMessagesMoved", 0)), int(task.get("ApproximateNumberOfMessagesToMove") or 0)
+        bar.update(moved, total=to_move or None, status=task.get("Status", ""))
         if moved != last_moved:
             _say(progress, f"redrive {task.get('Status')}: {moved} of {to_move} moved")
             last_moved = moved
         status_now = task.get("Status", "")
         if status_now not in ("RUNNING", "CANCELLING"):
+            bar.close(ok=status_now == "COMPLETED")
             result = RedriveResult(True, status_now, to_move, moved, time.monotonic() - started, handle,
                                    task.get("FailureReason"))
             if status_now == "FAILED":

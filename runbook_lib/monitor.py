@@ -34,7 +34,7 @@ from . import state as run_state
 from . import times
 from .aws.clients import AwsTarget
 from .errors import BufferError, InputError, PreconditionError
-from .restore import status_bar
+from . import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -491,7 +491,8 @@ def follow_drain(
     samples: list[dict[str, Any]] = []
     quiet = 0
     last: buffer.BufferStatus | None = None
-    bar = status_bar("draining buffer") if progress is None else None
+    bar = progress_bar.wait("the buffer to drain", timeout=timeout) if progress is None else None
+    figure = progress_bar.live_drain_figure(samples, run_dir) if progress is None else None
     try:
         while True:
             last = buffer.status(target, stack)
@@ -509,11 +510,11 @@ def follow_drain(
                 progress(last)
             elif bar is not None:
                 lag = "-" if last.stream_lag_seconds is None else f"{last.stream_lag_seconds:.1f} s"
-                bar.set_postfix_str(
+                bar.update(status=(
                     f"depth {last.depth}, in flight {last.in_flight}, DLQ {last.dlq_depth}, stream lag {lag}"
                     + (f", forwarder errors {last.forwarder_errors}" if last.forwarder_errors else "")
-                )
-                bar.update(0)
+                ))
+                figure.update()
             if run_dir is not None:
                 run_state.update(run_dir, drain_samples=run_state.load(run_dir).get("drain_samples", [])[-2000:] + [sample])
             caught_up_now = last.drained if require_empty else (
@@ -528,6 +529,7 @@ def follow_drain(
     finally:
         if bar is not None:
             bar.close()
+            figure.close()
     seconds = time.monotonic() - started
     caught_up = quiet >= quiet_samples
     if run_dir is not None and caught_up:
