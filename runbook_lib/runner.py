@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import console
 from . import state as run_state
 from . import times
 from .errors import AccessDeniedError, InputError, RunbookError
@@ -123,16 +124,17 @@ def run_step(step: str, params: RunParams, *, kernel_name: str = "python3", extr
     parameters = {**params.common(), **params.step_parameters.get(step, {}), **(extra or {})}
     log.info("step %s: running", step)
     try:
-        papermill.execute_notebook(
-            str(notebooks_dir() / f"{step}.ipynb"),
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel_name,
-            progress_bar=False,
-            cwd=str(run_dir),
-            log_output=False,
-            report_mode=False,
-        )
+        with console.kernel_output(step, run_dir) as output_kwargs:  # kernel output -> run.log, bars -> progress.jsonl
+            papermill.execute_notebook(
+                str(notebooks_dir() / f"{step}.ipynb"),
+                str(output),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                cwd=str(run_dir),
+                report_mode=False,
+                **output_kwargs,
+            )
     except PapermillExecutionError as exc:
         raise StepFailed(step, exc.ename, _one_line(exc.evalue)) from None
     return output
@@ -148,8 +150,13 @@ def run(
     steps: Sequence[str] = STEPS,
     before_step: Callable[[str], None] | None = None,
     kernel_name: str = "python3",
+    after_step: Callable[[console.StepReport], None] | None = None,
 ) -> RunResult:
-    """Run ``steps`` in order; stop at the first failure. Never raises for a failed step."""
+    """Run ``steps`` in order; stop at the first failure. Never raises for a failed step.
+
+    ``after_step`` hears how each step ended (outcome, seconds, one-line reason): the console's line.
+    Each kernel's output is appended to ``<run_dir>/run.log``.
+    """
     validate(params)
     for step in steps:
         if step not in STEPS:
@@ -164,11 +171,16 @@ def run(
             before_step(step)
         if step == "04_reconcile":
             (run_dir / "summary.json").unlink(missing_ok=True)  # a verdict from an earlier run must not count
+        report = _StepReporter(step, after_step)
         try:
             run_step(step, params, kernel_name=kernel_name)
         except StepFailed as exc:
             result.failed_step, result.error, result.error_type, result.exit_code = step, str(exc), exc.ename, exc.exit_code
+            report(console.FAIL, _reason(step, str(exc)))
             break
+        except KeyboardInterrupt:
+            report(console.INTERRUPTED)
+            raise
         result.steps_done.append(step)
         if step == "04_reconcile" and (params.execute or (run_dir / "summary.json").exists()):
             result.verdict = _verdict(run_dir)
@@ -176,10 +188,29 @@ def run(
                 result.exit_code = 1
                 result.failed_step = step
                 result.error = f"reconciliation verdict {result.verdict}: see {run_dir / 'report.html'}; cutover not attempted"
+                report(console.FAIL, result.error)
                 break
+        report(console.DONE if params.execute else console.DRY_RUN, f"verdict {result.verdict}" if step == "04_reconcile" and result.verdict else "")
     result.seconds = round(time.monotonic() - started, 3)
     (run_dir / "run.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+class _StepReporter:
+    """Tells ``after_step`` how a step ended, with the seconds it took."""
+
+    def __init__(self, step: str, after_step: Callable[[console.StepReport], None] | None):
+        self.step, self.after_step, self.started = step, after_step, time.monotonic()
+
+    def __call__(self, outcome: str, detail: str = "") -> None:
+        if self.after_step is not None:
+            self.after_step(console.StepReport(self.step, outcome, time.monotonic() - self.started, detail))
+
+
+def _reason(step: str, error: str) -> str:
+    """A failed step's error without the \"step X failed: \" its line already says."""
+    prefix = f"step {step} failed: "
+    return console.one_line(error[len(prefix):] if error.startswith(prefix) else error)
 
 
 def _verdict(run_dir: Path) -> str:
