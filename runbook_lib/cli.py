@@ -102,13 +102,22 @@ def _one_line(error: object) -> str:
 
 
 def _print_result(result) -> int:
-    for step in result.steps_done:
-        print(f"  {step}: done -> {result.run_dir}/{step}.ipynb")
     if result.verdict:
         print(f"verdict: {result.verdict} (report: {result.run_dir}/report.html)")
+    print(f"executed notebooks and run.log: {result.run_dir}", flush=True)
     if result.error:
         sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
+
+
+def _run_with_console(params, verbose: bool = False, **kwargs: Any):
+    """``runner.run`` with a line per step on stdout, the waits' bars (not with ``verbose``: log
+    lines would tangle with them), and ``run.log`` kept."""
+    from . import console, runner
+
+    out = console.Console(bars=False if verbose else None)
+    with console.run_log(params.run_dir), out.following(params.run_dir):
+        return runner.run(params, after_step=out.step_finished, **kwargs)
 
 
 def _run_params(args: argparse.Namespace, **overrides: Any):
@@ -174,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
-    return _print_result(runner.run(params, before_step=lambda step: print(f"-> {step}", flush=True), resume=True))
+    return _print_result(_run_with_console(params, args.verbose, resume=True))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
@@ -190,7 +199,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values,
                                         **_redaction_step_parameters(args)}}
     params = _run_params(args, execute=False, step_parameters=step_parameters)
-    return _print_result(runner.run(params, steps=["04_reconcile"]))
+    return _print_result(_run_with_console(params, args.verbose, steps=["04_reconcile"]))
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -202,7 +211,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
                    automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys,
                    as_operator=not args.as_root, without_statements=args.without_statement or (),
-                   record_calls=args.record_calls)
+                   record_calls=args.record_calls, verbose=args.verbose)
     if result.error:
         sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
@@ -266,9 +275,17 @@ def _redact_flags(p: argparse.ArgumentParser, *, default: bool, secret_arn: bool
                             "output); needed by --redact-keys when the run has no buffer stack")
 
 
+def _verbose_flag(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: given before the command (pitr-runbook -v run) or after it (pitr-runbook run -v), never reset
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show every log record on the console (papermill's, the kernels' output, Python warnings) and "
+                        "log at DEBUG level; without it the console shows a line per step and errors, and the rest "
+                        "goes to <run_dir>/run.log")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pitr-runbook", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level (see run --help)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("sandbox", help="run the local AWS stand-in until stopped")
@@ -312,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CloudFormation service role (infra/cfn-service-role.yaml) the buffer stack is created, "
                         "updated and deleted with; you then need only iam:PassRole on it")
     _redact_flags(p, default=False)
+    _verbose_flag(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("reconcile", help="reconcile two existing tables (e.g. a restore made by AWS Backup)")
@@ -322,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=_positive_float, default=None, help="items per second read from each table")
     p.add_argument("--show-values", action="store_true", help="include item values in differences.csv (never in logs)")
     _redact_flags(p, default=False)
+    _verbose_flag(p)
     p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("drill", help="the whole runbook on the local sandbox with live traffic")
@@ -341,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "see what a missing permission does")
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
+    _verbose_flag(p)
     p.set_defaults(func=cmd_drill)
 
     p = sub.add_parser("policy", help="infra/operator-policy.json rendered for an account, as managed policies that fit IAM's size quota")
@@ -363,13 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    for noisy in ("botocore", "urllib3", "boto3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from . import console
+
+    console.setup_logging(verbose=args.verbose)
     if args.command in ("run", "reconcile") and args.run_dir is None:
         from datetime import datetime, timezone
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import buffer, monitor
+from . import progress as progress_bar
 from . import run_state
 from . import times
 from .aws.clients import AwsTarget
@@ -62,11 +63,16 @@ def wait_for_quiet(
     iterators = _open_shard_iterators(streams, stream_arn)
     started = last_write = time.monotonic()
     seen = 0
+    bar = progress_bar.wait(f"quiet on {source_table}", timeout=timeout, total=quiet_seconds, unit="s without a write",
+                           show=progress is None)
     while True:
         now = time.monotonic()
+        bar.update(min(now - last_write, quiet_seconds), status=f"{seen} new write(s) seen")
         if now - last_write >= quiet_seconds:
+            bar.close(ok=True)
             return QuietReport(True, now - started, seen)
         if now - started >= timeout:
+            bar.close(ok=False)
             return QuietReport(False, now - started, seen)
         next_iterators = []
         for it in iterators:

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import permissions, runner
+from . import console, permissions, runner
 from .aws import clients as config
 from . import run_state
 from . import times
@@ -269,9 +269,14 @@ def drill(
     as_operator: bool = True,
     without_statements: Sequence[str] = (),
     record_calls: str | Path | None = None,
+    verbose: bool = False,
 ) -> runner.RunResult:
     """A whole restore drill on the sandbox. ``redact_keys`` (on: what scheduled drills run) shows
-    every key in the report as the buffer's keyed digest."""
+    every key in the report as the buffer's keyed digest.
+
+    Prints a line per phase and step (``runbook_lib.console``; bars on long waits in a terminal,
+    none with ``verbose``, whose log lines would tangle with them); everything logged goes to the run
+    directory's ``run.log``."""
     if mode not in ("catchup", "rollback"):
         raise InputError(f"mode must be 'catchup' or 'rollback', not {mode!r}")
     if items < 1:
@@ -290,43 +295,58 @@ def drill(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_path = Path(run_dir) if run_dir else runs / f"drill-{mode}-{stamp}"
     source, target_table = "drill-orders", "drill-orders-restored"
+    out = console.Console(bars=False if verbose else None)
+    out.write(f"drill {mode} ({automation} automation), {items} items: {run_path.resolve()}")
+    clock = time.monotonic
+    started = clock()
 
-    with as_root(), Sandbox(restore_seconds=restore_seconds, restorable_lag=restorable_lag) as sb:
+    with console.run_log(run_path), as_root(), Sandbox(restore_seconds=restore_seconds, restorable_lag=restorable_lag) as sb:
+        out.line("sandbox up", console.DONE, clock() - started, sb.endpoint_url)
         target = AwsTarget(region=sb.region, endpoint_url=sb.endpoint_url)
         ddb = target.client("dynamodb")
-        print(f"sandbox at {sb.endpoint_url}; demo table {source}: {items} items, {rate:g} writes/s of live traffic", flush=True)
+        table_started = clock()
         create_demo_table(ddb, source)
         _trail(target)
+        table_seconds = clock() - table_started
         # the administrator's part first: the stream's oldest records must not age meanwhile (a
         # forwarder that starts behind by more than buffer.LAG_TOLERANCE_SECONDS delays "drained")
         operator: Operator | None = None
         if as_operator:
-            operator = create_operator(target, source_table=source, target_table=target_table,
-                                       cfn_role_arn=deploy_cfn_service_role(target, source_table=source, target_table=target_table),
-                                       without=without_statements)
-            print(f"running the notebooks as {operator.user_arn} (infra/operator-policy.json"
-                  + (f" without {', '.join(without_statements)}" if without_statements else "") + ")", flush=True)
+            with out.phase("operator") as phase:
+                operator = create_operator(target, source_table=source, target_table=target_table,
+                                           cfn_role_arn=deploy_cfn_service_role(target, source_table=source, target_table=target_table),
+                                           without=without_statements)
+                phase["detail"] = (f"notebooks run as {operator.user_arn} (infra/operator-policy.json"
+                                   + (f" without {', '.join(without_statements)}" if without_statements else "") + ")")
         role_parameters = {"cfn_role_arn": operator.cfn_role_arn} if operator else {}
         for name in fault_names:
             sandbox_faults.enable(name)
-            print(f"fault {name} on: {sandbox_faults.available()[name].description}", flush=True)
+            out.line(f"fault {name}", "on", None, sandbox_faults.available()[name].description)
         # keys [items, items + INCIDENT_KEYS) are left alone by the live traffic: in a rollback drill
         # the "incident" writes them inside [T, R) only, so exactly they must keep their state at T
+        seed_started = clock()
         seed_items(ddb, source, items + INCIDENT_KEYS, seed=7)
+        out.line("demo table", console.DONE, table_seconds + clock() - seed_started,
+                 f"{source}: {items + INCIDENT_KEYS} items, PITR, stream, a CloudTrail trail")
         traffic = Traffic(ddb, source, rate=rate, key_space=items, large_fraction=large_fraction, seed=11)
         traffic.start()
+        traffic_started = clock()
         try:
             if mode == "rollback":
-                restore_at = _whole_second_after(1.0)
-                _incident(ddb, source, items)
-                replay_from = _whole_second_after(incident_seconds)
-                restore_time, replay = times.iso(restore_at), times.iso(replay_from)
-                print(f"incident window [T, R) = [{restore_time}, {replay}): {INCIDENT_KEYS} keys written in it"
-                      " will be reverted", flush=True)
+                with out.phase("incident") as phase:
+                    restore_at = _whole_second_after(1.0)
+                    _incident(ddb, source, items)
+                    replay_from = _whole_second_after(incident_seconds)
+                    restore_time, replay = times.iso(restore_at), times.iso(replay_from)
+                    phase["detail"] = (f"[T, R) = [{restore_time}, {replay}): the {INCIDENT_KEYS} keys written in it"
+                                       " will be reverted")
             else:
                 restore_time, replay = "latest", "restore_point"
             # let the restorable window pass T so that "latest" (or T) is restorable
-            time.sleep(restorable_lag + 1.0)
+            with out.phase("restore point") as phase:
+                _sleep_with_bar(out, "the restorable window to pass T", restorable_lag + 1.0)
+                phase["detail"] = (f"T = {restore_time} is restorable (the sandbox's LatestRestorableDateTime lags "
+                                   f"{restorable_lag:g} s, AWS's about 5 min)")
             params = runner.RunParams(
                 source_table=source,
                 target_table=target_table,
@@ -350,36 +370,49 @@ def drill(
             )
 
             def before(step: str) -> None:
-                print(f"-> {step}", flush=True)
                 if step == "04_reconcile" and fault_names:
                     with as_root():  # the drill's own bookkeeping, not the operator's
                         entries = record_faults(run_path, target, fault_names)
                     for entry in entries:
-                        print(f"   fault {entry['name']}: injected {entry['injected'] or 'nothing'}", flush=True)
+                        out.line(f"fault {entry['name']}", "injected", None, str(entry["injected"] or "nothing"))
                 if step == "04_reconcile" and traffic._thread is not None:
                     stats = traffic.stop()
-                    print(f"   writers stopped: {stats.puts} puts, {stats.updates} updates, {stats.deletes} deletes", flush=True)
+                    out.line("traffic", "stopped", clock() - traffic_started,
+                             f"{stats.puts} puts, {stats.updates} updates, {stats.deletes} deletes at {rate:g} writes/s;"
+                             " the writers stop before reconciliation")
 
             identity = operator.environment() if operator else {}
             recording = {config.RECORD_CALLS_ENV: str(Path(record_calls).resolve())} if record_calls else {}
-            with _environment({**identity, **recording}):
-                result = runner.run(params, before_step=before)
+            with _environment({**identity, **recording}), out.following(run_path):
+                result = runner.run(params, before_step=before, after_step=out.step_finished)
         finally:
             traffic.stop()
     record = append_history(runs, result, mode=mode, items=items, automation=automation, faults=list(fault_names))
-    print(_summary_line(result, record), flush=True)
+    out.line("report", *_report_line(result, record))
+    out.write(f"drill {mode} ({automation}): {result.verdict or 'no verdict'} in {console.duration(clock() - started)}")
     return result
 
 
-def _summary_line(result: runner.RunResult, record: dict[str, Any]) -> str:
-    lines = [f"drill {record['mode']} ({record['automation']}): {result.verdict or 'no verdict'} in {result.seconds:.0f} s"]
+def _sleep_with_bar(out: console.Console, what: str, seconds: float) -> None:
+    bar = out.wait(what, timeout=seconds)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(0.5, left))
+        bar.update()
+    bar.close(ok=True)
+
+
+def _report_line(result: runner.RunResult, record: dict[str, Any]) -> tuple[str, None, str]:
+    """The report's line: the verdict, RTO and catch-up, the differences, where the report is."""
+    report = Path(result.run_dir) / "report.html"
+    if not result.verdict:
+        return "none", None, f"no verdict: {result.failed_step or 'the run'} failed (executed notebooks and run.log in {result.run_dir})"
+    numbers = ""
     if record.get("rto_seconds") is not None:
-        lines.append(f"  RTO {record['rto_seconds']:.1f} s, catch-up {record.get('catch_up_seconds') or 0:.1f} s, "
-                     f"differences explained {record.get('explained', 0)}, unexplained {record.get('unexplained', 0)}")
-    if result.error:
-        lines.append(f"  {result.error}")
-    lines.append(f"  report: {Path(result.run_dir) / 'report.html'}")
-    return "\n".join(lines)
+        numbers = (f"RTO {record['rto_seconds']:.1f} s, catch-up {record.get('catch_up_seconds') or 0:.1f} s, "
+                   f"differences explained {record.get('explained', 0)}, unexplained {record.get('unexplained', 0)}: ")
+    error = f" ({result.error})" if result.error else ""
+    return result.verdict, None, numbers + str(report) + error
 
 
 # -- history ---------------------------------------------------------------------------------------------

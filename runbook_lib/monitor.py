@@ -37,7 +37,7 @@ from . import run_state
 from . import times
 from .aws.clients import AwsTarget
 from .errors import BufferError, InputError, PreconditionError
-from .restore import status_bar
+from . import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +483,8 @@ def follow_drain(
     samples: list[dict[str, Any]] = []
     quiet = 0
     last: buffer.BufferStatus | None = None
-    bar = status_bar("draining buffer") if progress is None else None
+    bar = progress_bar.wait("the buffer to drain", timeout=timeout) if progress is None else None
+    figure = progress_bar.live_drain_figure(samples, run_dir) if progress is None else None
     try:
         while True:
             last = buffer.status(target, stack)
@@ -501,11 +502,11 @@ def follow_drain(
                 progress(last)
             elif bar is not None:
                 lag = "-" if last.stream_lag_seconds is None else f"{last.stream_lag_seconds:.1f} s"
-                bar.set_postfix_str(
+                bar.update(status=(
                     f"depth {last.depth}, in flight {last.in_flight}, DLQ {last.dlq_depth}, stream lag {lag}"
                     + (f", forwarder errors {last.forwarder_errors}" if last.forwarder_errors else "")
-                )
-                bar.update(0)
+                ))
+                figure.update()
             if run_dir is not None:
                 with run_state.edit(run_dir) as state:
                     state.add_drain_sample(run_state.DrainSample(last.sampled_at, **{k: v for k, v in sample.items() if k != "t"}))
@@ -521,6 +522,7 @@ def follow_drain(
     finally:
         if bar is not None:
             bar.close()
+            figure.close()
     seconds = time.monotonic() - started
     caught_up = quiet >= quiet_samples
     if run_dir is not None and caught_up:

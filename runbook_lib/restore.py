@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from . import progress as progress_bar
 from . import run_state
 from . import times
 from .aws.clients import AwsTarget
@@ -494,7 +495,7 @@ def wait_active(
     """
     ddb = target.client("dynamodb")
     started = time.monotonic()
-    bar = status_bar(f"restoring {table}") if progress is None else None
+    bar = progress_bar.wait(f"{table} to be ACTIVE", timeout=timeout) if progress is None else None
     try:
         while True:
             elapsed = time.monotonic() - started
@@ -513,8 +514,7 @@ def wait_active(
             if progress is not None:
                 progress(update)
             elif bar is not None:
-                bar.set_postfix_str(f"{status}, restore in progress: {in_progress}")
-                bar.update(0)
+                bar.update(status=f"{status}, restore in progress: {in_progress}")
             if status == "ACTIVE" and not in_progress:
                 return elapsed
             if status not in ("CREATING", "UPDATING", "ACTIVE"):
@@ -529,15 +529,6 @@ def wait_active(
     finally:
         if bar is not None:
             bar.close()
-
-
-def status_bar(desc: str):
-    """An elapsed-time line with a status (tqdm: a widget in a notebook, a line in a terminal)."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm comes with papermill
-        return None
-    return tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed} {postfix}", mininterval=1.0)
 
 
 def record_active(run_dir, elapsed: float | None = None) -> run_state.RunState:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import console
 from . import run_state
 from . import times
 from .errors import AccessDeniedError, InputError, RunbookError
@@ -135,16 +136,17 @@ def run_step(step: str, params: RunParams, *, kernel_name: str = "python3", extr
     parameters = {**params.common(), **params.step_parameters.get(step, {}), **(extra or {})}
     log.info("step %s: running", step)
     try:
-        papermill.execute_notebook(
-            str(notebooks_dir() / f"{step}.ipynb"),
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel_name,
-            progress_bar=False,
-            cwd=str(run_dir),
-            log_output=False,
-            report_mode=False,
-        )
+        with console.kernel_output(step, run_dir) as output_kwargs:  # kernel output -> run.log, bars -> progress.jsonl
+            papermill.execute_notebook(
+                str(notebooks_dir() / f"{step}.ipynb"),
+                str(output),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                cwd=str(run_dir),
+                report_mode=False,
+                **output_kwargs,
+            )
     except PapermillExecutionError as exc:
         raise StepFailed(step, exc.ename, _one_line(exc.evalue)) from None
     return output
@@ -161,6 +163,7 @@ def run(
     before_step: Callable[[str], None] | None = None,
     kernel_name: str = "python3",
     resume: bool = False,
+    after_step: Callable[[console.StepReport], None] | None = None,
 ) -> RunResult:
     """Run ``steps`` in order; stop at the first failure. Never raises for a failed step.
 
@@ -168,6 +171,8 @@ def run(
     ``resume``, steps this run directory's run finished (with the same ``execute``) are not run
     again; the step that was interrupted runs again and checks AWS before it acts (each step's
     docstring says how: a stack already deployed is used, a restore already called is followed).
+    ``after_step`` hears how each step ended (outcome, seconds, one-line reason): the console's line.
+    Each kernel's output is appended to ``<run_dir>/run.log``.
     """
     validate(params)
     for step in steps:
@@ -193,18 +198,24 @@ def run(
             result.steps_resumed.append(step)
             if step == "04_reconcile" and (run_dir / "summary.json").exists():
                 result.verdict = _verdict(run_dir)
+            _StepReporter(step, after_step)(console.DONE, "done before the run was interrupted: not run again")
             continue
         if before_step is not None:
             before_step(step)
         if step == "04_reconcile":
             (run_dir / "summary.json").unlink(missing_ok=True)  # a verdict from an earlier run must not count
         _mark(run_dir, step, "running", params.execute)
+        report = _StepReporter(step, after_step)
         try:
             run_step(step, params, kernel_name=kernel_name)
         except StepFailed as exc:
             result.failed_step, result.error, result.error_type, result.exit_code = step, str(exc), exc.ename, exc.exit_code
             _mark(run_dir, step, "failed", params.execute, error=result.error)
+            report(console.FAIL, _reason(step, str(exc)))
             break
+        except KeyboardInterrupt:
+            report(console.INTERRUPTED)
+            raise
         result.steps_done.append(step)
         if step == "04_reconcile" and (params.execute or (run_dir / "summary.json").exists()):
             result.verdict = _verdict(run_dir)
@@ -213,8 +224,10 @@ def run(
                 result.failed_step = step
                 result.error = f"reconciliation verdict {result.verdict}: see {run_dir / 'report.html'}; cutover not attempted"
                 _mark(run_dir, step, "failed", params.execute, error=result.error)
+                report(console.FAIL, result.error)
                 break
         _mark(run_dir, step, "done", params.execute)
+        report(console.DONE if params.execute else console.DRY_RUN, f"verdict {result.verdict}" if step == "04_reconcile" and result.verdict else "")
     result.seconds = round(time.monotonic() - started, 3)
     (run_dir / "run.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
@@ -233,6 +246,23 @@ def _same_run(state: run_state.RunState, params: RunParams) -> None:
             f"the run directory {params.run_dir} holds the run {recorded[0]} -> {recorded[1]}, not "
             f"{params.source_table} -> {params.target_table}: give another --run-dir, or the tables of that run"
         )
+
+
+class _StepReporter:
+    """Tells ``after_step`` how a step ended, with the seconds it took."""
+
+    def __init__(self, step: str, after_step: Callable[[console.StepReport], None] | None):
+        self.step, self.after_step, self.started = step, after_step, time.monotonic()
+
+    def __call__(self, outcome: str, detail: str = "") -> None:
+        if self.after_step is not None:
+            self.after_step(console.StepReport(self.step, outcome, time.monotonic() - self.started, detail))
+
+
+def _reason(step: str, error: str) -> str:
+    """A failed step's error without the \"step X failed: \" its line already says."""
+    prefix = f"step {step} failed: "
+    return console.one_line(error[len(prefix):] if error.startswith(prefix) else error)
 
 
 def _verdict(run_dir: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
+from .. import progress as progress_bar
 from .clients import AwsTarget
 
 T = TypeVar("T")
@@ -49,21 +50,27 @@ def poll(
     backoff: float = 1.0,
     max_interval: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    progress: str | None = None,
 ) -> T:
     """Call ``check`` until it returns something other than None, and return that.
 
     After ``timeout`` seconds the exception ``on_timeout()`` builds is raised (it names what was
     awaited and the remedy). ``check`` is always called at least once, and once more after the
     deadline's last sleep, so a state reached just in time is not reported as a timeout. The
-    interval grows by ``backoff`` up to ``max_interval``.
+    interval grows by ``backoff`` up to ``max_interval``. ``progress`` names what is awaited for a
+    bar of the time waited against ``timeout`` (``runbook_lib.progress``); None: no bar.
     """
     deadline = Deadline(timeout)
     delay = interval
+    bar = progress_bar.wait(progress or "", timeout=timeout, show=progress is not None)
     while True:
         result = check()
         if result is not None:
+            bar.close(ok=True)
             return result
         if deadline.passed():
+            bar.close(ok=False)
             raise on_timeout()
+        bar.update()
         sleep(min(delay, max(deadline.remaining(), 0.01)))
         delay = min(delay * backoff, max_interval if max_interval is not None else delay * backoff)

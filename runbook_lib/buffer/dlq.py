@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .. import progress as progress_bar
 from ..aws.clients import AwsTarget
 from ..aws.waiting import Deadline, interval, poll
 from ..errors import BufferError
@@ -80,9 +81,12 @@ def redrive_dlq(
     if waiting == 0 and wait_for_dlq > 0:
         say(progress, f"DLQ is empty: waiting up to {wait_for_dlq:.0f} s for failing changes to reach it")
         arrival = Deadline(wait_for_dlq)
+        bar = progress_bar.wait("failing changes to reach the DLQ", timeout=wait_for_dlq)
         while waiting == 0 and not arrival.passed():
             time.sleep(1.0 if target.is_sandbox else 5.0)
             waiting = dlq_messages(sqs, stack)
+            bar.update(status=f"DLQ holds {waiting}")
+        bar.close(ok=True)
     try:
         tasks = sqs.list_message_move_tasks(SourceArn=stack.dlq_arn, MaxResults=1).get("Results", [])
         running = tasks[0] if tasks and tasks[0].get("Status") == "RUNNING" else None
@@ -110,6 +114,7 @@ def _follow(target: AwsTarget, stack: BufferStack, handle: str | None, clock: De
     """Follow the DLQ's move task until it ends, within what is left of ``clock``."""
     sqs = target.client("sqs")
     seen = {"moved": -1, "to_move": 0}
+    bar = progress_bar.wait("the DLQ redrive", timeout=clock.remaining(), unit="messages moved")
 
     def ended() -> RedriveResult | None:
         try:
@@ -123,8 +128,10 @@ def _follow(target: AwsTarget, stack: BufferStack, handle: str | None, clock: De
             say(progress, f"redrive {task.get('Status')}: {moved} of {to_move} moved")
         seen.update(moved=moved, to_move=to_move)
         status_now = task.get("Status", "")
+        bar.update(moved, total=to_move or None, status=status_now)
         if status_now in ("RUNNING", "CANCELLING"):
             return None
+        bar.close(ok=status_now == "COMPLETED")
         if status_now == "FAILED":
             raise BufferError(
                 f"the redrive of {stack.dlq_arn} failed ({task.get('FailureReason')}) after moving {moved} of "
@@ -132,6 +139,7 @@ def _follow(target: AwsTarget, stack: BufferStack, handle: str | None, clock: De
         return RedriveResult(True, status_now, to_move, moved, clock.elapsed(), handle, task.get("FailureReason"))
 
     def still_running() -> BufferError:
+        bar.close(ok=False)
         return BufferError(
             f"the redrive of {stack.dlq_arn} is still running after {clock.timeout:.0f} s ({seen['moved']} of "
             f"{seen['to_move']} moved): follow it with buffer.redrive_dlq again, or stop it with "

@@ -13,6 +13,7 @@ import pytest
 
 from runbook_lib import run_state
 from runbook_lib.drill import INCIDENT_KEYS
+from runbook_lib.runner import STEPS
 from test_drill_as_operator import assert_recorded_calls_listed  # noqa: E402 - tests/drill is on sys.path
 
 pytestmark = pytest.mark.slow
@@ -24,8 +25,8 @@ def pitr_runbook(*args: str) -> subprocess.CompletedProcess:
 
 
 def _no_canary(run_dir: Path) -> None:
-    """Item values (all traffic strings start with 'canary-') appear in no report or notebook output."""
-    for path in list(run_dir.glob("*.html")) + list(run_dir.glob("*.csv")) + list(run_dir.glob("*.json")) + list(run_dir.glob("*.ipynb")):
+    """Item values (all traffic strings start with 'canary-') appear in no report, notebook output or log."""
+    for path in [p for pattern in ("*.html", "*.csv", "*.json", "*.ipynb", "*.log", "*.jsonl") for p in run_dir.glob(pattern)]:
         assert "canary-" not in path.read_text(errors="replace"), f"an item value leaked into {path.name}"
 
 
@@ -52,6 +53,27 @@ def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path)
     history = (tmp_path / "history.jsonl").read_text().splitlines()
     assert len(history) == 1 and json.loads(history[0])["verdict"] == "PASS"
     _no_canary(run)
+    _console_is_a_progress_report(out, proc.stderr, run)
+
+
+def _console_is_a_progress_report(out: str, err: str, run: Path) -> None:
+    """One line per drill phase and step with its outcome, no log lines or warnings (those are in run.log)."""
+    lines = out.splitlines()
+    for name in ("sandbox up", "demo table", *STEPS, "traffic", "report"):
+        assert len([line for line in lines if line.startswith(name + " ")]) == 1, f"not one line for {name}:\n{out}"
+    for step in STEPS:
+        (line,) = [line for line in lines if line.startswith(step + " ")]
+        assert line.split()[1] == "done" and re.search(r"\d s\b", line), line  # its outcome and its duration
+    assert [line for line in lines if line.startswith("report ")][0].split()[1] == "PASS"
+    for noise in ("INFO", "WARNING", "Warning", "DeprecationWarning", "[IPKernelApp]", "papermill"):
+        assert noise not in out and noise not in err, f"{noise!r} on the console:\n{out}\n{err}"
+    assert err == ""
+    # nothing is lost: papermill's lines, every kernel's output and the waits' readings are kept
+    kept = (run / "run.log").read_text()
+    assert "papermill: Input Notebook" in kept and all(f"kernel.{step}" in kept for step in STEPS)
+    waits = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert {"drill-orders-restored to be ACTIVE", "the buffer to drain"} <= {w["what"] for w in waits}
+    assert all(w["ok"] for w in waits if w["event"] == "end")
 
 
 def test_rollback_drill_with_event_automation_reverts_exactly_the_incident_window(tmp_path):

@@ -6,7 +6,8 @@
   depend on the stand-in;
 - moto and cfn-lint (the ``[sandbox]`` and ``[test]`` extras) are imported only inside the sandbox,
   so that a plain install runs every AWS-side command (``test_plain_install.py`` runs them);
-- the AWS layer (``runbook_lib/aws/``) imports no step: only itself, ``errors`` and ``times``.
+- the AWS layer (``runbook_lib/aws/``) imports no step: only itself, ``errors``, ``times`` and
+  ``progress`` (the bar a wait shows).
 
 Every import counts, at the top of a module or inside a function. The checker is shown to find a
 violation of each rule in ``test_the_checker_finds_*``, so that a rule cannot pass by finding nothing.
@@ -26,7 +27,7 @@ PACKAGE = ROOT / "runbook_lib"
 #: modules outside the sandbox that may import it: the commands that start it
 SANDBOX_STARTERS = ("runbook_lib.cli", "runbook_lib.drill")
 #: what the AWS layer may import of ours
-AWS_LAYER_MAY_IMPORT = ("runbook_lib.aws", "runbook_lib.errors", "runbook_lib.times")
+AWS_LAYER_MAY_IMPORT = ("runbook_lib.aws", "runbook_lib.errors", "runbook_lib.times", "runbook_lib.progress")
 #: third-party packages that only the sandbox (and the tests) may import
 SANDBOX_ONLY_PACKAGES = ("moto", "cfnlint")
 
