@@ -151,7 +151,7 @@ def _make_client(service: str, region: str, endpoint_url: str | None, config: Co
 
 #: A file path: every client this package makes appends one line ``<service> <Operation>`` per call
 #: to it (papermill's kernels inherit the variable). What ``permissions`` derives the operator's IAM
-#: policy from (``tests/drill/test_operator_policy.py``); an operator can record a run on AWS too.
+#: policy from (``tests/unit/test_operator_policy.py``); an operator can record a run on AWS too.
 RECORD_CALLS_ENV = "PITR_RUNBOOK_RECORD_CALLS"
 
 
