@@ -788,7 +788,7 @@ def test_reset_kills_every_worker_and_stops_old_work_quietly(sandbox, aws, caplo
 
 def test_binary_keys_are_encoded_once_in_get_records_and_in_the_lambda_event(aws):
     """moto keeps binary key values as base64 text; the sandbox's records hold bytes, as images do."""
-    from runbook_lib.sandbox.lambda_runtime import _json_default, stream_event_record
+    from runbook_lib.sandbox.lambda_events import json_default as _json_default, stream_event_record
     from moto.dynamodb.models import dynamodb_backends
     import json as _json
 
