@@ -43,6 +43,7 @@ import logging
 import math
 import os
 import queue
+import select
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ import threading
 import time
 import uuid as uuid_mod
 import zipfile
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -136,7 +138,12 @@ class _WorkerGone(Exception):
 
 
 class Worker:
-    """One worker process (one Lambda execution environment) and the threads reading its pipes."""
+    """One worker process (one Lambda execution environment) and its pipes.
+
+    No thread reads the pipes: the thread that waits for a reply (``start``, ``invoke``) polls
+    stdout and stderr itself, so an invocation costs no hand-off between threads. What a worker
+    writes between invocations waits in the pipe and is read, and stamped, at the next one.
+    """
 
     def __init__(self, spec: FunctionSpec, code_dir: str, lib_dir: str, endpoint_url: str) -> None:
         self.spec = spec
@@ -144,13 +151,12 @@ class Worker:
         custom = spec.log_group and spec.log_group != f"/aws/lambda/{spec.name}"
         self.log_stream = f"{now:%Y/%m/%d}/{spec.name if custom else ''}[{spec.version}]{uuid_mod.uuid4().hex}"
         self._token = uuid_mod.uuid4().hex
-        self._replies: queue.Queue = queue.Queue()
+        self._mark_prefix = b"\0" + self._token.encode() + b" "
         self._lines: list[tuple[int, str]] = []
         self._lock = threading.Lock()
-        self._marks: dict[str, threading.Event] = {}
-        self._seen_marks: set[str] = set()
         self._last_ts = 0
         self.dead = False
+        self._reading = False  # an invocation is reading the pipes (then it closes them, not kill())
         self.init_ms: float | None = None
         self.init_lines: list[tuple[int, str]] = []  # of a worker started ahead, not shipped yet
         env = _worker_env(spec, code_dir, lib_dir, endpoint_url, self.log_stream)
@@ -169,64 +175,125 @@ class Worker:
             cwd=code_dir,
             start_new_session=(os.name == "posix"),
         )
-        threading.Thread(target=self._read_replies, name=f"lambda-out-{self.proc.pid}", daemon=True).start()
-        threading.Thread(target=self._read_logs, name=f"lambda-err-{self.proc.pid}", daemon=True).start()
+        # the pipes are read by the thread that waits for an answer, no reader threads
+        self._out_fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        self._err_fd = self.proc.stderr.fileno()  # type: ignore[union-attr]
+        self._out_buf = b""
+        self._err_buf = b""
+        self._out_eof = False
+        self._err_eof = False
+        self._replies: deque = deque()
+        self._seen_marks: set[str] = set()
+        self._poller = select.poll()
+        self._poller.register(self._out_fd, select.POLLIN)
+        self._poller.register(self._err_fd, select.POLLIN)
 
     # -- pipes ------------------------------------------------------------------------------
-    def _read_replies(self) -> None:
+    def _pump(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for output, then read what is there (replies and log
+        lines are parsed into ``_replies``, ``_lines`` and ``_seen_marks``)."""
+        if self._out_eof and self._err_eof:
+            return
         try:
-            for raw in self.proc.stdout:  # type: ignore[union-attr]
-                try:
-                    self._replies.put(json.loads(raw))
-                except ValueError:
-                    self._replies.put({"type": "garbage"})
-        except Exception:  # noqa: BLE001 - pipe closed under us
-            pass
-        _close(self.proc.stdout)
-        self._replies.put(None)
+            ready = self._poller.poll(max(timeout, 0.0) * 1000)
+        except (OSError, ValueError):
+            ready = [(self._out_fd, select.POLLHUP), (self._err_fd, select.POLLHUP)]
+        for fd, _ in ready:
+            if (fd == self._out_fd and self._out_eof) or (fd == self._err_fd and self._err_eof):
+                continue
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:
+                data = b""
+            if fd == self._out_fd:
+                self._take_replies(data)
+            else:
+                self._take_logs(data)
 
-    def _read_logs(self) -> None:
-        prefix = "\0" + self._token + " "
+    def _take_replies(self, data: bytes) -> None:
+        if not data:
+            self._out_eof = True
+            self._forget(self._out_fd)
+            return
+        *lines, self._out_buf = (self._out_buf + data).split(b"\n")
+        for raw in lines:
+            try:
+                self._replies.append(json.loads(raw))
+            except ValueError:
+                self._replies.append({"type": "garbage"})
+
+    def _take_logs(self, data: bytes) -> None:
+        if not data:
+            self._err_eof = True
+            self._forget(self._err_fd)
+            return
+        *lines, self._err_buf = (self._err_buf + data).split(b"\n")
+        for raw in lines:
+            at = raw.find(self._mark_prefix)
+            if at >= 0:
+                if at > 0:  # the handler printed without a final newline
+                    self._add_line(raw[:at].decode("utf-8", "replace").replace("\r", "\n"))
+                self._seen_marks.add(raw[at + len(self._mark_prefix):].decode("utf-8", "replace"))
+                continue
+            self._add_line(raw.decode("utf-8", "replace").replace("\r", "\n"))
+
+    def _forget(self, fd: int) -> None:
         try:
-            for raw in self.proc.stderr:  # type: ignore[union-attr]
-                text = raw.decode("utf-8", "replace").rstrip("\n")
-                at = text.find(prefix)
-                if at >= 0:
-                    if at > 0:  # the handler printed without a final newline
-                        self._add_line(text[:at].replace("\r", "\n"))
-                    tag = text[at + len(prefix):]
-                    with self._lock:
-                        event = self._marks.pop(tag, None)
-                        if event is None:
-                            self._seen_marks.add(tag)
-                    if event is not None:
-                        event.set()
-                    continue
-                self._add_line(text.replace("\r", "\n"))
-        except Exception:  # noqa: BLE001
+            self._poller.unregister(fd)
+        except (KeyError, ValueError, OSError):
             pass
-        _close(self.proc.stderr)
+
+    def _reply(self, deadline: float, request_id: str | None = None) -> dict[str, Any] | None:
+        """The next reply (with ``request_id``, when given), None once stdout is closed; raises
+        ``queue.Empty`` at ``deadline`` (``time.time()``)."""
+        while True:
+            while self._replies:
+                reply = self._replies.popleft()
+                if request_id is None or reply.get("id") == request_id:
+                    return reply
+            if self._out_eof:
+                return None
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise queue.Empty
+            self._pump(remaining)
+
+    def _wait_mark(self, tag: str, timeout: float) -> None:
+        """Read the log lines up to the worker's mark ``tag`` (all of that phase's lines)."""
+        deadline = time.time() + timeout
+        while tag not in self._seen_marks and not self._err_eof:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return
+            self._pump(remaining)
+        self._seen_marks.discard(tag)
+
+    def _drain_logs(self, timeout: float) -> None:
+        """A worker that died: its last log lines, until stderr closes."""
+        deadline = time.time() + timeout
+        while not self._err_eof and time.time() < deadline:
+            self._pump(deadline - time.time())
+
+    def _hold(self) -> None:
         with self._lock:
-            pending = list(self._marks.values())
-            self._marks.clear()
-        for event in pending:
-            event.set()
+            self._reading = True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._reading = False
+            closing = self.dead
+        if closing:
+            self._close_outputs()
+
+    def _close_outputs(self) -> None:
+        _close(self.proc.stdout)
+        _close(self.proc.stderr)
 
     def _add_line(self, text: str, ts: int | None = None) -> None:
         with self._lock:
             stamp = max(int(time.time() * 1000) if ts is None else ts, self._last_ts)
             self._last_ts = stamp
             self._lines.append((stamp, text))
-
-    def _expect(self, tag: str) -> threading.Event:
-        event = threading.Event()
-        with self._lock:
-            if tag in self._seen_marks:
-                self._seen_marks.discard(tag)
-                event.set()
-            else:
-                self._marks[tag] = event
-        return event
 
     def take_lines(self) -> list[tuple[int, str]]:
         with self._lock:
@@ -245,13 +312,16 @@ class Worker:
     def start(self) -> dict[str, Any] | None:
         """Import the handler. None when ready, else Lambda's error document."""
         started = time.monotonic()
-        mark = self._expect("init")
+        self._hold()
         try:
-            self._send({"type": "init", "mark": self._token})
-            reply = self._replies.get(timeout=_INIT_TIMEOUT)
-        except (_WorkerGone, queue.Empty):
-            reply = None
-        mark.wait(1.0)
+            try:
+                self._send({"type": "init", "mark": self._token})
+                reply = self._reply(time.time() + _INIT_TIMEOUT)
+            except (_WorkerGone, queue.Empty):
+                reply = None
+            self._wait_mark("init", 1.0)
+        finally:
+            self._release()
         self.init_ms = (time.monotonic() - started) * 1000
         if reply is not None and reply.get("type") == "ready":
             return None
@@ -264,9 +334,17 @@ class Worker:
         self, request_id: str, event: Any, invoked_arn: str, crash_after_writes: int | None = None
     ) -> tuple[bool, Any, bool]:
         """(ok, payload or error, timed_out). ``crash_after_writes``: the ``applier-crash`` fault."""
+        self._hold()
+        try:
+            return self._invoke(request_id, event, invoked_arn, crash_after_writes)
+        finally:
+            self._release()
+
+    def _invoke(
+        self, request_id: str, event: Any, invoked_arn: str, crash_after_writes: int | None
+    ) -> tuple[bool, Any, bool]:
         timeout = self.spec.timeout
         deadline = time.time() + timeout
-        mark = self._expect(request_id)
         message = {
             "type": "invoke",
             "id": request_id,
@@ -281,10 +359,7 @@ class Worker:
             message["credentials"] = fresh
         try:
             self._send(message)
-            while True:
-                reply = self._replies.get(timeout=max(deadline - time.time(), 0) + 0.02)
-                if reply is None or reply.get("id") == request_id:
-                    break
+            reply = self._reply(deadline + 0.02, request_id)
         except queue.Empty:
             self.kill()
             return False, None, True
@@ -292,6 +367,7 @@ class Worker:
             reply = None
         if reply is None:
             self.dead = True
+            self._drain_logs(2.0)
             try:
                 code = self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
@@ -312,7 +388,7 @@ class Worker:
                 },
                 False,
             )
-        mark.wait(2.0)
+        self._wait_mark(request_id, 2.0)
         if reply.get("ok"):
             return True, reply.get("payload"), False
         return False, reply.get("error"), False
@@ -367,6 +443,10 @@ class Worker:
         except subprocess.TimeoutExpired:
             log.warning("lambda worker %s did not exit after SIGKILL", self.proc.pid)
         _close(self.proc.stdin)
+        with self._lock:
+            reading = self._reading
+        if not reading:  # else the invocation reading them closes them when it is done
+            self._close_outputs()
 
 
 def _close(pipe: Any) -> None:
