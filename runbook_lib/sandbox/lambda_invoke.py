@@ -44,6 +44,7 @@ from typing import Any
 
 from . import faults
 from .lambda_events import epoch, iso
+from .lambda_moto import backend_of
 from .lambda_worker_pool import FunctionSpec, Stale, Worker, matches
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ class Invoking:
             from moto.logs.models import logs_backends
 
             spec = worker.spec
-            backend = logs_backends[spec.account][spec.region]
+            backend = backend_of(logs_backends, spec.account, spec.region)
             group = spec.log_group or f"/aws/lambda/{spec.name}"
             backend.ensure_log_group(group)  # as Lambda does when the role allows logs:CreateLogGroup
             if worker.log_stream not in backend.groups[group].streams:
@@ -316,7 +317,7 @@ def publish_metrics(spec: FunctionSpec, sent: float, *, ok: bool, record_created
         data.append({"MetricName": "IteratorAge", "Value": age_ms, "Unit": "Milliseconds"})
     for datum in data:
         datum.update(Dimensions=dims, Timestamp=when)
-    cloudwatch_backends[spec.account][spec.region].put_metric_data("AWS/Lambda", data)
+    backend_of(cloudwatch_backends, spec.account, spec.region).put_metric_data("AWS/Lambda", data)
 
 
 

@@ -230,9 +230,20 @@ def all_mappings() -> Iterator[Any]:
         yield from list(backend._event_source_mappings.values())
 
 
+def backend_of(backends: Any, account: str, region: str) -> Any:
+    """``backends[account][region]`` without moto's process-wide lock when the account exists:
+    moto's ``BackendDict.__getitem__`` takes a global lock and compares itself with every backend
+    dict there is, on every lookup (the runtime looks up a few per invocation)."""
+    try:
+        regional = dict.__getitem__(backends, account)
+    except KeyError:
+        regional = backends[account]
+    return regional[region]
+
+
 def mapping_of(account: str, region: str, uuid: str) -> Any | None:
     try:
-        return lambda_backend_dict()[account][region].get_event_source_mapping(uuid)
+        return backend_of(lambda_backend_dict(), account, region).get_event_source_mapping(uuid)
     except Exception:  # noqa: BLE001
         return None
 
@@ -254,7 +265,7 @@ def stream_source(account: str, stream_arn: str) -> tuple[Any, Any] | None:
     if len(parts) < 6 or "/stream/" not in parts[5]:
         return None
     table_name = parts[5].split("/")[1]
-    table = dynamodb_backends[account][parts[3]].tables.get(table_name)
+    table = backend_of(dynamodb_backends, account, parts[3]).tables.get(table_name)
     if table is None or table.stream_shard is None or not table.latest_stream_label:
         return None
     if f"{table.table_arn}/stream/{table.latest_stream_label}" != stream_arn:

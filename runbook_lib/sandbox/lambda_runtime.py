@@ -89,7 +89,7 @@ from typing import Any
 from . import lambda_moto
 from .lambda_events import MAX_PAYLOAD_BYTES, sqs_event_record, stream_event_record
 from .lambda_invoke import InvocationResult, Invoking, parse_batch_item_failures, publish_metrics
-from .lambda_moto import all_mappings, install, lambda_backend_dict, logging_config, mapping_of, service_of
+from .lambda_moto import all_mappings, backend_of, install, lambda_backend_dict, logging_config, mapping_of, service_of
 from .lambda_sqs_poller import SqsPolling
 from .lambda_stream_poller import StreamPolling
 from .lambda_worker_pool import FunctionSpec, Stale, WorkerPool, build_runtime_lib
@@ -291,7 +291,7 @@ class LambdaRuntime(StreamPolling, SqsPolling, Invoking, WorkerPool):
     @staticmethod
     def _function_of(esm: Any) -> Any | None:
         try:
-            return lambda_backend_dict()[esm.account_id][esm.region].get_function(esm.function_arn)
+            return backend_of(lambda_backend_dict(), esm.account_id, esm.region).get_function(esm.function_arn)
         except Exception:  # noqa: BLE001 - deleted function
             return None
 

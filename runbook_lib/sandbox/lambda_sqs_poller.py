@@ -27,7 +27,7 @@ from typing import Any
 
 from .lambda_events import sqs_event_record
 from .lambda_invoke import parse_batch_item_failures
-from .lambda_moto import arn_region
+from .lambda_moto import arn_region, backend_of
 from .lambda_worker_pool import FunctionSpec, Stale, Worker
 from .settings import SETTINGS
 
@@ -44,6 +44,27 @@ class SqsPolling:
         self._warming: dict[tuple[int, FunctionSpec], int] = {}
         self._init_failed: set[tuple[int, FunctionSpec]] = set()
 
+    def _sqs_source(self, esm: Any) -> tuple[Any, Any, str, str, FunctionSpec, int, int] | None:
+        """(SQS backend, queue, queue name, queue region, function version, concurrency limit,
+        batch size) of a mapping, read afresh; None when the queue or the function is gone."""
+        from moto.sqs.models import sqs_backends
+
+        region = arn_region(esm.event_source_arn)
+        name = esm.event_source_arn.split(":")[5]
+        backend = backend_of(sqs_backends, esm.account_id, region)
+        queue_obj = backend.queues.get(name)
+        if queue_obj is None:
+            return None
+        fn = self._function_of(esm)
+        if fn is None:
+            return None
+        spec = FunctionSpec.of(fn)
+        limit = max(int(SETTINGS.sqs_concurrency), 1)
+        scaling = (esm.scaling_config or {}).get("MaximumConcurrency")
+        if scaling:
+            limit = min(limit, int(scaling))
+        return backend, queue_obj, name, region, spec, limit, int(esm.batch_size or 10)
+
     def _poll_sqs(self, esm: Any, gen: int) -> None:
         """Receive batches while there is room, each handed with a warm worker to a task.
 
@@ -51,23 +72,10 @@ class SqsPolling:
         started first, outside the visibility clock): a cold start here (a second or two) must not
         eat a short visibility timeout, which AWS's much faster cold starts do not.
         """
-        from moto.sqs.models import sqs_backends
-
-        region = arn_region(esm.event_source_arn)
-        name = esm.event_source_arn.split(":")[5]
-        backend = sqs_backends[esm.account_id][region]
-        queue_obj = backend.queues.get(name)
-        if queue_obj is None:
+        source = self._sqs_source(esm)
+        if source is None:
             return
-        fn = self._function_of(esm)
-        if fn is None:
-            return
-        spec = FunctionSpec.of(fn)
-        limit = max(int(SETTINGS.sqs_concurrency), 1)
-        scaling = (esm.scaling_config or {}).get("MaximumConcurrency")
-        if scaling:
-            limit = min(limit, int(scaling))
-        batch_size = int(esm.batch_size or 10)
+        backend, queue_obj, name, region, spec, limit, batch_size = source
         key = (gen, esm.uuid)
         while True:
             with self._cond:
@@ -98,6 +106,31 @@ class SqsPolling:
                     self._checkin(worker, gen)
                 self._sqs_done(key)
                 return
+
+    def _receive_again(self, account: str, region: str, uuid: str, gen: int) -> tuple[list, FunctionSpec, Worker] | None:
+        """A task's next batch: received exactly as the poller would receive it (same mapping, same
+        checks, a warm worker of the current version), by the task that holds the mapping's slot,
+        so that a busy mapping costs no hand-off to the poller thread and back. None: the slot goes
+        back to the poller (nothing to receive, no warm worker, the limit lowered, a reset)."""
+        with self._cond:
+            if self._paused or self._stopping.is_set() or gen != self._generation:
+                return None
+        esm = self._live_mapping(account, region, uuid, gen)
+        source = self._sqs_source(esm)
+        if source is None:
+            return None
+        backend, queue_obj, name, _, spec, limit, batch_size = source
+        with self._cond:
+            if self._sqs_inflight.get((gen, uuid), 0) > limit or (gen, spec) in self._init_failed:
+                return None
+        worker = self._checkout(spec, gen)
+        if worker is None:
+            return None
+        messages = backend.receive_message(name, batch_size, 0, queue_obj.visibility_timeout, message_attribute_names=["All"])
+        if not messages:
+            self._checkin(worker, gen)
+            return None
+        return messages, spec, worker
 
     def _warm_up(self, spec: FunctionSpec, gen: int, wanted: int) -> None:
         """Start workers for ``spec`` in the background until ``wanted`` are starting."""
@@ -159,28 +192,15 @@ class SqsPolling:
         spec: FunctionSpec,
         worker: Worker | None,
     ) -> None:
+        """Run a batch, then the mapping's next ones while there are (``_receive_again``)."""
         try:
-            esm = self._live_mapping(account, region, uuid, gen)
-            records = [sqs_event_record(m, queue_arn, queue_region) for m in messages]
-            handed, worker = worker, None  # the invocation owns the worker from here
-            result = self.invoke(spec, {"Records": records}, esm.function_arn, gen, worker=handed)
-            self._check(gen)
-            if not result.ok:
-                return  # the messages come back after the visibility timeout
-            done = list(messages)
-            if "ReportBatchItemFailures" in (esm.function_response_types or []):
-                failed = parse_batch_item_failures(result.payload, [m.id for m in messages])
-                if failed is None:
+            while True:
+                handed, worker = worker, None  # the batch owns the worker from here
+                self._sqs_batch(account, region, uuid, queue_region, name, queue_arn, messages, gen, spec, handed)
+                again = self._receive_again(account, region, uuid, gen)
+                if again is None:
                     return
-                done = [m for i, m in enumerate(messages) if i not in set(failed)]
-            from moto.sqs.models import sqs_backends
-
-            from .performance import delete_messages
-
-            try:  # the whole batch in one walk of the queue (performance.delete_messages)
-                delete_messages(sqs_backends[account][queue_region].get_queue(name), [m.receipt_handle for m in done])
-            except Exception:  # noqa: BLE001 - the queue, or a message, was deleted or purged meanwhile
-                log.debug("could not delete the batch's messages from %s", name)
+                messages, spec, worker = again
         except Stale:
             pass
         except Exception as exc:  # noqa: BLE001
@@ -190,6 +210,45 @@ class SqsPolling:
                 self._checkin(worker, gen)
             self._sqs_done((gen, uuid))
 
+    def _sqs_batch(
+        self,
+        account: str,
+        region: str,
+        uuid: str,
+        queue_region: str,
+        name: str,
+        queue_arn: str,
+        messages: list,
+        gen: int,
+        spec: FunctionSpec,
+        worker: Worker | None,
+    ) -> None:
+        """Invoke the function with one received batch; delete what succeeded."""
+        try:
+            esm = self._live_mapping(account, region, uuid, gen)
+            records = [sqs_event_record(m, queue_arn, queue_region) for m in messages]
+        except BaseException:
+            if worker is not None:
+                self._checkin(worker, gen)
+            raise
+        result = self.invoke(spec, {"Records": records}, esm.function_arn, gen, worker=worker)
+        self._check(gen)
+        if not result.ok:
+            return  # the messages come back after the visibility timeout
+        done = list(messages)
+        if "ReportBatchItemFailures" in (esm.function_response_types or []):
+            failed = parse_batch_item_failures(result.payload, [m.id for m in messages])
+            if failed is None:
+                return
+            done = [m for i, m in enumerate(messages) if i not in set(failed)]
+        from moto.sqs.models import sqs_backends
+
+        from .performance import delete_messages
+
+        try:  # the whole batch in one walk of the queue (performance.delete_messages)
+            delete_messages(backend_of(sqs_backends, account, queue_region).get_queue(name), [m.receipt_handle for m in done])
+        except Exception:  # noqa: BLE001 - the queue, or a message, was deleted or purged meanwhile
+            log.debug("could not delete the batch's messages from %s", name)
 
 
 def _batches_available(queue_obj: Any, batch_size: int, cap: int) -> int:
