@@ -44,8 +44,9 @@ from typing import Any
 
 from . import faults
 from .lambda_events import epoch, iso
-from .lambda_moto import backend_of
-from .lambda_worker_pool import FunctionSpec, Stale, Worker, matches
+from .lambda_moto import FunctionSpec, backend_of, matches
+from .lambda_worker_pool import Stale
+from .lambda_worker_process import Worker
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,20 @@ def parse_batch_item_failures(payload: Any, identifiers: list[str]) -> list[int]
 
 
 
+@dataclass
+class _Call:
+    """An invocation under way: what ``_finish`` needs once the worker has answered."""
+
+    spec: FunctionSpec
+    worker: Worker
+    gen: int
+    request_id: str
+    lines: list[tuple[int, str]]
+    started: float  # time.monotonic()
+    sent: float  # time.time(), for the metrics
+    crash: int | None
+
+
 class Invoking:
     """How ``LambdaRuntime`` runs one invocation (a mixin over its worker pool and generation)."""
 
@@ -123,12 +138,16 @@ class Invoking:
         """
         sent = time.time()
         result = self._invoke(spec, event, invoked_arn, gen, worker)
+        self._publish(spec, sent, result, last_record)
+        return result
+
+    @staticmethod
+    def _publish(spec: FunctionSpec, sent: float, result: InvocationResult, last_record: dict[str, Any] | None = None) -> None:
         created = None if last_record is None else last_record.get("dynamodb", {}).get("ApproximateCreationDateTime")
         try:
             publish_metrics(spec, sent, ok=result.ok, record_created=None if created is None else epoch(created))
         except Exception:  # noqa: BLE001 - metrics must never fail an invocation
             log.warning("could not publish the metrics of %s", spec.name, exc_info=True)
-        return result
 
     def _invoke(
         self, spec: FunctionSpec, event: Any, invoked_arn: str, gen: int | None = None, worker: Worker | None = None
@@ -176,7 +195,33 @@ class Invoking:
         except BaseException:
             self._discard(worker)
             raise
-        duration = (time.monotonic() - started) * 1000
+        return self._finish(_Call(spec, worker, gen, request_id, lines, started, 0.0, crash), ok, payload, timed_out)
+
+    # -- an invocation begun now and finished later (the SQS poller runs several at once) -----
+    def _begin(self, spec: FunctionSpec, event: Any, invoked_arn: str, gen: int, worker: Worker) -> _Call:
+        """Start an invocation on a warm ``worker`` checked out for it, without waiting: the
+        caller polls ``worker.fds()``, calls ``worker.progress()`` until it has the outcome, then
+        ``_end``. Same log lines, metrics and fault as ``invoke``."""
+        sent = time.time()
+        request_id = str(uuid_mod.uuid4())
+        self._check(gen)
+        lines, worker.init_lines = worker.init_lines, []
+        started = time.monotonic()
+        lines.append((int(time.time() * 1000), f"START RequestId: {request_id} Version: {spec.version}"))
+        crash = self._crash_plan(spec)
+        worker.begin(request_id, event, invoked_arn, crash_after_writes=crash)
+        return _Call(spec, worker, gen, request_id, lines, started, sent, crash)
+
+    def _end(self, call: _Call, outcome: tuple[bool, Any, bool]) -> InvocationResult:
+        call.worker.end()
+        result = self._finish(call, *outcome)
+        self._publish(call.spec, call.sent, result)
+        return result
+
+    def _finish(self, call: _Call, ok: bool, payload: Any, timed_out: bool) -> InvocationResult:
+        """After the worker answered (or died, or timed out): log lines, REPORT, the worker back."""
+        spec, worker, gen, request_id, lines, crash = call.spec, call.worker, call.gen, call.request_id, call.lines, call.crash
+        duration = (time.monotonic() - call.started) * 1000
         memory_used = worker.max_memory_mb()
         lines.extend(worker.take_lines())
         now = int(time.time() * 1000)

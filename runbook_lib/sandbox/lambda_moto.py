@@ -32,6 +32,7 @@ import logging
 import shutil
 import threading
 import weakref
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 log = logging.getLogger(__name__)
@@ -271,3 +272,62 @@ def stream_source(account: str, stream_arn: str) -> tuple[Any, Any] | None:
     if f"{table.table_arn}/stream/{table.latest_stream_label}" != stream_arn:
         return None
     return table, table.stream_shard
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What an invocation needs of a moto ``LambdaFunction``, taken at one moment."""
+
+    account: str
+    region: str
+    name: str
+    version: str
+    handler: str
+    runtime: str
+    timeout: float
+    memory: int
+    env: tuple[tuple[str, str], ...]
+    code_digest: str
+    code_bytes: bytes = field(compare=False, repr=False, hash=False)
+    log_group: str = ""
+    role: str = ""  # the execution role: its credentials are the worker's (iam_auth.function_credentials)
+
+    @classmethod
+    def of(cls, fn: Any) -> FunctionSpec:
+        code = getattr(fn, "code_bytes", b"") or b""
+        digest = getattr(fn, "code_digest", None)
+        if not digest:
+            import hashlib
+
+            digest = hashlib.sha256(code).hexdigest()
+        env = tuple(sorted((str(k), str(v)) for k, v in (fn.environment_vars or {}).items()))
+        return cls(
+            account=fn.account_id,
+            region=fn.region,
+            name=fn.function_name,
+            version=str(fn.version),
+            handler=fn.handler or "",
+            runtime=fn.run_time or "python3.11",
+            timeout=float(fn.timeout or 3),
+            memory=int(fn.memory_size or 128),
+            env=env,
+            code_digest=digest,
+            code_bytes=code,
+            log_group=logging_config(fn)["LogGroup"],
+            role=str(getattr(fn, "role", "") or ""),
+        )
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        return (self.account, self.region, self.name, self.version)
+
+    @property
+    def arn(self) -> str:
+        from moto.utilities.utils import get_partition
+
+        return f"arn:{get_partition(self.region)}:lambda:{self.region}:{self.account}:function:{self.name}"
+
+
+def matches(spec: FunctionSpec, pattern: str) -> bool:
+    """A fault's ``function`` parameter: a substring of the function's name or handler ("" = any)."""
+    return not pattern or pattern in spec.name or pattern in spec.handler

@@ -5,14 +5,16 @@ moto runs Lambda code only in Docker, which the sandbox does not have; and moto'
 ``Enabled``, and empties the shard when that returns. The runtime takes both over, in these modules:
 
 - ``lambda_moto``: the patches ``install()`` puts into moto (stream shard, SQS sends, mapping
-  creation, ``Invoke``, ``LoggingConfig``, reset) and the lookups of moto's state;
+  creation, ``Invoke``, ``LoggingConfig``, reset), the lookups of moto's state and
+  ``FunctionSpec`` (a function version, as moto holds it);
 - ``lambda_stream_poller``: DynamoDB stream mappings (positions, batches, retries, bisection,
   checkpoints, on-failure destinations; fault ``late-resend``);
-- ``lambda_sqs_poller``: SQS mappings (receives, concurrency per mapping, FIFO groups, deletes);
+- ``lambda_sqs_poller``: SQS mappings (receives, concurrency per mapping, FIFO groups, deletes;
+  one thread runs all of a mapping's batches in flight);
 - ``lambda_invoke``: one invocation (logs, metrics, the ``Invoke`` API, ``batchItemFailures``;
   fault ``applier-crash``);
-- ``lambda_worker_pool``: the worker processes (``lambda_worker.py``), their environment, pipes,
-  logs and credentials, and the pool that keeps them warm;
+- ``lambda_worker_process``: one worker process (``lambda_worker.py``), its environment, pipes,
+  logs and credentials; ``lambda_worker_pool``: the pool that keeps them warm;
 - ``lambda_events``: the stream and SQS event records, as Lambda shapes them;
 - this module: ``LambdaRuntime``, which ties them together (life cycle, the poller thread, tasks,
   generations).
@@ -89,10 +91,20 @@ from typing import Any
 from . import lambda_moto
 from .lambda_events import MAX_PAYLOAD_BYTES, sqs_event_record, stream_event_record
 from .lambda_invoke import InvocationResult, Invoking, parse_batch_item_failures, publish_metrics
-from .lambda_moto import all_mappings, backend_of, install, lambda_backend_dict, logging_config, mapping_of, service_of
+from .lambda_moto import (
+    FunctionSpec,
+    all_mappings,
+    backend_of,
+    install,
+    lambda_backend_dict,
+    logging_config,
+    mapping_of,
+    service_of,
+)
 from .lambda_sqs_poller import SqsPolling
 from .lambda_stream_poller import StreamPolling
-from .lambda_worker_pool import FunctionSpec, Stale, WorkerPool, build_runtime_lib
+from .lambda_worker_pool import Stale, WorkerPool
+from .lambda_worker_process import build_runtime_lib
 from .settings import SETTINGS
 
 __all__ = [

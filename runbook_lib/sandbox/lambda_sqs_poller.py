@@ -16,19 +16,28 @@ lower of the number of message groups and MaximumConcurrency ("Configuring scali
 SQS event source mappings", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html). Redrive to the DLQ is moto's own:
 moto's ``receive_message`` moves a message to the queue's dead-letter queue when it is received
 again after ``maxReceiveCount`` receives, as SQS does; this runtime does nothing extra for it.
+
+Threads: the poller thread receives a mapping's first batch; from then on one task thread runs all
+of that mapping's batches in flight (``_sqs_loop``): it receives while there is room, sends each
+batch to a warm worker of its own, waits on all their pipes at once and settles each batch as its
+worker answers, then receives again (at the latest every 50 ms while there is room). So a batch
+costs no hand-off between threads. A batch whose worker times out or dies fails alone; disabling
+the mapping stops the receives, and the batches in flight finish and are settled.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import select
 import time
 from typing import Any
 
 from .lambda_events import sqs_event_record
 from .lambda_invoke import parse_batch_item_failures
-from .lambda_moto import arn_region, backend_of
-from .lambda_worker_pool import FunctionSpec, Stale, Worker
+from .lambda_moto import FunctionSpec, arn_region, backend_of
+from .lambda_worker_pool import Stale
+from .lambda_worker_process import Worker
 from .settings import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,7 @@ class SqsPolling:
 
     def _init_sqs_polling(self) -> None:
         self._sqs_inflight: dict[tuple[int, str], int] = {}
+        self._sqs_loops: set[tuple[int, str]] = set()  # mappings whose batches a loop runs
         # workers being started ahead of receiving, and versions whose init fails
         self._warming: dict[tuple[int, FunctionSpec], int] = {}
         self._init_failed: set[tuple[int, FunctionSpec]] = set()
@@ -72,11 +82,13 @@ class SqsPolling:
         started first, outside the visibility clock): a cold start here (a second or two) must not
         eat a short visibility timeout, which AWS's much faster cold starts do not.
         """
+        key = (gen, esm.uuid)
+        if key in self._sqs_loops:
+            return  # its loop receives and starts workers while it runs
         source = self._sqs_source(esm)
         if source is None:
             return
         backend, queue_obj, name, region, spec, limit, batch_size = source
-        key = (gen, esm.uuid)
         while True:
             with self._cond:
                 inflight = self._sqs_inflight.get(key, 0)
@@ -100,18 +112,22 @@ class SqsPolling:
             with self._cond:
                 self._sqs_inflight[key] = self._sqs_inflight.get(key, 0) + 1
                 self._active_tasks += 1
+                if worker is not None:
+                    self._sqs_loops.add(key)
             args = (esm.account_id, esm.region, esm.uuid, region, name, queue_obj.queue_arn, messages, gen, spec, worker)
             if not self._submit(self._sqs_task, *args):
                 if worker is not None:
                     self._checkin(worker, gen)
                 self._sqs_done(key)
                 return
+            if worker is not None:
+                return  # the loop takes the mapping from here
 
-    def _receive_again(self, account: str, region: str, uuid: str, gen: int) -> tuple[list, FunctionSpec, Worker] | None:
-        """A task's next batch: received exactly as the poller would receive it (same mapping, same
-        checks, a warm worker of the current version), by the task that holds the mapping's slot,
-        so that a busy mapping costs no hand-off to the poller thread and back. None: the slot goes
-        back to the poller (nothing to receive, no warm worker, the limit lowered, a reset)."""
+    def _receive_again(self, account: str, region: str, uuid: str, gen: int, busy: int) -> tuple[list, FunctionSpec, Worker] | None:
+        """The loop's next batch: received exactly as the poller receives one (same mapping, same
+        checks, a warm worker of the current version). ``busy``: the batches in flight. None when
+        there is no room, nothing to receive or no warm worker (then workers are started, as the
+        poller does)."""
         with self._cond:
             if self._paused or self._stopping.is_set() or gen != self._generation:
                 return None
@@ -121,10 +137,11 @@ class SqsPolling:
             return None
         backend, queue_obj, name, _, spec, limit, batch_size = source
         with self._cond:
-            if self._sqs_inflight.get((gen, uuid), 0) > limit or (gen, spec) in self._init_failed:
+            if busy >= limit or (gen, spec) in self._init_failed:
                 return None
         worker = self._checkout(spec, gen)
         if worker is None:
+            self._warm_up(spec, gen, _batches_available(queue_obj, batch_size, limit - busy))
             return None
         messages = backend.receive_message(name, batch_size, 0, queue_obj.visibility_timeout, message_attribute_names=["All"])
         if not messages:
@@ -192,23 +209,89 @@ class SqsPolling:
         spec: FunctionSpec,
         worker: Worker | None,
     ) -> None:
-        """Run a batch, then the mapping's next ones while there are (``_receive_again``)."""
+        """A batch of a function whose init fails (no warm worker): run it as ``invoke`` does.
+        With a warm worker: the mapping's loop (``_sqs_loop``) starting with this batch."""
+        key = (gen, uuid)
         try:
-            while True:
-                handed, worker = worker, None  # the batch owns the worker from here
-                self._sqs_batch(account, region, uuid, queue_region, name, queue_arn, messages, gen, spec, handed)
-                again = self._receive_again(account, region, uuid, gen)
-                if again is None:
-                    return
-                messages, spec, worker = again
+            if worker is None:
+                self._sqs_batch(account, region, uuid, queue_region, name, queue_arn, messages, gen, spec, None)
+            else:
+                self._sqs_loop(account, region, uuid, queue_region, name, queue_arn, gen, (messages, spec, worker))
         except Stale:
             pass
         except Exception as exc:  # noqa: BLE001
             self._log_once(uuid, "SQS batch of mapping %s failed: %s", type(exc).__name__, exc_info=True)
         finally:
-            if worker is not None:
-                self._checkin(worker, gen)
-            self._sqs_done((gen, uuid))
+            with self._cond:
+                self._sqs_loops.discard(key)
+            self._sqs_done(key)
+
+    def _sqs_loop(
+        self, account: str, region: str, uuid: str, queue_region: str, name: str, queue_arn: str, gen: int,
+        first: tuple[list, FunctionSpec, Worker],
+    ) -> None:
+        """All batches in flight of one mapping, in one thread: receive while there is room (up to
+        the mapping's concurrency, each batch with a warm worker of its own), send each batch to
+        its worker, wait on every worker's pipes at once, settle each batch as its worker answers
+        (delete what succeeded, as ``_sqs_batch``). No thread per batch, so no hand-off between
+        threads per invocation. Ends when nothing is in flight and nothing more can be received;
+        the poller starts it again."""
+        calls: dict[int, tuple[Any, list, Any]] = {}  # worker's stdout fd -> (call, messages, mapping)
+        by_fd: dict[int, Any] = {}  # every fd being polled -> its call
+        waiter = select.poll()
+        nxt: tuple[list, FunctionSpec, Worker] | None = first
+        receiving = True  # until the mapping is disabled or deleted: then only what is in flight
+        try:
+            while True:
+                while receiving:  # start batches while there is room
+                    try:
+                        if nxt is None:
+                            nxt = self._receive_again(account, region, uuid, gen, len(calls))
+                            if nxt is None:
+                                break
+                        messages, spec, worker = nxt
+                        nxt = None
+                        try:
+                            esm = self._live_mapping(account, region, uuid, gen)
+                            records = [sqs_event_record(m, queue_arn, queue_region) for m in messages]
+                            call = self._begin(spec, {"Records": records}, esm.function_arn, gen, worker)
+                        except BaseException:
+                            self._checkin(worker, gen)
+                            raise
+                    except Stale:
+                        self._check(gen)  # a reset ends the loop; a disabled mapping only its receiving
+                        receiving = False
+                        break
+                    calls[worker._out_fd] = (call, messages, esm)
+                    for fd in worker.fds():
+                        by_fd[fd] = call
+                        waiter.register(fd, select.POLLIN)
+                if not calls:
+                    return
+                timeout = min(c.worker.wake_by() for c, _, _ in calls.values()) - time.time()
+                # at most 50 ms: the loop also receives what arrived meanwhile, when there is room
+                ready = waiter.poll(max(min(timeout, 0.05), 0.0) * 1000)
+                touched = {id(by_fd[fd]): by_fd[fd] for fd, _ in ready if fd in by_fd}
+                now = time.time()
+                for c, _, _ in calls.values():
+                    if c.worker.wake_by() <= now:
+                        touched[id(c)] = c
+                for call in touched.values():
+                    outcome = call.worker.progress()
+                    if outcome is None:
+                        for fd in [fd for fd, c in by_fd.items() if c is call and fd not in call.worker.fds()]:
+                            _forget(waiter, by_fd, fd)
+                        continue
+                    for fd in [fd for fd, c in by_fd.items() if c is call]:
+                        _forget(waiter, by_fd, fd)
+                    _, messages, esm = calls.pop(call.worker._out_fd)
+                    result = self._end(call, outcome)
+                    self._check(gen)
+                    self._settle(esm, messages, result, account, queue_region, name)
+        finally:
+            for call, _, _ in calls.values():  # a reset or a failure: what is in flight is dropped
+                call.worker.end()
+                self._discard(call.worker)
 
     def _sqs_batch(
         self,
@@ -233,8 +316,15 @@ class SqsPolling:
             raise
         result = self.invoke(spec, {"Records": records}, esm.function_arn, gen, worker=worker)
         self._check(gen)
+        self._settle(esm, messages, result, account, queue_region, name)
+
+    @staticmethod
+    def _settle(esm: Any, messages: list, result: Any, account: str, queue_region: str, name: str) -> None:
+        """Delete what the invocation processed: the whole batch on success, all but the reported
+        ``batchItemFailures`` with ReportBatchItemFailures, nothing on a function error (the
+        messages come back after the visibility timeout)."""
         if not result.ok:
-            return  # the messages come back after the visibility timeout
+            return
         done = list(messages)
         if "ReportBatchItemFailures" in (esm.function_response_types or []):
             failed = parse_batch_item_failures(result.payload, [m.id for m in messages])
@@ -249,6 +339,14 @@ class SqsPolling:
             delete_messages(backend_of(sqs_backends, account, queue_region).get_queue(name), [m.receipt_handle for m in done])
         except Exception:  # noqa: BLE001 - the queue, or a message, was deleted or purged meanwhile
             log.debug("could not delete the batch's messages from %s", name)
+
+
+def _forget(waiter: Any, by_fd: dict[int, Any], fd: int) -> None:
+    by_fd.pop(fd, None)
+    try:
+        waiter.unregister(fd)
+    except (KeyError, ValueError, OSError):
+        pass
 
 
 def _batches_available(queue_obj: Any, batch_size: int, cap: int) -> int:

@@ -49,8 +49,8 @@ from typing import Any
 from . import faults
 from .lambda_events import cap_payload, epoch, iso, stream_event_record
 from .lambda_invoke import InvocationResult, parse_batch_item_failures
-from .lambda_moto import latest_at_creation, service_of, stream_source
-from .lambda_worker_pool import FunctionSpec, Stale, matches
+from .lambda_moto import FunctionSpec, latest_at_creation, matches, service_of, stream_source
+from .lambda_worker_pool import Stale
 from .settings import SETTINGS
 
 log = logging.getLogger(__name__)
