@@ -1,6 +1,6 @@
 """One Lambda execution environment for the sandbox: imports a handler once, then serves invocations.
 
-Started by ``lambda_runtime`` as ``python -S -P -u lambda_worker.py`` with the function's environment
+Started by ``lambda_worker_process`` as ``python -S -P -u lambda_worker.py`` with the function's environment
 (``_HANDLER``, ``AWS_*``, the function's own variables) and ``PYTHONPATH`` = the extracted code
 directory, then the runtime-provided libraries. This file imports only the standard library, so it
 adds nothing to what the handler can import.

@@ -367,7 +367,7 @@ def _guard_control_plane(original):
 
 
 def _to_epoch(value: Any) -> float:
-    from .lambda_runtime import _epoch
+    from .lambda_events import epoch as _epoch
 
     try:
         return _epoch(value)

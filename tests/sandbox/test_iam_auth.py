@@ -543,7 +543,7 @@ def test_a_warm_function_gets_renewed_credentials_before_they_expire(aws, monkey
     ``AWS_SESSION_TOKEN``, "the access keys obtained from the function's execution role",
     https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html). Made to renew at once
     here: the same warm worker then signs with a new key, still as ``assumed-role/ROLE/FUNCTION``."""
-    from runbook_lib.sandbox import lambda_runtime
+    from runbook_lib.sandbox import lambda_worker_process
 
     role = _role(aws, "whoami-role", LAMBDA_TRUST)
     aws("lambda").create_function(FunctionName="whoami", Runtime="python3.12", Role=role, Handler="app.handler",
@@ -553,7 +553,7 @@ def test_a_warm_function_gets_renewed_credentials_before_they_expire(aws, monkey
     assert first["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/whoami-role/whoami"
 
     monkeypatch.setattr(iam_principals, "REFRESH_AHEAD", 10 * 3600)  # every session counts as about to expire
-    monkeypatch.setattr(lambda_runtime, "CREDENTIALS_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(lambda_worker_process, "CREDENTIALS_CHECK_SECONDS", 0.0)
     second = json.loads(aws("lambda").invoke(FunctionName="whoami", Payload=b"{}")["Payload"].read())
     assert second["key"] != first["key"]
     assert second["arn"] == first["arn"]

@@ -545,6 +545,55 @@ def test_sqs_function_error_redelivers_after_visibility_timeout_then_dead_letter
     assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
+def test_sqs_batch_that_times_out_comes_back_while_other_groups_go_on(aws):
+    """A function that times out on an SQS batch has failed it: nothing of the batch is deleted,
+    the messages come back after the visibility timeout and, after ``maxReceiveCount`` receives,
+    go to the dead-letter queue; other message groups are processed meanwhile ("Using Lambda with
+    Amazon SQS", https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html; "Configuring
+    function timeout", https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+    The runtime runs a mapping's batches in one loop: one batch's timeout must stop only that one."""
+    dlq_url, dlq_arn = _queue(aws, "dlq.fifo")
+    url, arn = _queue(aws, "work.fifo", VisibilityTimeout="2",
+                      RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
+    uuid = _sqs_setup(aws, (url, arn), timeout=1, BatchSize=1)
+    _send(aws, url, {"id": "slow", "mode": "sleep:3"}, group="S")
+    for n in range(3):
+        _send(aws, url, {"id": f"quick{n}"}, group="Q")
+    _enable(aws, uuid)
+
+    dead = _wait_for(lambda: _drain_queue(aws, dlq_url), timeout=20, what="the dead-letter queue")
+    assert [b["id"] for b in dead] == ["slow"]
+    quick = [json.loads(d["body"])["id"] for d in _deliveries(_calls(aws, "sink"))]
+    assert quick == ["quick0", "quick1", "quick2"]  # each once, in order, while "slow" timed out
+    logs = aws("logs")
+    stream = logs.describe_log_streams(logGroupName="/aws/lambda/rec")["logStreams"]
+    text = "\n".join(e["message"] for s in stream
+                     for e in logs.get_log_events(logGroupName="/aws/lambda/rec", logStreamName=s["logStreamName"])["events"])
+    assert text.count("Task timed out after 1.00 seconds") == 2
+
+
+def test_sqs_batch_in_flight_when_its_mapping_is_disabled_finishes_and_is_deleted(aws):
+    """Disabling a mapping stops new receives; an invocation already running completes, and Lambda
+    deletes its messages ("UpdateEventSourceMapping", Enabled: "Set to false to pause polling and
+    invocation", https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html)."""
+    url, arn = _queue(aws, "work.fifo", VisibilityTimeout="30")
+    uuid = _sqs_setup(aws, (url, arn), timeout=10, BatchSize=1)
+    _send(aws, url, {"id": "a1", "mode": "sleep:2"}, group="A")
+    _send(aws, url, {"id": "a2"}, group="A")
+    _enable(aws, uuid)
+    sqs = aws("sqs")
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    _wait_for(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+              ["ApproximateNumberOfMessagesNotVisible"] == "1", timeout=15, what="a1 in flight")
+
+    aws("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
+    _wait_for(lambda: len(_calls(aws, "sink")) == 1, timeout=10, what="a1 to finish")
+    time.sleep(1.0)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    assert attrs == {"ApproximateNumberOfMessages": "1", "ApproximateNumberOfMessagesNotVisible": "0"}  # a2 waits
+    assert [json.loads(d["body"])["id"] for d in _deliveries(_calls(aws, "sink"))] == ["a1"]
+
+
 def test_sqs_fifo_groups_run_concurrently_and_one_group_never_does(aws):
     SETTINGS.sqs_concurrency = 4
     url, arn = _queue(aws, "par.fifo", VisibilityTimeout="30")
@@ -788,7 +837,7 @@ def test_reset_kills_every_worker_and_stops_old_work_quietly(sandbox, aws, caplo
 
 def test_binary_keys_are_encoded_once_in_get_records_and_in_the_lambda_event(aws):
     """moto keeps binary key values as base64 text; the sandbox's records hold bytes, as images do."""
-    from runbook_lib.sandbox.lambda_runtime import _json_default, stream_event_record
+    from runbook_lib.sandbox.lambda_events import json_default as _json_default, stream_event_record
     from moto.dynamodb.models import dynamodb_backends
     import json as _json
 
