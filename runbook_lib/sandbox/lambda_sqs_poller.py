@@ -2,7 +2,7 @@
 ``lambda_runtime``).
 
 Every Enabled SQS mapping: the poller receives in-process from moto's SQS backend up to ``BatchSize``
-messages with the queue's visibility timeout (the sandbox's receive, ``performance.py``, holds
+messages with the queue's visibility timeout (the sandbox's receive, ``sqs_fifo.py``, holds
 back a FIFO group exactly while one of its messages is in flight, and fills a batch with as many
 messages of one group as it can first, as SQS does), builds Lambda's SQS event (``messageId``, ``receiptHandle``, ``body``,
 ``attributes`` incl. ``SequenceNumber``/``MessageGroupId``/``MessageDeduplicationId`` for FIFO,
@@ -333,9 +333,9 @@ class SqsPolling:
             done = [m for i, m in enumerate(messages) if i not in set(failed)]
         from moto.sqs.models import sqs_backends
 
-        from .performance import delete_messages
+        from .sqs_thread_safety import delete_messages
 
-        try:  # the whole batch in one walk of the queue (performance.delete_messages)
+        try:  # the whole batch in one walk of the queue (sqs_thread_safety.delete_messages)
             delete_messages(backend_of(sqs_backends, account, queue_region).get_queue(name), [m.receipt_handle for m in done])
         except Exception:  # noqa: BLE001 - the queue, or a message, was deleted or purged meanwhile
             log.debug("could not delete the batch's messages from %s", name)
@@ -352,7 +352,7 @@ def _forget(waiter: Any, by_fd: dict[int, Any], fd: int) -> None:
 def _batches_available(queue_obj: Any, batch_size: int, cap: int) -> int:
     """How many batches a receive could hand out now, counted up to ``cap`` (FIFO: one per free
     message group). Stops as soon as ``cap`` is reached: the queue may hold many thousands."""
-    from .performance import busy_groups, deliverable
+    from .sqs_fifo import busy_groups, deliverable
 
     if cap <= 0:
         return 0

@@ -29,7 +29,7 @@ Fault ``late-resend`` (``faults.py``):
 ``late-resend`` (``every``, ``advance``, ``function``): after every ``every``-th stream batch that
 a matching mapping's function processed without a failure (``function``: a substring of the
 function's name or handler; empty = every stream mapping), the SQS clock
-(``performance.advance_sqs_clock``) is moved forward by ``advance`` seconds (default 330, more
+(``sqs_clock.advance_sqs_clock``) is moved forward by ``advance`` seconds (default 330, more
 than SQS's five-minute deduplication interval) and the same batch is delivered to the function
 once more, as a stream retry that comes too late: what the forwarder sends again is not
 deduplicated and carries a ``SentTimestamp`` ``advance`` seconds after its change. The clock
@@ -194,7 +194,7 @@ class StreamPolling:
             due = self._clean_batches % max(int(fault["every"]), 1) == 0
         if not due:
             return
-        from .performance import advance_sqs_clock
+        from .sqs_clock import advance_sqs_clock
 
         self._check(gen)
         advance_sqs_clock(float(fault["advance"]))
