@@ -58,6 +58,7 @@ def register(name: str, description: str, **params: Any) -> Fault:
 #: speed-ups and SQS fixes after it patch moto methods no other extension wraps before them.
 EXTENSIONS = (
     "capacity",
+    "dynamodb_returns",
     "speed_routing",
     "speed_dynamodb",
     "dynamodb_segments",
