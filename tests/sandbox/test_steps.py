@@ -120,3 +120,20 @@ def test_restore_step_refuses_a_target_that_is_not_this_runs_restore(aws, endpoi
     with pytest.raises(PreconditionError) as info:
         steps.restore.run(_ctx(endpoint, tmp_path, execute=True))
     assert "orders-r already exists" in str(info.value)
+
+
+def test_deploy_step_warns_when_preflight_checked_another_message_size_than_it_deploys(aws, endpoint, tmp_path):
+    """Step 00 records the maximum message size it sized the items against; step 01 compares it with
+    the queue's MaximumMessageSize it deploys (256 KiB, the codec's MAX_MESSAGE_BYTES)."""
+    from runbook_lib.cdc.codec import MAX_MESSAGE_BYTES
+
+    create_demo_table(aws("dynamodb"), "orders")
+    assert {p.name: p.default for p in steps.preflight.PARAMETERS}["max_message_bytes"] == MAX_MESSAGE_BYTES
+    steps.preflight.run(_ctx(endpoint, tmp_path, execute=False), max_message_bytes=1048576, check_permissions=False)
+    assert run_state.load(tmp_path).preflight_max_message_bytes == 1048576
+    result = steps.deploy_buffer.run(_ctx(endpoint, tmp_path, execute=False))
+    assert any(f"MaximumMessageSize {MAX_MESSAGE_BYTES} is deployed, but preflight (step 00) checked the item sizes "
+               "against 1048576" in w for w in result.warnings), result.warnings
+    # checked the same size: no warning
+    steps.preflight.run(_ctx(endpoint, tmp_path, execute=False), check_permissions=False)
+    assert not [w for w in steps.deploy_buffer.run(_ctx(endpoint, tmp_path, execute=False)).warnings if "preflight" in w]
