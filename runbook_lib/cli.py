@@ -186,6 +186,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _print_result(_run_with_console(params, args.verbose, resume=True))
 
 
+def _require_tables(params) -> None:
+    """``reconcile`` compares two existing tables: a missing one is the operator's error (exit 2,
+    nothing written), not the dry-run answer step 04 gives a notebook run before its restore."""
+    from .aws.clients import AwsTarget
+    from .aws.tables import table_exists
+    from .errors import PreconditionError
+
+    target = AwsTarget(params.region, params.endpoint_url)
+    for role, table in (("source", params.source_table), ("target", params.target_table)):
+        if not table_exists(target, table):
+            raise PreconditionError(
+                f"{role} table {table} does not exist in {target.region_name}: reconcile compares two existing "
+                f"tables; check --{role}-table and --region (a restore not finished yet: wait until it is ACTIVE)",
+                table=table,
+            )
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from . import runner
 
@@ -194,6 +211,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     params = _run_params(args, execute=False)
     runner.validate(params)
+    _require_tables(params)
     # before any work: redacted keys need the secret that keys their digest
     check_redaction(run_state.load(params.run_dir).view(), args.redact_keys, args.key_digest_secret_arn)
     step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values,

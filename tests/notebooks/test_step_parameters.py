@@ -67,6 +67,8 @@ def _captured(monkeypatch, tmp_path, argv):
         return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
 
     monkeypatch.setattr(runner, "run", fake_run)
+    # no AWS here: ``reconcile`` checks that both tables exist (tests/notebooks/test_reconcile_command.py)
+    monkeypatch.setattr(cli, "_require_tables", lambda params: None)
     assert cli.main(argv) == 0
     return seen["params"]
 
