@@ -31,6 +31,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from . import buffer
+from .automation import EVENT, check_automation
 from .aws.codes import error_code
 from .buffer.draining import queue_counts
 from .buffer.feedback import aws_failure
@@ -444,9 +445,8 @@ def turn_on_replay(
     ``timeout``: event mode, how long a started execution may run. Notebook mode without
     ``execute`` returns None (nothing to say); event mode without it reads and reports.
     """
-    if automation not in ("notebook", "event"):
-        raise PreconditionError(f"automation must be 'notebook' or 'event', not {automation!r}")
-    if automation == "event":
+    check_automation(automation)
+    if automation == EVENT:
         report = _event_mode(
             target, stack, execute=execute, run_dir=run_dir, since=times.to_utc(since, "since"),
             active_at=times.to_utc(active_at, "active_at"), grace_seconds=float(event_grace_seconds),
