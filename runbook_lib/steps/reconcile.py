@@ -59,7 +59,7 @@ class ReconcileResult(StepResult):
             return super()._repr_html_()
         import html
 
-        parts = [self.summary._repr_html_(), f"<p>report: {html.escape(str(self.paths.html))}</p>" if self.paths else ""]
+        parts = [self.summary._repr_html_(), f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>"]
         parts += [f"<p><b>WARNING</b>: {html.escape(w)}</p>" for w in self.warnings]
         frame = self.to_dataframe()
         if not frame.empty:

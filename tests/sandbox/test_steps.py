@@ -61,10 +61,15 @@ def test_reconcile_step_waits_for_the_drain_with_its_drain_timeout(aws, endpoint
         state.stack = run_state.Stack(description={"name": "pitr-orders", "outputs": {}, "parameters": {}})
     waited = []
     monkeypatch.setattr(monitor, "follow_drain", lambda *a, **k: waited.append(k))
+    from runbook_lib import activity
+
+    read = []  # the buffer's accounting is read afresh once drained, before the report
+    monkeypatch.setattr(activity, "record", lambda target, run_dir, stack: read.append((len(waited), str(run_dir))))
     # WHEN step 04 runs with a drain timeout of its own
     result = steps.reconcile.run(ctx, drain_timeout=42, reread_rounds=1, segments=1)
     # THEN the drain check before the re-reads used it (it was a hard-coded 600 s in the notebook)
     assert waited and all(k["timeout"] == 42.0 and k["require_empty"] for k in waited)
+    assert read == [(len(waited), str(tmp_path))]
     assert result.verdict == "FAIL" and "VERDICT: FAIL" in result.outcome
     assert (tmp_path / "summary.json").exists() and "VERDICT" in result._repr_html_()
 
