@@ -12,6 +12,21 @@ about an injected fault, and an operator can see the same for a real run:
 - ``invocation_errors``: invocations that failed or timed out, counted once per ``RequestId`` in
   Lambda's own error and ``REPORT`` lines (the runtime writes them, not our code);
 - ``dlq_depth`` and ``stream_failures`` from the queues.
+
+Every run records it (:func:`record`, into the run state's ``pipeline``) once the buffer has
+drained: step 03 after its drain, step 04 again after its own drain wait, before the report is
+written, whose lead ("N writes arrived during the restore; N applied, 0 lost") is built from it.
+
+Cost on AWS: ``FilterLogEvents`` returns at most 10,000 events or 1 MB per call, and may return an
+empty page with a ``nextToken`` while more events remain ("FilterLogEvents", CloudWatch Logs API
+Reference, https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html);
+the paginator follows ``nextToken`` to the end. Each invocation writes about four lines (START,
+our JSON line, END, REPORT), one invocation per batch: a run of 1,000,000 writes in batches of 100
+is about 10,000 invocations per function, so 40,000 lines, 4 or more calls per log group (each
+scanning the whole group: the stack's groups hold only this run's lines), read twice per run
+(steps 03 and 04), and every line is held in memory while it is added up (a few MB). The caller
+needs ``logs:FilterLogEvents`` on the two log groups (``infra/operator-policy.json``,
+``ReadBufferLogs``); refused, :func:`record` keeps the reason and the run goes on.
 """
 
 from __future__ import annotations
@@ -25,7 +40,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws.clients import AwsTarget
-from .aws.codes import is_not_found
+from .aws.codes import error_code, error_message, is_access_denied, is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +111,28 @@ def pipeline_activity(target: AwsTarget, stack: Any, *, since_ms: int | None = N
     out["dlq_depth"] = status.dlq_depth
     out["stream_failures"] = status.stream_failures
     return out
+
+
+def record(target: AwsTarget, run_dir: Any, stack: Any) -> Any:
+    """Read :func:`pipeline_activity` of ``stack`` into the run state of ``run_dir`` (``pipeline``)
+    and return the ``run_state.PipelineActivity`` recorded.
+
+    Reading the logs refused (AccessDenied) does not fail the step: the reason is recorded with its
+    AWS error code and the remedy, and the report says the accounting could not be read and why.
+    """
+    from . import run_state, times
+
+    try:
+        activity = run_state.PipelineActivity(times.utcnow(), pipeline_activity(target, stack))
+    except ClientError as exc:
+        if not is_access_denied(exc):
+            raise
+        log.warning("the buffer's logs could not be read: %s", error_code(exc))
+        activity = run_state.PipelineActivity(
+            times.utcnow(), {},
+            f"{error_code(exc)}: {error_message(exc)} (grant logs:FilterLogEvents on the log groups "
+            f"/aws/lambda/{stack.stack_name}-forwarder and -applier: infra/operator-policy.json, ReadBufferLogs)",
+        )  # fmt: skip
+    with run_state.edit(run_dir) as state:
+        state.pipeline = activity
+    return activity

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from botocore.exceptions import ClientError
 
+from .automation import AUTOMATIONS, DEFAULT as DEFAULT_AUTOMATION
 from .errors import AccessDeniedError, RunbookError
 
 log = logging.getLogger("runbook_lib.cli")
@@ -132,7 +133,7 @@ def _run_params(args: argparse.Namespace, **overrides: Any):
         endpoint_url=args.endpoint_url,
         run_dir=args.run_dir,
         execute=getattr(args, "execute", False),
-        automation=getattr(args, "automation", "notebook"),
+        automation=getattr(args, "automation", DEFAULT_AUTOMATION),
     )
     values.update(overrides)
     return RunParams(**values)
@@ -186,6 +187,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _print_result(_run_with_console(params, args.verbose, resume=True))
 
 
+def _require_tables(params) -> None:
+    """``reconcile`` compares two existing tables: a missing one is the operator's error (exit 2,
+    nothing written), not the dry-run answer step 04 gives a notebook run before its restore."""
+    from .aws.clients import AwsTarget
+    from .aws.tables import table_exists
+    from .errors import PreconditionError
+
+    target = AwsTarget(params.region, params.endpoint_url)
+    for role, table in (("source", params.source_table), ("target", params.target_table)):
+        if not table_exists(target, table):
+            raise PreconditionError(
+                f"{role} table {table} does not exist in {target.region_name}: reconcile compares two existing "
+                f"tables; check --{role}-table and --region (a restore not finished yet: wait until it is ACTIVE)",
+                table=table,
+            )
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from . import runner
 
@@ -196,6 +214,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     runner.validate(params)
     # before any work: redacted keys need the secret that keys their digest
     check_redaction(run_state.load(params.run_dir).view(), args.redact_keys, args.key_digest_secret_arn)
+    _require_tables(params)
     step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values,
                                         **_redaction_step_parameters(args)}}
     params = _run_params(args, execute=False, step_parameters=step_parameters)
@@ -317,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     table_flags(p)
     p.add_argument("--restore-time", default="latest", help="'latest', ISO-8601 UTC, or a duration ago such as 15m")
     p.add_argument("--replay-from", default="restore_point", help="'restore_point' (catch-up) or ISO-8601 UTC after the restore time (rollback)")
-    p.add_argument("--automation", choices=("notebook", "event"), default="notebook")
+    p.add_argument("--automation", choices=AUTOMATIONS, default=DEFAULT_AUTOMATION)
     p.add_argument("--execute", action="store_true", help="change AWS; without it every step shows its plan only")
     p.add_argument("--billing-mode-override", choices=("PROVISIONED", "PAY_PER_REQUEST"), default=None,
                    help="the restored table's billing mode (default: as the source; PAY_PER_REQUEST: replay never throttled by capacity)")
@@ -346,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("drill", help="the whole runbook on the local sandbox with live traffic")
     p.add_argument("--mode", choices=("catchup", "rollback"), default="catchup")
     p.add_argument("--items", type=int, default=1000)
-    p.add_argument("--automation", choices=("notebook", "event"), default="notebook")
+    p.add_argument("--automation", choices=AUTOMATIONS, default=DEFAULT_AUTOMATION)
     p.add_argument("--runs-dir", default="runs", help="where drills and history.jsonl go")
     p.add_argument("--run-dir", default=None)
     p.add_argument("--fault", action="append", metavar="NAME",

@@ -45,6 +45,7 @@ from .aws import clients as config
 from . import run_state
 from . import times
 from .aws.clients import AwsTarget
+from .automation import DEFAULT as DEFAULT_AUTOMATION, EVENT, check_automation
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def _incident(ddb, table: str, first: int) -> None:
 
 
 #: faults that only make sense with one automation mode, and which
-FAULT_AUTOMATION = {"event-lost": "event"}
+FAULT_AUTOMATION = {"event-lost": EVENT}
 #: step parameters a fault needs for the drill to show the pipeline dealing with it (merged into
 #: the drill's own).
 #: - applier-crash: a killed applier invocation leaves its messages invisible for
@@ -257,7 +258,7 @@ def drill(
     items: int = 1000,
     runs_dir: str | Path = "runs",
     run_dir: str | Path | None = None,
-    automation: str = "notebook",
+    automation: str = DEFAULT_AUTOMATION,
     rate: float = 15.0,
     large_fraction: float = 0.02,
     restore_seconds: float = 3.0,
@@ -281,8 +282,7 @@ def drill(
         raise InputError(f"mode must be 'catchup' or 'rollback', not {mode!r}")
     if items < 1:
         raise InputError(f"items must be at least 1, not {items}")
-    if automation not in ("notebook", "event"):
-        raise InputError(f"automation must be 'notebook' or 'event', not {automation!r}")
+    check_automation(automation)
     fault_names = check_faults(faults, automation)
     from .sandbox import Sandbox
     from .sandbox import faults as sandbox_faults

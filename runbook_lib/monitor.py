@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from . import buffer
+from .automation import EVENT, check_automation
 from .aws.codes import error_code
 from .buffer.draining import queue_counts
 from .buffer.feedback import aws_failure
@@ -214,13 +216,20 @@ def watch_workflow(
         )
     deadline = time.monotonic() + timeout
     execution = None
-    while time.monotonic() < deadline:
-        execution = find_restore_execution(target, stack, since=since)
-        if execution is not None:
-            break
-        if progress:
-            progress("waiting for the restore event to start the workflow")
-        time.sleep(interval)
+    bar = progress_bar.wait("the restore event to start the workflow", timeout=timeout) if progress is None else None
+    try:
+        while time.monotonic() < deadline:
+            execution = find_restore_execution(target, stack, since=since)
+            if execution is not None:
+                break
+            if progress:
+                progress("waiting for the restore event to start the workflow")
+            elif bar is not None:
+                bar.update(status="no execution yet")
+            time.sleep(interval)
+    finally:
+        if bar is not None:
+            bar.close(ok=execution is not None)
     if execution is None:
         raise BufferError(
             f"no execution of {stack.state_machine_arn} started within {timeout:.0f} s of the restore: check that a "
@@ -242,16 +251,25 @@ def _follow_execution(
     """Wait for a started execution to end; it must leave replay on."""
     sfn = target.client("stepfunctions")
     timeout = max(0.0, deadline - time.monotonic())
-    while True:
-        desc = sfn.describe_execution(executionArn=arn)
-        status = desc["status"]
-        if progress:
-            progress(f"workflow {status}")
-        if status != "RUNNING":
-            break
-        if time.monotonic() > deadline:
-            raise BufferError(f"workflow {arn} still RUNNING after {timeout:.0f} s: look at its history in the console")
-        time.sleep(interval)
+    # a bar like every other wait (progress.py); a caller with its own progress callback gets none
+    bar = progress_bar.wait("the workflow to turn replay on", timeout=timeout) if progress is None else None
+    status = None
+    try:
+        while True:
+            desc = sfn.describe_execution(executionArn=arn)
+            status = desc["status"]
+            if progress:
+                progress(f"workflow {status}")
+            elif bar is not None:
+                bar.update(status=f"workflow {status}")
+            if status != "RUNNING":
+                break
+            if time.monotonic() > deadline:
+                raise BufferError(f"workflow {arn} still RUNNING after {timeout:.0f} s: look at its history in the console")
+            time.sleep(interval)
+    finally:
+        if bar is not None:
+            bar.close(ok=sys.exc_info()[1] is None and status == "SUCCEEDED")
     enabled = buffer.status(target, stack).replay_enabled
     if status != "SUCCEEDED":
         error = f"{desc.get('error', '')}: {desc.get('cause', '')}".strip(": ")
@@ -314,19 +332,29 @@ def _wait_for_start(
     progress: Callable[[str], None] | None,
 ) -> tuple[dict | None, str | None]:
     """(the execution, None) once one started for this restore; (None, why) once none will."""
-    while True:
-        execution, missing = _find_execution(target, stack, since=since)
-        if execution is not None:
-            return execution, None
-        now = times.utcnow()
-        reason = _missed_event_reason(target, stack, since=since, active_at=active_at, grace_seconds=grace_seconds, now=now)
-        reason = reason or missing
-        if reason is not None:
-            return None, reason
-        if progress:
-            progress("waiting for the restore event to start the workflow")
-        remaining = (active_at + timedelta(seconds=grace_seconds) - now).total_seconds()
-        time.sleep(max(0.05, min(interval, remaining)))
+    grace_left = max(0.0, (active_at + timedelta(seconds=grace_seconds) - times.utcnow()).total_seconds())
+    bar = progress_bar.wait("the restore event to start the workflow", timeout=grace_left) if progress is None else None
+    started = False
+    try:
+        while True:
+            execution, missing = _find_execution(target, stack, since=since)
+            if execution is not None:
+                started = True
+                return execution, None
+            now = times.utcnow()
+            reason = _missed_event_reason(target, stack, since=since, active_at=active_at, grace_seconds=grace_seconds, now=now)
+            reason = reason or missing
+            if reason is not None:
+                return None, reason
+            if progress:
+                progress("waiting for the restore event to start the workflow")
+            elif bar is not None:
+                bar.update(status="no execution yet; then this step turns replay on itself")
+            remaining = (active_at + timedelta(seconds=grace_seconds) - now).total_seconds()
+            time.sleep(max(0.05, min(interval, remaining)))
+    finally:
+        if bar is not None:
+            bar.close(ok=started)
 
 
 def _event_mode(
@@ -417,9 +445,8 @@ def turn_on_replay(
     ``timeout``: event mode, how long a started execution may run. Notebook mode without
     ``execute`` returns None (nothing to say); event mode without it reads and reports.
     """
-    if automation not in ("notebook", "event"):
-        raise PreconditionError(f"automation must be 'notebook' or 'event', not {automation!r}")
-    if automation == "event":
+    check_automation(automation)
+    if automation == EVENT:
         report = _event_mode(
             target, stack, execute=execute, run_dir=run_dir, since=times.to_utc(since, "since"),
             active_at=times.to_utc(active_at, "active_at"), grace_seconds=float(event_grace_seconds),

@@ -9,9 +9,9 @@ from typing import Iterator
 
 from . import run_state
 from .aws.clients import AwsTarget
+from .automation import AUTOMATIONS, DEFAULT as DEFAULT_AUTOMATION, check_automation  # noqa: F401 - AUTOMATIONS: kept importable from here
 from .errors import InputError
 
-AUTOMATIONS = ("notebook", "event")
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,9 @@ def context(
     endpoint_url: str | None = None,
     run_dir: str = "runs/manual",
     execute: bool = False,
-    automation: str = "notebook",
+    automation: str = DEFAULT_AUTOMATION,
 ) -> Context:
-    if automation not in AUTOMATIONS:
-        raise InputError(f"automation must be one of {', '.join(AUTOMATIONS)}, not {automation!r}")
+    check_automation(automation)
     if not isinstance(execute, bool):
         raise InputError(f"execute must be True or False, not {execute!r}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=False)

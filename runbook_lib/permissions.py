@@ -257,6 +257,8 @@ def run_checks(
         ("cloudwatch:GetMetricStatistics", "*", none),
         ("iam:GetRole", f"{arn}:iam::{account}:role/{stack_name}-ApplierRole", none),
         ("logs:DescribeLogGroups", "*", none),
+        *(("logs:FilterLogEvents", f"{arn}:logs:{region}:{account}:log-group:/aws/lambda/{stack_name}-{fn_role}", none)
+          for fn_role in ("forwarder", "applier")),
         ("events:DescribeRule", f"{arn}:events:{region}:{account}:rule/{stack_name}-restore", none),
         ("states:DescribeStateMachine", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),
         ("secretsmanager:GetSecretValue", f"{arn}:secretsmanager:{region}:{account}:secret:{stack_name}-key-AbCdEf", none),

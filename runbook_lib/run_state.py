@@ -14,7 +14,8 @@ What it holds: :class:`Params` (the run's common parameters), :class:`Plan` (T, 
 restorable window, the buffer's coverage, the target's capacity), :class:`Stack` (the buffer
 stack's description, its service role, when capture started and from where), :class:`Timings`,
 :class:`DrainSample` list, :class:`Workflow` (event automation), :class:`Fallback` list (what a step
-did in place of an automation that did not act), faults (drill bookkeeping), :class:`PreflightRow`
+did in place of an automation that did not act), faults (drill bookkeeping), :class:`PipelineActivity`
+(the buffer's functions' log lines added up), the message size limit step 00 checked, :class:`PreflightRow`
 list, the settings snapshot (``settings.snapshot``'s own JSON), :class:`Teardown`, and the status
 of each step (:class:`StepStatus`).
 """
@@ -239,6 +240,28 @@ class PreflightRow:
 
 
 @dataclass
+class PipelineActivity:
+    """What the buffer's functions logged, added up (``activity.pipeline_activity``), read once the
+    buffer had drained: by step 03 after its drain, again by step 04 after its own drain wait.
+
+    ``counts`` is ``pipeline_activity``'s JSON (events and totals per function, DLQ depth, stream
+    failures); ``error`` says why it could not be read (an AccessDenied on ``logs:FilterLogEvents``,
+    with its code), and then ``counts`` is empty: the run goes on, the report says so.
+    """
+
+    read_at: datetime | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"read_at": _iso(self.read_at), "counts": dict(self.counts), "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PipelineActivity:
+        return cls(_t(data.get("read_at"), "pipeline.read_at"), dict(data.get("counts") or {}), data.get("error"))
+
+
+@dataclass
 class Teardown:
     clean: bool
     resources: list[str] = field(default_factory=list)
@@ -278,6 +301,11 @@ class RunState:
     #: drill bookkeeping, one entry per injected fault: name, params, injected, pipeline (activity), fallbacks
     faults: list[dict[str, Any]] = field(default_factory=list)
     preflight: list[PreflightRow] = field(default_factory=list)
+    #: what the buffer's functions did (their log lines added up), read after the buffer drained
+    pipeline: PipelineActivity | None = None
+    #: step 00's message size limit (bytes) it checked the source's items against; step 01 compares
+    #: it with the limit the buffer it deploys enforces
+    preflight_max_message_bytes: int | None = None
     #: ``settings.snapshot`` of the source (its own JSON): what the restore will not carry
     settings_snapshot: dict[str, Any] | None = None
     teardown: Teardown | None = None
@@ -335,6 +363,8 @@ class RunState:
             "fallbacks": [f.to_json() for f in self.fallbacks],
             "faults": list(self.faults),
             "preflight": [asdict(r) for r in self.preflight],
+            "pipeline": self.pipeline.to_json() if self.pipeline else None,
+            "preflight_max_message_bytes": self.preflight_max_message_bytes,
             "settings_snapshot": self.settings_snapshot,
             "teardown": asdict(self.teardown) if self.teardown else None,
             "steps": {name: s.to_json() for name, s in self.steps.items()},
@@ -354,6 +384,8 @@ class RunState:
             fallbacks=[Fallback.from_json(f) for f in data.get("fallbacks") or []],
             faults=list(data.get("faults") or []),
             preflight=[PreflightRow(**r) for r in data.get("preflight") or []],
+            pipeline=PipelineActivity.from_json(data["pipeline"]) if data.get("pipeline") else None,
+            preflight_max_message_bytes=data.get("preflight_max_message_bytes"),
             settings_snapshot=data.get("settings_snapshot"),
             teardown=Teardown(**data["teardown"]) if data.get("teardown") else None,
             steps={name: StepStatus.from_json(s) for name, s in (data.get("steps") or {}).items()},
@@ -377,6 +409,8 @@ class RunState:
             "drain_samples": [s.to_json() for s in self.drain_samples],
             "fallbacks": [f.to_json() for f in self.fallbacks],
             "faults": list(self.faults),
+            "pipeline": dict(self.pipeline.counts) if self.pipeline else {},
+            "pipeline_error": self.pipeline.error if self.pipeline else None,
             "teardown": asdict(self.teardown) if self.teardown else None,
         }
 
@@ -455,6 +489,7 @@ __all__ = [
     "DrainSample",
     "Fallback",
     "Params",
+    "PipelineActivity",
     "Plan",
     "PreflightRow",
     "RunState",

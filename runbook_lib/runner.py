@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from . import console
 from . import run_state
 from . import times
+from .automation import DEFAULT as DEFAULT_AUTOMATION, check_automation
 from .errors import AccessDeniedError, InputError, RunbookError
 from .restore import validate_table_names
 from .times import parse_times
@@ -49,7 +50,7 @@ class RunParams:
     endpoint_url: str | None = None
     run_dir: str = "runs/manual"
     execute: bool = False
-    automation: str = "notebook"
+    automation: str = DEFAULT_AUTOMATION
     #: extra parameters per step, e.g. {"03_monitor": {"sample_seconds": 1}}
     step_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -71,8 +72,7 @@ def validate(params: RunParams) -> None:
     """Every check that needs no AWS call. Raises ``InputError``."""
     validate_table_names(params.source_table, params.target_table)
     parse_times(params.restore_time, params.replay_from)
-    if params.automation not in ("notebook", "event"):
-        raise InputError(f"automation must be 'notebook' or 'event', not {params.automation!r}")
+    check_automation(params.automation)
     unknown = set(params.step_parameters) - set(STEPS)
     if unknown:
         raise InputError(f"unknown step(s) in step_parameters: {', '.join(sorted(unknown))}")

@@ -23,6 +23,14 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat()
 
 
+def clock(dt: datetime) -> str:
+    """``dt`` to the second in UTC, without its offset: ``2026-11-28 05:00:00``. The sentence or
+    page that shows it says "UTC" once, instead of ``+00:00`` on every time."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def parse_iso(text: str) -> datetime:
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is None:

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import workflow_budget
+from ..automation import AUTOMATIONS, EVENT  # noqa: F401 - AUTOMATIONS: imported from here by planning
 from ..errors import InputError
 from .template import TEMPLATE_FILE, longest_restore_timeout, workflow_history_events
 
-AUTOMATIONS = ("notebook", "event")
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 #: a change reaches the DLQ no sooner than MaxReceiveCount x QueueVisibilityTimeout after it was
 #: first sent; at least SQS's five-minute deduplication interval keeps a redriven change
@@ -78,7 +78,7 @@ def resolve_parameters(template: Mapping[str, Any], given: Mapping[str, str]) ->
         )
     if num["RestorePollSeconds"] > num["RestoreTimeoutSeconds"]:
         raise InputError("RestorePollSeconds is longer than RestoreTimeoutSeconds: shorten the poll interval")
-    if values.get("Automation") == "event":
+    if values.get("Automation") == EVENT:
         _check_workflow_history(num)
     return values
 

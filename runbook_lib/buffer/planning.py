@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..automation import DEFAULT as DEFAULT_AUTOMATION, EVENT, check_automation
 from ..aws.clients import AwsTarget
 from ..aws.codes import error_code
 from ..aws.partitions import partition
@@ -22,7 +23,6 @@ from .feedback import aws_failure
 from .names import check_stack_name, default_artifact_bucket, stack_name_for
 from .package import build_zip, code_key, code_sha256
 from .parameters import (
-    AUTOMATIONS,
     RESERVED,
     STARTING_POSITIONS,
     check_parameter,
@@ -86,7 +86,7 @@ def plan(
     *,
     source_table: str,
     target_table: str,
-    automation: str = "notebook",
+    automation: str = DEFAULT_AUTOMATION,
     replay_from: datetime | str | None = None,
     starting_position: str = "TRIM_HORIZON",
     max_message_bytes: int | None = None,
@@ -110,8 +110,7 @@ def plan(
     """
     # -- inputs, before any call ---------------------------------------------------------------
     validate_table_pair(source_table, target_table)
-    if automation not in AUTOMATIONS:
-        raise InputError(f"automation {automation!r} must be one of {', '.join(AUTOMATIONS)}")
+    check_automation(automation)
     if starting_position not in STARTING_POSITIONS:
         raise InputError(f"starting_position {starting_position!r} must be one of {', '.join(STARTING_POSITIONS)}")
     replay_at = to_utc(replay_from, "replay_from")
@@ -235,7 +234,7 @@ def planned_resources(
     template: Mapping[str, Any], stack_name: str, values: Mapping[str, str], region: str, account: str
 ) -> tuple[PlannedResource, ...]:
     """Every resource the template creates with these parameters, named as it will be."""
-    event_mode = values["Automation"] == "event"
+    event_mode = values["Automation"] == EVENT
     subs = {
         **values,
         "AWS::StackName": stack_name,

@@ -463,11 +463,14 @@ class _Run:
                     reread = True
                 elif message.change.key_only:
                     reread = True
+            # one write per key: the key's other changes in the batch are superseded, by its newest
+            # image or by the source's current item (re-read); so each change from R on is counted once,
+            # applied or superseded, and the report's accounting adds up
+            self.counts.superseded += len(group) - 1
             if reread:
                 plans.append(("reread", group))
             else:
                 newest = max(group, key=lambda m: m.sequence)
-                self.counts.superseded += len(group) - 1
                 plans.append(("image", [newest] + [m for m in group if m is not newest]))
         return plans
 

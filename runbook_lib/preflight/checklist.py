@@ -9,6 +9,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from .. import settings as settings_mod
+from ..automation import EVENT, check_automation
 from ..aws.clients import AwsTarget
 from ..aws.codes import error_code
 from ..aws.tables import describe_table, validate_table_pair
@@ -22,22 +23,20 @@ from .table import check_pitr, check_stream, check_stream_consumers
 
 log = logging.getLogger(__name__)
 
-AUTOMATIONS = ("notebook", "event")
 
 
 def validate_inputs(
     *,
     source_table: Any,
     target_table: Any,
-    automation: Any = "event",
+    automation: Any = EVENT,
     max_message_bytes: Any = DEFAULT_MAX_MESSAGE_BYTES,
     sample_items: Any = 1000,
     message_overhead_bytes: int = MESSAGE_OVERHEAD_BYTES,
 ) -> None:
     """Raise :class:`InputError` for malformed parameters. Makes no call."""
     validate_table_pair(source_table, target_table)
-    if automation not in AUTOMATIONS:
-        raise InputError(f"automation must be one of {', '.join(AUTOMATIONS)}, not {automation!r}")
+    check_automation(automation)
     if not isinstance(max_message_bytes, int) or isinstance(max_message_bytes, bool) or max_message_bytes <= message_overhead_bytes:
         raise InputError(
             f"max_message_bytes must be an integer above the message overhead ({message_overhead_bytes} bytes); "
@@ -102,7 +101,7 @@ def run_checks(
     *,
     source_table: str,
     target_table: str,
-    automation: str = "event",
+    automation: str = EVENT,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     sample_items: int = 1000,
     message_overhead_bytes: int = MESSAGE_OVERHEAD_BYTES,

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from ..aws.clients import AwsTarget
 from ..aws.codes import is_not_found
 from ..aws.streams import stream_shards
-from ..times import iso, to_utc, utcnow
+from ..times import clock, to_utc, utcnow
 from .tables import _describe
 from .values import key_id
 
@@ -49,8 +49,8 @@ class LastChanges(dict):
             return "the source table has no stream: differences in [T, R) cannot be explained; pass last_changes"
         if self.stream_created and self.stream_created > restore_time:
             return (
-                f"the source's stream was enabled at {iso(self.stream_created)}, after the restore point "
-                f"{iso(restore_time)}: changes in between are unknown and cannot explain a difference"
+                f"the source's stream was enabled at {clock(self.stream_created)}, after the restore point "
+                f"{clock(restore_time)} (UTC): changes in between are unknown and cannot explain a difference"
             )
         if self.stream_disabled:
             return (
@@ -60,9 +60,9 @@ class LastChanges(dict):
         read_at = self.read_at or utcnow()
         may_be_trimmed = self.stream_created is None or self.stream_created < read_at - STREAM_RETENTION
         if may_be_trimmed and (self.oldest is None or self.oldest > restore_time):
-            oldest = iso(self.oldest) if self.oldest else "none"
+            oldest = clock(self.oldest) if self.oldest else "none"
             return (
-                f"the stream's oldest record ({oldest}) is newer than the restore point {iso(restore_time)} "
+                f"the stream's oldest record ({oldest}) is newer than the restore point {clock(restore_time)} (UTC) "
                 "and records older than 24 h are trimmed: changes before it are unknown; "
                 "use an incremental export (last_changes) to explain them"
             )

@@ -1,9 +1,15 @@
 """The buffer's own accounting of a run, read from what the run recorded of its functions' logs.
 
 ``runbook_lib.activity.pipeline_activity`` adds up the forwarder's and the applier's JSON log lines
-(counts only, never item data) and the queues' depths. A run keeps that under ``pipeline`` in its
-state; a drill with injected faults keeps it with each fault (``faults[i].pipeline``). A run with
-neither (a reconcile of two existing tables) has no accounting, and the report says nothing of it.
+(counts only, never item data) and the queues' depths. Every run with a buffer records that in its
+state once the buffer has drained (steps 03 and 04, ``run_state.PipelineActivity``; the view's
+``pipeline``, and ``pipeline_error`` when the logs could not be read); a drill with injected faults
+also keeps it with each fault (``faults[i].pipeline``). A run without a buffer (a reconcile of two
+existing tables) has no accounting, and the report says nothing of it.
+
+Each change from R on is counted once by the applier: applied (one write per key and batch) or
+superseded, unless it was dead-lettered; so arrived = applied + superseded + dead-lettered + lost
+when nothing was delivered twice (a redelivered or retried message counts again).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ class BufferAccounting:
     retried batch counts again, SQS drops the duplicate); ``applied``: puts and deletes the applier
     wrote to the restored table; ``skipped_before_replay``: changes before R, acknowledged and not
     applied (rollback); ``dropped_as_stale``: changes superseded in their batch by a newer change of
-    the same item; ``reread``: items applied as the source's current item (consistent read);
+    the same item, or by the source's current item when the key was re-read (one write per key); ``reread``: items applied as the source's current item (consistent read);
     ``poison``: messages that could not be decoded; ``dead_lettered``: messages in the DLQ;
     ``stream_failures``: stream records given up on (the forwarder's on-failure queue).
     """

@@ -165,6 +165,8 @@ class RunSummary:
     rows: tuple[DifferenceRow, ...]
     #: how many rows the HTML report and the notebook show
     sample_size: int = 20
+    #: why the buffer's accounting could not be read (its functions' logs refused), else None
+    buffer_error: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -206,6 +208,7 @@ class RunSummary:
             "timings": {key: _iso(when) for key, when in self.timings.items()},
             "faults": list(self.faults),
             "buffer": self.buffer.to_json() if self.buffer else None,
+            "buffer_error": self.buffer_error,
             "segments": self.segments,
             "peak_unmatched_keys": self.peak_unmatched_keys,
             "reread_rounds": self.reread_rounds,
@@ -261,6 +264,7 @@ def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None) -> R
         buffer=buffer_accounting(state),
         rows=tuple(DifferenceRow.of(d) for d in r.differences),
         sample_size=r.sample_size,
+        buffer_error=state.get("pipeline_error"),
     )
 
 

@@ -43,6 +43,7 @@ class MonitorResult(StepResult):
     redrive: Any = None  # buffer.RedriveResult
     dlq: dict[str, Any] | None = None  # monitor.dlq_summary: counts only
     view: dict[str, Any] | None = None
+    pipeline: Any = None  # run_state.PipelineActivity: the buffer's accounting, read after the drain
 
     def rows(self) -> list[dict[str, Any]]:
         pairs: list[tuple[str, Any]] = []
@@ -56,6 +57,8 @@ class MonitorResult(StepResult):
         if self.redrive is not None:
             pairs.append(("DLQ redrive", f"{self.redrive.status}: {self.redrive.moved} of {self.redrive.to_move} moved"))
         pairs += [(k.replace("_", " "), v) for k, v in (self.dlq or {}).items()]
+        if self.pipeline is not None and self.pipeline.error:
+            pairs.append(("the buffer's accounting", f"could not be read: {self.pipeline.error}"))
         return item_rows(pairs)
 
     def extra_tables(self):
@@ -81,7 +84,7 @@ class MonitorResult(StepResult):
 
 
 def run(ctx, **parameters: Any) -> MonitorResult:
-    from .. import buffer, monitor
+    from .. import activity, buffer, monitor
     from .. import restore as restore_lib
 
     p = resolve(STEP, PARAMETERS, parameters)
@@ -117,6 +120,7 @@ def run(ctx, **parameters: Any) -> MonitorResult:
         result.drain = monitor.follow_drain(ctx.target, stack, run_dir=ctx.run_dir, **drain)
     else:
         result.dlq = monitor.dlq_summary(ctx.target, stack)
+    result.pipeline = activity.record(ctx.target, ctx.run_dir, stack)  # drained: the buffer's accounting
     state = ctx.load()
     result.view = state.view()
     rto = f"RTO {result.rto_seconds:.1f} s; " if result.rto_seconds is not None else ""

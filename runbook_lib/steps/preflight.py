@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import run_state
+from ..cdc.codec import MAX_MESSAGE_BYTES
 from .base import Parameter, StepResult, pick, resolve
 
 STEP = "00_preflight"
 PARAMETERS = (
     Parameter("automation_required", str, None, 'None: follow automation; the CloudTrail check FAILs only for "event"'),
-    Parameter("max_message_bytes", int, 262144, "the buffer queue's MaximumMessageSize; larger items travel key-only"),
+    Parameter("max_message_bytes", int, MAX_MESSAGE_BYTES, "the buffer queue's MaximumMessageSize; larger items "
+              "travel key-only (step 01 warns when it deploys another)"),
     Parameter("sample_items", int, 1000, "how many items to sample for the size check (a bounded Scan)"),
     Parameter("check_permissions", bool, True, "simulate your IAM permissions for the run (iam:SimulatePrincipalPolicy); "
               "skipped with a WARN where not allowed"),
@@ -46,6 +48,7 @@ def run(ctx, **parameters: Any) -> PreflightResult:
     with ctx.edit() as state:
         state.preflight = [run_state.PreflightRow(**row) for row in checks.to_dict()["rows"]]
         state.settings_snapshot = checks.snapshot
+        state.preflight_max_message_bytes = p.max_message_bytes  # step 01 compares the size it deploys
     counts = {status: sum(1 for r in checks.rows if r.status == status) for status in ("PASS", "WARN", "FAIL")}
     outcome = f"{len(checks.rows)} checks: {counts['PASS']} PASS, {counts['WARN']} WARN, {counts['FAIL']} FAIL"
     return PreflightResult(STEP, executed=False, outcome=outcome, checks=checks).announce()

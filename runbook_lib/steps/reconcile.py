@@ -43,12 +43,28 @@ class ReconcileResult(StepResult):
     def verdict(self) -> str | None:
         return self.reconciliation.verdict if self.reconciliation is not None else None
 
+    #: the report's summary (``report.summarize``), when a reconciliation ran
+    summary: Any = None
+
     def to_dataframe(self):
         import pandas as pd
 
         if self.reconciliation is None:
             return pd.DataFrame()
         return self.reconciliation.to_dataframe().head(50)
+
+    def _repr_html_(self) -> str:
+        """The report's lead (verdict, the buffer's accounting, RTO, catch-up), then the differences."""
+        if self.summary is None:
+            return super()._repr_html_()
+        import html
+
+        parts = [self.summary._repr_html_(), f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>"]
+        parts += [f"<p><b>WARNING</b>: {html.escape(w)}</p>" for w in self.warnings]
+        frame = self.to_dataframe()
+        if not frame.empty:
+            parts.append("<p>differences (the first 50; all in differences.csv)</p>" + frame.to_html(index=False))
+        return "\n".join(p for p in parts if p)
 
 
 def restore_point_and_replay_start(ctx, state) -> tuple[datetime | str | None, datetime | str | None]:
@@ -61,7 +77,7 @@ def restore_point_and_replay_start(ctx, state) -> tuple[datetime | str | None, d
 
 
 def run(ctx, **parameters: Any) -> ReconcileResult:
-    from .. import monitor, reconcile, report
+    from .. import activity, monitor, reconcile, report
     from .. import restore as restore_lib
 
     p = resolve(STEP, PARAMETERS, parameters)
@@ -89,7 +105,11 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
         rate_limit=p.rate_limit, reread_rounds=p.reread_rounds, wait_drained=wait_drained, show_values=p.show_values,
         redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn,
     )  # fmt: skip
-    paths = report.write_reports(ctx.run_dir, result, ctx.load().view())
+    if wait_drained is not None:  # the buffer's accounting, read afresh after the drain, before the report
+        activity.record(ctx.target, ctx.run_dir, stack)
+    view = ctx.load().view()
+    paths = report.write_reports(ctx.run_dir, result, view)
     outcome = (f"VERDICT: {result.verdict}  (unexplained {result.unexplained}, explained {result.explained}, "
                f"in flight {result.in_flight}); report: {paths.html}")
-    return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths).announce()
+    return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths,
+                           summary=report.summarize(result, view)).announce()

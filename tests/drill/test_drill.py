@@ -43,7 +43,15 @@ def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path)
     assert summary["verdict"] == "PASS" and summary["unexplained"] == 0
     assert summary["counts"]["source"] == summary["counts"]["target"] > 0
     assert summary["rto_seconds"] > 0 and summary["catch_up_seconds"] is not None
+    # an ordinary run records the buffer's own accounting (its functions' logs, read as the operator
+    # after the drain): every write that arrived is applied, superseded, dead-lettered or lost
+    buf = summary["buffer"]
+    assert summary["buffer_error"] is None and buf is not None and buf["arrived"] > 0, summary
+    assert buf["arrived"] == buf["applied"] + (buf["dropped_as_stale"] or 0) + (buf["dead_lettered"] or 0) + summary["unexplained"], buf
+    headline = f"{buf['arrived']:,} writes arrived during the restore; {buf['applied']:,} applied"
+    assert headline in (run / "report.html").read_text() and headline in (run / "04_reconcile.ipynb").read_text()
     state = run_state.load(run)
+    assert state.pipeline is not None and state.pipeline.error is None and state.pipeline.counts["applier"]["totals"]
     # "latest" lay before the buffer was deployed: the buffer had to cover it from TRIM_HORIZON
     assert state.plan.restore_time < state.stack.capture_start
     assert state.teardown.clean is True

@@ -70,3 +70,20 @@ def test_reconcile_redact_keys_through_the_notebook_shows_only_keyed_digests(aws
         assert "k0000004" not in text, name
         assert "r" * 64 not in text, name
     assert json.loads((run / "summary.json").read_text())["key_digest"]["secret_arn"] == arn
+
+
+@pytest.mark.parametrize("missing", ["source", "target"])
+def test_reconcile_on_a_table_that_does_not_exist_exits_2_naming_it_and_writes_nothing(aws, endpoint, tmp_path,
+                                                                                      capsys, missing):
+    """The command compares two existing tables: a missing one is an operator error, not a dry run."""
+    ddb = aws("dynamodb")
+    present = "orders-backup" if missing == "source" else "orders"
+    create_demo_table(ddb, present, pitr=False, stream=None)
+    source, target = ("no-such-source", present) if missing == "source" else (present, "no-such-target")
+    run = tmp_path / "run"
+    assert cli.main(["reconcile", "--source-table", source, "--target-table", target,
+                     "--endpoint-url", endpoint, "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    absent = source if missing == "source" else target
+    assert len(err) == 1 and f"{missing} table {absent} does not exist" in err[0] and "--region" in err[0], err
+    assert not run.exists()

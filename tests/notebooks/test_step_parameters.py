@@ -67,6 +67,8 @@ def _captured(monkeypatch, tmp_path, argv):
         return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
 
     monkeypatch.setattr(runner, "run", fake_run)
+    # no AWS here: ``reconcile`` checks that both tables exist (tests/notebooks/test_reconcile_command.py)
+    monkeypatch.setattr(cli, "_require_tables", lambda params: None)
     assert cli.main(argv) == 0
     return seen["params"]
 
@@ -90,3 +92,12 @@ def test_the_cli_hands_each_step_only_declared_parameters(monkeypatch, tmp_path,
 def test_the_drills_fault_parameters_are_declared_by_their_steps():
     for name, step_parameters in drill.FAULT_STEP_PARAMETERS.items():
         runner.check_step_parameters(step_parameters)
+
+
+def test_notebook_03_draws_each_figure_once_the_drain_live_during_the_wait_the_timeline_at_the_end():
+    """``monitor.follow_drain`` shows the drain figure live in a notebook; a cell drawing it again
+    at the end would show it twice."""
+    cells = json.loads((NOTEBOOKS / "03_monitor.ipynb").read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert not [c for c in code if "drain_figure" in c]
+    assert [c for c in code if "timeline()" in c]

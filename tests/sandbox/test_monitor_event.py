@@ -64,7 +64,10 @@ def _mapping_state(aws, stack) -> str:
     return aws("lambda").get_event_source_mapping(UUID=stack.queue_mapping_uuid)["State"]
 
 
-def test_the_workflow_turns_replay_on_when_the_event_arrives(target, aws, stack, tmp_path):
+def test_the_workflow_turns_replay_on_when_the_event_arrives(target, aws, stack, tmp_path, monkeypatch):
+    from runbook_lib import progress
+
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.jsonl"))  # as under the runner
     since, active = _restore_until_active(target, aws, tmp_path)
 
     report = monitor.turn_on_replay(
@@ -76,6 +79,11 @@ def test_the_workflow_turns_replay_on_when_the_event_arrives(target, aws, stack,
     assert _mapping_state(aws, stack) == "Enabled"
     state = run_state.load(tmp_path)
     assert state.fallbacks == [] and state.workflow.execution_arn == report.execution_arn
+    # the waits for the workflow to start and to finish are progress bars like the other waits
+    waits = [json.loads(line) for line in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    ends = {w["what"]: w["ok"] for w in waits if w["event"] == "end"}
+    assert ends.get("the restore event to start the workflow") is True, waits
+    assert ends.get("the workflow to turn replay on") is True, waits
 
 
 def test_a_lost_event_makes_the_monitor_turn_replay_on_and_record_why(target, aws, stack, endpoint, tmp_path):

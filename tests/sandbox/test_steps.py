@@ -61,10 +61,15 @@ def test_reconcile_step_waits_for_the_drain_with_its_drain_timeout(aws, endpoint
         state.stack = run_state.Stack(description={"name": "pitr-orders", "outputs": {}, "parameters": {}})
     waited = []
     monkeypatch.setattr(monitor, "follow_drain", lambda *a, **k: waited.append(k))
+    from runbook_lib import activity
+
+    read = []  # the buffer's accounting is read afresh once drained, before the report
+    monkeypatch.setattr(activity, "record", lambda target, run_dir, stack: read.append((len(waited), str(run_dir))))
     # WHEN step 04 runs with a drain timeout of its own
     result = steps.reconcile.run(ctx, drain_timeout=42, reread_rounds=1, segments=1)
     # THEN the drain check before the re-reads used it (it was a hard-coded 600 s in the notebook)
     assert waited and all(k["timeout"] == 42.0 and k["require_empty"] for k in waited)
+    assert read == [(len(waited), str(tmp_path))]
     assert result.verdict == "FAIL" and "VERDICT: FAIL" in result.outcome
     assert (tmp_path / "summary.json").exists() and "VERDICT" in result._repr_html_()
 
@@ -120,3 +125,20 @@ def test_restore_step_refuses_a_target_that_is_not_this_runs_restore(aws, endpoi
     with pytest.raises(PreconditionError) as info:
         steps.restore.run(_ctx(endpoint, tmp_path, execute=True))
     assert "orders-r already exists" in str(info.value)
+
+
+def test_deploy_step_warns_when_preflight_checked_another_message_size_than_it_deploys(aws, endpoint, tmp_path):
+    """Step 00 records the maximum message size it sized the items against; step 01 compares it with
+    the queue's MaximumMessageSize it deploys (256 KiB, the codec's MAX_MESSAGE_BYTES)."""
+    from runbook_lib.cdc.codec import MAX_MESSAGE_BYTES
+
+    create_demo_table(aws("dynamodb"), "orders")
+    assert {p.name: p.default for p in steps.preflight.PARAMETERS}["max_message_bytes"] == MAX_MESSAGE_BYTES
+    steps.preflight.run(_ctx(endpoint, tmp_path, execute=False), max_message_bytes=1048576, check_permissions=False)
+    assert run_state.load(tmp_path).preflight_max_message_bytes == 1048576
+    result = steps.deploy_buffer.run(_ctx(endpoint, tmp_path, execute=False))
+    assert any(f"MaximumMessageSize {MAX_MESSAGE_BYTES} is deployed, but preflight (step 00) checked the item sizes "
+               "against 1048576" in w for w in result.warnings), result.warnings
+    # checked the same size: no warning
+    steps.preflight.run(_ctx(endpoint, tmp_path, execute=False), check_permissions=False)
+    assert not [w for w in steps.deploy_buffer.run(_ctx(endpoint, tmp_path, execute=False)).warnings if "preflight" in w]

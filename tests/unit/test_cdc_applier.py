@@ -393,6 +393,23 @@ def test_a_key_with_one_suspect_in_the_batch_is_read_once(retry):
     assert version_of(db, 1) == 9
 
 
+def test_a_re_read_key_counts_its_other_changes_as_superseded_so_each_change_is_counted_once(retry, caplog):
+    """The report's accounting: every change from R on is applied (one write per key) or superseded."""
+    caplog.set_level(logging.INFO, logger="runbook_lib.cdc")
+    db = fake_db()
+    db.seed(SOURCE, small_item(make_keys("hash_S", 1), 9))
+    event = sqs_event(msg(change("MODIFY", 1, 5, seq="5"), "late", sent_after=LATE),
+                      msg(change("MODIFY", 1, 7, seq="7"), "fresh1"),
+                      msg(change("MODIFY", 1, 8, seq="8"), "fresh2"),
+                      msg(change("MODIFY", 2, 1, seq="9"), "other"))
+
+    assert run(event, db, retry) == []
+
+    (applied,) = [line for line in assert_no_item_data(caplog) if line["event"] == "applied"]
+    assert applied["puts"] + applied["deletes"] == 2 and applied["reread"] == 1
+    assert applied["superseded"] == 2 and applied["received"] == applied["puts"] + applied["superseded"]
+
+
 def test_unprocessed_source_keys_are_retried(retry, sleeps):
     db = fake_db()
     db.seed(SOURCE, small_item(make_keys("hash_S", 1), 4))

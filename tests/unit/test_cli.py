@@ -15,6 +15,8 @@ def _capture_run(monkeypatch, tmp_path):
         return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
 
     monkeypatch.setattr(runner, "run", fake_run)
+    # no AWS here: reconcile's check that both tables exist is tested against the sandbox
+    monkeypatch.setattr(cli, "_require_tables", lambda params: None)
     return seen
 
 
@@ -80,9 +82,11 @@ def test_reconcile_runs_only_step_04(monkeypatch, tmp_path):
         return runner.RunResult(run_dir=str(tmp_path), steps_done=list(steps), exit_code=0, verdict="PASS")
 
     monkeypatch.setattr(runner, "run", fake_run)
+    seen_tables = []  # no AWS here: the tables' existence check is tested against the sandbox
+    monkeypatch.setattr(cli, "_require_tables", lambda params: seen_tables.append((params.source_table, params.target_table)))
     assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-bak", "--run-dir", str(tmp_path),
                      "--segments", "8"]) == 0
-    assert seen["steps"] == ["04_reconcile"]
+    assert seen["steps"] == ["04_reconcile"] and seen_tables == [("orders", "orders-bak")]
     assert seen["params"].execute is False
     assert seen["params"].step_parameters["04_reconcile"]["segments"] == 8
 

@@ -240,12 +240,17 @@ def test_coverage_warning_when_stream_may_not_hold_t():
     changes.stream_created = T - timedelta(days=2)
     changes.oldest = T + timedelta(minutes=5)
     assert "24 h" in changes.coverage_warning(T)
+    # times to the second, "UTC" said once, no offset repeated on each time (as in the report)
+    warning = changes.coverage_warning(T.replace(microsecond=250000))
+    assert "+00:00" not in warning and warning.count("UTC") == 1
+    assert f"({T + timedelta(minutes=5):%Y-%m-%d %H:%M:%S}) is newer than the restore point {T:%Y-%m-%d %H:%M:%S} (UTC)" in warning
     # a young stream (nothing trimmed yet) that existed at T covers it
     changes.stream_created = T - timedelta(hours=2)
     assert changes.coverage_warning(T) is None
     # a stream enabled after T does not
     changes.stream_created = T + timedelta(minutes=1)
     assert "after the restore point" in changes.coverage_warning(T)
+    assert "+00:00" not in changes.coverage_warning(T) and changes.coverage_warning(T).count("UTC") == 1
     # no stream at all
     assert "no stream" in LastChanges().coverage_warning(T)
 

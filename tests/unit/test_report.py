@@ -268,6 +268,26 @@ def test_a_run_without_the_buffers_accounting_has_no_headline_and_says_nothing_o
     assert run_summary(_reconciliation(verdict=PASS), {})["buffer"] is None
 
 
+def test_a_run_whose_buffer_logs_were_refused_says_the_accounting_could_not_be_read_and_why():
+    why = "AccessDeniedException: not authorized to perform: logs:FilterLogEvents (grant ...)"
+    state = {**STATE, "pipeline": {}, "pipeline_error": why}
+    lead = _lead(render_html(_reconciliation(verdict=PASS), state))
+    assert "The buffer's accounting could not be read: AccessDeniedException: not authorized" in lead
+    assert run_summary(_reconciliation(verdict=PASS), state)["buffer_error"] == why
+
+
+def test_the_reconcile_steps_notebook_view_is_the_reports_lead_then_the_differences():
+    from runbook_lib import steps
+    from runbook_lib.report import summarize
+
+    reconciliation = _reconciliation()
+    result = steps.reconcile.ReconcileResult("04_reconcile", True, "VERDICT: FAIL", reconciliation=reconciliation,
+                                             summary=summarize(reconciliation, {**STATE, "pipeline": PIPELINE}))
+    view = result._repr_html_()
+    assert view.index(">FAIL<") < view.index("1,210 writes arrived during the restore; 1,200 applied") < view.index("<table")
+    assert view.index("RTO") < view.index("order#2")  # the differences after the lead
+
+
 def test_a_drills_fault_entry_gives_the_accounting_when_the_run_recorded_no_pipeline():
     state = {**STATE, "faults": [{"name": "partial-send", "pipeline": PIPELINE}]}
     assert "1,210 writes arrived during the restore" in _lead(render_html(_reconciliation(verdict=PASS), state))

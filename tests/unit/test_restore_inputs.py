@@ -63,3 +63,13 @@ def test_run_rejects_unknown_automation():
 def test_run_accepts_catch_up_and_rollback():
     validate(RunParams("orders", "orders-r"))
     validate(RunParams("orders", "orders-r", restore_time="2026-11-28T04:00:00Z", replay_from="2026-11-28T04:10:00Z"))
+
+
+def test_clock_is_utc_to_the_second_without_an_offset():
+    from datetime import datetime, timedelta, timezone
+
+    from runbook_lib import times
+
+    paris = timezone(timedelta(hours=1))
+    assert times.clock(datetime(2026, 11, 28, 6, 0, 5, 999999, tzinfo=paris)) == "2026-11-28 05:00:05"
+    assert times.clock(datetime(2026, 11, 28, 5, 0, 5)) == "2026-11-28 05:00:05"  # naive: taken as UTC

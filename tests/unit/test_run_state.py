@@ -39,6 +39,8 @@ def _full_state() -> run_state.RunState:
         faults=[{"name": "event-lost", "injected": {"restore events dropped": 1}}],
         preflight=[run_state.PreflightRow(check="pitr", status="PASS", finding="on", remedy="", code=None)],
         settings_snapshot={"table": "orders", "ttl": {"enabled": False}},
+        pipeline=run_state.PipelineActivity(T("2026-11-28T05:22:31Z"), {"applier": {"totals": {"puts": 3}}, "dlq_depth": 0}),
+        preflight_max_message_bytes=1048576,
         teardown=run_state.Teardown(clean=True, resources=["AWS::SQS::Queue q"]),
         steps={"00_preflight": run_state.StepStatus("done", T("2026-11-28T04:50:00Z"), T("2026-11-28T04:50:05Z"))},
     )
@@ -53,6 +55,9 @@ def test_a_saved_run_state_loads_back_equal_with_aware_utc_times(tmp_path):
     assert loaded == state
     assert loaded.plan.restore_time.tzinfo is not None and loaded.plan.restore_time.microsecond == 250000
     assert loaded.buffer_stack.stack_name == "pitr-orders" and loaded.buffer_stack.outputs["QueueUrl"] == "q"
+    # the buffer's accounting and the message size step 00 checked travel to steps 01 and 04
+    assert loaded.pipeline.counts["applier"]["totals"]["puts"] == 3 and loaded.preflight_max_message_bytes == 1048576
+    assert loaded.view()["pipeline"] == {"applier": {"totals": {"puts": 3}}, "dlq_depth": 0}
     # the file is written atomically: no temporary file is left next to it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
