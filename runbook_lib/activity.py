@@ -23,7 +23,7 @@ Reference, https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/
 the paginator follows ``nextToken`` to the end. Each invocation writes about four lines (START,
 our JSON line, END, REPORT), one invocation per batch: a run of 1,000,000 writes in batches of 100
 is about 10,000 invocations per function, so 40,000 lines, 4 or more calls per log group (each
-scanning the whole group: the stack's groups hold only this run's lines), read twice per run
+from the start of this run's deploy: a stack updated in place keeps its groups and their older lines), read twice per run
 (steps 03 and 04), and every line is held in memory while it is added up (a few MB). The caller
 needs ``logs:FilterLogEvents`` on the two log groups (``infra/operator-policy.json``,
 ``ReadBufferLogs``); refused, :func:`record` keeps the reason and the run goes on.
@@ -99,31 +99,56 @@ def summarize_lines(lines: list[str]) -> dict[str, Any]:
     return {"events": dict(events), "totals": dict(sums), "invocation_errors": len(failed_requests) + anonymous_failures}
 
 
+def logged_activity(target: AwsTarget, stack: Any, *, since_ms: int | None = None) -> dict[str, Any]:
+    """What the forwarder and applier of ``stack`` logged since ``since_ms`` (epoch milliseconds),
+    added up per function. Raises the ``ClientError`` of a refused ``FilterLogEvents``."""
+    logs = target.client("logs")
+    return {
+        role: summarize_lines(_log_lines(logs, f"/aws/lambda/{name}", since_ms))
+        for role, name in (("forwarder", stack.forwarder_function_name), ("applier", stack.applier_function_name))
+    }
+
+
 def pipeline_activity(target: AwsTarget, stack: Any, *, since_ms: int | None = None) -> dict[str, Any]:
-    """What the forwarder and applier of ``stack`` (a ``buffer.BufferStack``) logged, added up."""
+    """What the forwarder and applier of ``stack`` (a ``buffer.BufferStack``) logged, added up, and
+    the queues' DLQ depth and stream failures."""
     from . import buffer
 
-    logs = target.client("logs")
-    out: dict[str, Any] = {}
-    for role, name in (("forwarder", stack.forwarder_function_name), ("applier", stack.applier_function_name)):
-        out[role] = summarize_lines(_log_lines(logs, f"/aws/lambda/{name}", since_ms))
+    out = logged_activity(target, stack, since_ms=since_ms)
     status = buffer.status(target, stack)
     out["dlq_depth"] = status.dlq_depth
     out["stream_failures"] = status.stream_failures
     return out
 
 
+#: how much earlier than the deploy's start the logs are read: clocks of the caller and of Lambda differ
+_CLOCK_MARGIN_MS = 60_000
+
+
+def _since_ms(state: Any) -> int | None:
+    """Epoch milliseconds from which this run's lines can be in the log groups: the start of the
+    deploy (else the capture start, else the run's start), less a margin for clock skew. A stack
+    updated in place keeps its log groups, which then also hold an earlier run's lines."""
+    stack = state.stack
+    when = (stack.deploy_started or stack.capture_start if stack is not None else None) or state.started
+    return None if when is None else int(when.timestamp() * 1000) - _CLOCK_MARGIN_MS
+
+
 def record(target: AwsTarget, run_dir: Any, stack: Any) -> Any:
     """Read :func:`pipeline_activity` of ``stack`` into the run state of ``run_dir`` (``pipeline``)
-    and return the ``run_state.PipelineActivity`` recorded.
+    and return the ``run_state.PipelineActivity`` recorded. Only this run's log lines count: from
+    the start of its deploy on (``startTime``, which also spares ``FilterLogEvents`` the group's
+    older history).
 
     Reading the logs refused (AccessDenied) does not fail the step: the reason is recorded with its
     AWS error code and the remedy, and the report says the accounting could not be read and why.
+    Any other refusal (the queues) is raised as it is.
     """
-    from . import run_state, times
+    from . import buffer, run_state, times
 
+    since_ms = _since_ms(run_state.load(run_dir))
     try:
-        activity = run_state.PipelineActivity(times.utcnow(), pipeline_activity(target, stack))
+        counts = logged_activity(target, stack, since_ms=since_ms)
     except ClientError as exc:
         if not is_access_denied(exc):
             raise
@@ -133,6 +158,10 @@ def record(target: AwsTarget, run_dir: Any, stack: Any) -> Any:
             f"{error_code(exc)}: {error_message(exc)} (grant logs:FilterLogEvents on the log groups "
             f"/aws/lambda/{stack.stack_name}-forwarder and -applier: infra/operator-policy.json, ReadBufferLogs)",
         )  # fmt: skip
+    else:
+        status = buffer.status(target, stack)
+        counts.update(dlq_depth=status.dlq_depth, stream_failures=status.stream_failures)
+        activity = run_state.PipelineActivity(times.utcnow(), counts)
     with run_state.edit(run_dir) as state:
         state.pipeline = activity
     return activity

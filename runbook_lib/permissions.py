@@ -257,7 +257,9 @@ def run_checks(
         ("cloudwatch:GetMetricStatistics", "*", none),
         ("iam:GetRole", f"{arn}:iam::{account}:role/{stack_name}-ApplierRole", none),
         ("logs:DescribeLogGroups", "*", none),
-        *(("logs:FilterLogEvents", f"{arn}:logs:{region}:{account}:log-group:/aws/lambda/{stack_name}-{fn_role}", none)
+        # FilterLogEvents is authorized on the log group's ARN with its trailing ``:*`` (CloudWatch
+        # Logs, "LogGroup" arn: the form IAM checks for most actions, all but the tagging ones)
+        *(("logs:FilterLogEvents", f"{arn}:logs:{region}:{account}:log-group:/aws/lambda/{stack_name}-{fn_role}:*", none)
           for fn_role in ("forwarder", "applier")),
         ("events:DescribeRule", f"{arn}:events:{region}:{account}:rule/{stack_name}-restore", none),
         ("states:DescribeStateMachine", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),

@@ -111,6 +111,8 @@ class Stack:
     capture_start: datetime | None = None
     starting_position: str = "TRIM_HORIZON"
     cfn_role_arn: str | None = None
+    #: when step 01 began to deploy it: the functions' log lines of this run are not older
+    deploy_started: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -131,6 +133,7 @@ class Stack:
             "capture_start": _iso(self.capture_start),
             "starting_position": self.starting_position,
             "cfn_role_arn": self.cfn_role_arn,
+            "deploy_started": _iso(self.deploy_started),
         }
 
     @classmethod
@@ -140,6 +143,7 @@ class Stack:
             capture_start=_t(data.get("capture_start"), "stack.capture_start"),
             starting_position=data.get("starting_position") or "TRIM_HORIZON",
             cfn_role_arn=data.get("cfn_role_arn"),
+            deploy_started=_t(data.get("deploy_started"), "stack.deploy_started"),
         )
 
 

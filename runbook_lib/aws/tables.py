@@ -14,12 +14,12 @@ from .codes import error_code
 from .waiting import poll
 
 #: DynamoDB's table naming rule (CreateTable, TableName: 3 to 255 of a-z A-Z 0-9 _ - .).
-TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+TABLE_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{3,255}")  # whole name: fullmatch (``$`` lets a final newline through)
 
 
 def validate_table_name(name: Any, *, param: str = "table") -> str:
     """Raise :class:`InputError` unless ``name`` follows DynamoDB's table naming rules."""
-    if not isinstance(name, str) or not TABLE_NAME_RE.match(name):
+    if not isinstance(name, str) or not TABLE_NAME_RE.fullmatch(name):
         raise InputError(
             f"{param} {name!r} is not a valid DynamoDB table name: use 3 to 255 characters "
             "from a-z, A-Z, 0-9, '_', '-' and '.'",
@@ -102,8 +102,12 @@ def wait_table_active(
         return desc if _all_active(desc) else None
 
     def timed_out() -> PreconditionError:
+        desc = last["desc"]
+        busy = [f"index {g.get('IndexName')} {g.get('IndexStatus')}" for g in desc.get("GlobalSecondaryIndexes") or []
+                if g.get("IndexStatus") not in (None, "ACTIVE")]
+        doing = ", ".join([f"table {desc.get('TableStatus')}", *busy])
         return PreconditionError(
-            f"table {table} is still {last['desc'].get('TableStatus')} after {timeout:.0f} s: wait for it "
+            f"table {table} is not ACTIVE yet after {timeout:.0f} s ({doing}): wait for it and its indexes "
             "to be ACTIVE (a restore or an index build can take hours), then apply again",
             table=table,
             step=step,

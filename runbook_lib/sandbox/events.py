@@ -499,11 +499,28 @@ class _InterpreterBackends:
         return getattr(self._plain, name)
 
 
+def _put_event_selectors(self, event_selectors, advanced_event_selectors) -> None:
+    """A trail holds basic or advanced event selectors, never both: putting one kind replaces the
+    other ("PutEventSelectors", AWS CloudTrail API Reference: "You can use either
+    AdvancedEventSelectors or EventSelectors, but not both. If you apply AdvancedEventSelectors to a
+    trail, any existing EventSelectors are overwritten."). moto kept the advanced selectors when
+    basic ones were put, so a trail could log the restore's event here and not on AWS."""
+    if event_selectors:
+        self.event_selectors = event_selectors
+        self.advanced_event_selectors = []
+    elif advanced_event_selectors:
+        self.event_selectors = []
+        self.advanced_event_selectors = advanced_event_selectors
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
+    from moto.cloudtrail import models as cloudtrail_models
     from moto.stepfunctions import models as sfn_models
+
+    cloudtrail_models.Trail.put_event_selectors = _put_event_selectors
 
     # read at call time by StateMachine's CloudFormation create/update/delete
     if not isinstance(sfn_models.stepfunctions_backends, _InterpreterBackends):

@@ -6,6 +6,7 @@ stopped. boto3 reaches it over HTTP through ``endpoint_url``, exactly as it reac
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -203,6 +204,36 @@ def _request_handler():
     return KeepAliveRequestHandler
 
 
+#: the cyclic garbage collector's first threshold while a sandbox runs (Python's default: 700
+#: allocations). A request allocates thousands of container objects (parsed JSON, moto's models,
+#: the answer), so at 700 a collection ran several times per request, and each older-generation
+#: one walked every item the tables hold; at this threshold, about one per request.
+GC_THRESHOLD = 50_000
+
+
+def _backend_app(create_backend_app):
+    """moto's ``create_backend_app``, with a request class that reads a form body without Flask's
+    debug-mode helper: moto runs its apps with ``debug = True``, and for every request whose body
+    is not multipart (each SDK call) Flask then makes a new subclass of the request's ``files``
+    dict, only to word a ``KeyError`` for HTML forms better (about 1 % of the server's CPU on the
+    replay path). Nothing else of debug mode changes: error handling and answers are the same."""
+    from werkzeug.wrappers import Request as WerkzeugRequest
+
+    def create(service):
+        app = create_backend_app(service)
+        base = app.request_class
+
+        class SandboxRequest(base):
+            def _load_form_data(self) -> None:
+                # Flask's override adds only the debug helper to werkzeug's
+                WerkzeugRequest._load_form_data(self)
+
+        app.request_class = SandboxRequest
+        return app
+
+    return create
+
+
 def _install_extensions() -> None:
     """Patch moto where it falls short of AWS. Idempotent; process-wide, like moto's backends."""
     import importlib
@@ -247,6 +278,7 @@ class Sandbox:
         self.settings = SETTINGS
         self._server = None
         self._thread: threading.Thread | None = None
+        self._gc_before: tuple[int, ...] | None = None
         self.runtime = None
 
     _running: "list[Sandbox]" = []
@@ -285,7 +317,7 @@ class Sandbox:
         # werkzeug logs every request line, and the traceback of every call moto does not
         # implement (answered 500, which the client sees); keep the console for the runbook
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-        app = DomainDispatcherApplication(create_backend_app)
+        app = DomainDispatcherApplication(_backend_app(create_backend_app))
         self._server = make_server(
             self.host, self.port, _with_admin_routes(app, self), True, request_handler=_request_handler()
         )
@@ -299,6 +331,7 @@ class Sandbox:
 
         self.runtime = LambdaRuntime(self.endpoint_url, region=self.region)
         self.runtime.start()
+        self._tune_gc()
         Sandbox._running.append(self)
         log.info("sandbox listening on %s", self.endpoint_url)
         return self
@@ -317,6 +350,21 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._gc_before is not None:
+            gc.set_threshold(*self._gc_before)
+            gc.unfreeze()
+            self._gc_before = None
+
+    def _tune_gc(self) -> None:
+        """The process's garbage collector, while the sandbox runs: what is alive once it has
+        started (moto, botocore's service models, the interpreter's modules: hundreds of thousands
+        of objects that live as long as the process) is moved out of the collector's walks
+        (``gc.freeze``), and the first threshold raised to :data:`GC_THRESHOLD`. Collections still
+        run (cycles are still freed); only how often, and over what, changes. ``stop`` restores
+        both: the settings are process-wide."""
+        self._gc_before = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(max(GC_THRESHOLD, self._gc_before[0]), *self._gc_before[1:])
 
     def __enter__(self) -> "Sandbox":
         return self.start()

@@ -65,10 +65,12 @@ def run(ctx, **parameters: Any) -> DeployResult:
         stack = recorded.buffer_stack()
         return DeployResult(STEP, True, f"stack {stack.stack_name} was deployed by this run already: used as it is",
                             warnings, plan=plan, stack=stack).announce()
+    deploy_started = times.utcnow()
     stack = buffer.deploy(ctx.target, plan, artifact_bucket=p.artifact_bucket, progress=print, cfn_role_arn=p.cfn_role_arn)
     capture_start = times.utcnow()
     with ctx.edit() as state:
-        state.stack = run_state.Stack(stack.to_dict(), capture_start, plan.starting_position, p.cfn_role_arn)
+        state.stack = run_state.Stack(stack.to_dict(), capture_start, plan.starting_position, p.cfn_role_arn,
+                                      deploy_started=deploy_started)
     return DeployResult(STEP, True, f"stack {stack.stack_name} deployed; capture started {times.iso(capture_start)}",
                         warnings, plan=plan, stack=stack).announce()
 

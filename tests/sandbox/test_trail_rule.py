@@ -61,3 +61,19 @@ def test_preflight_passes_exactly_when_the_sandbox_delivers_the_restore_event(aw
     delivered = _restore_event_delivered(aws)
     # THEN both give the same answer, the rule's
     assert (row.status, delivered) == ((PASS, True) if logs else (FAIL, False)), row
+
+
+def test_basic_selectors_replace_advanced_ones_as_on_aws(aws, endpoint):
+    """A trail holds one kind of selectors ("PutEventSelectors", AWS CloudTrail API Reference,
+    https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_PutEventSelectors.html: "You can
+    use either AdvancedEventSelectors or EventSelectors, but not both"): after advanced selectors
+    that log management events, basic ones that exclude them leave the trail logging none."""
+    # GIVEN a trail whose advanced selectors log management events
+    _trail(aws, {"AdvancedEventSelectors": [{"FieldSelectors": [MANAGEMENT]}]})
+    # WHEN basic selectors without management events are put
+    aws("cloudtrail").put_event_selectors(TrailName="management", EventSelectors=[{"IncludeManagementEvents": False}])
+    # THEN only those are left, and neither the preflight nor the sandbox counts the trail
+    answer = aws("cloudtrail").get_event_selectors(TrailName="management")
+    assert not answer.get("AdvancedEventSelectors") and answer["EventSelectors"][0]["IncludeManagementEvents"] is False
+    row = check_cloudtrail(AwsTarget(region="us-east-1", endpoint_url=endpoint), automation="event")
+    assert (row.status, _restore_event_delivered(aws)) == (FAIL, False), row

@@ -64,3 +64,20 @@ def test_stream_shards_follows_last_evaluated_shard_id_and_tells_open_shards():
     assert [s["ShardId"] for s in listed.shards] == ["a", "b"]
     assert [s["ShardId"] for s in listed.open_shards] == ["b"]
     assert client.calls == [{"StreamArn": "arn:stream"}, {"StreamArn": "arn:stream", "ExclusiveStartShardId": "a"}]
+
+
+def test_waiting_for_active_names_the_indexes_still_building():
+    from runbook_lib.aws.clients import AwsTarget
+    from runbook_lib.aws.tables import wait_table_active
+    from runbook_lib.errors import PreconditionError
+
+    class _Ddb:
+        def describe_table(self, TableName):
+            return {"Table": {"TableName": TableName, "TableStatus": "ACTIVE",
+                              "GlobalSecondaryIndexes": [{"IndexName": "by-status", "IndexStatus": "CREATING"},
+                                                         {"IndexName": "by-day", "IndexStatus": "ACTIVE"}]}}
+
+    with pytest.raises(PreconditionError) as info:
+        wait_table_active(AwsTarget(endpoint_url="http://127.0.0.1:1"), "orders", timeout=0.05, client=_Ddb())
+    assert "index by-status CREATING" in str(info.value) and "by-day" not in str(info.value)
+    assert info.value.code == "ResourceInUseException"

@@ -40,7 +40,9 @@ def test_parse_time_rejects_malformed_or_zoneless_times(text):
 
 @pytest.mark.parametrize(
     "source, target, fragment",
-    [("orders", "orders", "must differ"), ("ab", "orders-r", "not a valid"), ("orders", "bad name!", "not a valid")],
+    [("orders", "orders", "must differ"), ("ab", "orders-r", "not a valid"), ("orders", "bad name!", "not a valid"),
+     # DynamoDB's TableName pattern is the whole name: a trailing newline is not allowed (CreateTable, TableName)
+     ("orders\n", "orders-r", "not a valid"), ("orders", "orders-r\n", "not a valid")],
 )
 def test_table_names_are_checked(source, target, fragment):
     with pytest.raises(InputError) as info:
