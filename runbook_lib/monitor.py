@@ -24,7 +24,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -33,12 +33,11 @@ from botocore.exceptions import ClientError
 from . import buffer
 from .automation import EVENT, check_automation
 from .aws.codes import error_code
-from .buffer.draining import queue_counts
-from .buffer.feedback import aws_failure
 from . import run_state
 from . import times
 from .aws.clients import AwsTarget
 from .errors import BufferError, InputError, PreconditionError
+from .rule_dlq import EVENT_SLACK, RuleDeadLetter, RuleDlqSummary, rule_dlq_summary  # noqa: F401 - monitor's public names
 from . import progress as progress_bar
 
 log = logging.getLogger(__name__)
@@ -64,115 +63,11 @@ class WorkflowReport:
     message: str = ""
 
 
-#: the restore call's own time is taken after the API answers; its event may start the workflow first
-_EVENT_SLACK = timedelta(minutes=5)
 #: event mode: seconds after the restored table is ACTIVE to wait for the workflow to start before
 #: turning replay on here. The event is sent when the restore is called, minutes to hours before
 #: ACTIVE, so an execution that has not started five minutes after ACTIVE will not come.
 EVENT_GRACE_SECONDS = 300.0
 FALLBACK_ACTION = "replay turned on by step 03 (buffer.enable_replay), not by the event-driven workflow"
-
-
-# -- the rule target's dead-letter queue ---------------------------------------------------------------
-@dataclass(frozen=True)
-class RuleDeadLetter:
-    """One event EventBridge could not deliver to the workflow (attributes as EventBridge sets them)."""
-
-    error_code: str
-    error_message: str
-    retry_attempts: str
-    exhausted_retry_condition: str
-    target_arn: str
-    event_name: str
-    target_table: str
-    event_time: str
-
-
-@dataclass(frozen=True)
-class RuleDlqSummary:
-    """The rule target's DLQ: its depth and a sample of its messages (read, never deleted)."""
-
-    queue_url: str
-    depth: int
-    messages: tuple[RuleDeadLetter, ...] = field(default_factory=tuple)
-
-    def for_table(self, target_table: str, *, since: datetime | None = None) -> list[RuleDeadLetter]:
-        """The messages of restores into ``target_table`` (called no earlier than ``since``, if given)."""
-        return [m for m in self.messages if m.target_table == target_table and _not_before(m.event_time, since)]
-
-    def to_dataframe(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.rows())
-
-    def rows(self) -> list[dict[str, str]]:
-        return [
-            {
-                "event": m.event_name,
-                "target table": m.target_table,
-                "event time": m.event_time,
-                "error": m.error_code,
-                "message": m.error_message,
-                "retries": m.retry_attempts,
-                "exhausted": m.exhausted_retry_condition,
-            }
-            for m in self.messages
-        ]
-
-
-def _not_before(event_time: str, since: datetime | None) -> bool:
-    if since is None:
-        return True
-    try:
-        return times.parse_iso(event_time) >= since - _EVENT_SLACK
-    except ValueError:
-        return True  # an unreadable time: count it rather than miss it
-
-
-def rule_dlq_summary(target: AwsTarget, stack: buffer.BufferStack, *, sample: int = 10) -> RuleDlqSummary | None:
-    """What the restore rule could not deliver to its workflow; None for a stack without a rule.
-
-    Messages are read with ``VisibilityTimeout=0`` so that they stay in the queue for the operator
-    (the queue has no redrive policy, so reading them moves nothing). The bodies are CloudTrail
-    events of table-level calls: table names and times, never item data.
-    """
-    url = stack.rule_dlq_url
-    if not url:
-        return None
-    sqs = target.client("sqs")
-    try:
-        counts = queue_counts(sqs, url)
-        received = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=max(1, min(sample, 10)),
-            VisibilityTimeout=0,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-    except ClientError as exc:
-        raise aws_failure(exc, f"reading the rule's dead-letter queue {url}", "check permissions (sqs:ReceiveMessage)") from exc
-    messages = []
-    for message in received:
-        attributes = {k: v.get("StringValue", "") for k, v in (message.get("MessageAttributes") or {}).items()}
-        try:
-            event = json.loads(message.get("Body") or "{}")
-        except ValueError:
-            event = {}
-        detail = event.get("detail", {}) if isinstance(event, dict) else {}
-        params = detail.get("requestParameters") or {}
-        messages.append(
-            RuleDeadLetter(
-                error_code=attributes.get("ERROR_CODE", ""),
-                error_message=attributes.get("ERROR_MESSAGE", ""),
-                retry_attempts=attributes.get("RETRY_ATTEMPTS", ""),
-                exhausted_retry_condition=attributes.get("EXHAUSTED_RETRY_CONDITION", ""),
-                target_arn=attributes.get("TARGET_ARN", ""),
-                event_name=str(detail.get("eventName", "")),
-                target_table=str(params.get("targetTableName", "")),
-                event_time=str(detail.get("eventTime") or event.get("time", "")),
-            )
-        )
-    depth = counts.get("ApproximateNumberOfMessages", 0) + counts.get("ApproximateNumberOfMessagesNotVisible", 0)
-    return RuleDlqSummary(url, max(depth, len(messages)), tuple(messages))
 
 
 def find_restore_execution(target: AwsTarget, stack: buffer.BufferStack, *, since=None) -> dict | None:
@@ -187,7 +82,7 @@ def find_restore_execution(target: AwsTarget, stack: buffer.BufferStack, *, sinc
     executions = sfn.list_executions(stateMachineArn=stack.state_machine_arn, maxResults=50).get("executions", [])
     executions.sort(key=lambda e: e["startDate"], reverse=True)
     for execution in executions:
-        if since is not None and execution["startDate"] < since - _EVENT_SLACK:
+        if since is not None and execution["startDate"] < since - EVENT_SLACK:
             continue
         try:
             event = json.loads(sfn.describe_execution(executionArn=execution["executionArn"]).get("input") or "{}")
