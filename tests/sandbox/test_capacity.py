@@ -24,10 +24,35 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from runbook_lib.sandbox import faults
+from runbook_lib.sandbox import capacity, faults
 from runbook_lib.sandbox.capacity import BURST_SECONDS, THROTTLE_TARGET, _Balance
 
 REGION = "us-east-1"
+
+
+class _HeldClock:
+    """The clock the sandbox's capacity balances read, held still and moved on only by the test.
+
+    The sandbox runs in this process; its balances fill from ``capacity.time.time()``. On the
+    wall clock, a test on a busy machine could see a unit come back between two requests it meant
+    to be "at once" (CI failed that way); on this clock every balance is exact."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()) + 30)  # whole seconds, after the tables a test creates
+        # (their capacity counts from creation); the tests move it by binary fractions, kept exact
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    held = _HeldClock()
+    monkeypatch.setattr(capacity, "time", held)
+    return held
 
 
 @pytest.fixture
@@ -86,10 +111,11 @@ def _spend_reads(ddb, table: str) -> None:
     raise AssertionError("never throttled")
 
 
-def test_writes_beyond_provisioned_write_capacity_are_throttled_then_admitted_again(ddb):
-    # GIVEN a table provisioned with 2 WCU whose balance is spent
+def test_writes_beyond_provisioned_write_capacity_are_throttled_then_admitted_again(ddb, clock):
+    # GIVEN a table provisioned with 2 WCU: it starts with a full burst balance (300 s of its
+    # capacity), and a 1-WCU write at a time spends it exactly
     _table(ddb, "prov", rcu=5, wcu=2)
-    assert _spend_writes(ddb, "prov") >= 2  # at least the one second of capacity it starts with
+    assert _spend_writes(ddb, "prov") == 2 * BURST_SECONDS
     # WHEN another 1-WCU write comes at once, THEN it is refused as AWS refuses it, and not written
     with pytest.raises(ClientError) as err:
         ddb.put_item(TableName="prov", Item=_item("c"))
@@ -103,17 +129,26 @@ def test_writes_beyond_provisioned_write_capacity_are_throttled_then_admitted_ag
         ddb.update_item(TableName="prov", Key={"pk": {"S": "spend0"}}, UpdateExpression="SET w = :w",
                         ExpressionAttributeValues={":w": {"N": "1"}})
     assert _throttled(err.value)
-    # AND a second later the table takes writes again
-    time.sleep(1.1)
+    # AND a quarter of a second later (half a unit back) still not
+    clock.advance(0.25)
+    with pytest.raises(ClientError):
+        ddb.put_item(TableName="prov", Item=_item("c"))
+    # AND half a second after the balance ran out (one unit back) it takes one write, not two
+    clock.advance(0.25)
     ddb.put_item(TableName="prov", Item=_item("c"))
+    with pytest.raises(ClientError):
+        ddb.put_item(TableName="prov", Item=_item("d"))
 
 
-def test_a_write_costs_one_unit_per_kilobyte_of_the_larger_of_old_and_new_item(ddb):
+def test_a_write_costs_one_unit_per_kilobyte_of_the_larger_of_old_and_new_item(ddb, clock):
     _table(ddb, "prov", rcu=5, wcu=5)
     _spend_writes(ddb, "prov")
-    time.sleep(0.85)  # 4.25 to 5.25 units back
-    ddb.put_item(TableName="prov", Item=_item("big", 3500))  # 3.5 KB: 4 WCU; under 1.25 left
-    time.sleep(0.25)  # about 1.25 back: under 2.5 in all
+    clock.advance(0.75)  # 3.75 units back
+    with pytest.raises(ClientError):
+        ddb.put_item(TableName="prov", Item=_item("big", 3500))  # 3.5 KB: 4 WCU
+    clock.advance(0.25)  # 5 units
+    ddb.put_item(TableName="prov", Item=_item("big", 3500))  # 1 left
+    clock.advance(0.5)  # 3.5
     # overwriting the big item with a small one still costs the old item's 4 WCU: throttled
     with pytest.raises(ClientError) as err:
         ddb.put_item(TableName="prov", Item=_item("big", 10))
@@ -122,66 +157,62 @@ def test_a_write_costs_one_unit_per_kilobyte_of_the_larger_of_old_and_new_item(d
     ddb.put_item(TableName="prov", Item=_item("small", 10))
 
 
-def test_reads_cost_one_unit_per_4kb_strongly_consistent_and_half_eventually(ddb):
+def test_reads_cost_one_unit_per_4kb_strongly_consistent_and_half_eventually(ddb, clock):
     _table(ddb, "prov", rcu=2, wcu=10)
     ddb.put_item(TableName="prov", Item=_item("k", 5000))  # 5 KB: 2 RCU strongly, 1 eventually
     key = {"pk": {"S": "k"}}
     _spend_reads(ddb, "prov")
-    time.sleep(1.0)  # 2 to 3 units back
-    ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)  # 2: under 1 left
+    clock.advance(1.0)  # 2 units back
+    ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)  # 2: none left
     with pytest.raises(ClientError) as err:
         ddb.get_item(TableName="prov", Key=key)  # 1 more: throttled
     assert _throttled(err.value)
-    time.sleep(0.6)  # about 1.2 back: 1.2 to 2.2
-    ddb.get_item(TableName="prov", Key=key)  # eventually consistent: 1
+    clock.advance(0.75)  # 1.5 back
+    ddb.get_item(TableName="prov", Key=key)  # eventually consistent: 1, 0.5 left
     with pytest.raises(ClientError) as err:
         ddb.get_item(TableName="prov", Key=key, ConsistentRead=True)  # 2: throttled
     assert _throttled(err.value)
 
 
-def test_batch_write_returns_the_throttled_part_as_unprocessed_items(ddb):
+def test_batch_write_returns_the_throttled_part_as_unprocessed_items(ddb, clock):
     _table(ddb, "prov", rcu=5, wcu=3)
     requests = [{"PutRequest": {"Item": _item(f"k{i:02d}")}} for i in range(25)]
-    # GIVEN the table's burst balance spent, then 1.2 s of its 3 WCU saved (3.6 to 4.6 units)
+    # GIVEN the table's burst balance spent, then 1.25 s of its 3 WCU saved (3.75 units)
     spent = _spend_writes(ddb, "prov")
-    time.sleep(1.2)
+    clock.advance(1.25)
     # WHEN a batch of 25 one-unit writes meets that balance
     out = ddb.batch_write_item(RequestItems={"prov": requests})
-    # THEN the first ones are written and the rest come back, unprocessed
-    done = 25 - len(out["UnprocessedItems"]["prov"])
-    assert 3 <= done < 25
-    assert out["UnprocessedItems"] == {"prov": requests[done:]}
-    assert ddb.scan(TableName="prov", Select="COUNT")["Count"] == spent + done
+    # THEN the first three are written and the rest come back, unprocessed
+    assert out["UnprocessedItems"] == {"prov": requests[3:]}
+    assert ddb.scan(TableName="prov", Select="COUNT")["Count"] == spent + 3
     # AND when none of a batch fits, the whole call is throttled
     with pytest.raises(ClientError) as err:
-        ddb.batch_write_item(RequestItems={"prov": requests[done:]})
+        ddb.batch_write_item(RequestItems={"prov": requests[3:]})
     assert _throttled(err.value)
 
 
-def test_batch_get_returns_the_throttled_part_as_unprocessed_keys(ddb):
+def test_batch_get_returns_the_throttled_part_as_unprocessed_keys(ddb, clock):
     _table(ddb, "prov", rcu=2, wcu=50)
     keys = [{"pk": {"S": f"k{i:02d}"}} for i in range(25)]
     ddb.batch_write_item(RequestItems={"prov": [{"PutRequest": {"Item": dict(k)}} for k in keys]})
-    # GIVEN the burst balance spent, then 1.2 s of its 2 RCU saved
+    # GIVEN the burst balance spent, then 1.25 s of its 2 RCU saved (2.5 units)
     _spend_reads(ddb, "prov")
-    time.sleep(1.2)
+    clock.advance(1.25)
     out = ddb.batch_get_item(RequestItems={"prov": {"Keys": keys, "ConsistentRead": True}})
-    done = len(out["Responses"]["prov"])
-    assert 2 <= done < 25
-    assert out["UnprocessedKeys"] == {"prov": {"Keys": keys[done:], "ConsistentRead": True}}
+    assert len(out["Responses"]["prov"]) == 2
+    assert out["UnprocessedKeys"] == {"prov": {"Keys": keys[2:], "ConsistentRead": True}}
     with pytest.raises(ClientError) as err:
-        ddb.batch_get_item(RequestItems={"prov": {"Keys": keys[done:], "ConsistentRead": True}})
+        ddb.batch_get_item(RequestItems={"prov": {"Keys": keys[2:], "ConsistentRead": True}})
     assert _throttled(err.value)
 
 
-def test_unused_capacity_is_kept_as_burst(ddb):
+def test_unused_capacity_is_kept_as_burst(ddb, clock):
     # GIVEN a 2 WCU table, its balance spent, then left idle for 3 seconds (6 units saved)
     _table(ddb, "prov", rcu=1, wcu=2)
     _spend_writes(ddb, "prov")
-    time.sleep(3.0)
-    # THEN it takes a burst of 6 one-unit writes at once (7 at most, with what it saves meanwhile)
-    admitted = _spend_writes(ddb, "prov")
-    assert 6 <= admitted <= 7
+    clock.advance(3.0)
+    # THEN it takes a burst of 6 one-unit writes at once, and no more
+    assert _spend_writes(ddb, "prov") == 6
 
 
 def test_burst_keeps_at_most_300_seconds_of_unused_capacity():
@@ -191,10 +222,10 @@ def test_burst_keeps_at_most_300_seconds_of_unused_capacity():
     assert not balance.take(1.0, 10.0, BURST_SECONDS, now=3600.0)
 
 
-def test_transaction_over_capacity_is_cancelled_with_the_throttled_action_named(ddb):
+def test_transaction_over_capacity_is_cancelled_with_the_throttled_action_named(ddb, clock):
     _table(ddb, "prov", rcu=5, wcu=2)
     _spend_writes(ddb, "prov")
-    time.sleep(1.0)  # 2 to 3 units back
+    clock.advance(1.0)  # 2 units back
     # two transactional 1 KB puts cost 2 x 2 WCU
     with pytest.raises(ClientError) as err:
         ddb.transact_write_items(
@@ -216,13 +247,12 @@ def test_on_demand_tables_are_never_throttled(ddb):
     assert out["UnprocessedItems"] == {}
 
 
-def test_raising_capacity_with_update_table_takes_effect(ddb):
+def test_raising_capacity_with_update_table_takes_effect(ddb, clock):
     _table(ddb, "prov", rcu=1, wcu=1)
     _spend_writes(ddb, "prov")
     ddb.update_table(TableName="prov", ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 100})
-    time.sleep(0.1)  # 100 units a second: about 10 back
-    for i in range(5):
-        ddb.put_item(TableName="prov", Item=_item(f"c{i}"))
+    clock.advance(0.125)  # 100 units a second: 12.5 back
+    assert _spend_writes(ddb, "prov") == 12
 
 
 def _restored_target(ddb, aws) -> None:
@@ -236,7 +266,7 @@ def _restored_target(ddb, aws) -> None:
         time.sleep(0.05)
 
 
-def test_throttle_target_fault_throttles_writes_to_the_restored_table_for_a_while(ddb, aws):
+def test_throttle_target_fault_throttles_writes_to_the_restored_table_for_a_while(ddb, aws, clock):
     # GIVEN an on-demand source restored into an (on-demand) target, and the fault on
     _restored_target(ddb, aws)
     faults.enable(THROTTLE_TARGET, rate=2, seconds=1.5)
@@ -246,22 +276,22 @@ def test_throttle_target_fault_throttles_writes_to_the_restored_table_for_a_whil
     with pytest.raises(ClientError) as err:
         ddb.put_item(TableName="dst", Item=_item("c"))
     assert _throttled(err.value)
-    time.sleep(0.6)  # about 1.2 units back (no burst beyond one second under the fault)
+    clock.advance(0.75)  # 1.5 units back (no burst beyond one second under the fault)
     out = ddb.batch_write_item(RequestItems={"dst": [{"PutRequest": {"Item": _item(f"k{i}")}} for i in range(4)]})
-    assert len(out["UnprocessedItems"]["dst"]) >= 2
+    assert len(out["UnprocessedItems"]["dst"]) == 3
     # THEN the source is not throttled
     for i in range(10):
         ddb.put_item(TableName="src", Item=_item(f"s{i}"))
     # AND once the fault's time is over, the target takes writes at any rate
-    time.sleep(1.6)
+    clock.advance(1.0)
     for i in range(10):
         ddb.put_item(TableName="dst", Item=_item(f"late{i}"))
     events = faults.snapshot()["events"][THROTTLE_TARGET]
-    assert events["throttled requests"] >= 1
-    assert events["throttled batch items"] >= 2
+    assert events["throttled requests"] == 1
+    assert events["throttled batch items"] == 3
 
 
-def test_throttle_target_fault_can_name_any_table(ddb):
+def test_throttle_target_fault_can_name_any_table(ddb, clock):
     _table(ddb, "named")
     _table(ddb, "other")
     faults.enable(THROTTLE_TARGET, rate=1, seconds=30, table="named")
@@ -273,19 +303,19 @@ def test_throttle_target_fault_can_name_any_table(ddb):
         ddb.put_item(TableName="other", Item=_item(f"o{i}"))
 
 
-def test_query_and_scan_are_charged_for_the_size_they_read(ddb):
+def test_query_and_scan_are_charged_for_the_size_they_read(ddb, clock):
     _table(ddb, "prov", rcu=1, wcu=20)
     for key in "abcdefgh":
         ddb.put_item(TableName="prov", Item=_item(key, 3000))  # 24 KB in all
     key = {":k": {"S": "a"}}
-    # GIVEN the burst balance spent, then a second of its 1 RCU saved (1 to 2 units)
+    # GIVEN the burst balance spent, then a second of its 1 RCU saved (1 unit)
     _spend_reads(ddb, "prov")
-    time.sleep(1.0)
+    clock.advance(1.0)
     # a query of one 3 KB item, eventually consistent: 0.5 RCU of that
     assert len(ddb.query(TableName="prov", KeyConditionExpression="pk = :k", ExpressionAttributeValues=key)["Items"]) == 1
     # a strongly consistent scan of 24 KB: 6 RCU, admitted on the positive balance and charged in full
     assert ddb.scan(TableName="prov", ConsistentRead=True)["Count"] == 8
-    # so the table owes 4.5 to 5.5 RCU: the next reads (within the 4 s it takes to pay it back) are throttled
+    # so the table owes 5.5 RCU: the next reads (within the 5.5 s it takes to pay it back) are throttled
     with pytest.raises(ClientError) as err:
         ddb.get_item(TableName="prov", Key={"pk": {"S": "a"}}, ConsistentRead=True)
     assert _throttled(err.value)
@@ -294,7 +324,7 @@ def test_query_and_scan_are_charged_for_the_size_they_read(ddb):
     assert _throttled(err.value)
 
 
-def test_an_item_over_400_kb_is_refused_as_invalid_not_throttled(ddb):
+def test_an_item_over_400_kb_is_refused_as_invalid_not_throttled(ddb, clock):
     """DynamoDB checks a request before it consumes capacity: an item over the 400 KB limit answers
     ValidationException ("Item size has exceeded the maximum allowed size"), whatever the balance
     (DynamoDB developer guide, "Service, account, and table quotas": item size 400 KB)."""
