@@ -247,7 +247,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         partition=partition(region), region=region, account=args.account,
         source_table_pattern=args.source_table, target_table_pattern=args.target_table,
         stack_pattern=args.stack_pattern, cfn_service_role_name=args.cfn_role_name,
-        operator_principal=args.operator,
+        operator_principal=args.operator, trail_account=args.trail_account,
     )
     parts = permissions.split_policy(policy)
     if args.out_dir:
@@ -390,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack-pattern", default="pitr-*")
     p.add_argument("--cfn-role-name", default="cfn-service-role-pitr-runbook")
     p.add_argument("--operator", default="user/pitr-operator", help="user/NAME or role/NAME: who may simulate itself")
+    p.add_argument("--trail-account", default=None,
+                   help="when an organization trail logs this account: the organization's management account, "
+                        "whose trail the CloudTrail check reads (default: --account)")
     p.add_argument("--out-dir", default=None, help="write operator-policy-N.json files here instead of printing")
     p.set_defaults(func=cmd_policy)
 

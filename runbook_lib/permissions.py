@@ -43,6 +43,9 @@ PLACEHOLDERS = {
     "CfnServiceRoleName": "the CloudFormation service role of infra/cfn-service-role.yaml (its RoleName parameter)",
     "OperatorPrincipal": "the operator's own IAM identity, user/<name> or role/<name>, for the preflight's "
                          "iam:SimulatePrincipalPolicy",
+    "TrailAccount": "the account whose trails the CloudTrail check may read besides your own: when this account "
+                    "is logged by an organization trail, the organization's management account (an organization "
+                    "trail's ARN names that account; member accounts read it by that ARN); default: Account",
 }
 
 DEFAULT_STACK_PATTERN = "pitr-*"
@@ -175,13 +178,17 @@ def render_policy(
     stack_pattern: str = DEFAULT_STACK_PATTERN,
     cfn_service_role_name: str = DEFAULT_CFN_ROLE_NAME,
     operator_principal: str = "user/pitr-operator",
+    trail_account: str | None = None,
     without: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The policy with its placeholders filled in; ``without`` drops the statements with those Sids."""
+    """The policy with its placeholders filled in; ``without`` drops the statements with those Sids.
+    ``trail_account``: see :data:`PLACEHOLDERS` (a resource list that names one ARN twice keeps it once)."""
     from .errors import InputError
 
-    if not re.fullmatch(r"\d{12}", account):
-        raise InputError(f"account must be 12 digits, not {account!r}")
+    trail_account = trail_account or account
+    for name, value in (("account", account), ("trail_account", trail_account)):
+        if not re.fullmatch(r"\d{12}", value):
+            raise InputError(f"{name} must be 12 digits, not {value!r}")
     for name, value in (("source_table_pattern", source_table_pattern), ("target_table_pattern", target_table_pattern)):
         if not re.fullmatch(r"[A-Za-z0-9_.*?-]{1,255}", value):
             raise InputError(f"{name} {value!r}: a table name, or a pattern of one with * and ?")
@@ -192,7 +199,7 @@ def render_policy(
         "Partition": partition, "Region": region, "Account": account,
         "SourceTablePattern": source_table_pattern, "TargetTablePattern": target_table_pattern,
         "StackPattern": stack_pattern, "CfnServiceRoleName": cfn_service_role_name,
-        "OperatorPrincipal": operator_principal,
+        "OperatorPrincipal": operator_principal, "TrailAccount": trail_account,
     }
     dropped = set(without)
     unknown = dropped - {s.get("Sid") for s in policy_template()["Statement"]}
@@ -202,7 +209,13 @@ def render_policy(
         **policy_template(),
         "Statement": [s for s in policy_template()["Statement"] if s.get("Sid") not in dropped],
     })
-    return json.loads(_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text))
+    rendered = json.loads(_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text))
+    for statement in rendered["Statement"]:
+        resources = statement.get("Resource")
+        if isinstance(resources, list):
+            unique = list(dict.fromkeys(resources))
+            statement["Resource"] = unique[0] if len(unique) == 1 else unique
+    return rendered
 
 
 # -- what a run needs, for the preflight's simulation ------------------------------------------------------

@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 
 from ..aws.clients import AwsTarget
 from ..aws.cloudtrail import logs_management_writes
-from ..aws.codes import error_code
+from ..aws.codes import error_code, is_access_denied
 from ..aws.tables import optional_client
 from .result import FAIL, PASS, WARN, CheckRow
 
@@ -22,6 +22,7 @@ def check_cloudtrail(target: AwsTarget, *, automation: str = "event") -> CheckRo
     ct = optional_client(target, "cloudtrail")
     trails = ct.describe_trails(includeShadowTrails=True).get("trailList") or []
     problems: list[str] = []
+    denied_org_accounts: list[str] = []
     for trail in trails:
         label = trail.get("Name") or trail.get("TrailARN")
         ref = trail.get("TrailARN") or trail.get("Name")
@@ -34,7 +35,14 @@ def check_cloudtrail(target: AwsTarget, *, automation: str = "event") -> CheckRo
             logging_on = bool(home_ct.get_trail_status(Name=ref).get("IsLogging"))
             selectors = home_ct.get_event_selectors(TrailName=ref)
         except ClientError as err:
-            problems.append(f"{label}: could not read ({error_code(err)})")
+            owner = _account_of(ref)
+            if trail.get("IsOrganizationTrail") and owner and is_access_denied(err):
+                # an organization trail's ARN names the management account: the operator policy's
+                # CheckCloudTrail statement must name that account too (TrailAccount)
+                denied_org_accounts.append(owner)
+                problems.append(f"{label}: organization trail of account {owner}, could not read ({error_code(err)})")
+            else:
+                problems.append(f"{label}: could not read ({error_code(err)})")
             continue
         if not logging_on:
             problems.append(f"{label}: not logging")
@@ -45,6 +53,16 @@ def check_cloudtrail(target: AwsTarget, *, automation: str = "event") -> CheckRo
         scope = "all regions" if trail.get("IsMultiRegionTrail") else region
         return CheckRow(name, PASS, f"trail {label} is logging management write events ({scope})")
     seen = "; ".join(problems) if problems else f"no trail covers {region}"
+    if denied_org_accounts:
+        account = denied_org_accounts[0]
+        return CheckRow(
+            name,
+            FAIL if automation == "event" else WARN,
+            f"could not tell whether the organization trail logs the restore's event ({seen})",
+            f"let the operator read it: render the policy with `pitr-runbook policy ... --trail-account {account}` "
+            "(its CheckCloudTrail statement then names the management account's trails), or run with "
+            "automation='notebook'",
+        )
     if automation == "event":
         return CheckRow(
             name,
@@ -61,3 +79,9 @@ def check_cloudtrail(target: AwsTarget, *, automation: str = "event") -> CheckRo
         "none for automation='notebook'; for automation='event' create and start a trail logging "
         "management write events",
     )
+
+
+def _account_of(arn: str | None) -> str | None:
+    """The account id of a trail ARN (``arn:partition:cloudtrail:region:account:trail/name``)."""
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[0] == "arn" and parts[4] else None

@@ -95,11 +95,17 @@ def logging_trail_for(account_id: str, region: str) -> Any | None:
     """A trail that would record a DynamoDB management write call in ``region``, or None."""
     from moto.cloudtrail.models import cloudtrail_backends
 
+    from .cloudtrail_org import organization_trails
+
     for backend_region, backend in cloudtrail_backends[account_id].items():
         for trail in list(backend.trails.values()):
             covers = trail.is_multi_region or trail.region_name == region
             if covers and trail.status.is_logging and _logs_management_writes(trail):
                 return trail
+    # an organization trail of the management account logs this member account's events too
+    for trail in organization_trails(account_id, region):
+        if trail.status.is_logging and _logs_management_writes(trail):
+            return trail
     return None
 
 

@@ -70,6 +70,7 @@ EXTENSIONS = (
     "pitr",
     "validation",
     "events",
+    "cloudtrail_org",
     "lambda_runtime",
     "sqs_redrive",
     "stats",

@@ -70,6 +70,12 @@ _DATA_PLANE = ("GetItem", "PutItem", "DeleteItem", "UpdateItem", "Query", "Scan"
 
 #: (service, operation, code): every error the sandbox's extensions answer with
 SANDBOX_RAISES = [
+    # cloudtrail_org.py: organization trails
+    ("cloudtrail", "GetTrailStatus", "TrailNotFoundException"),
+    ("cloudtrail", "GetEventSelectors", "TrailNotFoundException"),
+    *[("cloudtrail", op, code) for op in ("CreateTrail", "UpdateTrail") for code in (
+        "OrganizationsNotInUseException", "NotOrganizationMasterAccountException",
+        "OrganizationNotInAllFeaturesModeException", "CloudTrailAccessNotEnabledException")],
     # pitr.py: the restore
     ("dynamodb", "RestoreTableToPointInTime", "ValidationException"),
     ("dynamodb", "RestoreTableToPointInTime", "TableNotFoundException"),
