@@ -66,25 +66,19 @@ export periods follow an internal clock that can be a minute off); exports live 
 from __future__ import annotations
 
 import base64
-import gzip
-import hashlib
-import json
-import math
-import os
 import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.exceptions import MockValidationException, PointInTimeRecoveryUnavailable, TableNotFoundException
-from moto.dynamodb.models.utilities import dynamo_json_dump
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.utilities.utils import get_partition
 
+from . import dynamodb_export_files as files
 from . import pitr
 from .settings import SETTINGS
 
@@ -154,20 +148,10 @@ class Export:
 
     @property
     def folder(self) -> str:
-        return f"{_key_prefix(self.prefix)}AWSDynamoDB/{self.export_id}"
+        return f"{files.key_prefix(self.prefix)}AWSDynamoDB/{self.export_id}"
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-
-
-def _key_prefix(prefix: str | None) -> str:
-    if not prefix:
-        return ""
-    return prefix if prefix.endswith("/") else prefix + "/"
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
 
 def _epoch(value: Any, name: str) -> float:
@@ -179,14 +163,6 @@ def _epoch(value: Any, name: str) -> float:
         raise MockValidationException(f"{name} is not a valid timestamp") from None
 
 
-def _md5(data: bytes) -> bytes:
-    return hashlib.md5(data).digest()  # noqa: S324 - AWS's checksums are MD5
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def _constraint(value: Any, member: str, rule: str) -> MockValidationException:
     return MockValidationException(
         f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {rule}"
@@ -195,82 +171,6 @@ def _constraint(value: Any, member: str, rule: str) -> MockValidationException:
 
 def _exports(backend: Any) -> dict[str, Export]:
     return backend.__dict__.setdefault("_sandbox_exports", {})
-
-
-def _table_id(table: Any) -> str:
-    if not hasattr(table, "_sandbox_table_id"):
-        table._sandbox_table_id = str(uuid.uuid4())
-    return table._sandbox_table_id
-
-
-def _state(table: Any, at: float, inclusive: bool) -> dict[tuple, Any]:
-    """The items as of ``at`` from the PITR journal: (hash, range) -> item; changes at ``at`` count when
-    ``inclusive``."""
-    items: dict[tuple, Any] = {}
-    for hkey, value in table._pitr_base.items():
-        if table.range_key_attr is not None:
-            for rkey, item in value.items():
-                items[(hkey, rkey)] = item
-        else:
-            items[(hkey, None)] = value
-    for ts, key, item in list(table._pitr_journal):
-        if ts > at or (ts == at and not inclusive):
-            break
-        if item is None:
-            items.pop(key, None)
-        else:
-            items[key] = item
-    return items
-
-
-def _keys_json(table: Any, item: Any) -> dict:
-    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-    return {name: item.attrs[name].to_json() for name in names}
-
-
-def _digest(table: Any, item: Any) -> str:
-    hkey = item.attrs[table.hash_key_attr].to_json()
-    return hashlib.md5(dynamo_json_dump(hkey).encode()).hexdigest()  # noqa: S324 - a spread, not a secret
-
-
-def _image(item: Any) -> dict:
-    return item.to_json(root_attr_name="Item")["Item"]
-
-
-def _full_lines(table: Any, at: float) -> list[tuple[str, str, int]]:
-    return [
-        (_digest(table, item), dynamo_json_dump({"Item": _image(item)}), item.size())
-        for item in _state(table, at, inclusive=True).values()
-    ]
-
-
-def _incremental_lines(table: Any, start: float, end: float, view: str) -> list[tuple[str, str, int]]:
-    """One compacted line per key changed in [start, end), as the output format page shows them."""
-    last: dict[tuple, float] = {}
-    for ts, key, _item in list(table._pitr_journal):
-        if ts >= end:
-            break
-        if ts >= start:
-            last[key] = ts
-    if not last:
-        return []
-    before, after = _state(table, start, inclusive=False), _state(table, end, inclusive=False)
-    lines = []
-    for key, ts in last.items():
-        old, new = before.get(key), after.get(key)
-        if old is None and new is None:
-            continue  # inserted and deleted inside the window: no output
-        record: dict[str, Any] = {
-            "Metadata": {"WriteTimestampMicros": {"N": str(int(round(ts * 1_000_000)))}},
-            "Keys": _keys_json(table, new if new is not None else old),
-        }
-        if old is not None and view == "NEW_AND_OLD_IMAGES":
-            record["OldImage"] = _image(old)
-        if new is not None:
-            record["NewImage"] = _image(new)
-        size = (new or old).size()
-        lines.append((_digest(table, new if new is not None else old), dynamo_json_dump(record), size))
-    return lines
 
 
 # -- the request ----------------------------------------------------------------------------------------
@@ -341,7 +241,7 @@ def _find_table(backend: Any, arn: str) -> Any:
 
 def _times(table: Any, body: dict, now: float) -> tuple[float | None, dict | None]:
     earliest, latest = pitr._window(table)
-    window = f"[{_iso(earliest)}, {_iso(latest)}]"
+    window = f"[{files.iso(earliest)}, {files.iso(latest)}]"
     spec = body.get("IncrementalExportSpecification")
     if body.get("ExportType") != "INCREMENTAL_EXPORT":
         if body.get("ExportTime") is None:
@@ -349,14 +249,14 @@ def _times(table: Any, body: dict, now: float) -> tuple[float | None, dict | Non
         at = _epoch(body["ExportTime"], "ExportTime")
         if at < earliest or at > latest:
             raise InvalidExportTimeException(
-                f"Export time {_iso(at)} is outside the point in time recovery window {window} of table {table.name}"
+                f"Export time {files.iso(at)} is outside the point in time recovery window {window} of table {table.name}"
             )
         return at, None
     start = _epoch(spec["ExportFromTime"], "ExportFromTime")
     end = latest if spec.get("ExportToTime") is None else _epoch(spec["ExportToTime"], "ExportToTime")
     if start < earliest or end > latest:
         raise InvalidExportTimeException(
-            f"Export period [{_iso(start)}, {_iso(end)}) is outside the point in time recovery window {window} "
+            f"Export period [{files.iso(start)}, {files.iso(end)}) is outside the point in time recovery window {window} "
             f"of table {table.name}"
         )
     minimum = SETTINGS.incremental_export_min_seconds
@@ -377,8 +277,9 @@ def _s3(owner: str, region: str) -> Any:
     return s3_backends[owner][get_partition(region)]
 
 
-def start_export(backend: Any, body: dict, region: str) -> Export:
-    """Validate an ``ExportTableToPointInTime`` request as AWS does, then start the export."""
+def start_export(backend: Any, body: dict, region: str) -> tuple[Export, dict]:
+    """Validate an ``ExportTableToPointInTime`` request as AWS does, then start the export: the export,
+    and the description the call answers (IN_PROGRESS for a new one, whatever a timer does next)."""
     _validate(body)
     with _lock:
         table = _find_table(backend, body["TableArn"])
@@ -391,7 +292,8 @@ def start_export(backend: Any, body: dict, region: str) -> Export:
                     raise ExportConflictException(
                         f"Duplicate request detected: ClientToken {token} was used with other parameters"
                     )
-                return export
+                _advance(export)
+                return export, describe(export)
         if not pitr._pitr_on(table):
             raise PointInTimeRecoveryUnavailable(table.name)
         export_time, incremental = _times(table, body, now)
@@ -405,9 +307,9 @@ def start_export(backend: Any, body: dict, region: str) -> Export:
             ready_at=now + SETTINGS.export_seconds, region=region,
         )
         if incremental:
-            export.lines = _incremental_lines(table, incremental["from"], incremental["to"], incremental["view"])
+            export.lines = files.incremental_lines(table, incremental["from"], incremental["to"], incremental["view"])
         else:
-            export.lines = _full_lines(table, export_time)
+            export.lines = files.full_lines(table, export_time)
         s3 = _s3(export.owner or table.account_id, region)
         if export.bucket in s3.buckets:
             s3.put_object(export.bucket, f"{export.folder}/_started", b"")
@@ -415,10 +317,11 @@ def start_export(backend: Any, body: dict, region: str) -> Export:
             export.pending_failure = ("S3NoSuchBucket", "The specified bucket does not exist")
             export.ready_at = now
         _exports(backend)[export.arn] = export
+        answer = describe(export)
     timer = threading.Timer(max(0.0, export.ready_at - time.time()), _advance, args=(export,))
     timer.daemon = True
     timer.start()
-    return export
+    return export, answer
 
 
 # -- the work -------------------------------------------------------------------------------------------
@@ -438,71 +341,8 @@ def _advance(export: Export) -> None:
             export.status, export.failure, export.end_time = "FAILED", export.pending_failure, time.time()
             export.lines = []
             return
-        _write(export, s3)
+        files.write_files(export, s3)
         export.status, export.end_time = "COMPLETED", time.time()
-
-
-def _partitioned(lines: list[tuple[str, str, int]]) -> list[list[tuple[str, str, int]]]:
-    count = max(1, math.ceil(len(lines) / max(1, SETTINGS.export_items_per_file)))
-    files: list[list] = [[] for _ in range(count)]
-    for line in lines:
-        files[int(line[0], 16) % count].append(line)
-    return files
-
-
-def _file_name() -> str:
-    return base64.b32encode(os.urandom(20)).decode().lower()[:26]
-
-
-def _write(export: Export, s3: Any) -> None:
-    data_folder = f"{_key_prefix(export.prefix)}AWSDynamoDB/data" if export.incremental else f"{export.folder}/data"
-    manifest_lines = []
-    for part in _partitioned(export.lines):
-        text = "".join(line + "\n" for _digest_, line, _size in part)
-        body = gzip.compress(text.encode("utf-8"))
-        digest = _md5(body)
-        etag = hashlib.md5(digest).hexdigest() + "-1"  # noqa: S324 - S3's one-part multipart ETag
-        key = f"{data_folder}/{_file_name()}.json.gz"
-        s3.put_object(export.bucket, key, body, etag=etag)
-        manifest_lines.append(json.dumps(
-            {"itemCount": len(part), "md5Checksum": _b64(digest), "etag": etag, "dataFileS3Key": key}
-        ))
-    export.item_count = len(export.lines)
-    export.billed_bytes = sum(size for _d, _l, size in export.lines)
-    export.lines = []
-    files_body = "".join(line + "\n" for line in manifest_lines).encode()
-    files_key = f"{export.folder}/manifest-files.json"
-    s3.put_object(export.bucket, files_key, files_body)
-    s3.put_object(export.bucket, f"{export.folder}/manifest-files.md5", _b64(_md5(files_body)).encode())
-    summary: dict[str, Any] = {
-        "version": "2023-08-01" if export.incremental else "2020-06-30",
-        "exportArn": export.arn,
-        "startTime": _iso(export.start_time),
-        "endTime": _iso(time.time()),
-        "tableArn": export.table.table_arn,
-        "tableId": _table_id(export.table),
-    }
-    if export.incremental:
-        summary["exportFromTime"] = _iso(export.incremental["from"])
-        summary["exportToTime"] = _iso(export.incremental["to"])
-    else:
-        summary["exportTime"] = _iso(export.export_time or export.start_time)
-    summary.update({
-        "s3Bucket": export.bucket,
-        "s3Prefix": export.prefix,
-        "s3SseAlgorithm": export.sse or "AES256",
-        "s3SseKmsKeyId": export.kms_key,
-        "manifestFilesS3Key": files_key,
-        "billedSizeBytes": export.billed_bytes,
-        "itemCount": export.item_count,
-        "outputFormat": export.export_format,
-    })
-    if export.incremental:
-        summary["outputView"] = export.incremental["view"]
-    summary["exportType"] = export.export_type
-    summary_body = json.dumps(summary).encode()
-    s3.put_object(export.bucket, f"{export.folder}/manifest-summary.json", summary_body)
-    s3.put_object(export.bucket, f"{export.folder}/manifest-summary.md5", _b64(_md5(summary_body)).encode())
 
 
 # -- the answers ---------------------------------------------------------------------------------------
@@ -514,7 +354,7 @@ def describe(export: Export) -> dict[str, Any]:
         "ExportStatus": export.status,
         "StartTime": export.start_time,
         "TableArn": export.table.table_arn,
-        "TableId": _table_id(export.table),
+        "TableId": files.table_id(export.table),
         "ClientToken": export.client_token,
         "S3Bucket": export.bucket,
         "ExportFormat": export.export_format,
@@ -581,8 +421,8 @@ def list_exports(backend: Any, body: dict) -> dict[str, Any]:
 
 
 def _export_response(self: DynamoHandler):
-    export = start_export(self.dynamodb_backend, self.body, self.region)
-    return DynamoResult({"ExportDescription": describe(export)})
+    _export, answer = start_export(self.dynamodb_backend, self.body, self.region)
+    return DynamoResult({"ExportDescription": answer})
 
 
 def _describe_response(self: DynamoHandler):
