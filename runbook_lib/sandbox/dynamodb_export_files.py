@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from moto.dynamodb.models.utilities import dynamo_json_dump
@@ -79,14 +80,19 @@ def _image(item: Any) -> dict:
     return item.to_json(root_attr_name="Item")["Item"]
 
 
-def full_lines(table: Any, at: float) -> list[tuple[str, str, int]]:
-    return [
-        (_digest(table, item), dynamo_json_dump({"Item": _image(item)}), item.size())
-        for item in state_at(table, at, inclusive=True).values()
-    ]
+def journal_of(table: Any) -> SimpleNamespace:
+    """What an export reads, taken when it is requested: the PITR base and journal as they are then (their
+    items are private copies that nothing changes) and the key's names; the lines are made later, apart."""
+    return SimpleNamespace(_pitr_base=table._pitr_base, _pitr_journal=list(table._pitr_journal),
+                           hash_key_attr=table.hash_key_attr, range_key_attr=table.range_key_attr)
 
 
-def incremental_lines(table: Any, start: float, end: float, view: str) -> list[tuple[str, str, int]]:
+def full_lines(table: Any, at: float) -> list[tuple[str, Any, int]]:
+    """(partition digest, the item, its size) for every item as of ``at``; rendered when written."""
+    return [(_digest(table, item), item, item.size()) for item in state_at(table, at, inclusive=True).values()]
+
+
+def incremental_lines(table: Any, start: float, end: float, view: str) -> list[tuple[str, Any, int]]:
     """One compacted line per key changed in [start, end), as the output format page shows them."""
     last: dict[tuple, float] = {}
     for ts, key, _item in list(table._pitr_journal):
@@ -115,12 +121,17 @@ def incremental_lines(table: Any, start: float, end: float, view: str) -> list[t
     return lines
 
 
-def _partitioned(lines: list[tuple[str, str, int]]) -> list[list[tuple[str, str, int]]]:
+def _partitioned(lines: list[tuple[str, Any, int]]) -> list[list[tuple[str, Any, int]]]:
     count = max(1, math.ceil(len(lines) / max(1, SETTINGS.export_items_per_file)))
     files: list[list] = [[] for _ in range(count)]
     for line in lines:
         files[int(line[0], 16) % count].append(line)
     return files
+
+
+def _render(payload: Any) -> str:
+    """One line of a data file: an incremental record is rendered already, an item of a full export now."""
+    return payload if isinstance(payload, str) else dynamo_json_dump({"Item": _image(payload)})
 
 
 def _file_name() -> str:
@@ -132,7 +143,7 @@ def write_files(export: Any, s3: Any) -> None:
     data_folder = f"{key_prefix(export.prefix)}AWSDynamoDB/data" if export.incremental else f"{export.folder}/data"
     manifest_lines = []
     for part in _partitioned(export.lines):
-        text = "".join(line + "\n" for _digest_, line, _size in part)
+        text = "".join(_render(payload) + "\n" for _digest_, payload, _size in part)
         body = gzip.compress(text.encode("utf-8"))
         digest = _md5(body)
         etag = hashlib.md5(digest).hexdigest() + "-1"  # noqa: S324 - S3's one-part multipart ETag

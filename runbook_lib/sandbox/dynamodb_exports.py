@@ -141,6 +141,7 @@ class Export:
     item_count: int = 0
     billed_bytes: int = 0
     region: str = "us-east-1"
+    source: Any = None  # the PITR journal as it was when the export was requested
 
     @property
     def export_type(self) -> str:
@@ -292,7 +293,6 @@ def start_export(backend: Any, body: dict, region: str) -> tuple[Export, dict]:
                     raise ExportConflictException(
                         f"Duplicate request detected: ClientToken {token} was used with other parameters"
                     )
-                _advance(export)
                 return export, describe(export)
         if not pitr._pitr_on(table):
             raise PointInTimeRecoveryUnavailable(table.name)
@@ -306,10 +306,7 @@ def start_export(backend: Any, body: dict, region: str) -> tuple[Export, dict]:
             incremental=incremental, export_time=export_time, start_time=now,
             ready_at=now + SETTINGS.export_seconds, region=region,
         )
-        if incremental:
-            export.lines = files.incremental_lines(table, incremental["from"], incremental["to"], incremental["view"])
-        else:
-            export.lines = files.full_lines(table, export_time)
+        export.source = files.journal_of(table)
         s3 = _s3(export.owner or table.account_id, region)
         if export.bucket in s3.buckets:
             s3.put_object(export.bucket, f"{export.folder}/_started", b"")
@@ -328,20 +325,31 @@ def start_export(backend: Any, body: dict, region: str) -> tuple[Export, dict]:
 
 
 def _advance(export: Export) -> None:
-    """Finish the export once its time has come (from the timer, or from whoever reads it first)."""
+    """Finish the export once its time has come (the export's timer thread; the files are made outside the
+    lock, so that the sandbox answers meanwhile, DescribeExport with IN_PROGRESS)."""
     with _lock:
-        if export.status != "IN_PROGRESS" or time.time() < export.ready_at:
-            return
-        if _exports(export.backend).get(export.arn) is not export:
-            return  # the sandbox was reset meanwhile
+        if export.status != "IN_PROGRESS" or _exports(export.backend).get(export.arn) is not export:
+            return  # done, or the sandbox was reset meanwhile
         s3 = _s3(export.owner or export.table.account_id, export.region)
         if export.pending_failure is None and export.bucket not in s3.buckets:
             export.pending_failure = ("S3NoSuchBucket", "The specified bucket does not exist")
         if export.pending_failure is not None:
             export.status, export.failure, export.end_time = "FAILED", export.pending_failure, time.time()
-            export.lines = []
             return
+    try:
+        if export.incremental:
+            spec = export.incremental
+            export.lines = files.incremental_lines(export.source, spec["from"], spec["to"], spec["view"])
+        else:
+            export.lines = files.full_lines(export.source, export.export_time)
         files.write_files(export, s3)
+    except Exception as exc:  # noqa: BLE001 - the export fails, as moto's does, rather than the timer thread
+        with _lock:
+            export.status, export.failure, export.end_time = "FAILED", ("UNKNOWN", str(exc)), time.time()
+        return
+    finally:
+        export.source = None
+    with _lock:
         export.status, export.end_time = "COMPLETED", time.time()
 
 
@@ -386,7 +394,6 @@ def describe_export(backend: Any, arn: Any) -> Export:
     export = _exports(backend).get(arn)
     if export is None:
         raise ExportNotFoundException(arn)
-    _advance(export)
     return export
 
 
@@ -397,8 +404,6 @@ def list_exports(backend: Any, body: dict) -> dict[str, Any]:
     table_arn = body.get("TableArn")
     with _lock:
         exports = list(_exports(backend).values())
-    for export in exports:
-        _advance(export)
     if table_arn is not None:
         exports = [e for e in exports if e.table.table_arn == table_arn and backend.tables.get(e.table.name) is e.table]
     exports.sort(key=lambda e: e.arn, reverse=True)
