@@ -29,7 +29,9 @@ def key_prefix(prefix: str | None) -> str:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    """The manifests' times: ISO 8601 in UTC to the millisecond, as "2020-11-04T07:28:34.028Z"."""
+    at = datetime.fromtimestamp(ts, tz=timezone.utc)  # rounded to the microsecond, so .939 stays .939
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
 def _md5(data: bytes) -> bytes:
