@@ -42,8 +42,9 @@ writes differ, what AWS writes (as moto's and ScyllaDB's AWS-verified export tes
   (``ExportTime`` outside [EarliestRestorableDateTime, LatestRestorableDateTime]; an incremental window
   that starts before the earliest time, ends after the latest, is shorter than the minimum ("Difference
   between export period ...") or longer than 24 hours), ``ExportConflictException`` ("Duplicate request
-  detected": a ``ClientToken`` reused within 8 hours with other parameters; the same token and the same
-  parameters answer the first export), ``ExportNotFoundException`` (a well-formed unknown export ARN),
+  detected": a ``ClientToken`` reused within 8 hours with other parameters, compared as sent, so a default
+  left out and the same default named differ (AWS documents no normalisation: the strict reading); the
+  same token and the same parameters answer the first export), ``ExportNotFoundException`` (a well-formed unknown export ARN),
   ``ValidationException`` (a value outside its enum or pattern, an empty ``S3Prefix`` or ``ClientToken``,
   a malformed ``TableArn`` or export ARN ("Invalid Export ARN"), ``MaxResults`` outside 1..25, a
   ``NextToken`` ``ListExports`` did not give, ``INCREMENTAL_EXPORT`` without a specification or without

@@ -291,9 +291,10 @@ def test_client_token_repeats_the_export_or_conflicts(ddb, s3):
     again = ddb.export_table_to_point_in_time(TableArn=table_arn, S3Bucket=BUCKET, S3Prefix="a", ClientToken="tok-1")
     assert first["ExportDescription"]["ExportArn"] == again["ExportDescription"]["ExportArn"]
     assert again["ExportDescription"]["ClientToken"] == "tok-1"
-    for other in ({"S3Prefix": "b"}, {"S3Prefix": "a", "ExportType": "FULL_EXPORT"}, {"S3Prefix": "a", "S3SseAlgorithm": "KMS"}):
+    for other in ({"S3Prefix": "b"}, {"S3Bucket": "other-bucket"}, {"S3SseAlgorithm": "KMS"}, {"ExportTime": time.time()}):
         with pytest.raises(ClientError) as exc:
-            ddb.export_table_to_point_in_time(TableArn=table_arn, S3Bucket=BUCKET, ClientToken="tok-1", **other)
+            ddb.export_table_to_point_in_time(**{"TableArn": table_arn, "S3Bucket": BUCKET, "S3Prefix": "a",
+                                                 "ClientToken": "tok-1", **other})
         assert exc.value.response["Error"]["Code"] == "ExportConflictException"
         assert exc.value.response["Error"]["Message"].startswith("Duplicate request detected")
     other_table = _table(ddb, "other")
@@ -304,9 +305,9 @@ def test_client_token_repeats_the_export_or_conflicts(ddb, s3):
 
 
 def test_describe_export_of_an_unknown_export(ddb):
-    """DescribeExport lists ExportNotFoundException ("The specified export was not found", botocore's model);
-    an ARN that is no export ARN is a ValidationException "Invalid Export ARN" (ScyllaDB's AWS-run
-    test_describe_export_nonexistent)."""
+    """DescribeExport (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DescribeExport.html)
+    lists ExportNotFoundException, "The specified export was not found"; an ARN that is no export ARN is a
+    ValidationException "Invalid Export ARN" (ScyllaDB's AWS-run test_describe_export_nonexistent)."""
     table_arn = _table(ddb)
     with pytest.raises(ClientError) as exc:
         ddb.describe_export(ExportArn=f"{table_arn}/export/01700000000000-0123abcd")
