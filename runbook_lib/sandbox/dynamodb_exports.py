@@ -42,13 +42,15 @@ writes differ, what AWS writes (as moto's and ScyllaDB's AWS-verified export tes
   (``ExportTime`` outside [EarliestRestorableDateTime, LatestRestorableDateTime]; an incremental window
   that starts before the earliest time, ends after the latest, is shorter than the minimum ("Difference
   between export period ...") or longer than 24 hours), ``ExportConflictException`` ("Duplicate request
-  detected": a ``ClientToken`` reused within 8 hours with other parameters, compared as sent, so a default
-  left out and the same default named differ (AWS documents no normalisation: the strict reading); the
-  same token and the same parameters answer the first export), ``ExportNotFoundException`` (a well-formed unknown export ARN),
+  detected": a ``ClientToken`` reused within 8 hours with other parameters; the same token and the same
+  parameters answer the first export), ``ExportNotFoundException`` (a well-formed unknown export ARN),
   ``ValidationException`` (a value outside its enum or pattern, an empty ``S3Prefix`` or ``ClientToken``,
   a malformed ``TableArn`` or export ARN ("Invalid Export ARN"), ``MaxResults`` outside 1..25, a
   ``NextToken`` ``ListExports`` did not give, ``INCREMENTAL_EXPORT`` without a specification or without
   ``ExportFromTime``, a specification on a full export).
+- **Choices where AWS documents nothing** (each the strict reading): a reused ``ClientToken``'s parameters
+  are compared as sent (a default left out and the same default named differ); a specification on a full
+  export and ``ExportTime`` on an incremental one are refused; ``ListExports`` pages hold 25 by default.
 - **Answers as AWS's**: ``ClientToken`` is always in the description (generated when none was sent);
   ``ExportType`` only when the request named it (AWS omits it otherwise; ``ListExports`` always has it);
   ``S3BucketOwner`` only when the request named it. ``ListExports`` answers every status, in reverse
@@ -59,9 +61,9 @@ Where it still differs from AWS: ``ExportFormat`` ``ION`` and ``FilterSpecificat
 ``ValidationException`` (the sandbox writes DynamoDB JSON only); ``S3SseAlgorithm``/``S3SseKmsKeyId``
 are recorded, not applied; the caller's S3 permissions and bucket policies are not checked; the
 checksum files are named ``.md5`` (base64 MD5 of the manifest), as AWS writes them, where the output
-format page names them ``.checksum``; ``exportType`` is in a full export's summary too; ``ExportTime``
-on an incremental export is refused (AWS documents nothing); times are exact to the microsecond (AWS's
-export periods follow an internal clock that can be a minute off); exports live in memory.
+format page names them ``.checksum``; ``exportType`` is in a full export's summary too; times are exact
+to the microsecond (AWS's export periods follow an internal clock that can be a minute off); exports
+live in memory.
 """
 
 from __future__ import annotations
@@ -189,9 +191,11 @@ def _validate(body: dict) -> None:
     if "S3Prefix" in body and (not body["S3Prefix"] or len(body["S3Prefix"]) > 1024):
         raise _constraint(body["S3Prefix"], "s3Prefix", "Member must have length between 1 and 1024")
     if "S3BucketOwner" in body and not re.fullmatch(r"[0-9]{12}", str(body["S3BucketOwner"])):
-        raise _constraint(body["S3BucketOwner"], "s3BucketOwner", "Member must satisfy regular expression pattern: [0-9]{12}")
+        raise _constraint(body["S3BucketOwner"], "s3BucketOwner",
+                          "Member must satisfy regular expression pattern: [0-9]{12}")
     if "ClientToken" in body and not re.fullmatch(r"[^$]+", str(body["ClientToken"])):
-        raise _constraint(body["ClientToken"], "clientToken", r"Member must satisfy regular expression pattern: ^[^\$]+$")
+        raise _constraint(body["ClientToken"], "clientToken",
+                          r"Member must satisfy regular expression pattern: ^[^\$]+$")
     if "S3SseKmsKeyId" in body and not body["S3SseKmsKeyId"]:
         raise _constraint("", "s3SseKmsKeyId", "Member must have length greater than or equal to 1")
     arn = body.get("TableArn")
@@ -251,15 +255,16 @@ def _times(table: Any, body: dict, now: float) -> tuple[float | None, dict | Non
         at = _epoch(body["ExportTime"], "ExportTime")
         if at < earliest or at > latest:
             raise InvalidExportTimeException(
-                f"Export time {files.iso(at)} is outside the point in time recovery window {window} of table {table.name}"
+                f"Export time {files.iso(at)} is outside the point in time recovery window {window} "
+                f"of table {table.name}"
             )
         return at, None
     start = _epoch(spec["ExportFromTime"], "ExportFromTime")
     end = latest if spec.get("ExportToTime") is None else _epoch(spec["ExportToTime"], "ExportToTime")
     if start < earliest or end > latest:
         raise InvalidExportTimeException(
-            f"Export period [{files.iso(start)}, {files.iso(end)}) is outside the point in time recovery window {window} "
-            f"of table {table.name}"
+            f"Export period [{files.iso(start)}, {files.iso(end)}) is outside the point in time recovery "
+            f"window {window} of table {table.name}"
         )
     minimum = SETTINGS.incremental_export_min_seconds
     if end - start < minimum:
@@ -432,7 +437,8 @@ def _export_response(self: DynamoHandler):
 
 
 def _describe_response(self: DynamoHandler):
-    return DynamoResult({"ExportDescription": describe(describe_export(self.dynamodb_backend, self.body.get("ExportArn")))})
+    export = describe_export(self.dynamodb_backend, self.body.get("ExportArn"))
+    return DynamoResult({"ExportDescription": describe(export)})
 
 
 def _list_response(self: DynamoHandler):

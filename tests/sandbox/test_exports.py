@@ -149,9 +149,10 @@ def test_full_export_holds_the_items_as_of_export_time_not_the_current_ones(ddb,
 
 
 def test_export_layout_and_manifests_are_as_documented(ddb, s3):
-    """"DynamoDB table export output format" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html): manifest-summary.json and manifest-files.json with their
-    checksum files and ``_started`` in ``export-prefix/AWSDynamoDB/ExportId/``; data files in its ``data/``,
-    gzip JSON lines of ``{"Item": ...}``; "at least 1 file per partition", "All of the items in each file are
+    """"DynamoDB table export output format"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html):
+    manifest-summary.json and manifest-files.json with their checksum files and ``_started`` in
+    ``export-prefix/AWSDynamoDB/ExportId/``; data files in its ``data/``, gzip JSON lines of ``{"Item": ...}``; "at least 1 file per partition", "All of the items in each file are
     from that particular partition's hashed keyspace"; manifest-files.json in JSON lines of itemCount,
     md5Checksum, etag, dataFileS3Key. The checksum files are named ``.md5`` and hold the base64 MD5, as AWS
     writes them (moto's AWS-verified test_export_table lists manifest-files.md5 and manifest-summary.md5)."""
@@ -202,7 +203,8 @@ def test_export_is_in_progress_for_a_while_then_completed_with_counts(ddb, s3):
     """ExportDescription (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ExportDescription.html):
     "Export can be in one of the following states: IN_PROGRESS, COMPLETED, or FAILED", with StartTime,
     EndTime, ExportManifest, ItemCount and BilledSizeBytes; "DynamoDB also creates an empty file named
-    _started ... the export has begun" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html)."""
+    _started ... the export has begun"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html)."""
     SETTINGS.export_seconds = 1.0
     table_arn = _table(ddb)
     seed_items(ddb, "orders", 25, seed=4)
@@ -219,7 +221,8 @@ def test_export_is_in_progress_for_a_while_then_completed_with_counts(ddb, s3):
 
 
 def test_export_of_an_empty_table_writes_one_empty_data_file(ddb, s3):
-    """"For partitions that are empty, your export request will create an empty file" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html); moto's
+    """"For partitions that are empty, your export request will create an empty file"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html); moto's
     AWS-verified test_export_empty_table: BilledSizeBytes 0, ItemCount 0, data files that unzip to nothing."""
     desc = _export(ddb, _table(ddb))
     summary, files, data = _read(s3, desc)
@@ -229,7 +232,8 @@ def test_export_of_an_empty_table_writes_one_empty_data_file(ddb, s3):
 
 
 def test_export_errors_are_aws_codes(ddb, s3):
-    """ExportTableToPointInTime's errors (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ExportTableToPointInTime.html):
+    """ExportTableToPointInTime's errors
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ExportTableToPointInTime.html):
     PointInTimeRecoveryUnavailableException ("Point in time recovery is not enabled for table '...'",
     "Requesting a table export in DynamoDB"), InvalidExportTimeException ("The specified ExportTime is outside
     of the point in time recovery window"), TableNotFoundException ("Table not found: <arn>", moto's
@@ -259,7 +263,8 @@ def test_export_errors_are_aws_codes(ddb, s3):
 
 
 def test_export_format_ion_is_refused_clearly(ddb, s3):
-    """ExportFormat takes DYNAMODB_JSON or ION on AWS ("DynamoDB table export output format", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html); the sandbox
+    """ExportFormat takes DYNAMODB_JSON or ION on AWS ("DynamoDB table export output format",
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html); the sandbox
     writes DynamoDB JSON only and says so (README's sandbox table), rather than write something else."""
     with pytest.raises(ClientError) as exc:
         ddb.export_table_to_point_in_time(TableArn=_table(ddb), S3Bucket=BUCKET, ExportFormat="ION")
@@ -291,7 +296,8 @@ def test_client_token_repeats_the_export_or_conflicts(ddb, s3):
     again = ddb.export_table_to_point_in_time(TableArn=table_arn, S3Bucket=BUCKET, S3Prefix="a", ClientToken="tok-1")
     assert first["ExportDescription"]["ExportArn"] == again["ExportDescription"]["ExportArn"]
     assert again["ExportDescription"]["ClientToken"] == "tok-1"
-    for other in ({"S3Prefix": "b"}, {"S3Bucket": "other-bucket"}, {"S3SseAlgorithm": "KMS"}, {"ExportTime": time.time()}):
+    changes = ({"S3Prefix": "b"}, {"S3Bucket": "other-bucket"}, {"S3SseAlgorithm": "KMS"}, {"ExportTime": time.time()})
+    for other in changes:
         with pytest.raises(ClientError) as exc:
             ddb.export_table_to_point_in_time(**{"TableArn": table_arn, "S3Bucket": BUCKET, "S3Prefix": "a",
                                                  "ClientToken": "tok-1", **other})
@@ -380,8 +386,9 @@ def _incremental(ddb, s3, table_arn, start, end, view) -> tuple[dict, dict, dict
 
 
 def test_incremental_export_new_and_old_images_as_documented(ddb, s3):
-    """"DynamoDB table export output format" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html), incremental export output: one line per changed item,
-    compacted to its final state in [ExportFromTime, ExportToTime) ("The item will only appear once in the
+    """"DynamoDB table export output format"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html),
+    incremental export output: one line per changed item, compacted to its final state in [ExportFromTime, ExportToTime) ("The item will only appear once in the
     export even if it has multiple updates", "Requesting a table export in DynamoDB"), with Metadata
     (WriteTimestampMicros), Keys, OldImage (the item right before the start) and NewImage; an insert then
     delete inside the window gives nothing; the summary's version 2023-08-01, exportFromTime, exportToTime,
@@ -408,7 +415,8 @@ def test_incremental_export_new_and_old_images_as_documented(ddb, s3):
 def test_incremental_export_new_image_view(ddb, s3):
     """NEW_IMAGE "exports only the new (latest) image" (IncrementalExportSpecification,
     https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_IncrementalExportSpecification.html):
-    inserts and updates carry NewImage, a delete its Keys alone (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html)."""
+    inserts and updates carry NewImage, a delete its Keys alone
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html)."""
     SETTINGS.incremental_export_min_seconds = 0.05
     table_arn, start, end, _writes = _changes_in_a_window(ddb)
     _desc, summary, lines = _incremental(ddb, s3, table_arn, start, end, "NEW_IMAGE")
@@ -440,7 +448,8 @@ def test_incremental_export_window_rules(ddb, s3):
     assert exc.value.response["Error"]["Code"] == "InvalidExportTimeException"
     with pytest.raises(ClientError) as exc:
         ddb.export_table_to_point_in_time(TableArn=table_arn, S3Bucket=BUCKET, ExportType="INCREMENTAL_EXPORT",
-                                          IncrementalExportSpecification={"ExportFromTime": now - 0.2, "ExportToTime": now})
+                                          IncrementalExportSpecification={"ExportFromTime": now - 0.2,
+                                                                          "ExportToTime": now})
     assert exc.value.response["Error"]["Message"].startswith("Difference between export period")
     for kwargs in ({"ExportType": "INCREMENTAL_EXPORT"},
                    {"IncrementalExportSpecification": {"ExportFromTime": now - 0.2}}):
