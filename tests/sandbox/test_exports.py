@@ -152,7 +152,8 @@ def test_export_layout_and_manifests_are_as_documented(ddb, s3):
     """"DynamoDB table export output format"
     (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html):
     manifest-summary.json and manifest-files.json with their checksum files and ``_started`` in
-    ``export-prefix/AWSDynamoDB/ExportId/``; data files in its ``data/``, gzip JSON lines of ``{"Item": ...}``; "at least 1 file per partition", "All of the items in each file are
+    ``export-prefix/AWSDynamoDB/ExportId/``; data files in its ``data/``, gzip JSON lines of ``{"Item": ...}``;
+    "at least 1 file per partition", "All of the items in each file are
     from that particular partition's hashed keyspace"; manifest-files.json in JSON lines of itemCount,
     md5Checksum, etag, dataFileS3Key. The checksum files are named ``.md5`` and hold the base64 MD5, as AWS
     writes them (moto's AWS-verified test_export_table lists manifest-files.md5 and manifest-summary.md5)."""
@@ -388,7 +389,8 @@ def _incremental(ddb, s3, table_arn, start, end, view) -> tuple[dict, dict, dict
 def test_incremental_export_new_and_old_images_as_documented(ddb, s3):
     """"DynamoDB table export output format"
     (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html),
-    incremental export output: one line per changed item, compacted to its final state in [ExportFromTime, ExportToTime) ("The item will only appear once in the
+    incremental export output: one line per changed item, compacted to its final state in [ExportFromTime,
+    ExportToTime) ("The item will only appear once in the
     export even if it has multiple updates", "Requesting a table export in DynamoDB"), with Metadata
     (WriteTimestampMicros), Keys, OldImage (the item right before the start) and NewImage; an insert then
     delete inside the window gives nothing; the summary's version 2023-08-01, exportFromTime, exportToTime,
