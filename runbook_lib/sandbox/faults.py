@@ -68,6 +68,7 @@ EXTENSIONS = (
     "sqs_thread_safety",
     "sqs_partial_send",
     "pitr",
+    "dynamodb_exports",
     "validation",
     "events",
     "cloudtrail_org",

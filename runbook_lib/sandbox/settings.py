@@ -24,6 +24,12 @@ class SandboxSettings:
     lambda_retry_backoff: float = 0.5
     #: seconds after an UpdateTimeToLive during which another one on the table is refused (AWS: up to an hour)
     ttl_change_seconds: float = 3600.0
+    #: seconds an export to S3 stays IN_PROGRESS before it is COMPLETED (AWS: minutes, with no SLA)
+    export_seconds: float = 5.0
+    #: about this many items per data file of an export (AWS: at least one file per partition)
+    export_items_per_file: int = 10000
+    #: the shortest incremental export window, in seconds (AWS: 15 minutes; lower it for tests)
+    incremental_export_min_seconds: float = 900.0
 
 
 SETTINGS = SandboxSettings()

@@ -83,6 +83,13 @@ SANDBOX_RAISES = [
     ("dynamodb", "RestoreTableToPointInTime", "TableInUseException"),
     ("dynamodb", "RestoreTableToPointInTime", "PointInTimeRecoveryUnavailableException"),
     ("dynamodb", "RestoreTableToPointInTime", "InvalidRestoreTimeException"),
+    # dynamodb_exports.py: exports to S3
+    *[("dynamodb", "ExportTableToPointInTime", code) for code in (
+        "ValidationException", "TableNotFoundException", "PointInTimeRecoveryUnavailableException",
+        "InvalidExportTimeException", "ExportConflictException")],
+    ("dynamodb", "DescribeExport", "ValidationException"),
+    ("dynamodb", "DescribeExport", "ExportNotFoundException"),
+    ("dynamodb", "ListExports", "ValidationException"),
     # pitr.py: a table still CREATING
     *[("dynamodb", op, "ResourceNotFoundException") for op in _DATA_PLANE],
     ("dynamodb", "DeleteTable", "ResourceInUseException"),
