@@ -105,7 +105,7 @@ def test_summary_and_report_carry_one_entry_per_fault():
 
 def test_report_without_faults_has_no_fault_section():
     assert "Injected faults" not in render_html(_reconciliation(), STATE)
-    assert run_summary(_reconciliation(), STATE)["faults"] == []
+    assert "faults" not in run_summary(_reconciliation(), STATE)
 
 
 def test_poison_redrive_drill_gets_a_dlq_the_runbook_allows_and_a_redrive_in_03():
