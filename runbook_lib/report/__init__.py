@@ -28,7 +28,7 @@ from .figures import differences_figure, drain_figure, figure_png_base64, timeli
 from .files import HTML_FILE, ReportPaths, write_reports
 from .drill_facts import DrillCheck, DrillFacts, drill_checks
 from .html import DIFFERENCES_FILE, SUMMARY_FILE, render_html, render_lead
-from .next_steps import NextStep, next_steps
+from .next_steps import NextStep
 from .summary import (
     DRILL,
     RECONCILE,
@@ -71,7 +71,6 @@ __all__ = [
     "figure_png_base64",
     "key_text",
     "kind_of_run",
-    "next_steps",
     "pipeline_lines",
     "render_html",
     "render_lead",

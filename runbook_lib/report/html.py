@@ -152,8 +152,12 @@ def _title(s: RunSummary) -> str:
 
 def render_lead(summary: RunSummary) -> str:
     """The lead section and what to do next (the notebook's view of a summary)."""
-    return environment().get_template("lead.html.j2").render(s=summary, facts=lead_facts(summary),
-                                                             steps=summary.next_steps, utc_note=True)
+    facts = lead_facts(summary)
+    return environment().get_template("lead.html.j2").render(
+        s=summary, facts=facts, steps=summary.next_steps,
+        utc_note=bool(summary.restore_time or summary.replay_from or any(summary.timings.values())
+                      or summary.last_changes_known),
+    )
 
 
 def _figures(reconciliation: Reconciliation, state: dict[str, Any], s: RunSummary) -> dict[str, str]:
