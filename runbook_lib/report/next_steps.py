@@ -182,7 +182,7 @@ def _dlq(s) -> NextStep | None:
            f"{s.target_table}. The applier's log group says why for each (`message_failed`, by keyed digest).")
     if s.kind == "drill":
         return NextStep(DLQ, f"Find why {n} reached the DLQ", why + " The drill's sandbox is gone: the applier's "
-                        "events are in run.log and in the faults section; fix the cause and run the drill again.",
+                        "events are counted in the faults section; fix the cause and run the drill again.",
                         (drill_command(s),))
     group = f"/aws/lambda/{s.invocation.stack_name}-applier" if s.invocation.stack_name else "the applier's log group"
     return NextStep(
@@ -274,7 +274,8 @@ def _missing_or_extra(s) -> NextStep | None:
         commands.append(f"aws logs filter-log-events --log-group-name /aws/lambda/{s.invocation.stack_name}-applier "
                         f"--filter-pattern '\"{first}\"'" + "".join(" " + flag for flag in _aws_flags(s)))
     elif s.kind == "drill":
-        detail += " The drill's sandbox is gone: search run.log for the digest."
+        detail += (" The drill's sandbox, and the functions' logs with it, is gone: the applier's events are counted "
+                   "in the faults section; run the drill again to search the logs while it runs.")
     return NextStep(MISSING_OR_EXTRA, title, detail, tuple(commands))
 
 

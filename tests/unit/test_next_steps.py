@@ -66,7 +66,7 @@ def test_a_non_empty_dlq_names_the_redrive_in_03_and_the_applier_log_group():
 def test_a_dlq_in_a_drill_says_the_sandbox_is_gone_and_reruns_the_drill():
     s = summary("drill-fail")
     step = rules(dataclasses.replace(s, buffer=dataclasses.replace(s.buffer, dead_lettered=1)))[ns.DLQ]
-    assert "run.log" in step.detail and step.commands[0].startswith("pitr-runbook drill")
+    assert "faults section" in step.detail and step.commands[0].startswith("pitr-runbook drill")
 
 
 def test_stream_records_given_up_on_are_named_after_a_fail():
