@@ -76,10 +76,10 @@ class DrillFacts:
 
     def traffic_text(self) -> str | None:
         t = self.traffic or {}
-        parts = [f"{t[k]:,} {k}" for k in ("puts", "updates", "deletes") if isinstance(t.get(k), int)]
+        text = ", ".join(f"{t[k]:,} {k}" for k in ("puts", "updates", "deletes") if isinstance(t.get(k), int))
         if isinstance(t.get("rate"), (int, float)):
-            parts.append(f"at {t['rate']:g} writes/s")
-        return ", ".join(parts) + ("; stopped before reconciliation" if parts else "") if parts else None
+            text += (" at " if text else "") + f"{t['rate']:g} writes/s"
+        return text + "; stopped before reconciliation" if text else None
 
 
 #: check ids (the ``check`` field in summary.json)
