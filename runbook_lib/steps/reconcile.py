@@ -112,4 +112,4 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     outcome = (f"VERDICT: {result.verdict}  (unexplained {result.unexplained}, explained {result.explained}, "
                f"in flight {result.in_flight}); report: {paths.html}")
     return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths,
-                           summary=report.summarize(result, view)).announce()
+                           summary=report.summarize(result, view, run_dir=str(ctx.run_dir))).announce()
