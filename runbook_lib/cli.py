@@ -230,7 +230,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
                    automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys,
                    as_operator=not args.as_root, without_statements=args.without_statement or (),
-                   record_calls=args.record_calls, verbose=args.verbose)
+                   record_calls=args.record_calls, verbose=args.verbose, rto_target=args.rto_target)
     if result.error:
         sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
@@ -379,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "see what a missing permission does")
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
+    p.add_argument("--rto-target", type=_positive_float, default=None, metavar="SECONDS",
+                   help="the RTO the drill must meet (restore called -> target ACTIVE): the report checks it")
     _verbose_flag(p)
     p.set_defaults(func=cmd_drill)
 

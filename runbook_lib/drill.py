@@ -150,6 +150,14 @@ def record_faults(run_dir: str | Path, target: AwsTarget, names: Sequence[str]) 
     return state.faults
 
 
+def record_drill(run_dir: str | Path, **facts: Any) -> dict[str, Any]:
+    """Write the drill's own facts into the run state (``drill``): the report shows them with the
+    checks they imply (``report.drill_facts``). Unknown facts (None) are left out."""
+    with run_state.edit(run_dir) as state:
+        state.drill = {k: v for k, v in facts.items() if v is not None}
+    return state.drill
+
+
 def _fault_step_parameters(names: Sequence[str], base: dict[str, Any]) -> dict[str, Any]:
     for name in names:
         base = _merge(base, FAULT_STEP_PARAMETERS.get(name, {}))
@@ -271,9 +279,11 @@ def drill(
     without_statements: Sequence[str] = (),
     record_calls: str | Path | None = None,
     verbose: bool = False,
+    rto_target: float | None = None,
 ) -> runner.RunResult:
     """A whole restore drill on the sandbox. ``redact_keys`` (on: what scheduled drills run) shows
-    every key in the report as the buffer's keyed digest.
+    every key in the report as the buffer's keyed digest. ``rto_target`` (seconds): the report checks
+    the restore's RTO against it.
 
     Prints a line per phase and step (``runbook_lib.console``; bars on long waits in a terminal,
     none with ``verbose``, whose log lines would tangle with them); everything logged goes to the run
@@ -380,6 +390,11 @@ def drill(
                     out.line("traffic", "stopped", clock() - traffic_started,
                              f"{stats.puts} puts, {stats.updates} updates, {stats.deletes} deletes at {rate:g} writes/s;"
                              " the writers stop before reconciliation")
+                    record_drill(run_path, mode=mode, automation=automation, items=items, faults=list(fault_names),
+                                 rto_target_seconds=rto_target, incident_keys=INCIDENT_KEYS if mode == "rollback" else None,
+                                 redact_keys=bool(redact_keys), as_operator=as_operator, runs_dir=str(runs),
+                                 traffic={"rate": rate, "puts": stats.puts, "updates": stats.updates,
+                                          "deletes": stats.deletes})
 
             identity = operator.environment() if operator else {}
             recording = {config.RECORD_CALLS_ENV: str(Path(record_calls).resolve())} if record_calls else {}

@@ -304,6 +304,8 @@ class RunState:
     fallbacks: list[Fallback] = field(default_factory=list)
     #: drill bookkeeping, one entry per injected fault: name, params, injected, pipeline (activity), fallbacks
     faults: list[dict[str, Any]] = field(default_factory=list)
+    #: a drill's own facts (``drill.record_drill``): mode, items, traffic, faults, RTO target; the report shows them
+    drill: dict[str, Any] | None = None
     preflight: list[PreflightRow] = field(default_factory=list)
     #: what the buffer's functions did (their log lines added up), read after the buffer drained
     pipeline: PipelineActivity | None = None
@@ -366,6 +368,7 @@ class RunState:
             "workflow": asdict(self.workflow) if self.workflow else None,
             "fallbacks": [f.to_json() for f in self.fallbacks],
             "faults": list(self.faults),
+            "drill": self.drill,
             "preflight": [asdict(r) for r in self.preflight],
             "pipeline": self.pipeline.to_json() if self.pipeline else None,
             "preflight_max_message_bytes": self.preflight_max_message_bytes,
@@ -387,6 +390,7 @@ class RunState:
             workflow=Workflow(**data["workflow"]) if data.get("workflow") else None,
             fallbacks=[Fallback.from_json(f) for f in data.get("fallbacks") or []],
             faults=list(data.get("faults") or []),
+            drill=data.get("drill"),
             preflight=[PreflightRow(**r) for r in data.get("preflight") or []],
             pipeline=PipelineActivity.from_json(data["pipeline"]) if data.get("pipeline") else None,
             preflight_max_message_bytes=data.get("preflight_max_message_bytes"),
@@ -404,6 +408,8 @@ class RunState:
             "source_table": self.params.source_table,
             "target_table": self.params.target_table,
             "automation": self.params.automation,
+            "region": self.params.region,
+            "endpoint_url": self.params.endpoint_url,
             "mode": plan.mode if plan else None,
             "restore_time": _iso(plan.restore_time) if plan else None,
             "replay_from": _iso(plan.replay_from) if plan else None,
@@ -413,6 +419,7 @@ class RunState:
             "drain_samples": [s.to_json() for s in self.drain_samples],
             "fallbacks": [f.to_json() for f in self.fallbacks],
             "faults": list(self.faults),
+            "drill": self.drill,
             "pipeline": dict(self.pipeline.counts) if self.pipeline else {},
             "pipeline_error": self.pipeline.error if self.pipeline else None,
             "teardown": asdict(self.teardown) if self.teardown else None,

@@ -31,6 +31,14 @@ def clock(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def iso_second(dt: datetime) -> str:
+    """``dt`` as ISO-8601 UTC to the second, ``Z`` for the zone: ``2026-11-28T05:00:00Z`` (the form
+    ``summary.json`` uses: machine-readable, with no microseconds and no ``+00:00``)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_iso(text: str) -> datetime:
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is None:

@@ -3,6 +3,10 @@
 Compute once, then ask (datacompy's shape): :func:`runbook_lib.reconcile.reconcile` builds one
 :class:`Reconciliation`; the notebook, ``summary.json``, ``differences.csv`` and the HTML report all
 render from it (:mod:`runbook_lib.report`).
+
+Its own views follow the report's rules: :meth:`Reconciliation.summary` leaves out what is unknown
+(no nulls, no empty fields) and gives times to the second with ``Z``; :meth:`Reconciliation.view_frame`
+(the notebook's table) leaves out columns with nothing in them and shows times to the second, UTC.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InputError
-from ..times import iso
+from ..times import clock, iso_second
 
 MISSING = "missing"  # in the source, not in the target
 EXTRA = "extra"  # in the target, not in the source
@@ -69,17 +73,18 @@ class Difference:
     target_values: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
+        """JSON-ready: what is known of the difference (no digest, last change or values when there are none)."""
+        out: dict[str, Any] = {
             "key": self.key,
             "key_hash": self.key_hash,
             "kind": self.kind,
             "attributes": list(self.attributes),
             "classification": self.classification,
-            "last_change": iso(self.last_change) if self.last_change else None,
+            "last_change": iso_second(self.last_change) if self.last_change else None,
             "source_values": self.source_values,
             "target_values": self.target_values,
         }
+        return {k: v for k, v in out.items() if v is not None and v != ""}
 
 
 @dataclass(frozen=True)
@@ -179,10 +184,22 @@ class Reconciliation:
         frame["last_change"] = pd.to_datetime(frame["last_change"], utc=True)
         return frame
 
+    def view_frame(self, n: int = 50):
+        """The first ``n`` differences as the notebook shows them: the DataFrame's columns that hold
+        something (no empty digest, last change or value columns), times to the second, UTC."""
+        frame = self.to_dataframe().head(n)
+        if frame.empty:
+            return frame
+        frame["last_change"] = [clock(t.to_pydatetime()) if t is not None and t == t else "" for t in frame["last_change"]]
+        keep = [c for c in frame.columns if c in ("key", "kind", "classification")
+                or frame[c].map(lambda v: v is not None and v == v and v != "").any()]
+        return frame[keep]
+
     def summary(self) -> dict[str, Any]:
-        """JSON-ready summary: verdict, counts, classes, T and R, throughput, a sample."""
+        """JSON-ready summary: verdict, counts, classes, T and R, throughput, a sample; only what
+        is known (an unknown T, an absent coverage warning or key digest are left out)."""
         kinds = self.counts_by_kind()
-        return {
+        out = {
             "verdict": self.verdict,
             "source_table": self.source_table,
             "target_table": self.target_table,
@@ -192,8 +209,8 @@ class Reconciliation:
             "unexplained": self.unexplained,
             "in_flight": self.in_flight,
             "settled_on_reread": self.settled,
-            "restore_time": iso(self.restore_time) if self.restore_time else None,
-            "replay_from": iso(self.replay_from) if self.replay_from else None,
+            "restore_time": iso_second(self.restore_time) if self.restore_time else None,
+            "replay_from": iso_second(self.replay_from) if self.replay_from else None,
             "coverage_warning": self.coverage_warning,
             "items_scanned": self.items_scanned,
             "scan_seconds": round(self.scan_seconds, 3),
@@ -201,7 +218,7 @@ class Reconciliation:
             "segments": self.segments,
             "peak_unmatched_keys": self.peak_unmatched_keys,
             "reread_rounds": self.reread_rounds,
-            "consumed_capacity_units": {k: round(v, 1) for k, v in self.consumed_capacity.items()},
+            "consumed_capacity_units": {k: round(v, 1) for k, v in self.consumed_capacity.items()} or None,
             "values_shown": self.show_values,
             "keys_shown": self.show_keys,
             "key_digest": (
@@ -209,8 +226,9 @@ class Reconciliation:
                 if self.keys_digested
                 else None
             ),
-            "sample": [d.to_dict() for d in self.sample()],
+            "sample": [d.to_dict() for d in self.sample()] or None,
         }
+        return {k: v for k, v in out.items() if v is not None}
 
     def _repr_html_(self) -> str:  # a notebook shows the verdict line and the counts
         import html

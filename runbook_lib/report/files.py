@@ -13,7 +13,7 @@ from .. import run_state
 from ..reconcile import Reconciliation
 from .differences import write_differences_csv
 from .html import DIFFERENCES_FILE, SUMMARY_FILE, render_html
-from .summary import summarize
+from .summary import RunSummary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,18 @@ def write_reports(
     run.mkdir(parents=True, exist_ok=True)
     if state is None:
         state = run_state.load(run).view()
-    summary = summarize(reconciliation, state)
+    summary = summarize(reconciliation, state, run_dir=str(run))
     paths = ReportPaths(run / SUMMARY_FILE, run / DIFFERENCES_FILE, run / HTML_FILE)
-    _atomic_write(paths.summary, json.dumps(summary.to_json(), indent=2) + "\n")
+    _atomic_write(paths.summary, summary_json_text(summary))
     write_differences_csv(paths.differences, summary)
     _atomic_write(paths.html, render_html(reconciliation, state, summary=summary))
     log.info("reports written to %s (verdict %s)", run, summary.verdict)
     return paths
+
+
+def summary_json_text(summary: RunSummary) -> str:
+    """``summary.json``'s text: the summary's JSON, indented, one newline at the end."""
+    return json.dumps(summary.to_json(), indent=2) + "\n"
 
 
 def _atomic_write(path: Path, text: str) -> None:

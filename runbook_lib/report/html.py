@@ -2,55 +2,42 @@
 Jinja2 template ``templates/report.html.j2``, autoescaped (every text from a table, a key, an error
 message or a value is escaped by the template engine, not by hand). Figures are embedded as PNG.
 
-The page leads with what the operator came for (``templates/lead.html.j2``, also the notebook's
-view of a summary): the verdict, then "N writes arrived during the restore; N applied, 0 lost"
-when the run has the buffer's accounting, that accounting, RTO and catch-up. Times to the second,
-UTC said once. Item values appear only when the reconciliation was asked for them (``show_values``).
+The page fits the run it describes (:attr:`RunSummary.kind`); a section appears only when the run
+has its data, never as a table of dashes or a blank figure:
+
+- every run: the lead (``templates/lead.html.j2``, also the notebook's view of a summary: the
+  verdict, the buffer's headline and accounting when there is one, RTO, catch-up, T and R when
+  known), "what to do next" after a FAIL (:mod:`.next_steps`), the counts, and the differences by
+  class with the differing keys when there are any;
+- a run of the runbook adds the timeline (its known times and the figure), the buffer's drain;
+- a drill adds its own facts and checks, and the faults it injected.
+
+Times to the second, UTC said once at the top. Item values appear only when the reconciliation was
+asked for them (``show_values``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from .. import times
 from ..reconcile import Reconciliation
 from .accounting import counts_text, pipeline_lines
 from .figures import CLASS_COLOURS, differences_figure, drain_figure, figure_png_base64, timeline_figure
-from .summary import TIMING_LABELS, RunSummary, summarize
+from .summary import DRILL, RECONCILE, RUN, TIMING_LABELS, RunSummary, _samples, summarize
+from .text import clock, duration, num
 
 DIFFERENCES_FILE = "differences.csv"
 SUMMARY_FILE = "summary.json"
 
-
-def clock(when: datetime | str | None) -> str | None:
-    """A time to the second, without its offset (the page says UTC once): ``2026-11-28 05:00:00``."""
-    if when is None or when == "":
-        return None
-    if isinstance(when, str):
-        when = times.parse_iso(when)
-    return times.to_utc(when, "time").strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[union-attr]
-
-
-def duration(seconds: float | None) -> str | None:
-    """Seconds to the second, in words: ``510.4`` -> ``8 min 30 s``; ``3725`` -> ``1 h 2 min 5 s``."""
-    if seconds is None:
-        return None
-    total = int(round(seconds))
-    hours, rest = divmod(abs(total), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = ([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if hours or minutes else []) + [f"{secs} s"]
-    return ("-" if total < 0 else "") + " ".join(parts)
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return "" if value is None else str(value)
+__all__ = ["DIFFERENCES_FILE", "SUMMARY_FILE", "clock", "duration", "environment", "render_html", "render_lead"]
 
 
 @lru_cache(maxsize=1)
@@ -64,9 +51,21 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        clock=clock, duration=duration, num=_num, tojson_sorted=lambda v: json.dumps(v, sort_keys=True)
+        clock=clock, duration=duration, num=num, tojson_sorted=lambda v: json.dumps(v, sort_keys=True), ticks=ticks,
     )
     return env
+
+
+def ticks(text: str) -> Markup:
+    """``text`` escaped, with each `quoted` part set as code."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
+
+
+KIND_LABELS = {
+    RECONCILE: "Two existing tables compared (pitr-runbook reconcile)",
+    RUN: "A run of the runbook: restore, replay through the buffer, reconcile",
+    DRILL: "A restore drill on the sandbox, with live traffic",
+}
 
 
 def _fault_rows(entry: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -80,9 +79,97 @@ def _fault_rows(entry: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
+def lead_facts(s: RunSummary) -> list[tuple[str, Any]]:
+    """The lead's table: the buffer's accounting (a run with a buffer), RTO and catch-up (a run
+    that restored), T and R (when known). Only what the run has; empty for a bare reconcile."""
+    rows: list[tuple[str, Any]] = []
+    b = s.buffer
+    if b is not None:
+        rows += [
+            ("captured by the buffer (stream records the forwarder read)", b.captured),
+            ("skipped: made before R, not replayed on purpose", b.skipped_before_replay),
+            ("arrived during the restore (from R on)", b.arrived),
+            ("applied to the restored table (puts and deletes)", b.applied),
+            ("dropped as stale (superseded in its batch by a newer write of the item, or by its re-read)",
+             b.dropped_as_stale),
+            ("applied as the source's current item (consistent re-read)", b.reread),
+            ("dead-lettered (messages in the DLQ)", b.dead_lettered),
+            ("poison messages (could not be decoded)", b.poison or None),
+            ("stream records given up on", b.stream_failures or None),
+            ("lost (differences nothing explains)", s.lost),
+        ]
+    rows += [
+        ("RTO (restore called \u2192 target ACTIVE)", duration(s.rto_seconds)),
+        ("catch-up (ACTIVE \u2192 buffer drained)", duration(s.catch_up_seconds)),
+        ("T, restore point", clock(s.restore_time)),
+        ("R, replay start", clock(s.replay_from)),
+    ]
+    return [(label, value) for label, value in rows if value is not None]
+
+
+def timeline_rows(s: RunSummary) -> list[tuple[str, Any]]:
+    """The timeline table: the times the run recorded, and the durations between them."""
+    rows: list[tuple[str, Any]] = [
+        ("T, restore point", clock(s.restore_time)),
+        ("R, replay start", clock(s.replay_from)),
+        ("capture start", clock(s.capture_start)),
+    ]
+    rows += [(label, clock(s.timings.get(key))) for key, label in TIMING_LABELS]
+    rows += [
+        ("RTO (restore called \u2192 ACTIVE)", duration(s.rto_seconds)),
+        ("catch-up (ACTIVE \u2192 drained)", duration(s.catch_up_seconds)),
+        ("net drain rate, messages/s", s.drain_rate_per_second),
+    ]
+    return [(label, value) for label, value in rows if value is not None]
+
+
+def drill_rows(s: RunSummary) -> list[tuple[str, Any]]:
+    d = s.drill
+    if d is None:
+        return []
+    rows: list[tuple[str, Any]] = [
+        ("mode", "catch-up" if d.mode == "catchup" else d.mode),
+        ("automation", d.automation),
+        ("items seeded", d.items),
+        ("live traffic", d.traffic_text()),
+        ("faults injected", ", ".join(d.faults) if d.faults else "none"),
+        ("RTO target", duration(d.rto_target_seconds)),
+        ("rollback incident: keys written only in [T, R)", d.incident_keys),
+        ("keys in the report", None if d.redact_keys is None else ("keyed digests" if d.redact_keys else "shown")),
+        ("notebooks ran as", None if d.as_operator is None else
+         ("the IAM user holding only infra/operator-policy.json" if d.as_operator else "the sandbox's root")),
+    ]
+    return [(label, value) for label, value in rows if value is not None]
+
+
+def _title(s: RunSummary) -> str:
+    tables = f"{s.source_table} \u2192 {s.target_table}"
+    if s.kind == RECONCILE:
+        return f"Reconciliation {tables}"
+    mode = {"catchup": " (catch-up)", "rollback": " (rollback)"}.get(s.mode or "", "")
+    return ("Restore drill " if s.kind == DRILL else "Restore ") + tables + mode
+
+
 def render_lead(summary: RunSummary) -> str:
-    """The lead section alone (the notebook's view of a summary)."""
-    return environment().get_template("lead.html.j2").render(s=summary)
+    """The lead section and what to do next (the notebook's view of a summary)."""
+    facts = lead_facts(summary)
+    return environment().get_template("lead.html.j2").render(
+        s=summary, facts=facts, steps=summary.next_steps,
+        utc_note=bool(summary.restore_time or summary.replay_from or any(summary.timings.values())
+                      or summary.last_changes_known),
+    )
+
+
+def _figures(reconciliation: Reconciliation, state: dict[str, Any], s: RunSummary) -> dict[str, str]:
+    """Only the figures that have something to show."""
+    figures: dict[str, str] = {}
+    if s.kind != RECONCILE and len(timeline_rows(s)) >= 2:
+        figures["timeline"] = figure_png_base64(timeline_figure(state))
+    if len(_samples(state)) >= 2:
+        figures["drain"] = figure_png_base64(drain_figure(state))
+    if s.rows:
+        figures["differences"] = figure_png_base64(differences_figure(reconciliation))
+    return figures
 
 
 def render_html(
@@ -90,21 +177,23 @@ def render_html(
     state: dict[str, Any] | None = None,
     *,
     summary: RunSummary | None = None,
+    generated: datetime | None = None,
 ) -> str:
-    """The whole report as one HTML page with everything embedded. Every text is escaped."""
+    """The whole report as one HTML page with everything embedded. Every text is escaped.
+    ``generated``: the time the page says it was made (now by default)."""
     state = state or {}
     s = summary if isinstance(summary, RunSummary) else summarize(reconciliation, state)
-    figures = {
-        "timeline": figure_png_base64(timeline_figure(state)),
-        "drain": figure_png_base64(drain_figure(state)),
-        "differences": figure_png_base64(differences_figure(reconciliation)),
-    }
     return environment().get_template("report.html.j2").render(
         s=s,
-        title=f"Reconciliation {s.source_table} \u2192 {s.target_table}",
-        generated=times.utcnow(),
-        timing_labels=TIMING_LABELS,
-        figures=figures,
+        title=_title(s),
+        kind_label=KIND_LABELS.get(s.kind, s.kind),
+        generated=generated or times.utcnow(),
+        facts=lead_facts(s),
+        steps=s.next_steps,
+        timeline=timeline_rows(s) if s.kind != RECONCILE else [],
+        drill=drill_rows(s),
+        checks=s.checks,
+        figures=_figures(reconciliation, state, s),
         faults=[{"name": f.get("name"), "rows": _fault_rows(f)} for f in s.faults],
         colours=CLASS_COLOURS,
         files={"differences": DIFFERENCES_FILE, "summary": SUMMARY_FILE},

@@ -4,8 +4,15 @@
 the HTML report and the notebook's view (:meth:`RunSummary._repr_html_`) render it through one
 template (:mod:`.html`). Nothing renders from the state or the reconciliation directly.
 
-Times in the schema are aware UTC datetimes (ISO-8601 in ``summary.json`` and the CSV); the HTML
-shows them to the second and says UTC once.
+A summary knows what kind of run it describes (:attr:`RunSummary.kind`): ``reconcile`` (two
+existing tables, ``pitr-runbook reconcile``), ``run`` (the runbook with its buffer: a plan, a stack,
+timings) or ``drill`` (a run whose state holds the drill's own facts). What the run did not have is
+absent: from ``summary.json`` (no nulls, no empty lists), from the page and the notebook view.
+
+Times in the schema are aware UTC datetimes: ISO-8601 to the second with ``Z`` in ``summary.json``
+(:func:`runbook_lib.times.iso_second`); the HTML shows them to the second and says UTC once.
+``summary.json`` carries ``schema_version`` (:data:`SCHEMA_VERSION`; the README's "summary.json"
+section documents the schema).
 """
 
 from __future__ import annotations
@@ -19,6 +26,16 @@ from ..cdc.codec import CodecError, canonical_key
 from ..reconcile import EXPLAINED, IN_FLIGHT, UNEXPLAINED, Difference, Reconciliation
 from .. import times
 from .accounting import BufferAccounting, buffer_accounting
+from .drill_facts import DrillCheck, DrillFacts, drill_checks
+
+#: the version of summary.json's schema. 1 (unversioned): every field present, null when unknown,
+#: times with microseconds and +00:00. 2: ``schema_version`` and ``kind``; unknown or empty fields
+#: absent; times to the second with Z; ``drill`` (facts and checks) and ``next_steps``.
+SCHEMA_VERSION = 2
+
+#: the kinds of run a summary describes
+RECONCILE, RUN, DRILL = "reconcile", "run", "drill"
+KINDS_OF_RUN = (RECONCILE, RUN, DRILL)
 
 #: state["timings"] keys, in the order they happen, with how the timeline labels them
 TIMING_LABELS = (
@@ -79,7 +96,46 @@ def drain_rate(state: dict[str, Any]) -> float | None:
 
 
 def _iso(when: datetime | None) -> str | None:
-    return times.iso(when) if when else None
+    return times.iso_second(when) if when else None
+
+
+def compact(value: Any) -> Any:
+    """``value`` without None, empty dicts, lists and strings, at any depth (0 and False are kept):
+    what summary.json holds is what the run knows."""
+    if isinstance(value, dict):
+        out = {k: compact(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if not _empty(v)}
+    if isinstance(value, (list, tuple)):
+        return [compact(v) for v in value if not _empty(compact(v))]
+    return value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (dict, list, tuple, str)) and len(value) == 0)
+
+
+def kind_of_run(state: dict[str, Any]) -> str:
+    """``drill`` when the state holds a drill's facts, ``run`` when it holds a plan, a stack or a
+    restore's timings, else ``reconcile`` (two tables compared, nothing else done)."""
+    if DrillFacts.of(state.get("drill")) is not None:
+        return DRILL
+    timings = state.get("timings") or {}
+    if state.get("mode") or state.get("stack") or state.get("capture_start") or any(
+        timings.get(key) for key, _ in TIMING_LABELS
+    ):
+        return RUN
+    return RECONCILE
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How the run was started, for the commands the "what to do next" steps name (not in summary.json)."""
+
+    run_dir: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    automation: str | None = None
+    stack_name: str | None = None
 
 
 # -- the schema -----------------------------------------------------------------------------------
@@ -167,6 +223,12 @@ class RunSummary:
     sample_size: int = 20
     #: why the buffer's accounting could not be read (its functions' logs refused), else None
     buffer_error: str | None = None
+    #: ``reconcile``, ``run`` or ``drill`` (:func:`kind_of_run`)
+    kind: str = RECONCILE
+    #: a drill's own facts, when the run is a drill
+    drill: DrillFacts | None = None
+    #: how the run was started (the commands in the next steps)
+    invocation: Invocation = Invocation()
 
     @property
     def passed(self) -> bool:
@@ -177,14 +239,45 @@ class RunSummary:
         """Keys whose source state is not in the target and that nothing explains."""
         return self.unexplained
 
+    @property
+    def unexplained_by_kind(self) -> dict[str, int]:
+        """Unexplained differences by kind (missing, extra, changed)."""
+        counts = {"missing": 0, "extra": 0, "changed": 0}
+        for row in self.rows:
+            if row.classification == UNEXPLAINED:
+                counts[row.kind] = counts.get(row.kind, 0) + 1
+        return counts
+
+    @property
+    def checks(self) -> tuple[DrillCheck, ...]:
+        """The drill's checks (none unless the run is a drill)."""
+        return drill_checks(self.drill, self)
+
+    @property
+    def next_steps(self) -> tuple:
+        """What to do next (:mod:`.next_steps`): after a FAIL, keys in flight, or a drill check missed."""
+        from .next_steps import next_steps
+
+        return next_steps(self)
+
+    @property
+    def last_changes_known(self) -> bool:
+        return any(row.last_change is not None for row in self.rows)
+
     def sample(self) -> tuple[DifferenceRow, ...]:
         """The rows the HTML report shows: the first ``sample_size``, unexplained and in flight first."""
         ranked = sorted(self.rows, key=lambda row: _CLASS_RANK[row.classification])
         return tuple(ranked[: self.sample_size])
 
     def to_json(self) -> dict[str, Any]:
-        """What ``summary.json`` holds (the differences themselves are in ``differences.csv``)."""
-        return {
+        """What ``summary.json`` holds (the differences themselves are in ``differences.csv``):
+        only what the run knows; times to the second with Z."""
+        drill = None
+        if self.drill is not None:
+            drill = {**self.drill.to_json(), "checks": [c.to_json() for c in self.checks]}
+        return compact({
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
             "verdict": self.verdict,
             "source_table": self.source_table,
             "target_table": self.target_table,
@@ -202,13 +295,15 @@ class RunSummary:
             "rto_seconds": self.rto_seconds,
             "catch_up_seconds": self.catch_up_seconds,
             "drain_rate_per_second": self.drain_rate_per_second,
-            "items_scanned": self.items_scanned,
-            "scan_seconds": self.scan_seconds,
-            "items_per_second": self.items_per_second,
             "timings": {key: _iso(when) for key, when in self.timings.items()},
+            "drill": drill,
             "faults": list(self.faults),
             "buffer": self.buffer.to_json() if self.buffer else None,
             "buffer_error": self.buffer_error,
+            "next_steps": [step.to_json() for step in self.next_steps],
+            "items_scanned": self.items_scanned,
+            "scan_seconds": self.scan_seconds,
+            "items_per_second": self.items_per_second,
             "segments": self.segments,
             "peak_unmatched_keys": self.peak_unmatched_keys,
             "reread_rounds": self.reread_rounds,
@@ -216,7 +311,7 @@ class RunSummary:
             "values_shown": self.values_shown,
             "keys_shown": self.keys_shown,
             "key_digest": self.key_digest,
-        }
+        })
 
     def _repr_html_(self) -> str:  # the notebook shows the report's lead section
         from .html import render_lead
@@ -224,10 +319,12 @@ class RunSummary:
         return render_lead(self)
 
 
-def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None) -> RunSummary:
-    """The run's summary: the reconciliation's figures, the state's times, the buffer's accounting."""
+def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None, *, run_dir: str | None = None) -> RunSummary:
+    """The run's summary: the reconciliation's figures, the state's times, the buffer's accounting,
+    a drill's facts. ``run_dir`` (where the reports go) only shapes the commands of the next steps."""
     state = state or {}
     timings = state.get("timings") or {}
+    stack = state.get("stack") if isinstance(state.get("stack"), dict) else {}
     r = reconciliation
     return RunSummary(
         verdict=r.verdict,
@@ -265,6 +362,13 @@ def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None) -> R
         rows=tuple(DifferenceRow.of(d) for d in r.differences),
         sample_size=r.sample_size,
         buffer_error=state.get("pipeline_error"),
+        kind=kind_of_run(state),
+        drill=DrillFacts.of(state.get("drill")),
+        invocation=Invocation(
+            run_dir=str(run_dir) if run_dir is not None else None, region=state.get("region"),
+            endpoint_url=state.get("endpoint_url"), automation=state.get("automation"),
+            stack_name=(stack or {}).get("name"),
+        ),
     )
 
 

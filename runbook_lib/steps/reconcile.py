@@ -61,7 +61,7 @@ class ReconcileResult(StepResult):
 
         parts = [self.summary._repr_html_(), f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>"]
         parts += [f"<p><b>WARNING</b>: {html.escape(w)}</p>" for w in self.warnings]
-        frame = self.to_dataframe()
+        frame = self.reconciliation.view_frame(50)
         if not frame.empty:
             parts.append("<p>differences (the first 50; all in differences.csv)</p>" + frame.to_html(index=False))
         return "\n".join(p for p in parts if p)
@@ -112,4 +112,4 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     outcome = (f"VERDICT: {result.verdict}  (unexplained {result.unexplained}, explained {result.explained}, "
                f"in flight {result.in_flight}); report: {paths.html}")
     return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths,
-                           summary=report.summarize(result, view)).announce()
+                           summary=report.summarize(result, view, run_dir=str(ctx.run_dir))).announce()

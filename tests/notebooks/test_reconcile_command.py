@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -87,3 +88,45 @@ def test_reconcile_on_a_table_that_does_not_exist_exits_2_naming_it_and_writes_n
     absent = source if missing == "source" else target
     assert len(err) == 1 and f"{missing} table {absent} does not exist" in err[0] and "--region" in err[0], err
     assert not run.exists()
+
+
+def test_reconcile_of_two_tables_reports_only_what_it_did_and_what_to_do_next(aws, endpoint, tmp_path):
+    """A report of two tables compared has counts, differences, keys and the next steps; nothing of a
+    restore, a buffer or a drill it did not have: no timeline, no drain, no dashes, no blank figure."""
+    # GIVEN two tables made with plain boto3 that differ by one missing, one extra and one changed item
+    ddb = aws("dynamodb")
+    for table in ("orders", "orders-copy"):
+        ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        for n in range(20):
+            ddb.put_item(TableName=table, Item={"pk": {"S": f"order#{n}"}, "total": {"N": str(n)}})
+    ddb.put_item(TableName="orders-copy", Item={"pk": {"S": "order#3"}, "total": {"N": "999"}})
+    ddb.delete_item(TableName="orders-copy", Key={"pk": {"S": "order#4"}})
+    ddb.put_item(TableName="orders-copy", Item={"pk": {"S": "order#extra"}, "total": {"N": "1"}})
+
+    # WHEN they are reconciled
+    run = tmp_path / "run"
+    assert cli.main(["reconcile", "--source-table", "orders", "--target-table", "orders-copy",
+                     "--endpoint-url", endpoint, "--run-dir", str(run)]) == 1
+
+    # THEN the page has counts, what to do next and the keys, and no section of a run it was not
+    page = (run / "report.html").read_text()
+    sections = re.findall(r"<h2>([^<(]+?)\s*(?:\(|</h2>)", page)
+    assert sections == ["What to do next", "Counts", "Differences by class", "Differing keys"], sections
+    assert page.count("data:image/png") == 1  # the differences' figure only
+    for absent in ("&ndash;", "no times recorded", "no buffer samples", "writes arrived", "RTO", "capture start"):
+        assert absent not in page, absent
+    assert "Give T and R if the target is a restore" in page and "--show-values --run-dir RESTRICTED_DIR" in page
+    assert "order#extra" in page and "canary-" not in page
+    # and summary.json holds what the run knows, nothing null or empty
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["schema_version"] == 2 and summary["kind"] == "reconcile"
+    assert summary["differences"] == {"missing": 1, "extra": 1, "changed": 1, "total": 3}
+    for absent in ("timings", "buffer", "rto_seconds", "capture_start", "drill", "faults", "restore_time", "mode"):
+        assert absent not in summary, absent
+    assert [step["rule"] for step in summary["next_steps"]] == ["no_window", "missing_or_extra", "changed"]
+    assert None not in summary.values() and [] not in summary.values() and {} not in summary.values()
+    # and the notebook's view of the step says the same, without empty columns
+    notebook = (run / "04_reconcile.ipynb").read_text()
+    assert "What to do next" in notebook and "NaT" not in notebook

@@ -166,6 +166,16 @@ def test_drill_redacts_keys_by_default(monkeypatch, argv, expected):
     assert seen["redact_keys"] is expected
 
 
+@pytest.mark.parametrize("argv, expected", [([], None), (["--rto-target", "300"], 300.0)])
+def test_drill_passes_its_rto_target_for_the_report_to_check(monkeypatch, argv, expected):
+    from runbook_lib import drill
+
+    seen = {}
+    monkeypatch.setattr(drill, "drill", lambda **kwargs: seen.update(kwargs) or runner.RunResult("", [], 0))
+    assert cli.main(["drill", *argv]) == 0
+    assert seen["rto_target"] == expected
+
+
 def test_run_passes_the_cfn_role_to_the_steps_that_check_deploy_and_delete_the_stack(monkeypatch, tmp_path):
     seen = _capture_run(monkeypatch, tmp_path)
     role = "arn:aws:iam::123456789012:role/cfn-service-role-pitr-runbook"

@@ -105,7 +105,7 @@ def test_summary_and_report_carry_one_entry_per_fault():
 
 def test_report_without_faults_has_no_fault_section():
     assert "Injected faults" not in render_html(_reconciliation(), STATE)
-    assert run_summary(_reconciliation(), STATE)["faults"] == []
+    assert "faults" not in run_summary(_reconciliation(), STATE)
 
 
 def test_poison_redrive_drill_gets_a_dlq_the_runbook_allows_and_a_redrive_in_03():
@@ -136,3 +136,23 @@ def test_applier_crash_drill_deploys_a_visibility_timeout_a_killed_batch_comes_b
     # the buffer's default MaxReceiveCount keeps a crashed message out of the DLQ as long as the runbook requires
     default_receives = int(buffer.load_template()["Parameters"]["MaxReceiveCount"]["Default"])
     assert default_receives * visibility >= buffer.REDRIVE_MIN_SECONDS
+
+
+def test_a_drill_records_its_facts_in_the_run_state_and_the_report_shows_them(tmp_path):
+    from runbook_lib import run_state
+    from runbook_lib.report import summarize
+
+    # GIVEN the facts a drill records before step 04 (unknown ones left out)
+    drill.record_drill(tmp_path, mode="rollback", automation="notebook", items=150, faults=["partial-send"],
+                       rto_target_seconds=60.0, incident_keys=20, redact_keys=True, as_operator=True, runs_dir="runs",
+                       traffic={"rate": 15.0, "puts": 3, "updates": 2, "deletes": 1}, unknown=None)
+    view = run_state.load(tmp_path).view()
+    assert "unknown" not in view["drill"]
+    # WHEN the report is made from that state
+    summary = summarize(_reconciliation(), {**STATE, "drill": view["drill"]})
+    page = render_html(_reconciliation(), {**STATE, "drill": view["drill"]}, summary=summary)
+    # THEN the run is a drill, its facts and checks are shown and in summary.json
+    assert summary.kind == "drill" and "<h2>Drill</h2>" in page and "1 min 0 s" in page
+    data = summary.to_json()
+    assert data["drill"]["faults"] == ["partial-send"] and data["drill"]["rto_target_seconds"] == 60.0
+    assert {c["check"] for c in data["drill"]["checks"]} >= {"verdict", "rto_target", "fault_injected", "incident_explained"}

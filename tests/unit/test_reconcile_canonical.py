@@ -290,7 +290,7 @@ def test_reconciliation_is_frozen_and_answers_questions():
     assert r.sample(1) == (d2,)  # unexplained first
     s = r.summary()
     assert s["differences"] == {"missing": 1, "extra": 0, "changed": 1, "total": 2}
-    assert s["sample"][1]["last_change"] == "2026-11-28T05:00:00+00:00"
+    assert s["sample"][1]["last_change"] == "2026-11-28T05:00:00Z"
     frame = r.to_dataframe()
     assert list(frame["kind"]) == ["missing", "changed"]
     assert frame.loc[0, "key"] == '{"pk":{"S":"a"}}'

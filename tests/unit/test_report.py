@@ -114,7 +114,7 @@ def _golden(name: str, text: str) -> None:
 
 def test_summary_json_matches_golden(tmp_path):
     paths = write_reports(tmp_path, _reconciliation(), STATE)
-    _golden("summary.json", paths.summary.read_text(encoding="utf-8"))
+    _golden("summary.json", paths.summary.read_text(encoding="utf-8").replace(str(tmp_path), "RUN_DIR"))
 
 
 def test_differences_csv_matches_golden(tmp_path):
@@ -129,15 +129,15 @@ def test_summary_has_run_figures():
     assert s["catch_up_seconds"] == 120.0
     # peak 1200 at 05:21:00, 0 at 05:22:30: 1200 messages in 90 s
     assert s["drain_rate_per_second"] == pytest.approx(13.333, abs=1e-3)
-    assert s["restore_time"] == "2026-11-28T05:00:00+00:00"
-    assert s["capture_start"] == "2026-11-28T04:58:00+00:00"
+    assert s["restore_time"] == "2026-11-28T05:00:00Z"
+    assert s["capture_start"] == "2026-11-28T04:58:00Z"
     assert s["items_per_second"] == 799.6
     json.dumps(s)
 
 
 def test_summary_without_state_still_renders():
     s = run_summary(_reconciliation(verdict=PASS), {})
-    assert s["rto_seconds"] is None and s["drain_rate_per_second"] is None
+    assert "rto_seconds" not in s and "drain_rate_per_second" not in s
 
 
 def test_drain_rate_needs_a_falling_buffer():
@@ -265,7 +265,7 @@ def test_a_fail_with_keys_lost_says_so_in_the_headline():
 def test_a_run_without_the_buffers_accounting_has_no_headline_and_says_nothing_of_it():
     page = render_html(_reconciliation(verdict=PASS), {})
     assert "writes arrived" not in page and "dead-lettered" not in page
-    assert run_summary(_reconciliation(verdict=PASS), {})["buffer"] is None
+    assert "buffer" not in run_summary(_reconciliation(verdict=PASS), {})
 
 
 def test_a_run_whose_buffer_logs_were_refused_says_the_accounting_could_not_be_read_and_why():

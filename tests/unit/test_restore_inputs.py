@@ -75,3 +75,12 @@ def test_clock_is_utc_to_the_second_without_an_offset():
     paris = timezone(timedelta(hours=1))
     assert times.clock(datetime(2026, 11, 28, 6, 0, 5, 999999, tzinfo=paris)) == "2026-11-28 05:00:05"
     assert times.clock(datetime(2026, 11, 28, 5, 0, 5)) == "2026-11-28 05:00:05"  # naive: taken as UTC
+
+
+def test_iso_second_is_utc_to_the_second_with_z():
+    from runbook_lib import times
+
+    paris = timezone(timedelta(hours=1))
+    assert times.iso_second(datetime(2026, 11, 28, 6, 0, 5, 999999, tzinfo=paris)) == "2026-11-28T05:00:05Z"
+    assert times.iso_second(datetime(2026, 11, 28, 5, 0, 5)) == "2026-11-28T05:00:05Z"  # naive: taken as UTC
+    assert times.parse_iso(times.iso_second(datetime(2026, 11, 28, 5, 0, 5))) == datetime(2026, 11, 28, 5, 0, 5, tzinfo=timezone.utc)

@@ -37,6 +37,7 @@ def _full_state() -> run_state.RunState:
         fallbacks=[run_state.Fallback(step="03_monitor", what="replay on", why="event lost", at=T("2026-11-28T05:21:00Z"),
                                       active=T("2026-11-28T05:20:30Z"), event_grace_seconds=5.0, rule_dlq_messages=1)],
         faults=[{"name": "event-lost", "injected": {"restore events dropped": 1}}],
+        drill={"mode": "rollback", "items": 150, "faults": ["event-lost"], "rto_target_seconds": 60.0},
         preflight=[run_state.PreflightRow(check="pitr", status="PASS", finding="on", remedy="", code=None)],
         settings_snapshot={"table": "orders", "ttl": {"enabled": False}},
         pipeline=run_state.PipelineActivity(T("2026-11-28T05:22:31Z"), {"applier": {"totals": {"puts": 3}}, "dlq_depth": 0}),
@@ -58,6 +59,8 @@ def test_a_saved_run_state_loads_back_equal_with_aware_utc_times(tmp_path):
     # the buffer's accounting and the message size step 00 checked travel to steps 01 and 04
     assert loaded.pipeline.counts["applier"]["totals"]["puts"] == 3 and loaded.preflight_max_message_bytes == 1048576
     assert loaded.view()["pipeline"] == {"applier": {"totals": {"puts": 3}}, "dlq_depth": 0}
+    # a drill's own facts reach the report through the view
+    assert loaded.view()["drill"]["rto_target_seconds"] == 60.0
     # the file is written atomically: no temporary file is left next to it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
