@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
     p.add_argument("--rto-target", type=_positive_float, default=None, metavar="SECONDS",
-                   help="the RTO the drill must meet (restore called -> target ACTIVE): the report checks it")
+                   help="the RTO the drill must meet (restore called -> target ACTIVE): the report checks it, and a drill over it exits 1")
     _verbose_flag(p)
     p.set_defaults(func=cmd_drill)
 

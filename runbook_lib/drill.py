@@ -402,10 +402,28 @@ def drill(
                 result = runner.run(params, before_step=before, after_step=out.step_finished)
         finally:
             traffic.stop()
+    missed = fail_on_missed_checks(result)
     record = append_history(runs, result, mode=mode, items=items, automation=automation, faults=list(fault_names))
     out.line("report", *_report_line(result, record))
+    for check in missed:
+        out.line("drill check", "missed", None, f"{check.get('check')}: {check.get('detail')}")
     out.write(f"drill {mode} ({automation}): {result.verdict or 'no verdict'} in {console.duration(clock() - started)}")
     return result
+
+
+def fail_on_missed_checks(result: runner.RunResult) -> list[dict[str, Any]]:
+    """The drill's checks that were not met (from the run's ``summary.json``; none without one). A
+    drill stands for its checks as well as its verdict (RTO within ``--rto-target``, each fault
+    injected, ...): a missed one turns a passing run's exit status into 1, as a FAIL. An exit status
+    that already says more (2, 3) is kept."""
+    path = Path(result.run_dir) / "summary.json"
+    if not path.exists():
+        return []
+    drill_part = json.loads(path.read_text()).get("drill") or {}
+    missed = [c for c in drill_part.get("checks") or [] if not c.get("ok")]
+    if missed and result.exit_code == 0:
+        result.exit_code = 1
+    return missed
 
 
 def _sleep_with_bar(out: console.Console, what: str, seconds: float) -> None:

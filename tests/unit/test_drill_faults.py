@@ -156,3 +156,25 @@ def test_a_drill_records_its_facts_in_the_run_state_and_the_report_shows_them(tm
     data = summary.to_json()
     assert data["drill"]["faults"] == ["partial-send"] and data["drill"]["rto_target_seconds"] == 60.0
     assert {c["check"] for c in data["drill"]["checks"]} >= {"verdict", "rto_target", "fault_injected", "incident_explained"}
+
+
+@pytest.mark.parametrize("checks, exit_before, exit_after", [
+    ([{"check": "verdict", "ok": True, "detail": "PASS"}, {"check": "rto", "ok": False, "detail": "RTO 7 s over 1 s"}], 0, 1),
+    ([{"check": "verdict", "ok": True, "detail": "PASS"}, {"check": "rto", "ok": True, "detail": "RTO 7 s"}], 0, 0),
+    ([{"check": "rto", "ok": False, "detail": "RTO 7 s over 1 s"}], 2, 2),  # an operator error says more
+])
+def test_a_missed_drill_check_makes_a_passing_drill_exit_1(tmp_path, checks, exit_before, exit_after):
+    from runbook_lib.runner import RunResult
+
+    (tmp_path / "summary.json").write_text(json.dumps({"verdict": "PASS", "drill": {"checks": checks}}))
+    result = RunResult(run_dir=str(tmp_path), steps_done=[], exit_code=exit_before)
+    missed = drill.fail_on_missed_checks(result)
+    assert result.exit_code == exit_after
+    assert [c["check"] for c in missed] == [c["check"] for c in checks if not c["ok"]]
+
+
+def test_a_drill_without_summary_has_no_missed_checks(tmp_path):
+    from runbook_lib.runner import RunResult
+
+    result = RunResult(run_dir=str(tmp_path), steps_done=[], exit_code=3)
+    assert drill.fail_on_missed_checks(result) == [] and result.exit_code == 3
