@@ -74,6 +74,7 @@ EXTENSIONS = (
     "sqs_redrive",
     "stats",
     "table_settings",
+    "cfn_dynamodb",
     "app_autoscaling",
     "stepfunctions",
     "secrets",
