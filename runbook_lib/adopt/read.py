@@ -86,6 +86,19 @@ def read_table(target: AwsTarget, table: str) -> TableState:
     """Read ``table``; a missing table is a :class:`PreconditionError` naming it (nothing written)."""
     ddb = target.client("dynamodb")
     description = describe_table(target, table, client=ddb)
+    ttl = ddb.describe_time_to_live(TableName=table).get("TimeToLiveDescription") or {}
+    backups = ddb.describe_continuous_backups(TableName=table).get("ContinuousBackupsDescription") or {}
+    tags = list_tags(ddb, description["TableArn"])
+    notes = notes_on(description, ttl, tags)
+    sse_kind, key_arn = sse_of(target, description, notes)
+    return TableState(
+        region=target.region_name, table=description, ttl=ttl, continuous_backups=backups, tags=tags,
+        sse_kind=sse_kind, kms_key_arn=key_arn, notes=notes,
+    )
+
+
+def notes_on(description: dict[str, Any], ttl: dict[str, Any], tags: list[dict[str, str]]) -> list[str]:
+    """What the operator should know before importing: states still changing, what was left out."""
     notes: list[str] = []
     if description.get("TableStatus") != "ACTIVE":
         notes.append(f"table status is {description.get('TableStatus')}: import it once it is ACTIVE")
@@ -94,18 +107,15 @@ def read_table(target: AwsTarget, table: str) -> TableState:
             notes.append(f"index {index['IndexName']} is being deleted: left out")
         elif index.get("IndexStatus") not in (None, "ACTIVE"):
             notes.append(f"index {index['IndexName']} is {index['IndexStatus']}: import once it is ACTIVE")
-    ttl = ddb.describe_time_to_live(TableName=table).get("TimeToLiveDescription") or {}
     if ttl.get("TimeToLiveStatus") in ("ENABLING", "DISABLING"):
         notes.append(f"TTL is {ttl['TimeToLiveStatus']}: written as it will be once that settles")
-    backups = ddb.describe_continuous_backups(TableName=table).get("ContinuousBackupsDescription") or {}
-    tags = list_tags(ddb, description["TableArn"])
     if any(t["Key"].startswith("aws:") for t in tags):
         notes.append("tags with the aws: prefix are AWS's own (no one can set them): left out")
-    sse_kind, key_arn = sse_of(target, description, notes)
-    return TableState(
-        region=target.region_name, table=description, ttl=ttl, continuous_backups=backups, tags=tags,
-        sse_kind=sse_kind, kms_key_arn=key_arn, notes=notes,
-    )
+    owner = next((t["Value"] for t in tags if t["Key"] == "aws:cloudformation:stack-name"), None)
+    if owner:
+        notes.append(f"the table is tagged as a resource of stack {owner}: a resource belongs to one stack only; "
+                     "remove it from that stack (with DeletionPolicy Retain) before importing it elsewhere")
+    return notes
 
 
 def list_tags(ddb, arn: str) -> list[dict[str, str]]:

@@ -7,7 +7,8 @@ the AWS managed key ``alias/aws/dynamodb``, ``kms_key_arn`` only for another key
 ``attribute_name`` only when enabled; ``point_in_time_recovery`` with ``recovery_period_in_days``;
 the ``import`` block (Terraform 1.5 and later) names the table by its ``name``. GSIs use
 ``hash_key``/``range_key``, which every provider version 5 and 6 takes (6 deprecates them for
-``key_schema`` blocks, with a warning only). ``lifecycle { prevent_destroy = true }`` stands for
+``key_schema`` blocks, with a warning only), except a GSI with a multi-attribute key, which only
+``key_schema`` blocks (provider 6) can describe. ``lifecycle { prevent_destroy = true }`` stands for
 CloudFormation's ``DeletionPolicy: Retain``: a plan that would delete or replace the table fails.
 """
 
@@ -91,13 +92,24 @@ def _key(schema: list[dict[str, str]], kind: str) -> str | None:
     return next((k["AttributeName"] for k in schema if k["KeyType"] == kind), None)
 
 
+def _multi_attribute(schema: list[dict[str, str]]) -> bool:
+    """A GSI key of more than one HASH or RANGE attribute (DynamoDB's multi-attribute keys)."""
+    kinds = [k["KeyType"] for k in schema]
+    return kinds.count("HASH") > 1 or kinds.count("RANGE") > 1
+
+
 def _index_body(block: Block, index: dict[str, Any], *, hash_key: bool) -> None:
     block.set("name", index["IndexName"])
-    if hash_key:
-        block.set("hash_key", _key(index["KeySchema"], "HASH"))
-    range_key = _key(index["KeySchema"], "RANGE")
-    if range_key:
-        block.set("range_key", range_key)
+    if hash_key and _multi_attribute(index["KeySchema"]):
+        # only key_schema blocks can say it (provider 6); hash_key/range_key hold one attribute each
+        for key in index["KeySchema"]:
+            block.block("key_schema").set("attribute_name", key["AttributeName"]).set("key_type", key["KeyType"])
+    else:
+        if hash_key:
+            block.set("hash_key", _key(index["KeySchema"], "HASH"))
+        range_key = _key(index["KeySchema"], "RANGE")
+        if range_key:
+            block.set("range_key", range_key)
     block.set("projection_type", index["Projection"]["ProjectionType"])
     if index["Projection"].get("NonKeyAttributes"):
         block.set("non_key_attributes", list(index["Projection"]["NonKeyAttributes"]))

@@ -24,8 +24,12 @@ from runbook_lib.aws.clients import AwsTarget
 from runbook_lib.errors import PreconditionError
 
 REGION = "us-east-1"
-#: a tag value HCL and YAML must escape: quotes, a backslash, both template sequences, a newline
+#: a string HCL must escape: quotes, a backslash, both template sequences, a newline (a DynamoDB tag
+#: cannot hold most of these, a Terraform string must still survive them)
 AWKWARD = 'say "hi" \\ ${var.x} %{if y} and\nmore'
+#: a tag value as awkward as DynamoDB allows ("Tagging restrictions in DynamoDB": letters, white
+#: space, numbers and + - = . _ : /): YAML must quote it
+TAG_VALUE = "a: b + c = d/e _f."
 
 
 def _create(ddb, name: str, kind: str, kms_key_arn: str | None = None) -> None:
@@ -52,7 +56,7 @@ def _create(ddb, name: str, kind: str, kms_key_arn: str | None = None) -> None:
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             SSESpecification={"Enabled": True},  # the AWS managed key aws/dynamodb
             DeletionProtectionEnabled=True, TableClass="STANDARD_INFREQUENT_ACCESS",
-            Tags=[{"Key": f"team-{i:02d}", "Value": f"value {i}"} for i in range(12)] + [{"Key": "awkward", "Value": AWKWARD}],
+            Tags=[{"Key": f"team-{i:02d}", "Value": f"value {i}"} for i in range(12)] + [{"Key": "awkward", "Value": TAG_VALUE}],
         )
         ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
         ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
@@ -170,7 +174,7 @@ def test_cloudformation_template_describes_the_table_with_retain_policies(made, 
     if kind == "provisioned":
         assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7}
-        assert len(props["Tags"]) == 13 and {"Key": "awkward", "Value": AWKWARD} in props["Tags"]  # two pages of tags
+        assert len(props["Tags"]) == 13 and {"Key": "awkward", "Value": TAG_VALUE} in props["Tags"]  # two pages of tags
         assert props["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"] == {"ReadCapacityUnits": 2, "WriteCapacityUnits": 1}
         assert (props["TableClass"], props["DeletionProtectionEnabled"]) == ("STANDARD_INFREQUENT_ACCESS", True)
     if kind == "on-demand":
@@ -431,3 +435,75 @@ def test_missing_table_is_a_precondition_error_naming_it(target):
     with pytest.raises(PreconditionError) as err:
         adopt(target, "gone-table", "terraform")
     assert err.value.table == "gone-table" and err.value.code == "ResourceNotFoundException"
+
+
+def test_gsi_with_a_multi_attribute_key_is_written_as_key_schema_blocks():
+    """DynamoDB GSIs may have up to four HASH and four RANGE attributes; the provider's hash_key and
+    range_key hold one each, its key_schema blocks all of them (aws_dynamodb_table, provider 6)."""
+    from runbook_lib.adopt.read import AWS_OWNED, TableState
+
+    schema = [{"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "HASH"},
+              {"AttributeName": "c", "KeyType": "RANGE"}]
+    state = TableState(region=REGION, ttl={}, continuous_backups={}, tags=[], sse_kind=AWS_OWNED, table={
+        "TableName": "multi", "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("id", "a", "b", "c")],
+        "GlobalSecondaryIndexes": [{"IndexName": "g", "KeySchema": schema, "Projection": {"ProjectionType": "ALL"},
+                                    "IndexStatus": "ACTIVE"}]})
+    gsi = _parse_hcl(terraform.render(state))["resource"][0]["aws_dynamodb_table"]["multi"]["global_secondary_index"][0]
+    assert "hash_key" not in gsi and "range_key" not in gsi
+    assert gsi["key_schema"] == [{"attribute_name": k["AttributeName"], "key_type": k["KeyType"]} for k in schema]
+    props = cloudformation.properties(state)
+    assert props["GlobalSecondaryIndexes"][0]["KeySchema"] == schema
+
+
+def test_aws_prefixed_tags_are_left_out_of_both_outputs():
+    """DynamoDB reserves the aws: prefix ("Tagging restrictions in DynamoDB", Amazon DynamoDB Developer
+    Guide, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TaggingRestrictions.html):
+    a template that set one would fail."""
+    from runbook_lib.adopt.read import AWS_OWNED, TableState
+
+    state = TableState(region=REGION, ttl={}, continuous_backups={}, sse_kind=AWS_OWNED, table={
+        "TableName": "tagged", "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}},
+        tags=[{"Key": "aws:cloudformation:stack-name", "Value": "s"}, {"Key": "team", "Value": "a"}])
+    assert cloudformation.properties(state)["Tags"] == [{"Key": "team", "Value": "a"}]
+    assert _parse_hcl(terraform.render(state))["resource"][0]["aws_dynamodb_table"]["tagged"]["tags"] == {"team": "a"}
+
+
+def test_notes_name_what_is_still_changing_and_what_is_left_out():
+    """No sandbox: DynamoDB refuses to let anyone set an ``aws:`` tag, so the notes are checked on
+    descriptions in DescribeTable's, DescribeTimeToLive's and ListTagsOfResource's shapes."""
+    from runbook_lib.adopt.read import notes_on
+
+    description = {"TableStatus": "UPDATING", "GlobalSecondaryIndexes": [
+        {"IndexName": "old", "IndexStatus": "DELETING"}, {"IndexName": "new", "IndexStatus": "CREATING"},
+        {"IndexName": "ok", "IndexStatus": "ACTIVE"}]}
+    notes = notes_on(description, {"TimeToLiveStatus": "ENABLING", "AttributeName": "x"},
+                     [{"Key": "aws:cloudformation:stack-name", "Value": "old-stack"}, {"Key": "team", "Value": "a"}])
+    assert [n.split(":")[0] for n in notes] == [
+        "table status is UPDATING", "index old is being deleted", "index new is CREATING", "TTL is ENABLING",
+        "tags with the aws", "the table is tagged as a resource of stack old-stack"]
+    assert notes_on({"TableStatus": "ACTIVE"}, {"TimeToLiveStatus": "ENABLED"}, [{"Key": "team", "Value": "a"}]) == []
+
+
+def test_a_refused_describe_key_writes_the_key_by_arn_with_a_note(aws, made, endpoint, monkeypatch):
+    """An operator without kms:DescribeKey (AccessDeniedException, AWS KMS API Reference, DescribeKey)
+    still gets a template: the key by its ARN, and a note saying it may be aws/dynamodb."""
+    from runbook_lib.aws import clients
+
+    table = made("provisioned")  # the AWS managed key
+    iam = aws("iam")
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="tables", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+            "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:DescribeContinuousBackups",
+            "dynamodb:ListTagsOfResource"]}]}))
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    monkeypatch.setenv(clients.SANDBOX_ACCESS_KEY_ENV, key["AccessKeyId"])
+    monkeypatch.setenv(clients.SANDBOX_SECRET_KEY_ENV, key["SecretAccessKey"])
+    result = adopt(AwsTarget(REGION, endpoint), table, "cloudformation")
+    sse = yaml.safe_load(result.text)["Resources"][cloudformation.logical_id(table)]["Properties"]["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["KMSMasterKeyId"].startswith("arn:aws:kms:")
+    assert any("kms:DescribeKey was refused (AccessDeniedException)" in note for note in result.notes)
