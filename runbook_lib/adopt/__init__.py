@@ -68,19 +68,25 @@ def adopt(target: AwsTarget, table: str, fmt: str, *, out: str | os.PathLike | N
     adoption = render(state, fmt, file_name=str(path) if path else default_name, stack=stack)
     if path is None:
         return adoption
-    text = adoption.commented()
-    if force:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    else:
-        try:
+    _write(path, adoption.commented(), force=force, table=table)
+    return Adoption(**{**adoption.__dict__, "path": str(path)})
+
+
+def _write(path: Path, text: str, *, force: bool, table: str) -> None:
+    try:
+        if force:  # whole or not at all: a reader never sees half a template
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        else:
             with open(path, "x") as fh:  # exclusive: a file made since the check above is not overwritten
                 fh.write(text)
-        except FileExistsError:
-            raise PreconditionError(f"{path} exists: choose another --out, or pass --force to overwrite it",
-                                    table=table) from None
-    return Adoption(**{**adoption.__dict__, "path": str(path)})
+    except FileExistsError:
+        raise PreconditionError(f"{path} exists: choose another --out, or pass --force to overwrite it",
+                                table=table) from None
+    except OSError as err:
+        raise InputError(f"cannot write {path} ({err.strerror or err}): choose an --out in a folder you can write to",
+                         table=table) from None
 
 
 __all__ = ["Adoption", "FORMATS", "TableState", "adopt", "read_table", "render"]

@@ -72,8 +72,7 @@ def properties(state: TableState) -> dict[str, Any]:
     props: dict[str, Any] = {
         "TableName": state.name,
         "BillingMode": state.billing_mode,
-        "AttributeDefinitions": [{"AttributeName": a["AttributeName"], "AttributeType": a["AttributeType"]}
-                                 for a in t["AttributeDefinitions"]],
+        "AttributeDefinitions": state.attribute_definitions(),
         "KeySchema": _keys(t["KeySchema"]),
     }
     if provisioned:

@@ -81,6 +81,15 @@ class TableState:
     def local_indexes(self) -> list[dict[str, Any]]:
         return list(self.table.get("LocalSecondaryIndexes") or [])
 
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        """The key attributes of the table and of the indexes written: CloudFormation refuses a
+        definition no key schema uses (one of an index being deleted, left out)."""
+        used = {k["AttributeName"] for k in self.table["KeySchema"]}
+        for index in self.global_indexes() + self.local_indexes():
+            used |= {k["AttributeName"] for k in index["KeySchema"]}
+        return [{"AttributeName": a["AttributeName"], "AttributeType": a["AttributeType"]}
+                for a in self.table["AttributeDefinitions"] if a["AttributeName"] in used]
+
 
 def read_table(target: AwsTarget, table: str) -> TableState:
     """Read ``table``; a missing table is a :class:`PreconditionError` naming it (nothing written)."""

@@ -142,7 +142,7 @@ def resource(state: TableState) -> Block:
     r.set("stream_enabled", state.stream_view_type is not None)
     if state.stream_view_type:
         r.set("stream_view_type", state.stream_view_type)
-    for attribute in t["AttributeDefinitions"]:
+    for attribute in state.attribute_definitions():
         r.block("attribute").set("name", attribute["AttributeName"]).set("type", attribute["AttributeType"])
     for index in state.global_indexes():
         gsi = r.block("global_secondary_index")

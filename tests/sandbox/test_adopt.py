@@ -423,6 +423,13 @@ def test_adopt_refuses_to_overwrite_out_unless_forced(made, endpoint, tmp_path, 
     assert "terraform plan" in printed and f'id = "{table}"' in out.read_text()
 
 
+def test_adopt_into_a_folder_that_does_not_exist_exits_2_naming_it(made, endpoint, tmp_path, capsys):
+    table = made("plain")
+    out = tmp_path / "no-such-folder" / "t.yaml"
+    assert cli.main(["adopt", "--table", table, "--format", "cloudformation", "--out", str(out), "--endpoint-url", endpoint]) == 2
+    assert str(out) in capsys.readouterr().err and not out.exists()
+
+
 def test_adopt_without_out_prints_the_template_with_the_steps_as_comments(made, endpoint, capsys):
     table = made("plain")
     assert cli.main(["adopt", "--table", table, "--format", "cloudformation", "--endpoint-url", endpoint, "--region", REGION]) == 0
@@ -455,6 +462,30 @@ def test_gsi_with_a_multi_attribute_key_is_written_as_key_schema_blocks():
     assert gsi["key_schema"] == [{"attribute_name": k["AttributeName"], "key_type": k["KeyType"]} for k in schema]
     props = cloudformation.properties(state)
     assert props["GlobalSecondaryIndexes"][0]["KeySchema"] == schema
+
+
+def test_an_index_being_deleted_is_left_out_with_its_key_attributes():
+    """CloudFormation refuses an AttributeDefinitions entry that no key schema uses; an index in
+    DELETING (DescribeTable's IndexStatus) will be gone, so neither it nor its keys are written."""
+    from runbook_lib.adopt.read import AWS_OWNED, TableState
+
+    state = TableState(region=REGION, ttl={}, continuous_backups={}, tags=[], sse_kind=AWS_OWNED, table={
+        "TableName": "t", "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("id", "gone", "kept")],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": "old", "IndexStatus": "DELETING", "KeySchema": [{"AttributeName": "gone", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "new", "IndexStatus": "ACTIVE", "KeySchema": [{"AttributeName": "kept", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "KEYS_ONLY"}}]})
+    props = cloudformation.properties(state)
+    assert [a["AttributeName"] for a in props["AttributeDefinitions"]] == ["id", "kept"]
+    assert [i["IndexName"] for i in props["GlobalSecondaryIndexes"]] == ["new"]
+    text = yaml.safe_dump({"Resources": {"T": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+                                               "UpdateReplacePolicy": "Retain", "Properties": props}}})
+    assert lint(text, config=ManualArgs(regions=[REGION])) == []
+    resource = _parse_hcl(terraform.render(state))["resource"][0]["aws_dynamodb_table"]["t"]
+    assert [a["name"] for a in resource["attribute"]] == ["id", "kept"]
 
 
 def test_aws_prefixed_tags_are_left_out_of_both_outputs():
