@@ -116,6 +116,9 @@ def notes_on(description: dict[str, Any], ttl: dict[str, Any], tags: list[dict[s
             notes.append(f"index {index['IndexName']} is being deleted: left out")
         elif index.get("IndexStatus") not in (None, "ACTIVE"):
             notes.append(f"index {index['IndexName']} is {index['IndexStatus']}: import once it is ACTIVE")
+    if description.get("Replicas"):
+        notes.append("the table has replicas (a global table): AWS::DynamoDB::Table and this HCL describe this "
+                     "region's table only; a global table is AWS::DynamoDB::GlobalTable, or replica blocks in Terraform")
     if ttl.get("TimeToLiveStatus") in ("ENABLING", "DISABLING"):
         notes.append(f"TTL is {ttl['TimeToLiveStatus']}: written as it will be once that settles")
     if any(t["Key"].startswith("aws:") for t in tags):

@@ -508,13 +508,14 @@ def test_notes_name_what_is_still_changing_and_what_is_left_out():
     descriptions in DescribeTable's, DescribeTimeToLive's and ListTagsOfResource's shapes."""
     from runbook_lib.adopt.read import notes_on
 
-    description = {"TableStatus": "UPDATING", "GlobalSecondaryIndexes": [
+    description = {"TableStatus": "UPDATING", "Replicas": [{"RegionName": "eu-west-1"}], "GlobalSecondaryIndexes": [
         {"IndexName": "old", "IndexStatus": "DELETING"}, {"IndexName": "new", "IndexStatus": "CREATING"},
         {"IndexName": "ok", "IndexStatus": "ACTIVE"}]}
     notes = notes_on(description, {"TimeToLiveStatus": "ENABLING", "AttributeName": "x"},
                      [{"Key": "aws:cloudformation:stack-name", "Value": "old-stack"}, {"Key": "team", "Value": "a"}])
     assert [n.split(":")[0] for n in notes] == [
-        "table status is UPDATING", "index old is being deleted", "index new is CREATING", "TTL is ENABLING",
+        "table status is UPDATING", "index old is being deleted", "index new is CREATING",
+        "the table has replicas (a global table)", "TTL is ENABLING",
         "tags with the aws", "the table is tagged as a resource of stack old-stack"]
     assert notes_on({"TableStatus": "ACTIVE"}, {"TimeToLiveStatus": "ENABLED"}, [{"Key": "team", "Value": "a"}]) == []
 
