@@ -275,6 +275,22 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_adopt(args: argparse.Namespace) -> int:
+    from .adopt import adopt
+    from .aws.clients import AwsTarget
+
+    result = adopt(AwsTarget(args.region, args.endpoint_url), args.table, args.format, out=args.out,
+                   force=args.force, stack=args.stack_name)
+    if result.path is None:
+        sys.stdout.write(result.commented())
+        return EXIT_OK
+    print(f"{result.path}: {args.format} for table {result.table}; import it with:")
+    print("\n".join(f"  {line}" for line in result.steps))
+    for note in result.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 
@@ -397,6 +413,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "whose trail the CloudTrail check reads (default: --account)")
     p.add_argument("--out-dir", default=None, help="write operator-policy-N.json files here instead of printing")
     p.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser("adopt", help="the table as it stands as a CloudFormation template or Terraform HCL, with the import steps")
+    _aws_flags(p)
+    p.add_argument("--table", required=True)
+    p.add_argument("--format", choices=("cloudformation", "terraform"), required=True)
+    p.add_argument("--out", default=None, help="write here (default: print, the steps as comments)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--stack-name", default=None, help="CloudFormation: the new stack's name in the steps (default: from the table's)")
+    p.set_defaults(func=cmd_adopt)
 
     p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")
     p.add_argument("--runs-dir", default="runs")

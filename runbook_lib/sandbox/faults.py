@@ -76,6 +76,7 @@ EXTENSIONS = (
     "sqs_redrive",
     "stats",
     "table_settings",
+    "cfn_dynamodb",
     "app_autoscaling",
     "stepfunctions",
     "secrets",

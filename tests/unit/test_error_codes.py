@@ -151,6 +151,9 @@ SANDBOX_RAISES = [
     ("events", "PutTargets", "ValidationException"),
     # secrets.py: AWS::SecretsManager::Secret with both SecretString and GenerateSecretString
     ("cloudformation", "CreateStack", "ValidationError"),
+    # cfn_dynamodb.py: IMPORT change sets (ResourcesToImport, DeletionPolicy, Outputs), and one not AVAILABLE
+    ("cloudformation", "CreateChangeSet", "ValidationError"),
+    ("cloudformation", "ExecuteChangeSet", "InvalidChangeSetStatus"),
 ]
 
 #: (service, operation, code): codes the sandbox reads from a call it makes (events.py maps what
