@@ -31,7 +31,9 @@ rules are in ``table_settings_state.py``, Application Auto Scaling's fixes in ``
   kept and described (a value of -1 removes that maximum, as on AWS). ``UpdateTable`` with one of
   the two ``WarmThroughput`` values dropped the other: here the other is kept.
 - ``TagResource`` / ``UntagResource`` on the ARN of a table that does not exist succeeded: here
-  ``ResourceNotFoundException``.
+  ``ResourceNotFoundException``. ``TagResource`` and ``CreateTable`` took any tag: here a key or
+  value with the reserved ``aws:`` prefix or a character outside DynamoDB's set is a
+  ``ValidationException`` ("Tagging restrictions in DynamoDB").
 - ``UpdateTimeToLive`` could be called again at once: AWS refuses any further call on the table for
   up to an hour after one (``ValidationException``); here for ``SETTINGS.ttl_change_seconds``
   (3600 by default; tests lower it).
@@ -78,6 +80,7 @@ from .table_settings_state import (
     update_kinesis_destination,
     update_time_to_live_allowed,
     validate_table_options,
+    validate_tags,
 )
 
 _installed = False
@@ -162,6 +165,7 @@ def _tagged_table_check(original):
         arn = self.body.get("ResourceArn")
         if not any(t.table_arn == arn for t in list(self.dynamodb_backend.tables.values())):
             raise ResourceNotFoundException(f"Requested resource not found: {arn}")
+        validate_tags(self.body.get("Tags"))
         return original(self)
 
     return action
@@ -182,6 +186,7 @@ def _update_time_to_live(original):
 def _wrap_create_table(original):
     def create_table(self: DynamoHandler) -> ActionResult:
         validate_table_options(self.body)
+        validate_tags(self.body.get("Tags"))
         original(self)
         table = find_table(self.dynamodb_backend, self.body["TableName"])
         set_table_options(table, {k: v for k, v in self.body.items() if k in ("TableClass", "OnDemandThroughput")})

@@ -29,6 +29,8 @@ resource policies stay until the sandbox is reset.
 
 from __future__ import annotations
 
+import re
+
 import threading
 import time
 from dataclasses import dataclass, field
@@ -342,6 +344,27 @@ def validate_table_options(body: dict) -> None:
             raise MockValidationException(
                 f"OnDemandThroughput {key} must be -1 (no maximum) or at least 1, got {value!r}"
             )
+
+
+#: "Tagging restrictions in DynamoDB" (developer guide,
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TaggingRestrictions.html): "The
+#: allowed characters are letters, white space, and numbers, plus the following special characters:
+#: + - = . _ : /", and the ``aws:`` prefix is AWS's, "which you can't assign".
+_TAG_TEXT = re.compile(r"[\w\s+\-=._:/]*")
+
+
+def validate_tags(tags: list[dict] | None) -> None:
+    """Tags AWS would refuse, before anything changes (``TagResource``, ``CreateTable``): characters
+    outside DynamoDB's set, or a key or value with the reserved ``aws:`` prefix (the message's
+    wording is the sandbox's: AWS documents the rule, not its error text)."""
+    for tag in tags or []:
+        key, value = str(tag.get("Key", "")), str(tag.get("Value", ""))
+        for what, text in (("key", key), ("value", value)):
+            if text.lower().startswith("aws:"):
+                raise MockValidationException(f"Tag {what} {text!r}: the aws: prefix is reserved for AWS-assigned tags")
+            if not _TAG_TEXT.fullmatch(text):
+                raise MockValidationException(
+                    f"Tag {what} {text!r}: only letters, numbers, white space and + - = . _ : / are allowed")
 
 
 def set_table_options(table: Any, body: dict, *, previous_warm: dict | None = None) -> None:

@@ -552,3 +552,30 @@ def test_a_stream_that_is_gone_is_not_shown_as_a_stream_without_policy(aws, worl
     monkeypatch.setattr(reading, "describe_table", stale_stream)
     snap = settings.snapshot(target, "streamed")
     assert snap["unreadable"] == {"stream_resource_policy": "ResourceNotFoundException"}
+
+
+@pytest.mark.parametrize("tag", [
+    {"Key": "aws:cloudformation:stack-name", "Value": "mine"},  # the reserved prefix, any case
+    {"Key": "AWS:team", "Value": "x"},
+    {"Key": "team", "Value": "aws:ops"},
+    {"Key": "owner", "Value": "ops@example.com"},  # '@' is outside DynamoDB's set
+    {"Key": "cost#center", "Value": "1"},
+])
+def test_tags_dynamodb_refuses_are_refused_before_anything_changes(aws, tag):
+    """"Tagging restrictions in DynamoDB"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TaggingRestrictions.html): letters,
+    numbers, white space and + - = . _ : / only; the aws: prefix is assigned by AWS, "which you can't
+    assign". moto took any tag."""
+    ddb = aws("dynamodb")
+    schema = dict(KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    arn = ddb.create_table(TableName="tagged", Tags=[{"Key": "team", "Value": "ops + db/on-call: 1"}],
+                           **schema)["TableDescription"]["TableArn"]
+    with pytest.raises(ClientError) as err:
+        ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "ok", "Value": "fine"}, tag])
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ops + db/on-call: 1"}]
+    with pytest.raises(ClientError) as err:
+        ddb.create_table(TableName="tagged-2", Tags=[tag], **schema)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert "tagged-2" not in ddb.list_tables()["TableNames"]
