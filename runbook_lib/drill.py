@@ -416,10 +416,7 @@ def fail_on_missed_checks(result: runner.RunResult) -> list[dict[str, Any]]:
     drill stands for its checks as well as its verdict (RTO within ``--rto-target``, each fault
     injected, ...): a missed one turns a passing run's exit status into 1, as a FAIL. An exit status
     that already says more (2, 3) is kept."""
-    path = Path(result.run_dir) / "summary.json"
-    if not path.exists():
-        return []
-    drill_part = json.loads(path.read_text()).get("drill") or {}
+    drill_part = runner.read_summary(result.run_dir).get("drill") or {}
     missed = [c for c in drill_part.get("checks") or [] if not c.get("ok")]
     if missed and result.exit_code == 0:
         result.exit_code = 1
@@ -454,10 +451,7 @@ def _report_line(result: runner.RunResult, record: dict[str, Any]) -> tuple[str,
 def append_history(runs_dir: str | Path, result: runner.RunResult, **extra: Any) -> dict[str, Any]:
     runs = Path(runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {}
-    summary_path = Path(result.run_dir) / "summary.json"
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
+    summary = runner.read_summary(result.run_dir)
     counts = summary.get("differences", {}) if isinstance(summary.get("differences"), dict) else {}
     record = {
         "finished": times.iso(times.utcnow()),

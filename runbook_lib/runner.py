@@ -265,8 +265,11 @@ def _reason(step: str, error: str) -> str:
     return console.one_line(error[len(prefix):] if error.startswith(prefix) else error)
 
 
+def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The run's ``summary.json`` as a dict; empty when step 04 has not written one."""
+    summary = Path(run_dir) / "summary.json"
+    return json.loads(summary.read_text()) if summary.exists() else {}
+
+
 def _verdict(run_dir: Path) -> str:
-    summary = run_dir / "summary.json"
-    if not summary.exists():
-        return "UNKNOWN"
-    return str(json.loads(summary.read_text()).get("verdict", "UNKNOWN"))
+    return str(read_summary(run_dir).get("verdict", "UNKNOWN"))
