@@ -48,6 +48,7 @@ keeps it for the recovery period, ``RestoreTableToPointInTime`` of a deleted tab
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from datetime import datetime, timezone
@@ -172,7 +173,8 @@ def _wrap_update_backups(original):
         result = original(self, table_name, point_in_time_spec)
         table = self.get_table(table_name)
         if point_in_time_spec.get("PointInTimeRecoveryEnabled") and not was_on:
-            now = time.time()
+            # to the millisecond, as the API's timestamps carry it: the Earliest a client reads is restorable
+            now = math.floor(time.time() * 1000) / 1000
             table._pitr_journal = Journal.of(table)  # the current items are its first versions
             table._pitr_base = {}  # kept for readers of the former layout: the base is in the journal
             table.continuous_backups["PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"] = now
