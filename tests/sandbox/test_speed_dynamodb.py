@@ -80,3 +80,28 @@ def test_item_answers_round_trip_binary_values(aws, fast_items):
     got = ddb.scan(TableName="speed-bin")["Items"]
     # THEN the bytes are those written
     assert got == [{"pk": {"S": "k"}, "b": {"B": b"\x00\xff\x10"}, "bs": {"BS": [b"\x01", b"\x02\x03"]}}]
+
+
+def test_items_over_the_size_limit_are_refused_and_items_under_it_stored(aws):
+    """"The maximum item size in DynamoDB is 400 KB, which includes both attribute name binary length
+    (UTF-8 length) and attribute value lengths" ("Quotas in Amazon DynamoDB", Amazon DynamoDB Developer
+    Guide, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html): the
+    sandbox's own item constructor (``speed_dynamodb``) keeps moto's check."""
+    from botocore.exceptions import ClientError
+
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "sizes", pitr=False, stream=None)
+    # GIVEN an item of many attributes that stays under the limit, and one whose last attribute crosses it
+    under = {"pk": {"S": "under"}, **{f"a{i:03d}": {"S": "x" * 3_800} for i in range(100)}}
+    over = {"pk": {"S": "over"}, **{f"a{i:03d}": {"S": "x" * 3_800} for i in range(100)}, "last": {"S": "x" * 30_000}}
+    # WHEN both are put THEN the first is stored whole and the second refused as DynamoDB refuses it
+    ddb.put_item(TableName="sizes", Item=under)
+    assert ddb.get_item(TableName="sizes", Key={"pk": {"S": "under"}})["Item"] == under
+    try:
+        ddb.put_item(TableName="sizes", Item=over)
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "ValidationException"
+        assert "Item size has exceeded the maximum allowed size" in exc.response["Error"]["Message"]
+    else:
+        raise AssertionError("an item over 400 KB was stored")
+    assert "Item" not in ddb.get_item(TableName="sizes", Key={"pk": {"S": "over"}})
