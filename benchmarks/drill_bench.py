@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", action="store_true", help=f"{LARGE_ITEMS:,} items")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples of /proc")
     parser.add_argument("--runs-dir", default=None, help="where the drill writes its run (default: a temporary directory)")
+    parser.add_argument("--reconcile-bench", action="store_true",
+                        help="then run benchmarks/reconcile_bench.py on the drill's items (--shape drill, the drill's "
+                             "2 segments, sandbox in its own process) and print the drill's reconcile rate over it")
     parser.add_argument("extra", nargs="*", help="after --: more arguments for pitr-runbook drill")
     args = parser.parse_args(argv)
     if not Path("/proc/self/status").exists():
@@ -291,7 +294,25 @@ def main(argv: list[str] | None = None) -> int:
         runs = Path(args.runs_dir) if args.runs_dir else Path(tmp)
         result = run_drill(items, runs, args.interval, args.extra)
         report(result, items)
+    if args.reconcile_bench:
+        compare_reconcile(result, items)
     return result["exit"]
+
+
+def compare_reconcile(result: dict, items: int) -> None:
+    """The same reconciliation code on the same kind and number of items, outside a drill, right after it."""
+    summary = result["summary"]
+    per_table = (summary.get("items_scanned") or 2 * items) // 2
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "benchmarks" / "reconcile_bench.py"), "--shape", "drill",
+           "--segments", str(summary.get("segments") or 2), "--server-process", "--items", str(per_table)]
+    print(f"\n$ {' '.join(cmd)}   (load average {loadavg()})", flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    print(out.rstrip())
+    m = re.search(r"reconcile\(\), \d+ segments\s+: [\d,]+ items in\s+[\d.]+ s =\s+(\d+) items/s", out)
+    if m and summary.get("items_per_second"):
+        bench = float(m.group(1))
+        print(f"reconcile in the drill / its benchmark on the same items = {summary['items_per_second'] / bench:.2f} "
+              f"({summary['items_per_second']:,.0f} / {bench:,.0f} items/s; goal >= 0.9; load average {loadavg()})")
 
 
 if __name__ == "__main__":
