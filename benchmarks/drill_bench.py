@@ -285,8 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconcile-bench", action="store_true",
                         help="then run benchmarks/reconcile_bench.py on the drill's items (--shape drill, the drill's "
                              "2 segments, sandbox in its own process) and print the drill's reconcile rate over it")
+    parser.add_argument("--compare-load", action="store_true",
+                        help="then measure the sandbox's own BatchWriteItem rate on 20,000 of the drill's items and "
+                             "print the demo table's load rate over it")
+    parser.add_argument("--plain-load", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("extra", nargs="*", help="after --: more arguments for pitr-runbook drill")
     args = parser.parse_args(argv)
+    if args.plain_load:
+        plain_load(args.plain_load)
+        return 0
     if not Path("/proc/self/status").exists():
         parser.error("needs Linux's /proc")
     items = LARGE_ITEMS if args.large else args.items
@@ -294,9 +301,52 @@ def main(argv: list[str] | None = None) -> int:
         runs = Path(args.runs_dir) if args.runs_dir else Path(tmp)
         result = run_drill(items, runs, args.interval, args.extra)
         report(result, items)
+    if args.compare_load:
+        compare_load(result, min(items, DEFAULT_ITEMS))
     if args.reconcile_bench:
         compare_reconcile(result, items)
     return result["exit"]
+
+
+def plain_load(count: int) -> None:
+    """Child process: the sandbox's own BatchWriteItem rate, as the drill loads (sandbox in this process,
+    the drill's items, 25 per call), on a table without stream or PITR; prints one line."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    sys.path.insert(0, str(ROOT))
+    import random
+
+    from runbook_lib.aws.clients import AwsTarget
+    from runbook_lib.sandbox import Sandbox
+    from runbook_lib.sandbox.traffic import create_demo_table, make_item
+
+    with Sandbox() as sandbox:
+        ddb = AwsTarget(region=sandbox.region, endpoint_url=sandbox.endpoint_url).client("dynamodb")
+        create_demo_table(ddb, "plain", pitr=False, stream=None)
+        rng = random.Random(7)
+        started = time.perf_counter()
+        for base in range(0, count, 25):
+            request = {"plain": [{"PutRequest": {"Item": make_item([("pk", "S")], n, rng)}}
+                                 for n in range(base, min(base + 25, count))]}
+            while request:
+                request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        print(f"plain BatchWriteItem: {count / (time.perf_counter() - started):.0f} items/s")
+
+
+def compare_load(result: dict, count: int) -> None:
+    step = next((s for s in result["steps"] if s["step"] == "demo table"), None)
+    cmd = [sys.executable, __file__, "--plain-load", str(count)]
+    print(f"\n$ {' '.join(cmd)}   (load average {loadavg()})", flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+    print(out)
+    m = re.search(r"(\d+) items/s", out)
+    if m and step:
+        found = re.search(r": (\d+) items", step["detail"])
+        loaded = int(found.group(1)) if found else 0
+        rate = loaded / step["seconds"]
+        print(f"demo table load / the sandbox's own BatchWriteItem rate = {rate / float(m.group(1)):.2f} "
+              f"({rate:,.0f} / {float(m.group(1)):,.0f} items/s, table creation in the drill's figure; "
+              f"load average {loadavg()})")
 
 
 def compare_reconcile(result: dict, items: int) -> None:
