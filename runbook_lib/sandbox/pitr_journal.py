@@ -11,7 +11,8 @@ exist when PITR is enabled are the journal's first versions, at time ``-inf`` (b
 time in the window and before any export window), instead of a separate copy of the table.
 
 A restore (``state_at``) walks the versions up to T, keeps the last one of each key and decodes
-only those: one moto ``Item`` per item of the restored table, none per version.
+only those: one moto ``Item`` per item of the restored table, none per version, its attribute
+names and type tags shared (interned) across the table's items.
 
 Readers that want moto ``Item`` objects (the exports, ``dynamodb_export_files``) iterate the
 journal: ``for ts, key, item in journal`` decodes each version as it goes (a fresh ``Item`` that
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import marshal
 import math
+import sys
 import threading
 import zlib
 from typing import Any, Iterator
@@ -35,6 +37,8 @@ COMPRESS_FROM = 2048
 BASE_TIME = -math.inf
 
 _RAW, _ZLIB = b"r", b"z"
+#: attribute names and type tags, one copy each: every decoded item of a table repeats the same ones
+_intern = sys.intern
 
 
 def _plain(value: DynamoType) -> tuple[str, Any]:
@@ -51,11 +55,11 @@ def _plain(value: DynamoType) -> tuple[str, Any]:
 def _typed(plain: tuple[str, Any]) -> DynamoType:
     kind, inner = plain
     out = DynamoType.__new__(DynamoType)
-    out.type = kind
+    out.type = _intern(kind)
     if kind == "L":
         out.value = [_typed(v) for v in inner]
     elif kind == "M":
-        out.value = {k: _typed(v) for k, v in inner.items()}
+        out.value = {_intern(k): _typed(v) for k, v in inner.items()}
     else:
         out.value = inner
     return out
@@ -74,7 +78,7 @@ def decode(image: bytes, hash_attr: str, range_attr: str | None) -> Item:
     data = zlib.decompress(image[1:]) if image[:1] == _ZLIB else image[1:]
     plain = marshal.loads(data)
     attrs = LimitedSizeDict.__new__(LimitedSizeDict)
-    dict.__init__(attrs, {name: _typed(value) for name, value in plain.items()})
+    dict.__init__(attrs, {_intern(name): _typed(value) for name, value in plain.items()})
     item = Item.__new__(Item)
     item.hash_key = _typed(plain[hash_attr])
     item.range_key = _typed(plain[range_attr]) if range_attr else None
