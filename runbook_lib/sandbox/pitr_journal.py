@@ -27,6 +27,7 @@ import math
 import sys
 import threading
 import zlib
+from collections import defaultdict
 from typing import Any, Iterator
 
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
@@ -137,7 +138,8 @@ class Journal:
 
     def state_at(self, at: float) -> dict:
         """moto's ``Table.items`` structure as of ``at``: ``{hash: Item}``, or ``{hash: {range: Item}}``."""
-        items: dict = {}
+        # as moto's Table keeps them: a ranged table's items in a defaultdict, which its put_item relies on
+        items: dict = defaultdict(dict) if self.range_attr is not None else {}
         for (hkey, rkey), image in self.images_at(at).items():
             item = decode(image, self.hash_attr, self.range_attr)
             if self.range_attr is not None:

@@ -123,3 +123,28 @@ def test_journal_holds_each_version_in_about_its_own_size(aws):
 
 def _key_parts(value: DynamoType) -> list:
     return [value.__dict__, value.type, value.value]
+
+
+def test_a_restored_hash_and_range_table_takes_items_of_new_partition_keys(aws):
+    # GIVEN a restore of a hash+range table
+    SETTINGS.restore_seconds = 0.1
+    SETTINGS.restorable_lag = 0.0
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "ranged", range_key=True)
+    seed_items(ddb, "ranged", 30, seed=1)
+    at = _between()
+    ddb.restore_table_to_point_in_time(SourceTableName="ranged", TargetTableName="ranged-r", RestoreDateTime=at)
+    deadline = time.monotonic() + 60
+    while ddb.describe_table(TableName="ranged-r")["Table"]["TableStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # WHEN items are written under a partition key it does not hold yet, and under one it holds
+    new = {"pk": {"S": "new-partition"}, "sk": {"N": "1"}, "v": {"S": "x"}}
+    ddb.put_item(TableName="ranged-r", Item=new)
+    ddb.batch_write_item(RequestItems={"ranged-r": [{"PutRequest": {"Item": {**new, "sk": {"N": "2"}}}}]})
+    ddb.put_item(TableName="ranged-r", Item={"pk": {"S": "k0000000"}, "sk": {"N": "7"}})
+    # THEN they are stored as in any table (a replay into a restored table writes such items)
+    got = ddb.query(TableName="ranged-r", KeyConditionExpression="pk = :p",
+                    ExpressionAttributeValues={":p": {"S": "new-partition"}})["Items"]
+    assert [i["sk"]["N"] for i in got] == ["1", "2"]
+    assert ddb.scan(TableName="ranged-r", Select="COUNT")["Count"] == 30 + 3
