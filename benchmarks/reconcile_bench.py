@@ -82,7 +82,18 @@ class _ChildSandbox:
             self.proc.terminate()
 
 
+#: "bench": the flat items below; "drill": the drill's demo items (runbook_lib.sandbox.traffic.make_item:
+#: twelve attributes of every type, nested maps, lists and sets), to compare with a drill's 04_reconcile
+SHAPE = "bench"
+
+
 def _item(i: int) -> dict:
+    if SHAPE == "drill":
+        import random
+
+        from runbook_lib.sandbox.traffic import make_item
+
+        return make_item([("pk", "S")], i, random.Random(i))
     item = {
         "pk": {"S": f"customer#{i:09d}"},
         "version": {"N": str(i % 97)},
@@ -290,9 +301,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--segments", type=int, default=4, help="reconcile's TotalSegments")
     parser.add_argument("--memory", action="store_true", help="measure peak memory instead of throughput")
     parser.add_argument("--server-process", action="store_true", help="run the sandbox in a child process")
+    parser.add_argument("--shape", choices=("bench", "drill"), default="bench",
+                        help="the items: flat (bench) or the drill's demo items (drill: twelve attributes, nested)")
     parser.add_argument("--repeat", type=int, default=1, help="reconcile runs between plain scans")
     parser.add_argument("--no-tracemalloc", action="store_true", help="with --memory: RSS only (one run)")
     args = parser.parse_args(argv)
+    global SHAPE
+    SHAPE = args.shape
     _quiet()
     print(f"digest cost: {_digest_cost():.1f} us per item (key id + canonical BLAKE2b digest)")
     if args.memory:

@@ -296,7 +296,7 @@ def drill(
     fault_names = check_faults(faults, automation)
     from .sandbox import Sandbox
     from .sandbox import faults as sandbox_faults
-    from .sandbox.traffic import Traffic, create_demo_table, seed_items
+    from .sandbox.traffic import Traffic, create_demo_table, enable_stream, seed_items
 
     if restorable_lag is None:
         # catch-up: "latest" must lie before the buffer's deployment, as on AWS (about 5 min behind)
@@ -315,7 +315,7 @@ def drill(
         target = AwsTarget(region=sb.region, endpoint_url=sb.endpoint_url)
         ddb = target.client("dynamodb")
         table_started = clock()
-        create_demo_table(ddb, source)
+        create_demo_table(ddb, source, stream=None)  # the stream once the items are in (see below)
         _trail(target)
         table_seconds = clock() - table_started
         # the administrator's part first: the stream's oldest records must not age meanwhile (a
@@ -336,6 +336,9 @@ def drill(
         # the "incident" writes them inside [T, R) only, so exactly they must keep their state at T
         seed_started = clock()
         seed_items(ddb, source, items + INCIDENT_KEYS, seed=7)
+        # the load is not what a drill proves: with the stream on during it, the buffer (reading from
+        # TRIM_HORIZON) forwarded every loaded item only for the applier to drop it (before R)
+        enable_stream(ddb, source)
         out.line("demo table", console.DONE, table_seconds + clock() - seed_started,
                  f"{source}: {items + INCIDENT_KEYS} items, PITR, stream, a CloudTrail trail")
         traffic = Traffic(ddb, source, rate=rate, key_space=items, large_fraction=large_fraction, seed=11)

@@ -85,7 +85,7 @@ def _image(item: Any) -> dict:
 def journal_of(table: Any) -> SimpleNamespace:
     """What an export reads, taken when it is requested: the PITR base and journal as they are then (their
     items are private copies that nothing changes) and the key's names; the lines are made later, apart."""
-    return SimpleNamespace(_pitr_base=table._pitr_base, _pitr_journal=list(table._pitr_journal),
+    return SimpleNamespace(_pitr_base=table._pitr_base, _pitr_journal=table._pitr_journal.snapshot(),
                            hash_key_attr=table.hash_key_attr, range_key_attr=table.range_key_attr)
 
 

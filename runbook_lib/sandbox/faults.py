@@ -60,6 +60,7 @@ EXTENSIONS = (
     "capacity",
     "dynamodb_returns",
     "speed_routing",
+    "speed_models",
     "speed_dynamodb",
     "dynamodb_segments",
     "sqs_clock",

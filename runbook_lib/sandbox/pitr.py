@@ -6,7 +6,9 @@ that is ACTIVE at once. This extension replaces it:
 
 - **Journal.** While PITR is on for a table, every change to an item (``PutItem``, ``UpdateItem``,
   ``DeleteItem``, and the batch, transaction and PartiQL calls that go through them) is kept as a
-  version with its wall-clock time; enabling PITR takes a base snapshot of the items.
+  version with its wall-clock time; the items present when PITR is enabled are its first versions.
+  Versions are kept encoded (``pitr_journal``: about an item's own size each, not a copy of moto's
+  objects), and a restore decodes only the version of each key that holds at T.
 - **Window.** ``EarliestRestorableDateTime`` is the moment PITR was enabled;
   ``LatestRestorableDateTime`` moves with the clock: now minus ``SETTINGS.restorable_lag``
   (about five minutes on AWS).
@@ -38,13 +40,15 @@ that is ACTIVE at once. This extension replaces it:
   billing mode and table class are kept.
 
 Where it still differs from AWS: the restored state is exact to the microsecond (AWS restores to
-the second); the journal lives in memory; a table's PITR history does not survive its deletion (AWS
+the second); the journal lives in memory (encoded, and never trimmed: AWS keeps at most
+``RecoveryPeriodInDays``, 35 by default); a table's PITR history does not survive its deletion (AWS
 keeps it for the recovery period, ``RestoreTableToPointInTime`` of a deleted table is not offered).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from datetime import datetime, timezone
@@ -64,6 +68,7 @@ from moto.dynamodb.models import table as table_mod
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 
+from .pitr_journal import Journal
 from .settings import SETTINGS
 
 _installed = False
@@ -109,10 +114,10 @@ def _key_of(item: Any) -> tuple[Any, Any]:
 
 
 def _record(table: Any, key: tuple[Any, Any], item: Any | None) -> None:
-    """Keep one version: (time, key, a private copy of the item or None for a delete)."""
+    """Keep one version: (time, key, the item's image encoded, or None for a delete)."""
     if not _pitr_on(table):
         return
-    table._pitr_journal.append((time.time(), key, copy.deepcopy(item) if item is not None else None))
+    table._pitr_journal.add(time.time(), key, item)
 
 
 def _wrap_table_put(original):
@@ -147,26 +152,8 @@ def _wrap_backend_update(original):
 
 
 def _state_at(table: Any, at: float) -> dict:
-    """The table's ``items`` structure as of ``at`` (epoch seconds): base plus journal up to it."""
-    items: dict = copy.deepcopy(table._pitr_base)
-    ranged = table.range_key_attr is not None
-    for ts, (hkey, rkey), item in list(table._pitr_journal):
-        if ts > at:
-            break
-        if ranged:
-            bucket = items.setdefault(hkey, {})
-            if item is None:
-                bucket.pop(rkey, None)
-                if not bucket:
-                    items.pop(hkey, None)
-            else:
-                bucket[rkey] = copy.deepcopy(item)
-        else:
-            if item is None:
-                items.pop(hkey, None)
-            else:
-                items[hkey] = copy.deepcopy(item)
-    return items
+    """The table's ``items`` structure as of ``at`` (epoch seconds): every journalled version up to it."""
+    return table._pitr_journal.state_at(at)
 
 
 # -- window ----------------------------------------------------------------------------------------
@@ -186,9 +173,10 @@ def _wrap_update_backups(original):
         result = original(self, table_name, point_in_time_spec)
         table = self.get_table(table_name)
         if point_in_time_spec.get("PointInTimeRecoveryEnabled") and not was_on:
-            now = time.time()
-            table._pitr_base = copy.deepcopy(table.items)
-            table._pitr_journal = []
+            # to the millisecond, as the API's timestamps carry it: the Earliest a client reads is restorable
+            now = math.floor(time.time() * 1000) / 1000
+            table._pitr_journal = Journal.of(table)  # the current items are its first versions
+            table._pitr_base = {}  # kept for readers of the former layout: the base is in the journal
             table.continuous_backups["PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"] = now
             table.continuous_backups["PointInTimeRecoveryDescription"]["LatestRestorableDateTime"] = now
         elif not point_in_time_spec.get("PointInTimeRecoveryEnabled"):

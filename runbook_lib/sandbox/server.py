@@ -6,6 +6,7 @@ stopped. boto3 reaches it over HTTP through ``endpoint_url``, exactly as it reac
 
 from __future__ import annotations
 
+import atexit
 import gc
 import io
 import json
@@ -210,6 +211,16 @@ def _request_handler():
 #: one walked every item the tables hold; at this threshold, about one per request.
 GC_THRESHOLD = 50_000
 
+_freeze_at_exit_registered = False
+
+
+def _freeze_at_exit() -> None:
+    """At interpreter exit, move every object out of the garbage collector's walks: the collections
+    Python runs while it shuts down would otherwise walk all that the sandbox held (a drill's tables,
+    journal, queues, logs: 8.6 s of a 20,000-item drill's process after its last line, 2.3 s for a
+    table of 10,000 items). Nothing is lost: the process is ending and the OS takes its memory back."""
+    gc.freeze()
+
 
 def _backend_app(create_backend_app):
     """moto's ``create_backend_app``, with a request class that reads a form body without Flask's
@@ -361,7 +372,12 @@ class Sandbox:
         of objects that live as long as the process) is moved out of the collector's walks
         (``gc.freeze``), and the first threshold raised to :data:`GC_THRESHOLD`. Collections still
         run (cycles are still freed); only how often, and over what, changes. ``stop`` restores
-        both: the settings are process-wide."""
+        both: the settings are process-wide. A process that ran a sandbox freezes everything at
+        exit (:func:`_freeze_at_exit`)."""
+        global _freeze_at_exit_registered
+        if not _freeze_at_exit_registered:
+            atexit.register(_freeze_at_exit)
+            _freeze_at_exit_registered = True
         self._gc_before = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(max(GC_THRESHOLD, self._gc_before[0]), *self._gc_before[1:])

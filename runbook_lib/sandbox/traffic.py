@@ -270,3 +270,11 @@ def create_demo_table(
     if pitr:
         client.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
     return client.describe_table(TableName=table)["Table"] if stream else desc
+
+
+def enable_stream(client, table: str, view: str = "NEW_AND_OLD_IMAGES") -> str:
+    """Turn the table's stream on (``UpdateTable``), e.g. after a bulk load that the buffer need not
+    replay; the stream's ARN."""
+    desc = client.update_table(TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": view})
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return desc["TableDescription"].get("LatestStreamArn") or client.describe_table(TableName=table)["Table"]["LatestStreamArn"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from runbook_lib.sandbox.traffic import CANARY_PREFIX, MAX_ITEM_BYTES, Traffic, create_demo_table, make_item
+from runbook_lib.sandbox.traffic import CANARY_PREFIX, MAX_ITEM_BYTES, Traffic, create_demo_table, make_item, seed_items
 
 
 def test_traffic_mixes_operations_at_the_set_rate(aws):
@@ -71,3 +71,23 @@ def test_traffic_command_on_a_missing_table_is_one_line_exit_2(endpoint):
     )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--create" in out.stderr
+
+
+def test_a_stream_enabled_after_the_load_holds_only_later_changes(aws):
+    # GIVEN a demo table loaded with its stream off
+    from runbook_lib.sandbox.traffic import enable_stream
+
+    ddb, streams = aws("dynamodb"), aws("dynamodbstreams")
+    create_demo_table(ddb, "loaded-first", stream=None)
+    seed_items(ddb, "loaded-first", 300, seed=4)
+    # WHEN the stream is turned on and one more item written
+    arn = enable_stream(ddb, "loaded-first")
+    ddb.put_item(TableName="loaded-first", Item={"pk": {"S": "after"}})
+    # THEN the stream holds that change only, with both images as the runbook needs them
+    desc = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+    assert desc["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=desc["Shards"][0]["ShardId"],
+                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = streams.get_records(ShardIterator=it)["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["after"]
+    assert ddb.scan(TableName="loaded-first", Select="COUNT")["Count"] == 301
