@@ -121,6 +121,13 @@ class StepResult:
         """(title, DataFrame) shown under the main table."""
         return []
 
+    def figures(self):
+        """The figures of this step, the report's (``report.Figures``): each shows as a PNG image
+        in a notebook (``result.figures()``). None by default."""
+        from ..report import Figures
+
+        return Figures()
+
     def __str__(self) -> str:
         return f"{self.step}: {self.outcome}"
 

@@ -82,6 +82,12 @@ class MonitorResult(StepResult):
 
         return report.timeline_figure(self.view or {})
 
+    def figures(self):
+        """The buffer's drain, then the timeline (the report's figures), as a notebook shows them."""
+        from ..report import Figures
+
+        return Figures((self.drain_figure(), self.timeline()))
+
 
 def run(ctx, **parameters: Any) -> MonitorResult:
     from .. import activity, buffer, monitor

@@ -45,6 +45,16 @@ class ReconcileResult(StepResult):
 
     #: the report's summary (``report.summarize``), when a reconciliation ran
     summary: Any = None
+    #: the run state the report was made from (its figures' data)
+    view: Any = None
+
+    def figures(self):
+        """The figures of ``report.html`` (timeline, drain, differences by class), as images."""
+        from ..report import Figures, report_figures
+
+        if self.reconciliation is None:
+            return Figures()
+        return Figures(report_figures(self.reconciliation, self.view, summary=self.summary).values())
 
     def to_dataframe(self):
         import pandas as pd
@@ -111,5 +121,5 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     paths = report.write_reports(ctx.run_dir, result, view)
     outcome = (f"VERDICT: {result.verdict}  (unexplained {result.unexplained}, explained {result.explained}, "
                f"in flight {result.in_flight}); report: {paths.html}")
-    return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths,
+    return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths, view=view,
                            summary=report.summarize(result, view, run_dir=str(ctx.run_dir))).announce()

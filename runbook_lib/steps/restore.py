@@ -45,6 +45,12 @@ class RestoreResult(StepResult):
 
         return report.timeline_figure(self.view or {})
 
+    def figures(self):
+        """The timeline, as a notebook shows it (an image)."""
+        from ..report import Figures
+
+        return Figures((self.timeline(),))
+
 
 def run(ctx, **parameters: Any) -> RestoreResult:
     from .. import buffer
