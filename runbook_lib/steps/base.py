@@ -10,10 +10,13 @@ the CLI and the runner are checked against ``PARAMETERS`` (``tests/notebooks/tes
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,16 @@ def resolve(step: str, declared: Sequence[Parameter], given: Mapping[str, Any]) 
     return Arguments({p.name: p.check(given[p.name], step) if p.name in given else p.default for p in declared})
 
 
+def begin(ctx: Any, step: str, declared: Sequence[Parameter], given: Mapping[str, Any]) -> Arguments:
+    """What every step does first: its parameters checked (:func:`resolve`), and the kernel's
+    run.log records labelled with the step from here on."""
+    from ..console import kernel_log_step
+
+    arguments = resolve(step, declared, given)
+    kernel_log_step(step)
+    return arguments
+
+
 def pick(declared: Sequence[Parameter], namespace: Mapping[str, Any]) -> dict[str, Any]:
     """The declared parameters found in ``namespace`` (a notebook's ``globals()``)."""
     return {p.name: namespace[p.name] for p in declared if p.name in namespace}
@@ -134,9 +147,14 @@ class StepResult:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self}>"
 
+    def warnings_html(self) -> list[str]:
+        """Each warning as a warning box (it needs the operator's action)."""
+        from ..notebook import warning_html
+
+        return [warning_html(w) for w in self.warnings]
+
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>"]
-        parts += [f"<p><b>WARNING</b>: {html.escape(w)}</p>" for w in self.warnings]
+        parts = [f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>", *self.warnings_html()]
         frame = self.to_dataframe()
         if not frame.empty:
             parts.append(frame.to_html(index=False))
@@ -146,10 +164,18 @@ class StepResult:
         return "\n".join(parts)
 
     def announce(self) -> StepResult:
-        """Print the one-line outcome (and each warning); return self."""
+        """Log the one-line outcome and each warning (run.log); outside a notebook, print them too.
+        In a notebook the result shows them itself (``_repr_html_``): printed, they would show twice."""
+        from ..notebook import SHOWN
+        from ..progress import in_notebook
+
         for warning in self.warnings:
-            print("WARNING:", warning, flush=True)
-        print(str(self), flush=True)
+            log.warning("%s: %s", self.step, warning, extra={SHOWN: True})
+        log.info("%s", self)
+        if not in_notebook():
+            for warning in self.warnings:
+                print("WARNING:", warning, flush=True)
+            print(str(self), flush=True)
         return self
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import PreconditionError
-from .base import Parameter, StepResult, pick, resolve
+from .base import Parameter, StepResult, begin, pick
 
 STEP = "04_reconcile"
 PARAMETERS = (
@@ -70,7 +70,7 @@ class ReconcileResult(StepResult):
         import html
 
         parts = [self.summary._repr_html_(), f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>"]
-        parts += [f"<p><b>WARNING</b>: {html.escape(w)}</p>" for w in self.warnings]
+        parts += self.warnings_html()
         frame = self.reconciliation.view_frame(50)
         if not frame.empty:
             parts.append("<p>differences (the first 50; all in differences.csv)</p>" + frame.to_html(index=False))
@@ -90,7 +90,7 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     from .. import activity, monitor, reconcile, report
     from .. import restore as restore_lib
 
-    p = resolve(STEP, PARAMETERS, parameters)
+    p = begin(ctx, STEP, PARAMETERS, parameters)
     state = ctx.load()
     if not restore_lib.table_exists(ctx.target, ctx.target_table):
         if ctx.execute:
