@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +21,11 @@ from .automation import AUTOMATIONS, DEFAULT as DEFAULT_AUTOMATION, check_automa
 from .errors import InputError
 
 
+
+#: the notebooks' default run_dir; where `pitr-runbook lab` started the kernels (:data:`RUN_DIR_ENV`),
+#: a notebook left at it uses the run directory the lab prepared
+DEFAULT_RUN_DIR = "runs/manual"
+RUN_DIR_ENV = "PITR_RUNBOOK_RUN_DIR"
 
 #: a log record's attribute: the cell shows this warning already (a step result's), no box for it
 SHOWN = "pitr_shown"
@@ -91,7 +97,7 @@ def context(
     replay_from: str = "restore_point",
     region: str | None = None,
     endpoint_url: str | None = None,
-    run_dir: str = "runs/manual",
+    run_dir: str = DEFAULT_RUN_DIR,
     execute: bool = False,
     automation: str = DEFAULT_AUTOMATION,
 ) -> Context:
@@ -105,6 +111,8 @@ def context(
         pd.set_option("display.width", 200)
     except ImportError:  # pragma: no cover
         pass
+    if run_dir == DEFAULT_RUN_DIR and os.environ.get(RUN_DIR_ENV):
+        run_dir = os.environ[RUN_DIR_ENV]  # the run directory `pitr-runbook lab` prepared
     path = Path(run_dir).resolve()
     path.mkdir(parents=True, exist_ok=True)
     from .progress import in_notebook
