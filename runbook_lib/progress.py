@@ -386,8 +386,8 @@ class LiveFigure:
 def _displayable(figure: Any) -> Any:
     """A matplotlib figure as a PNG image (shown whatever the kernel's matplotlib backend); anything
     else as it is."""
-    if not hasattr(figure, "savefig"):
-        return figure
+    if not hasattr(figure, "savefig") or hasattr(figure, "_repr_png_"):
+        return figure  # a RunbookFigure shows as its PNG itself
     import io
 
     from IPython.display import Image

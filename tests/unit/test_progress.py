@@ -216,6 +216,15 @@ def test_live_figure_shows_a_matplotlib_figure_as_a_png_image():
     assert type(image).__name__ == "Image" and image.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_live_figure_shows_a_runbook_figure_as_itself_its_own_png():
+    from runbook_lib.report import RunbookFigure
+
+    display = FakeDisplay()
+    progress.LiveFigure(lambda: RunbookFigure(figsize=(2, 1)), display=display).update()
+    shown = display.handles[0].shown[0]
+    assert isinstance(shown, RunbookFigure) and shown._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_in_a_kernel_the_runner_started_the_live_figure_is_drawn_once_when_the_wait_ends():
     """Nobody watches it live, but the executed notebook keeps it: the drain as it ended."""
     clock, display, samples = FakeClock(), FakeDisplay(), []
