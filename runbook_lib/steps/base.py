@@ -218,7 +218,7 @@ class StepResult:
 
     def figures(self):
         """The figures of this step, the report's (``report.Figures``): each shows as a PNG image
-        in a notebook (``result.figures()``). None by default."""
+        in a notebook (``result.figures()``). No figure by default."""
         from ..report import Figures
 
         return Figures()
