@@ -97,6 +97,12 @@ def _notebooks_are_a_clean_record(run: Path) -> None:
     # 02 the timeline; 03 the drain (drawn when the wait ended) and the timeline; 04 report.html's figures
     assert images["02_restore"] >= 1 and images["03_monitor"] >= 2, images
     assert images["04_reconcile"] == (run / "report.html").read_text().count("data:image/png;base64,") >= 2, images
+    # and in the HTML a user exports from them (jupyter nbconvert --to html): the same images, embedded
+    from nbconvert import HTMLExporter
+
+    for step in ("02_restore", "03_monitor", "04_reconcile"):
+        page, _ = HTMLExporter().from_filename(str(run / f"{step}.ipynb"))
+        assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) == images[step], step
 
 
 def _console_is_a_progress_report(out: str, err: str, run: Path) -> None:
