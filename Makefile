@@ -1,16 +1,17 @@
-# Two commands on a fresh machine with python3 (3.11+): `make drill` and `make test`.
+# Two commands on a fresh machine with python3 (3.11+): `make drill` and `make test`; and `make lab`.
 # Each installs into .venv what it needs: the drill the `sandbox` extra, the tests the `test` extra
-# (which includes the sandbox). A stamp per extra (.venv/.installed-<extra>) makes the install
-# happen once, and again when pyproject.toml changes; `make install` installs everything.
+# (which includes the sandbox and the lab), the lab the `lab` and `sandbox` extras. A stamp per extra
+# (.venv/.installed-<extra>) makes the install happen once, and again when pyproject.toml changes;
+# `make install` installs everything.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# the extras each extra includes (pyproject.toml): installing `test` installs `sandbox` too
-INCLUDES_test := sandbox
+# the extras each extra includes (pyproject.toml): installing `test` installs `sandbox` and `lab` too
+INCLUDES_test := sandbox lab
 
-.PHONY: drill test install clean
+.PHONY: drill test lab install clean
 .PRECIOUS: $(VENV)/.installed-%
 
 $(VENV)/.installed-%: pyproject.toml
@@ -28,6 +29,10 @@ install: $(STAMP)
 
 drill: $(VENV)/.installed-sandbox
 	$(BIN)/pitr-runbook drill
+
+# JupyterLab on the notebooks against the sandbox (a demo table under live traffic); PORT=8888
+lab: $(VENV)/.installed-lab $(VENV)/.installed-sandbox
+	$(BIN)/pitr-runbook lab --sandbox --port $(or $(PORT),8888)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

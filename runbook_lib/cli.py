@@ -236,6 +236,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from .lab import describe, lab
+
+    return lab(sandbox=args.sandbox, port=args.port, run_dir=args.run_dir, runs_dir=args.runs_dir,
+               ready=lambda server: print(describe(server), flush=True))
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -399,6 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the RTO the drill must meet (restore called -> target ACTIVE): the report checks it, and a drill over it exits 1")
     _verbose_flag(p)
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("lab", help="JupyterLab on the notebooks (127.0.0.1 only, with a token), for a guided restore")
+    p.add_argument("--sandbox", action="store_true",
+                   help="also start the sandbox with the demo table 'orders' under live traffic, and point the "
+                        "notebooks at it (AWS_ENDPOINT_URL)")
+    p.add_argument("--port", type=_port, default=8888, help="JupyterLab's port on 127.0.0.1 (default 8888)")
+    p.add_argument("--run-dir", default=None, help="the notebooks' run directory (default runs/lab-<time>)")
+    p.add_argument("--runs-dir", default="runs")
+    p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("policy", help="infra/operator-policy.json rendered for an account, as managed policies that fit IAM's size quota")
     p.add_argument("--account", required=True, help="the 12-digit account id")

@@ -14,7 +14,13 @@ A wait runs inside a notebook's kernel, another process than the console. Its ba
 (``runbook_lib.progress``) appends readings as JSON lines to ``<run_dir>/progress.jsonl``, a file
 named to the kernel by the environment variable ``PITR_RUNBOOK_PROGRESS``; :class:`Console`
 tails that file while the run goes on and draws the bars: a tqdm bar when the console is a
-terminal, a line a minute (:data:`HEARTBEAT_SECONDS`) otherwise (a CI log stays readable). A file,
+terminal, a line a minute (:data:`HEARTBEAT_SECONDS`) otherwise (a CI log stays readable).
+
+A notebook's kernel (run by the runner, or by someone in JupyterLab) logs to the same
+``<run_dir>/run.log`` itself (:func:`kernel_logging`, set up by ``notebook.context``), never into
+its cells: each record says which step's kernel wrote it (``kernel.03_monitor``). With
+``--verbose`` the kernels of a run also relay their records to the console through the progress
+file (``{"event": "log"}``, :data:`VERBOSE_ENV`). A file,
 rather than filtering papermill's stream of the kernel's output: the readings stay structured (no
 parsing of text the notebook prints for people), the executed notebooks keep only what people
 read, and the file outlives the process (``tail -f`` from another terminal, or a run resumed).
@@ -31,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from .progress import PROGRESS_ENV, Bar, NullSink, Reading, TqdmSink, duration
 
@@ -46,6 +52,11 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: records carry request and response bodies: item values)
 QUIET_LOGGERS = {"botocore": logging.WARNING, "boto3": logging.WARNING, "urllib3": logging.WARNING,
                  "werkzeug": logging.ERROR, "matplotlib": logging.WARNING, "asyncio": logging.WARNING}
+
+#: a kernel's run.log lines: as :data:`LOG_FORMAT`, with the step whose kernel wrote them
+KERNEL_LOG_FORMAT = "%(asctime)s %(levelname)s %(kernel)s %(name)s: %(message)s"
+#: set (to 1) for the kernels of a run started with --verbose: they relay their log records to the console
+VERBOSE_ENV = "PITR_RUNBOOK_VERBOSE"
 
 #: outcomes of a step line
 DONE, DRY_RUN, FAIL, INTERRUPTED = "done", "dry run", "FAIL", "interrupted"
@@ -116,9 +127,14 @@ class _RunLogHandler(logging.FileHandler):
     """``run.log``'s handler."""
 
 
+_verbose = False
+
+
 def setup_logging(verbose: bool = False, stream: TextIO | None = None) -> logging.Handler:
     """The CLI's logging: the root logger at INFO (DEBUG with ``verbose``) with a filtered console
     handler on stderr; Python warnings as log records (``py.warnings``)."""
+    global _verbose
+    _verbose = verbose
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for old in [h for h in root.handlers if isinstance(h, _ConsoleHandler)]:
@@ -151,6 +167,68 @@ def run_log(run_dir: str | Path) -> Iterator[Path]:
     finally:
         root.removeHandler(handler)
         handler.close()
+
+
+class _KernelRunLogHandler(logging.FileHandler):
+    """A kernel's handler on ``run.log``; ``step`` (set when a step starts) labels its records."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, encoding="utf-8")
+        self.step = ""
+        self.setFormatter(logging.Formatter(KERNEL_LOG_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.kernel = f"kernel.{self.step}" if self.step else "kernel"
+        super().emit(record)
+
+
+class _RelayHandler(logging.Handler):
+    """A kernel's records for the console of a ``--verbose`` run: JSON lines in the progress file."""
+
+    def __init__(self, path: str):
+        super().__init__(logging.DEBUG)
+        self.path = path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = json.dumps({"id": "log", "event": "log", "level": record.levelname, "name": record.name,
+                           "message": record.getMessage()})
+        try:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        except OSError:  # pragma: no cover - a courtesy, as the bars are
+            pass
+
+
+def kernel_logging(run_dir: str | Path, *, extra: Sequence[logging.Handler] = ()) -> Path:
+    """A notebook kernel's logging: every record (INFO and up; botocore and the like at WARNING, as
+    :data:`QUIET_LOGGERS`) to ``<run_dir>/run.log``, Python warnings too (``py.warnings``), and no
+    handler writing to the cell's stdout or stderr. ``extra``: further handlers (the notebook's
+    warning boxes). Set up again (another ``run_dir``, a cell run twice), it replaces its handlers."""
+    path = Path(run_dir).resolve() / RUN_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_pitr_kernel", False)]:
+        root.removeHandler(old)
+        old.close()
+    handlers: list[logging.Handler] = [_KernelRunLogHandler(path), *extra]
+    relay = os.environ.get(PROGRESS_ENV)
+    if relay and os.environ.get(VERBOSE_ENV):
+        handlers.append(_RelayHandler(relay))
+    for handler in handlers:
+        handler._pitr_kernel = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if os.environ.get(VERBOSE_ENV) else logging.INFO)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    logging.captureWarnings(True)
+    return path
+
+
+def kernel_log_step(step: str) -> None:
+    """Label this kernel's run.log records with ``step`` from now on (a step's start)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _KernelRunLogHandler):
+            handler.step = step
 
 
 class KernelStream:
@@ -209,7 +287,9 @@ def kernel_output(step: str, run_dir: str | Path) -> Iterator[dict[str, Any]]:
                 "log_output": False,
                 "stdout_file": stdout,
                 "stderr_file": stderr,
-                "kernel_manager_class": kernel_manager_class({PROGRESS_ENV: str(run_dir / PROGRESS_FILE)}, process_stderr),
+                "kernel_manager_class": kernel_manager_class(
+                    {PROGRESS_ENV: str(run_dir / PROGRESS_FILE), **({VERBOSE_ENV: "1"} if _verbose else {})},
+                    process_stderr),
             }
         finally:
             stdout.close()
@@ -325,7 +405,10 @@ class Console:
                 del self._open[key]
 
     def handle(self, event: dict[str, Any]) -> None:
-        """One reading from ``progress.jsonl``."""
+        """One reading from ``progress.jsonl`` (or a log record a ``--verbose`` kernel relays)."""
+        if event.get("event") == "log":
+            self.write(f"{event.get('level')} {event.get('name')}: {event.get('message')}")
+            return
         reading = Reading.from_dict(event)
         key = str(event.get("id"))
         with self._lock:
@@ -433,6 +516,8 @@ __all__ = [
     "HeartbeatSink",
     "KernelStream",
     "StepReport",
+    "kernel_log_step",
+    "kernel_logging",
     "kernel_manager_class",
     "kernel_output",
     "one_line",

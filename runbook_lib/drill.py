@@ -487,9 +487,9 @@ def read_history(runs_dir: str | Path):
 
 def history_figure(frame):
     """Trend of RTO, catch-up time and differences per drill."""
-    from matplotlib.figure import Figure
+    from .report.figures import RunbookFigure  # shows as an image in a notebook
 
-    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    fig = RunbookFigure(figsize=(9, 4.5), layout="constrained")
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     x = list(range(1, len(frame) + 1))
     for column, label in (("rto_seconds", "RTO (s)"), ("catch_up_seconds", "catch-up (s)")):

@@ -17,8 +17,13 @@ Where the bar shows is chosen once, when it opens:
 - **anywhere else** (a pipe, a test, a Lambda): nothing; the waits log as they always did.
 
 :class:`LiveFigure` shows a figure once in a notebook and redraws it in the same output (an IPython
-display handle) as new samples arrive: the drain figure while the buffer drains. Outside a
-notebook someone watches it does nothing.
+display handle) as new samples arrive: the drain figure while the buffer drains. In a kernel the
+runner started, nobody watches the output but the executed notebook is the run's record: the
+figure is drawn once, when the wait ends, as it stands then. Outside a notebook it does nothing.
+
+In a notebook someone runs, a bar is tqdm's ipywidgets bar where ipywidgets is installed, and
+otherwise tqdm's text bar on the cell's stdout: one line rewritten in place (``\r``), never
+tqdm's ``TqdmWarning: IProgress not found`` and its line per update.
 """
 
 from __future__ import annotations
@@ -209,15 +214,27 @@ def _terminal(stream: Any) -> bool:
         return False
 
 
+def _notebook_tqdm() -> tuple[Any, dict[str, Any]]:
+    """tqdm's widget bar when ipywidgets is importable, else its text bar on stdout (``\r`` updates
+    one line in place in a notebook). ``tqdm.auto`` would warn (``TqdmWarning``) and fall back to
+    stderr instead."""
+    from tqdm import notebook as tqdm_notebook
+
+    if getattr(tqdm_notebook, "IProgress", None) is not None:
+        return tqdm_notebook.tqdm, {}
+    from tqdm.std import tqdm as text_tqdm
+
+    return text_tqdm, {"file": sys.stdout, "ascii": True}
+
+
 def sink_for(reading: Reading) -> NullSink | FileSink | TqdmSink:
     """Where a bar opened now shows (see the module's docstring for the order)."""
     path = os.environ.get(PROGRESS_ENV)
     if path:
         return FileSink(path)
     if in_notebook():
-        from tqdm.auto import tqdm as auto_tqdm
-
-        return TqdmSink(auto_tqdm, reading, leave=True)
+        notebook_tqdm, kwargs = _notebook_tqdm()
+        return TqdmSink(notebook_tqdm, reading, leave=True, **kwargs)
     if _terminal(sys.stderr):
         from tqdm import tqdm as console_tqdm
 
@@ -300,12 +317,18 @@ def wait(what: str, *, timeout: float | None = None, total: float | None = None,
 
 
 def _notebook_display() -> Callable[..., Any] | None:
-    """IPython's ``display`` in a notebook someone runs; None under the runner or outside a notebook."""
-    if os.environ.get(PROGRESS_ENV) or not in_notebook():
+    """IPython's ``display`` in a notebook (someone runs it, or the runner: see :func:`_unwatched`);
+    None outside a notebook."""
+    if not in_notebook():
         return None
     from IPython.display import display
 
     return display
+
+
+def _unwatched() -> bool:
+    """A kernel the runner started (``pitr-runbook run``, ``drill``): nobody watches its output live."""
+    return bool(os.environ.get(PROGRESS_ENV))
 
 
 class LiveFigure:
@@ -313,7 +336,8 @@ class LiveFigure:
     handle), at most once per ``interval`` seconds plus a last time on :meth:`close`.
 
     ``render`` builds the figure from what is known now. Without a notebook (``display`` None) it
-    renders nothing.
+    renders nothing. ``final_only`` (a kernel the runner started): drawn once, on :meth:`close`,
+    as the executed notebook's record.
     """
 
     def __init__(
@@ -323,10 +347,12 @@ class LiveFigure:
         interval: float = 2.0,
         display: Callable[..., Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        final_only: bool | None = None,
     ):
         self.render = render
         self.interval = interval
         self.display = display if display is not None else _notebook_display()
+        self.final_only = _unwatched() if final_only is None else final_only
         self.clock = clock
         self.handle: Any = None
         self._last: float | None = None
@@ -341,7 +367,7 @@ class LiveFigure:
         if self.display is None:
             return
         now = self.clock()
-        if not force and self._last is not None and now - self._last < self.interval:
+        if not force and (self.final_only or (self._last is not None and now - self._last < self.interval)):
             self._stale = True
             return
         figure = _displayable(self.render())
@@ -360,8 +386,8 @@ class LiveFigure:
 def _displayable(figure: Any) -> Any:
     """A matplotlib figure as a PNG image (shown whatever the kernel's matplotlib backend); anything
     else as it is."""
-    if not hasattr(figure, "savefig"):
-        return figure
+    if not hasattr(figure, "savefig") or hasattr(figure, "_repr_png_"):
+        return figure  # a RunbookFigure shows as its PNG itself
     import io
 
     from IPython.display import Image

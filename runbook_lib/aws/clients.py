@@ -13,12 +13,34 @@ from botocore.config import Config
 DEFAULT_REGION = "us-east-1"
 
 
+#: boto3's environment variable for one endpoint for every service ("Service-specific endpoints",
+#: AWS SDKs and Tools Reference Guide, https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html),
+#: and the one that makes the SDK ignore it
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+IGNORE_ENDPOINT_ENV = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+
+
+def configured_endpoint() -> str | None:
+    """``AWS_ENDPOINT_URL`` as boto3 reads it (None when unset, or when
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`` tells the SDK to ignore it)."""
+    if os.environ.get(IGNORE_ENDPOINT_ENV, "").strip().lower() == "true":
+        return None
+    return os.environ.get(ENDPOINT_ENV, "").strip() or None
+
+
 @dataclass(frozen=True)
 class AwsTarget:
-    """Where the runbook talks to: ``endpoint_url`` None means real AWS."""
+    """Where the runbook talks to: ``endpoint_url`` None means real AWS, unless ``AWS_ENDPOINT_URL``
+    names an endpoint: boto3 would send every call there anyway, so the runbook takes it as its
+    ``endpoint_url`` (sandbox credentials, never the user's, are sent to it; ``pitr-runbook lab
+    --sandbox`` sets it for the notebooks' kernels)."""
 
     region: str | None = None
     endpoint_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.endpoint_url is None:
+            object.__setattr__(self, "endpoint_url", configured_endpoint())
 
     @property
     def region_name(self) -> str:
@@ -130,6 +152,7 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
     milliseconds, and boto3 clients are safe to share between threads.
     """
     target = AwsTarget(region=region, endpoint_url=endpoint_url)
+    endpoint_url = target.endpoint_url  # AWS_ENDPOINT_URL's, if set: signed with sandbox credentials
     if config is not None:
         return _make_client(service, target.region_name, endpoint_url, config)
     return _shared_client(service, target.region_name, endpoint_url)

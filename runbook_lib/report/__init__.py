@@ -15,8 +15,9 @@ and writes, in ``run_dir``:
   FAIL (:mod:`.next_steps`); each further section only when the run has its data; figures embedded
   as PNG.
 
-The figures (:mod:`.figures`) are plain ``matplotlib.figure.Figure`` objects the notebooks show as
-they are. Keys appear everywhere in one form: the keyed digest the CDC handlers log and use as
+The figures (:mod:`.figures`) are ``matplotlib.figure.Figure`` objects that show themselves as PNG
+images in a notebook (``RunbookFigure``), the same images the HTML report embeds. Keys appear
+everywhere in one form: the keyed digest the CDC handlers log and use as
 ``MessageGroupId`` (``key_hash``, and ``key`` when keys are redacted), or the key's canonical text.
 """
 
@@ -24,10 +25,10 @@ from __future__ import annotations
 
 from .accounting import BufferAccounting, buffer_accounting, pipeline_lines
 from .differences import CSV_COLUMNS, write_differences_csv
-from .figures import differences_figure, drain_figure, figure_png_base64, timeline_figure
+from .figures import Figures, RunbookFigure, differences_figure, drain_figure, figure_png_base64, timeline_figure
 from .files import HTML_FILE, ReportPaths, write_reports
 from .drill_facts import DrillCheck, DrillFacts, drill_checks
-from .html import DIFFERENCES_FILE, SUMMARY_FILE, render_html, render_lead
+from .html import DIFFERENCES_FILE, SUMMARY_FILE, render_html, render_lead, report_figures
 from .next_steps import NextStep
 from .summary import (
     DRILL,
@@ -59,9 +60,11 @@ __all__ = [
     "DifferenceRow",
     "DrillCheck",
     "DrillFacts",
+    "Figures",
     "Invocation",
     "NextStep",
     "ReportPaths",
+    "RunbookFigure",
     "RunSummary",
     "buffer_accounting",
     "differences_figure",
@@ -74,6 +77,7 @@ __all__ = [
     "pipeline_lines",
     "render_html",
     "render_lead",
+    "report_figures",
     "run_summary",
     "summarize",
     "timeline_figure",

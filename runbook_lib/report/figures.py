@@ -1,5 +1,12 @@
-"""The report's figures: plain ``matplotlib.figure.Figure`` objects drawn with the Agg canvas (no
-pyplot, no global backend), which the notebooks show as they are and the HTML report embeds as PNG."""
+"""The report's figures: ``matplotlib.figure.Figure`` objects drawn with the Agg canvas (no pyplot,
+no global backend), which the HTML report embeds as PNG and a notebook shows as the same PNG.
+
+Without pyplot, IPython never learns that a figure is an image (matplotlib-inline registers its
+formatter for ``Figure`` only when pyplot's inline backend is set up), so a bare ``Figure`` shows
+as ``<Figure size 1000x320 with 1 Axes>``. :class:`RunbookFigure` says what it looks like itself
+(``_repr_png_``): an ``image/png`` output wherever IPython shows it, in JupyterLab, in the
+notebooks papermill executes, and in the HTML ``jupyter nbconvert`` exports from them.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,32 @@ from matplotlib.ticker import MaxNLocator
 
 from ..reconcile import EXPLAINED, IN_FLIGHT, KINDS, UNEXPLAINED, Reconciliation
 from .summary import TIMING_LABELS, _samples, _when, drain_rate
+
+#: the resolution of a figure, in the report and in a notebook alike
+DPI = 110
+
+
+class RunbookFigure(Figure):
+    """A figure that shows itself as a PNG image in IPython (``image/png``; ``text/plain`` stays
+    matplotlib's ``<Figure size ...>``)."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+
+class Figures(tuple):
+    """Figures shown one after another, each as its own ``image/png`` output (a notebook cell's
+    value: ``result.figures()``)."""
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        for fig in self:
+            display(fig)
+
+    def __repr__(self) -> str:
+        return f"<Figures: {', '.join(repr(f) for f in self) or 'none'}>"
+
 
 CLASS_COLOURS = {UNEXPLAINED: "#cf222e", IN_FLIGHT: "#bf8700", EXPLAINED: "#0969da"}
 _KIND_HATCH = {"missing": "", "extra": "//", "changed": ".."}
@@ -34,7 +67,7 @@ def timeline_figure(state: dict[str, Any]) -> Figure:
     """
     import matplotlib.dates as mdates
 
-    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    fig = RunbookFigure(figsize=(10, 3.2), layout="constrained")
     timings = state.get("timings") or {}
     events: list[tuple[str, datetime, str]] = []
     for key, label, colour in (
@@ -86,7 +119,7 @@ def drain_figure(state: dict[str, Any]) -> Figure:
     """The buffer draining: queue depth, messages in flight and DLQ depth over time."""
     import matplotlib.dates as mdates
 
-    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    fig = RunbookFigure(figsize=(10, 3.2), layout="constrained")
     samples = _samples(state)
     if not samples:
         return _empty(fig, "no buffer samples recorded")
@@ -124,7 +157,7 @@ def drain_figure(state: dict[str, Any]) -> Figure:
 
 def differences_figure(reconciliation: Reconciliation) -> Figure:
     """Differences by class (unexplained, in flight, explained), stacked by kind."""
-    fig = Figure(figsize=(6, 3), layout="constrained")
+    fig = RunbookFigure(figsize=(6, 3), layout="constrained")
     table = reconciliation.counts_by_class_and_kind()
     ax = fig.add_subplot()
     order = (UNEXPLAINED, IN_FLIGHT, EXPLAINED)
@@ -153,7 +186,11 @@ def differences_figure(reconciliation: Reconciliation) -> Figure:
     return fig
 
 
-def figure_png_base64(fig: Figure, dpi: int = 110) -> str:
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def figure_png_base64(fig: Figure, dpi: int = DPI) -> str:
+    return base64.b64encode(figure_png(fig, dpi)).decode("ascii")

@@ -30,7 +30,8 @@ from markupsafe import Markup, escape
 from .. import times
 from ..reconcile import Reconciliation
 from .accounting import counts_text, pipeline_lines
-from .figures import CLASS_COLOURS, differences_figure, drain_figure, figure_png_base64, timeline_figure
+from .figures import (CLASS_COLOURS, RunbookFigure, differences_figure, drain_figure, figure_png_base64,
+                      timeline_figure)
 from .summary import DRILL, RECONCILE, RUN, TIMING_LABELS, RunSummary, _samples, summarize
 from .text import clock, duration, num
 
@@ -160,16 +161,24 @@ def render_lead(summary: RunSummary) -> str:
     )
 
 
-def _figures(reconciliation: Reconciliation, state: dict[str, Any], s: RunSummary) -> dict[str, str]:
-    """Only the figures that have something to show."""
-    figures: dict[str, str] = {}
+def report_figures(reconciliation: Reconciliation, state: dict[str, Any] | None = None, *,
+                   summary: RunSummary | None = None) -> dict[str, RunbookFigure]:
+    """The report's figures, by name, only those that have something to show: the timeline, the
+    buffer's drain, the differences by class. ``report.html`` embeds them; 04_reconcile shows them."""
+    state = state or {}
+    s = summary if isinstance(summary, RunSummary) else summarize(reconciliation, state)
+    figures: dict[str, RunbookFigure] = {}
     if s.kind != RECONCILE and len(timeline_rows(s)) >= 2:
-        figures["timeline"] = figure_png_base64(timeline_figure(state))
+        figures["timeline"] = timeline_figure(state)
     if len(_samples(state)) >= 2:
-        figures["drain"] = figure_png_base64(drain_figure(state))
+        figures["drain"] = drain_figure(state)
     if s.rows:
-        figures["differences"] = figure_png_base64(differences_figure(reconciliation))
+        figures["differences"] = differences_figure(reconciliation)
     return figures
+
+
+def _figures(reconciliation: Reconciliation, state: dict[str, Any], s: RunSummary) -> dict[str, str]:
+    return {name: figure_png_base64(fig) for name, fig in report_figures(reconciliation, state, summary=s).items()}
 
 
 def render_html(

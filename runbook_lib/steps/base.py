@@ -10,10 +10,13 @@ the CLI and the runner are checked against ``PARAMETERS`` (``tests/notebooks/tes
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,98 @@ def resolve(step: str, declared: Sequence[Parameter], given: Mapping[str, Any]) 
     return Arguments({p.name: p.check(given[p.name], step) if p.name in given else p.default for p in declared})
 
 
+def begin(ctx: Any, step: str, declared: Sequence[Parameter], given: Mapping[str, Any]) -> Arguments:
+    """What every step does first: its parameters checked (:func:`resolve`), the kernel's run.log
+    records labelled with the step from here on, and the step's :class:`AuditRecord` made its first
+    output (in a notebook) and logged."""
+    from ..console import kernel_log_step
+    from ..progress import in_notebook
+
+    arguments = resolve(step, declared, given)
+    kernel_log_step(step)
+    record = audit_record(ctx, step, arguments)
+    log.info("%s", record.line())
+    if in_notebook():
+        from IPython.display import display
+
+        display(record)
+    return arguments
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """Who ran a step, when, with which version of the runbook, against what, with which parameters:
+    the first output of every step, so that an executed notebook is an audit record."""
+
+    step: str
+    caller: str  # sts:GetCallerIdentity's Arn, or why it is unknown
+    account: str | None
+    started: Any  # datetime, UTC
+    version: str
+    where: str
+    mode: str
+    parameters: dict[str, Any]
+
+    def when(self) -> str:
+        return f"{self.started:%Y-%m-%d %H:%M:%S} UTC"
+
+    def line(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())
+        return (f"{self.step} run by {self.caller} at {self.when()} with pitr-runbook {self.version} on {self.where}; "
+                f"{self.mode}; parameters: {params}")
+
+    def __repr__(self) -> str:
+        params = "\n".join(f"  {k} = {v!r}" for k, v in self.parameters.items())
+        return (f"{self.step} run by {self.caller} at {self.when()} with pitr-runbook {self.version}\n"
+                f"on {self.where}: {self.mode}\nparameters:\n{params}")
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        colour = "#cf222e" if self.mode.startswith("EXECUTE") else "#1a7f37"
+        rows = "".join(f"<tr><td style='text-align:left'><code>{e(k)}</code></td>"
+                       f"<td style='text-align:left'><code>{e(repr(v))}</code></td></tr>" for k, v in self.parameters.items())
+        return (f"<div class='pitr-audit' style='border-left:4px solid #0969da;padding:2px 8px;margin:4px 0'>"
+                f"<b>{e(self.step)}</b> run by <code>{e(self.caller)}</code> at <b>{e(self.when())}</b> with "
+                f"pitr-runbook {e(self.version)} on {e(self.where)}: <b style='color:{colour}'>{e(self.mode)}</b>"
+                f"<details open><summary>parameters</summary><table>{rows}</table></details></div>")
+
+
+def caller_identity(target: Any) -> tuple[str, str | None]:
+    """(Arn, Account) of the credentials in use (``sts:GetCallerIdentity``, which needs no
+    permission: "No permissions are required to perform this operation", AWS STS API Reference,
+    https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html); when the call
+    fails, ``unknown (<error code>)`` and None: the record says so, the step goes on to fail or not
+    on its own calls."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ..aws.codes import error_code
+
+    try:
+        identity = target.client("sts").get_caller_identity()
+    except ClientError as exc:
+        return f"unknown ({error_code(exc)})", None
+    except BotoCoreError as exc:
+        return f"unknown ({type(exc).__name__})", None
+    return identity["Arn"], identity.get("Account")
+
+
+def audit_record(ctx: Any, step: str, arguments: Mapping[str, Any]) -> AuditRecord:
+    from .. import __version__, times
+
+    caller, account = caller_identity(ctx.target)
+    common = {
+        "source_table": ctx.source_table, "target_table": ctx.target_table, "restore_time": ctx.restore_time,
+        "replay_from": ctx.replay_from, "region": ctx.target.region_name, "endpoint_url": ctx.target.endpoint_url,
+        "run_dir": str(ctx.run_dir), "execute": ctx.execute, "automation": ctx.automation,
+    }  # fmt: skip
+    where = ctx.target.endpoint_url or f"AWS {ctx.target.region_name}"
+    if account and not ctx.target.endpoint_url:
+        where += f", account {account}"
+    mode = "EXECUTE: changes will be made" if ctx.execute else "DRY RUN: nothing will be changed"
+    started = times.utcnow().replace(microsecond=0)
+    return AuditRecord(step, caller, account, started, __version__, where, mode, {**common, **arguments})
+
+
 def pick(declared: Sequence[Parameter], namespace: Mapping[str, Any]) -> dict[str, Any]:
     """The declared parameters found in ``namespace`` (a notebook's ``globals()``)."""
     return {p.name: namespace[p.name] for p in declared if p.name in namespace}
@@ -121,15 +216,27 @@ class StepResult:
         """(title, DataFrame) shown under the main table."""
         return []
 
+    def figures(self):
+        """The figures of this step, the report's (``report.Figures``): each shows as a PNG image
+        in a notebook (``result.figures()``). No figure by default."""
+        from ..report import Figures
+
+        return Figures()
+
     def __str__(self) -> str:
         return f"{self.step}: {self.outcome}"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self}>"
 
+    def warnings_html(self) -> list[str]:
+        """Each warning as a warning box (it needs the operator's action)."""
+        from ..notebook import warning_html
+
+        return [warning_html(w) for w in self.warnings]
+
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>"]
-        parts += [f"<p><b>WARNING</b>: {html.escape(w)}</p>" for w in self.warnings]
+        parts = [f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>", *self.warnings_html()]
         frame = self.to_dataframe()
         if not frame.empty:
             parts.append(frame.to_html(index=False))
@@ -139,10 +246,18 @@ class StepResult:
         return "\n".join(parts)
 
     def announce(self) -> StepResult:
-        """Print the one-line outcome (and each warning); return self."""
+        """Log the one-line outcome and each warning (run.log); outside a notebook, print them too.
+        In a notebook the result shows them itself (``_repr_html_``): printed, they would show twice."""
+        from ..notebook import SHOWN
+        from ..progress import in_notebook
+
         for warning in self.warnings:
-            print("WARNING:", warning, flush=True)
-        print(str(self), flush=True)
+            log.warning("%s: %s", self.step, warning, extra={SHOWN: True})
+        log.info("%s", self)
+        if not in_notebook():
+            for warning in self.warnings:
+                print("WARNING:", warning, flush=True)
+            print(str(self), flush=True)
         return self
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Parameter, StepResult, pick, resolve
+from .base import Parameter, StepResult, begin, pick
 
 STEP = "05_cutover"
 PARAMETERS = (
@@ -52,7 +52,7 @@ def run(ctx, **parameters: Any) -> CutoverResult:
     from .. import cutover, settings
     from .. import restore as restore_lib
 
-    p = resolve(STEP, PARAMETERS, parameters)
+    p = begin(ctx, STEP, PARAMETERS, parameters)
     state = ctx.load()
     result = CutoverResult(STEP, ctx.execute, "")
     snapshot = state.settings_snapshot or settings.snapshot(ctx.target, ctx.source_table)

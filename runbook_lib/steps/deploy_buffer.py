@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import run_state, times
-from .base import Parameter, StepResult, item_rows, pick, resolve
+from .. import progress as progress_bar
+from .base import Parameter, StepResult, begin, item_rows, pick
 
 STEP = "01_deploy_buffer"
 PARAMETERS = (
@@ -49,7 +50,7 @@ class DeployResult(StepResult):
 def run(ctx, **parameters: Any) -> DeployResult:
     from .. import buffer
 
-    p = resolve(STEP, PARAMETERS, parameters)
+    p = begin(ctx, STEP, PARAMETERS, parameters)
     plan = buffer.plan(ctx.target, source_table=ctx.source_table, target_table=ctx.target_table,
                        automation=ctx.automation, starting_position=p.starting_position,
                        applier_max_concurrency=p.applier_max_concurrency, parameters=p.buffer_parameters,
@@ -66,7 +67,9 @@ def run(ctx, **parameters: Any) -> DeployResult:
         return DeployResult(STEP, True, f"stack {stack.stack_name} was deployed by this run already: used as it is",
                             warnings, plan=plan, stack=stack).announce()
     deploy_started = times.utcnow()
-    stack = buffer.deploy(ctx.target, plan, artifact_bucket=p.artifact_bucket, progress=print, cfn_role_arn=p.cfn_role_arn)
+    with progress_bar.wait(f"stack {plan.stack_name}") as bar:  # one line: the stack's latest event
+        stack = buffer.deploy(ctx.target, plan, artifact_bucket=p.artifact_bucket, cfn_role_arn=p.cfn_role_arn,
+                              progress=lambda message: bar.update(status=message))
     capture_start = times.utcnow()
     with ctx.edit() as state:
         state.stack = run_state.Stack(stack.to_dict(), capture_start, plan.starting_position, p.cfn_role_arn,

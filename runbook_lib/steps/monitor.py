@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Parameter, StepResult, item_rows, pick, resolve
+from .base import Parameter, StepResult, begin, item_rows, pick
 
 STEP = "03_monitor"
 PARAMETERS = (
@@ -82,12 +82,18 @@ class MonitorResult(StepResult):
 
         return report.timeline_figure(self.view or {})
 
+    def figures(self):
+        """The buffer's drain, then the timeline (the report's figures), as a notebook shows them."""
+        from ..report import Figures
+
+        return Figures((self.drain_figure(), self.timeline()))
+
 
 def run(ctx, **parameters: Any) -> MonitorResult:
     from .. import activity, buffer, monitor
     from .. import restore as restore_lib
 
-    p = resolve(STEP, PARAMETERS, parameters)
+    p = begin(ctx, STEP, PARAMETERS, parameters)
     plan = restore_lib.plan_from_state(ctx.run_dir)
     state = ctx.load()
     result = MonitorResult(STEP, ctx.execute, "")
@@ -116,7 +122,7 @@ def run(ctx, **parameters: Any) -> MonitorResult:
     drain = dict(timeout=p.drain_timeout, sample_seconds=p.sample_seconds, quiet_samples=p.quiet_samples)
     result.drain = monitor.follow_drain(ctx.target, stack, run_dir=ctx.run_dir, **drain)
     if p.redrive_dlq:
-        result.redrive = buffer.redrive_dlq(ctx.target, stack, execute=True, wait_for_dlq=p.dlq_wait, progress=print)
+        result.redrive = buffer.redrive_dlq(ctx.target, stack, execute=True, wait_for_dlq=p.dlq_wait)  # its own bars
         result.drain = monitor.follow_drain(ctx.target, stack, run_dir=ctx.run_dir, **drain)
     else:
         result.dlq = monitor.dlq_summary(ctx.target, stack)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import run_state
 from ..cdc.codec import MAX_MESSAGE_BYTES
-from .base import Parameter, StepResult, pick, resolve
+from .base import Parameter, StepResult, begin, pick
 
 STEP = "00_preflight"
 PARAMETERS = (
@@ -39,7 +39,7 @@ def run(ctx, **parameters: Any) -> PreflightResult:
     """Run every check, keep the rows and the settings snapshot in the run state."""
     from .. import preflight
 
-    p = resolve(STEP, PARAMETERS, parameters)
+    p = begin(ctx, STEP, PARAMETERS, parameters)
     checks = preflight.run_checks(
         ctx.target, source_table=ctx.source_table, target_table=ctx.target_table,
         automation=p.automation_required or ctx.automation, max_message_bytes=p.max_message_bytes,

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import PreconditionError
-from .base import Parameter, StepResult, pick, resolve
+from .base import Parameter, StepResult, begin, pick
 
 STEP = "04_reconcile"
 PARAMETERS = (
@@ -45,6 +45,16 @@ class ReconcileResult(StepResult):
 
     #: the report's summary (``report.summarize``), when a reconciliation ran
     summary: Any = None
+    #: the run state the report was made from (its figures' data)
+    view: Any = None
+
+    def figures(self):
+        """The figures of ``report.html`` (timeline, drain, differences by class), as images."""
+        from ..report import Figures, report_figures
+
+        if self.reconciliation is None:
+            return Figures()
+        return Figures(report_figures(self.reconciliation, self.view, summary=self.summary).values())
 
     def to_dataframe(self):
         import pandas as pd
@@ -60,7 +70,7 @@ class ReconcileResult(StepResult):
         import html
 
         parts = [self.summary._repr_html_(), f"<p><b>{html.escape(self.step)}</b>: {html.escape(self.outcome)}</p>"]
-        parts += [f"<p><b>WARNING</b>: {html.escape(w)}</p>" for w in self.warnings]
+        parts += self.warnings_html()
         frame = self.reconciliation.view_frame(50)
         if not frame.empty:
             parts.append("<p>differences (the first 50; all in differences.csv)</p>" + frame.to_html(index=False))
@@ -80,7 +90,7 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     from .. import activity, monitor, reconcile, report
     from .. import restore as restore_lib
 
-    p = resolve(STEP, PARAMETERS, parameters)
+    p = begin(ctx, STEP, PARAMETERS, parameters)
     state = ctx.load()
     if not restore_lib.table_exists(ctx.target, ctx.target_table):
         if ctx.execute:
@@ -111,5 +121,5 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     paths = report.write_reports(ctx.run_dir, result, view)
     outcome = (f"VERDICT: {result.verdict}  (unexplained {result.unexplained}, explained {result.explained}, "
                f"in flight {result.in_flight}); report: {paths.html}")
-    return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths,
+    return ReconcileResult(STEP, ctx.execute, outcome, reconciliation=result, paths=paths, view=view,
                            summary=report.summarize(result, view, run_dir=str(ctx.run_dir))).announce()

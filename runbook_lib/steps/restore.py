@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import times
-from .base import Parameter, StepResult, pick, resolve
+from .base import Parameter, StepResult, begin, pick
 
 STEP = "02_restore"
 PARAMETERS = (
@@ -45,12 +45,18 @@ class RestoreResult(StepResult):
 
         return report.timeline_figure(self.view or {})
 
+    def figures(self):
+        """The timeline, as a notebook shows it (an image)."""
+        from ..report import Figures
+
+        return Figures((self.timeline(),))
+
 
 def run(ctx, **parameters: Any) -> RestoreResult:
     from .. import buffer
     from .. import restore as restore_lib
 
-    p = resolve(STEP, PARAMETERS, parameters)
+    p = begin(ctx, STEP, PARAMETERS, parameters)
     state = ctx.load()
     called = _called_already(ctx, state) if ctx.execute else None
     if called is not None:

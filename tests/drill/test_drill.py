@@ -62,6 +62,47 @@ def test_catch_up_drill_ends_with_pass_report_history_and_nothing_left(tmp_path)
     assert len(history) == 1 and json.loads(history[0])["verdict"] == "PASS"
     _no_canary(run)
     _console_is_a_progress_report(out, proc.stderr, run)
+    _notebooks_are_a_clean_record(run)
+
+
+#: a log record as a handler formats it (with or without its time): never in a cell's output
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} )?(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ", re.M)
+
+
+def _notebooks_are_a_clean_record(run: Path) -> None:
+    """Each executed notebook opens with who ran the step, when, which version and its parameters;
+    every figure is an image (as report.html's); no cell output holds a library's log line."""
+    import nbformat
+
+    from runbook_lib import __version__
+
+    images = {}
+    for step in STEPS:
+        nb = nbformat.read(run / f"{step}.ipynb", as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        first = outputs[0]
+        assert first["output_type"] == "display_data" and "text/html" in first["data"], (step, first)
+        assert re.match(rf"{step} run by arn:aws:iam::123456789012:user/pitr-operator at "
+                        rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC with pitr-runbook {re.escape(__version__)}\n",
+                        first["data"]["text/plain"]), first["data"]["text/plain"]
+        assert "  source_table = 'drill-orders'" in first["data"]["text/plain"] and "  execute = True" in first["data"]["text/plain"]
+        for o in outputs:
+            texts = [o.get("text", "")] + [v for k, v in o.get("data", {}).items() if k.startswith("text/")]
+            for text in texts:
+                assert not _LOG_LINE.search(text), f"a log line in {step}'s output: {text[:500]}"
+                assert "TqdmWarning" not in text and "IProgress not found" not in text, step
+            if o.get("data", {}).get("text/plain", "").startswith("<Figure size") or "<RunbookFigure size" in o.get("data", {}).get("text/plain", ""):
+                assert "image/png" in o["data"], f"a figure of {step} without its image"
+        images[step] = sum(1 for o in outputs if "image/png" in o.get("data", {}))
+    # 02 the timeline; 03 the drain (drawn when the wait ended) and the timeline; 04 report.html's figures
+    assert images["02_restore"] >= 1 and images["03_monitor"] >= 2, images
+    assert images["04_reconcile"] == (run / "report.html").read_text().count("data:image/png;base64,") >= 2, images
+    # and in the HTML a user exports from them (jupyter nbconvert --to html): the same images, embedded
+    from nbconvert import HTMLExporter
+
+    for step in ("02_restore", "03_monitor", "04_reconcile"):
+        page, _ = HTMLExporter().from_filename(str(run / f"{step}.ipynb"))
+        assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) == images[step], step
 
 
 def _console_is_a_progress_report(out: str, err: str, run: Path) -> None:

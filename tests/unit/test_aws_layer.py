@@ -81,3 +81,22 @@ def test_waiting_for_active_names_the_indexes_still_building():
         wait_table_active(AwsTarget(endpoint_url="http://127.0.0.1:1"), "orders", timeout=0.05, client=_Ddb())
     assert "index by-status CREATING" in str(info.value) and "by-day" not in str(info.value)
     assert info.value.code == "ResourceInUseException"
+
+
+def test_an_endpoint_in_aws_endpoint_url_is_the_targets_and_gets_sandbox_credentials_not_the_users(monkeypatch):
+    """boto3 sends every call to AWS_ENDPOINT_URL ("Service-specific endpoints", AWS SDKs and Tools
+    Reference Guide, https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
+    the runbook must know it talks to that endpoint, and sign for it with the sandbox's credentials."""
+    from runbook_lib.aws import clients
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUSERSREALKEY0000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "users-real-secret")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    target = clients.AwsTarget(region="us-east-1")
+    assert target.endpoint_url == "http://127.0.0.1:4566" and target.is_sandbox
+    sts = target.client("sts")
+    assert sts.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert sts._request_signer._credentials.access_key == "testing"
+    assert clients.AwsTarget(endpoint_url="http://127.0.0.1:5000").endpoint_url == "http://127.0.0.1:5000"
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    assert clients.AwsTarget().endpoint_url is None

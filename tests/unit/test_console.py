@@ -5,6 +5,7 @@ stood in for."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import warnings
 
@@ -239,3 +240,90 @@ def test_verbose_is_taken_before_or_after_the_command(argv):
 
 def test_without_verbose_flag_the_console_stays_quiet():
     assert cli.build_parser().parse_args(["drill"]).verbose is False
+
+
+# -- a notebook's kernel: logs to run.log, never into its cells -------------------------------------------------
+
+
+def test_a_kernels_log_records_go_to_run_log_labelled_with_the_step_and_no_handler_writes_to_a_cell(
+        tmp_path, logging_state, monkeypatch):
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        console.kernel_logging(tmp_path)
+        console.kernel_logging(tmp_path)  # the context cell run twice: one handler, not two
+        console.kernel_log_step("03_monitor")
+        logging.getLogger("runbook_lib.monitor").info("enabling replay")
+        warnings.warn("IProgress not found", UserWarning)
+        logging.getLogger("botocore.hooks").debug("Event before-call.dynamodb.Scan: a request body")
+    kept = (tmp_path / console.RUN_LOG).read_text().splitlines()
+    assert len([line for line in kept if "enabling replay" in line]) == 1
+    assert [line for line in kept if "enabling replay" in line][0].split(" ", 2)[2].startswith(
+        "INFO kernel.03_monitor runbook_lib.monitor: enabling replay")
+    assert any("py.warnings" in line and "IProgress not found" in line for line in kept)
+    assert not any("a request body" in line for line in kept)
+    # a cell's output is the kernel's sys.stdout and sys.stderr: no handler of the root logger writes there
+    import sys
+
+    cell = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    assert not [h for h in logging.getLogger().handlers if getattr(h, "stream", None) in cell]
+
+
+def test_a_verbose_runs_kernels_relay_their_records_to_the_console_through_the_progress_file(
+        tmp_path, logging_state, monkeypatch):
+    relay = tmp_path / console.PROGRESS_FILE
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(relay))
+    monkeypatch.setenv(console.VERBOSE_ENV, "1")
+    console.kernel_logging(tmp_path)
+    logging.getLogger("runbook_lib.buffer").info("replay on: queue mapping Enabled")
+    out = io.StringIO()
+    shown = console.Console(out, bars=False, heartbeat=0)
+    for line in relay.read_text().splitlines():  # what the console's tail of the progress file reads
+        shown.handle(json.loads(line))
+    assert out.getvalue().splitlines() == ["INFO runbook_lib.buffer: replay on: queue mapping Enabled"]
+
+
+def test_the_runner_tells_its_kernels_to_relay_their_records_only_with_verbose(tmp_path, logging_state):
+    for verbose in (False, True):
+        console.setup_logging(verbose=verbose, stream=io.StringIO())
+        with console.kernel_output("03_monitor", tmp_path) as kwargs:
+            manager = kwargs["kernel_manager_class"]
+            captured = {}
+
+            async def start(self, **kw):
+                captured.update(kw["env"])
+
+            import jupyter_client.manager as jm
+
+            original = jm.AsyncKernelManager.start_kernel
+            jm.AsyncKernelManager.start_kernel = start
+            try:
+                import asyncio
+
+                asyncio.run(manager().start_kernel(env={}))
+            finally:
+                jm.AsyncKernelManager.start_kernel = original
+        assert (console.VERBOSE_ENV in captured) is verbose
+        assert captured[progress.PROGRESS_ENV] == str(tmp_path.resolve() / console.PROGRESS_FILE)
+
+
+def test_in_a_notebook_the_runbooks_own_warnings_show_as_warning_boxes_and_nothing_else_does(logging_state):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from runbook_lib import notebook
+
+    InteractiveShell.instance()
+    root = logging.getLogger()
+    handler = notebook.NotebookWarnings()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    with capture_output() as captured:
+        logging.getLogger("runbook_lib.monitor").warning("buffer drained with %d message(s) in the DLQ", 2)
+        logging.getLogger("runbook_lib.monitor").info("enabling replay")
+        logging.getLogger("botocore.retryhandler").warning("retry needed")
+        logging.getLogger("runbook_lib.steps.base").warning("shown by the result", extra={notebook.SHOWN: True})
+    assert captured.stdout == captured.stderr == ""
+    (box,) = captured.outputs
+    assert box.data["text/plain"] == "WARNING: buffer drained with 2 message(s) in the DLQ"
+    assert 'class="pitr-warning"' in box.data["text/html"] and "&#9888;" in box.data["text/html"]

@@ -2,7 +2,7 @@
 
 - ``runbook_lib/cdc/`` is the Lambda zip: it imports nothing else of ours (the zip holds only it);
 - the sandbox is a leaf: outside ``runbook_lib/sandbox/`` only the commands that start it import
-  it (``cli``: ``sandbox`` and ``traffic``; ``drill``), never a step, so that a step cannot come to
+  it (``cli``: ``sandbox`` and ``traffic``; ``drill``; ``lab``), never a step, so that a step cannot come to
   depend on the stand-in;
 - moto and cfn-lint (the ``[sandbox]`` and ``[test]`` extras) are imported only inside the sandbox,
   so that a plain install runs every AWS-side command (``test_plain_install.py`` runs them);
@@ -25,7 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "runbook_lib"
 
 #: modules outside the sandbox that may import it: the commands that start it
-SANDBOX_STARTERS = ("runbook_lib.cli", "runbook_lib.drill")
+SANDBOX_STARTERS = ("runbook_lib.cli", "runbook_lib.drill", "runbook_lib.lab")
 #: what the AWS layer may import of ours
 AWS_LAYER_MAY_IMPORT = ("runbook_lib.aws", "runbook_lib.errors", "runbook_lib.times", "runbook_lib.progress")
 #: third-party packages that only the sandbox (and the tests) may import

@@ -216,6 +216,62 @@ def test_live_figure_shows_a_matplotlib_figure_as_a_png_image():
     assert type(image).__name__ == "Image" and image.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_live_figure_shows_a_runbook_figure_as_itself_its_own_png():
+    from runbook_lib.report import RunbookFigure
+
+    display = FakeDisplay()
+    progress.LiveFigure(lambda: RunbookFigure(figsize=(2, 1)), display=display).update()
+    shown = display.handles[0].shown[0]
+    assert isinstance(shown, RunbookFigure) and shown._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_in_a_kernel_the_runner_started_the_live_figure_is_drawn_once_when_the_wait_ends():
+    """Nobody watches it live, but the executed notebook keeps it: the drain as it ended."""
+    clock, display, samples = FakeClock(), FakeDisplay(), []
+    live = progress.LiveFigure(lambda: f"figure of {len(samples)} samples", display=display, clock=clock, final_only=True)
+    for n in range(1, 6):
+        samples.append(n)
+        live.update()
+        clock.now += 3.0
+    assert display.handles == []
+    live.close()
+    assert [h.shown for h in display.handles] == [["figure of 5 samples"]]
+
+
+def test_the_runners_kernels_draw_the_live_figure_only_at_the_end(monkeypatch, tmp_path):
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.jsonl"))
+    assert progress.LiveFigure(lambda: None, display=FakeDisplay()).final_only is True
+    monkeypatch.delenv(progress.PROGRESS_ENV)
+    assert progress.LiveFigure(lambda: None, display=FakeDisplay()).final_only is False
+
+
+def test_a_notebook_bar_without_ipywidgets_is_one_text_line_on_stdout_and_no_tqdm_warning(monkeypatch):
+    import warnings
+
+    from tqdm import notebook as tqdm_notebook
+
+    monkeypatch.setattr(tqdm_notebook, "IProgress", None)  # as where ipywidgets is not installed
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a TqdmWarning would fail here
+        bar_class, kwargs = progress._notebook_tqdm()
+        sink = progress.TqdmSink(bar_class, progress.Reading("the buffer to drain", 1.0, timeout=10.0), leave=True, **kwargs)
+        for elapsed in (2.0, 3.0, 4.0):
+            sink.show(progress.Reading("the buffer to drain", elapsed, timeout=10.0, status="depth 3"))
+        sink.close(progress.Reading("the buffer to drain", 5.0, timeout=10.0), ok=True)
+    text = out.getvalue()
+    assert text.count("\n") == 1 and "\r" in text  # one line, rewritten in place
+    assert "waiting for the buffer to drain" in text
+
+
+def test_a_notebook_bar_with_ipywidgets_is_the_widget():
+    from tqdm import notebook as tqdm_notebook
+
+    assert tqdm_notebook.IProgress is not None  # ipywidgets comes with the install (tqdm[notebook])
+    assert progress._notebook_tqdm() == (tqdm_notebook.tqdm, {})
+
+
 def test_without_a_notebook_the_live_figure_draws_nothing(no_runner):
     rendered = []
     live = progress.live_figure(lambda: rendered.append(1))

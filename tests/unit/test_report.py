@@ -199,6 +199,39 @@ def test_figures_are_matplotlib_figures_even_without_data():
         fig.savefig(__import__("io").BytesIO(), format="png")
 
 
+def test_figures_show_as_the_reports_png_images_in_a_notebook_not_as_their_text():
+    """Built without pyplot, a bare Figure shows in IPython as ``<Figure size 1000x320 with 1 Axes>``
+    only; the runbook's figures carry their own PNG, the bytes report.html embeds."""
+    from IPython.core.formatters import DisplayFormatter
+
+    from runbook_lib.report import figure_png_base64, report_figures
+
+    formatter = DisplayFormatter()
+    reconciliation = _reconciliation()
+    figures = report_figures(reconciliation, STATE)
+    assert list(figures) == ["timeline", "drain", "differences"]
+    for name, fig in figures.items():
+        data, _ = formatter.format(fig)
+        assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n", name
+        assert base64.b64encode(data["image/png"]).decode() == figure_png_base64(fig)
+    page = render_html(reconciliation, STATE)
+    assert page.count("data:image/png;base64,") == len(figures)
+
+
+def test_a_figures_value_shows_each_figure_as_its_own_image_output():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from runbook_lib.report import Figures
+
+    InteractiveShell.instance()
+    with capture_output() as captured:
+        from IPython.display import display
+
+        display(Figures((timeline_figure(STATE), drain_figure(STATE))))
+    assert [sorted(o.data) for o in captured.outputs] == [["image/png", "text/plain"]] * 2
+
+
 def test_timeline_shows_every_recorded_time():
     fig = timeline_figure(STATE)
     texts = {t.get_text() for t in fig.axes[0].texts}
