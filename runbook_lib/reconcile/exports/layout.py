@@ -170,7 +170,7 @@ def _get(s3, location: ExportLocation, key: str) -> bytes:
         return s3.get_object(**kwargs)["Body"].read()
     except ClientError as exc:
         code = error_code(exc)
-        if code in ("NoSuchKey", "404", "NoSuchBucket"):
+        if code in ("NoSuchKey", "NoSuchBucket"):
             raise ExportError(f"s3://{location.bucket}/{key} of export {location.export_arn} not found ({code}): "
                               "was the export's folder moved or deleted? Export again", code=code) from None
         raise
