@@ -106,7 +106,7 @@ _PREFIX = {"dynamodbstreams": "dynamodb", "stepfunctions": "states"}
 
 #: The services the runbook calls (botocore names); a call to any other service is not mapped.
 SERVICES = frozenset({
-    "application-autoscaling", "cloudformation", "cloudtrail", "cloudwatch", "dynamodb", "dynamodbstreams",
+    "application-autoscaling", "athena", "cloudformation", "cloudtrail", "cloudwatch", "dynamodb", "dynamodbstreams",
     "events", "iam", "lambda", "logs", "s3", "secretsmanager", "sqs", "stepfunctions", "sts",
 })
 

@@ -202,11 +202,12 @@ def _compare(tables: _Tables, options: _Options) -> _Compared:
 
 def _compare_exports(target: AwsTarget, tables: _Tables, options: _Options) -> _Compared:
     """The compare stage from two exports (:mod:`.exports`): no table is scanned."""
-    from .exports import compare_exports
+    from .exports.compare import compare_exports, read_unknown
 
     found = compare_exports(target, options.exports, tables.key_names)
-    unused = (_Throttle(options.rate_limit, 1), _Throttle(options.rate_limit, 1))  # the re-reads' budget
-    return _Compared(found.open_, found.counts, found.seconds, 0, unused)
+    throttles = (_Throttle(options.rate_limit, 1), _Throttle(options.rate_limit, 1))  # the re-reads' budget
+    read_unknown(found.open_, tables.client, options.tables, tables.key_names, throttles)
+    return _Compared(found.open_, found.counts, found.seconds, 0, throttles)
 
 
 def _open_differences(matcher: _Matcher) -> dict[str, _Open]:

@@ -236,6 +236,7 @@ NOT_AWS_CODES = {
     "BufferError", "CutoverError", "InputError", "PreconditionError", "RestoreError", "RunbookError",  # ours
     "AccessDeniedError",  # ours
     "ExportError",  # ours: reconcile.exports, an export that cannot be read as AWS documents it
+    "AthenaError",  # a field of GetQueryExecution's QueryExecutionStatus (ErrorCategory, ErrorType, ErrorMessage)
     "UnsupportedDefinition",  # workflow_budget: a definition its walk cannot count (ours)
     "ClientError", "EndpointConnectionError", "NoCredentialsError", "NoRegionError", "ParamValidationError",  # botocore
     "SenderFault",  # a field of SendMessageBatch's failed entries (forwarder logs it), not a code

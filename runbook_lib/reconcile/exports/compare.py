@@ -20,15 +20,15 @@ from typing import Any
 
 from ...aws.clients import AwsTarget
 from ...errors import InputError
-from ..reread import _Open
+from ..reread import _batch_read, _Open
 from ..values import item_digest, key_id
 from .layout import ExportError, ExportLocation, LocalExport, download_export, locate_export, read_manifests
 from .query import QueryResult, candidate_images, run_duckdb
 
 log = logging.getLogger(__name__)
 
-#: at most this many candidates get their export image read back (one more local pass); beyond it
-#: their first re-read sets the image, and the re-read takes one more round
+#: at most this many candidates get their export image read back (one more local pass); beyond it,
+#: and on Athena, a first consistent read of the candidates stands for their images (read_unknown)
 MAX_IMAGES = 100_000
 #: the digest of an image not read from the export: never equal to a real one
 UNKNOWN = b"unknown"
@@ -159,6 +159,27 @@ two images are equal by the canonical comparison is dropped here."""
     for kid in [k for k, e in open_.items() if e.source_digest == e.target_digest and e.source_digest != UNKNOWN]:
         del open_[kid]
     return open_
+
+
+def read_unknown(open_: dict[str, _Open], client, tables: tuple[str, str], key_names: tuple[str, ...], throttles) -> int:
+    """Candidates whose export images were not read back (Athena; more than MAX_IMAGES) take a first
+    consistent read of both sides as their images, as a scan's items are its first read: the re-read
+    rounds then count "still changing" from there, and a candidate equal by value on both sides (1
+    and 1.0, sets in another order) is dropped here as the scan would never have seen it. Returns
+    how many were read."""
+    kids = [k for k, e in open_.items() if UNKNOWN in (e.source_digest, e.target_digest)]
+    for i in range(0, len(kids), 50):  # 2 x 50 keys = one BatchGetItem
+        batch = kids[i : i + 50]
+        found = _batch_read(client, tables, key_names, batch, throttles)
+        for kid in batch:
+            src, tgt = found[0].get(kid), found[1].get(kid)
+            sd = item_digest(src) if src is not None else None
+            td = item_digest(tgt) if tgt is not None else None
+            if sd == td:
+                del open_[kid]
+            else:
+                open_[kid].source_digest, open_[kid].target_digest = sd, td
+    return len(kids)
 
 
 def describe(pair: ExportPair) -> dict[str, Any]:
