@@ -131,3 +131,20 @@ def test_location_of_a_completed_export_puts_the_manifest_under_the_prefix_once(
 def test_an_export_not_completed_cannot_be_compared_and_the_error_says_what_to_do(status, remedy):
     with pytest.raises(ExportError, match=remedy):
         location_of({"ExportArn": ARN, "ExportStatus": status, "S3Bucket": "bkt", "FailureCode": "S3NoSuchBucket"})
+
+
+def test_a_local_copy_of_an_export_opens_with_its_counts_and_a_damaged_file_is_refused(tmp_path):
+    from runbook_lib.reconcile.exports import open_local_export
+
+    files = build_export([{"pk": {"S": f"k{i}"}} for i in range(7)], export_arn=ARN, bucket="bkt", prefix="exp", files=3)
+    base = "exp/AWSDynamoDB/01700000000000-abcdef12/"
+    for key, body in files.items():  # as `aws s3 sync s3://bkt/<base> DIR` leaves it
+        path = tmp_path / key[len(base):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    local = open_local_export(tmp_path)
+    assert local.item_count == local.manifest_item_count == 7 and len(local.files) == 3
+    assert local.location.export_arn == ARN
+    local.files[1].write_bytes(gzip.compress(b'{"Item":{"pk":{"S":"x"}}}\n'))
+    with pytest.raises(ExportError, match="md5Checksum"):
+        open_local_export(tmp_path)

@@ -33,6 +33,7 @@ from .layout import (
     export_id_of,
     locate_export,
     location_of,
+    open_local_export,
     read_manifests,
 )
 from .query import Candidate, QueryResult, comparison_sql, run_duckdb, to_duckdb
@@ -40,5 +41,5 @@ from .query import Candidate, QueryResult, comparison_sql, run_duckdb, to_duckdb
 __all__ = [
     "AthenaOptions", "Candidate", "DataFile", "ExportComparison", "ExportError", "ExportLocation", "ExportPair",
     "LocalExport", "QueryResult", "build_export", "compare_exports", "comparison_sql", "describe_export",
-    "download_export", "export_id_of", "locate_export", "location_of", "read_manifests", "run_duckdb", "to_duckdb",
+    "download_export", "export_id_of", "locate_export", "location_of", "open_local_export", "read_manifests", "run_duckdb", "to_duckdb",
 ]

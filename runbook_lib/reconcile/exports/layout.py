@@ -274,6 +274,31 @@ def _md5_of_file(path: Path) -> str:
     return base64.b64encode(digest.digest()).decode("ascii")
 
 
+def open_local_export(folder: str | Path, *, verify: bool = True) -> LocalExport:
+    """An export already copied to this machine (``aws s3 sync s3://BUCKET/PREFIX/AWSDynamoDB/ID/ DIR``):
+    ``folder`` holds manifest-summary.json, manifest-files.json and data/. Data files are found by
+    their key's name under ``data/`` and, with ``verify``, checked against md5Checksum."""
+    folder = Path(folder)
+    summary = _json((folder / "manifest-summary.json").read_bytes(), str(folder / "manifest-summary.json"))
+    files, paths = [], []
+    for n, line in enumerate((folder / "manifest-files.json").read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        entry = _json(line.encode(), f"manifest-files.json line {n}")
+        f = DataFile(entry["dataFileS3Key"], int(entry["itemCount"]), entry["md5Checksum"], entry.get("etag", ""))
+        path = folder / "data" / Path(f.key).name
+        if not path.exists():
+            raise ExportError(f"{path} is missing: copy the export's whole folder (data/ and both manifests)")
+        if verify and _md5_of_file(path) != f.md5:
+            raise ExportError(f"{path} does not match its md5Checksum {f.md5}: copy it again")
+        files.append(f)
+        paths.append(path)
+    arn = summary.get("exportArn", "")
+    location = ExportLocation(arn, summary.get("s3Bucket", ""), summary.get("s3Prefix") or "",
+                              str(folder / "manifest-summary.json"), item_count=summary.get("itemCount"))
+    return LocalExport(location, tuple(paths), tuple(files), int(summary.get("itemCount", 0)), summary)
+
+
 # -- writing an export in AWS's layout (tests, benchmarks) ------------------------------------------------------
 
 
