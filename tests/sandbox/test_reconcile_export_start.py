@@ -42,9 +42,25 @@ def test_export_both_turns_pitr_on_for_the_target_makes_a_private_bucket_and_exp
     ddb, s3 = aws("dynamodb"), aws("s3")
     make_table(ddb, SRC, pitr=True)
     make_table(ddb, TGT, pitr=False)
-    # WHEN both are exported
-    started = start.export_both(target, SRC, TGT, timeout=60)
-    # THEN the target has PITR, the bucket is the runbook's, private and encrypted
+    # WHEN both are exported (the requests seen as botocore sends them)
+    sent = []
+
+    def capture(params, **_):
+        sent.append(dict(params))
+
+    client = target.client("dynamodb")
+    client.meta.events.register("before-parameter-build.dynamodb.ExportTableToPointInTime", capture)
+    try:
+        started = start.export_both(target, SRC, TGT, timeout=60)
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb.ExportTableToPointInTime", capture)
+    # THEN both requests name one ExportTime, full DynamoDB JSON exports into this account's bucket
+    assert [p["TableArn"].rsplit("/", 1)[1] for p in sent] == [SRC, TGT]
+    assert {p["ExportTime"] for p in sent} == {started.export_time}
+    assert all((p["ExportFormat"], p["ExportType"], p["S3BucketOwner"]) == ("DYNAMODB_JSON", "FULL_EXPORT", "123456789012")
+               for p in sent)
+    assert sent[0]["ClientToken"] != sent[1]["ClientToken"]
+    # AND the target has PITR, the bucket is the runbook's, private and encrypted
     assert started.pitr_turned_on
     status = ddb.describe_continuous_backups(TableName=TGT)["ContinuousBackupsDescription"]
     assert status["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"

@@ -138,26 +138,38 @@ def _window(ddb, table: str) -> tuple[datetime | None, datetime | None]:
     return p.get("EarliestRestorableDateTime"), p.get("LatestRestorableDateTime")
 
 
-def wait_for_window(target: AwsTarget, tables: tuple[str, str], moment: datetime, *, timeout: float = 1800.0) -> None:
-    """Until ``moment`` lies in both tables' PITR windows (a window just opened starts later than
-    the moment its Latest reaches it). A moment before a table's Earliest can never be exported."""
+def wait_for_window(
+    target: AwsTarget, tables: tuple[str, str], moment: datetime | None, *, timeout: float = 1800.0
+) -> datetime:
+    """The export moment, once it lies in both tables' PITR windows; returned.
+
+    ``moment`` None: the first whole second at or after both windows' start and now (a window just
+    opened starts later than this machine's clock may say; PITR still ENABLING has no window yet).
+    A given moment before a table's EarliestRestorableDateTime can never be exported: InputError."""
     ddb = target.client("dynamodb")
+    chosen: list[datetime] = [moment] if moment is not None else []
 
-    def check() -> bool | None:
-        for table in tables:
-            earliest, latest = _window(ddb, table)
-            if earliest is not None and moment < to_utc(earliest, "EarliestRestorableDateTime"):
-                raise InputError(
-                    f"export time {iso(moment)} is before {table}'s EarliestRestorableDateTime {iso(to_utc(earliest, 'EarliestRestorableDateTime'))}: "
-                    "choose a later --export-time (or none: now)", table=table, code="InvalidExportTimeException")
-            if latest is None or to_utc(latest, "LatestRestorableDateTime") < moment:
+    def check() -> datetime | None:
+        windows = [_window(ddb, table) for table in tables]
+        if not chosen:
+            if any(earliest is None for earliest, _ in windows):
+                return None  # ENABLING: no window yet
+            chosen.append(_second_up(max([utcnow(), *(to_utc(e, "EarliestRestorableDateTime") for e, _ in windows)])))
+        at = chosen[0]
+        for table, (earliest, latest) in zip(tables, windows):
+            if earliest is not None and at < to_utc(earliest, "EarliestRestorableDateTime"):
+                start = iso(to_utc(earliest, "EarliestRestorableDateTime"))
+                raise InputError(f"export time {iso(at)} is before {table}'s EarliestRestorableDateTime {start}: "
+                                 "choose a later export time (or none: now)", table=table, code="InvalidExportTimeException")
+            if latest is None or to_utc(latest, "LatestRestorableDateTime") < at:
                 return None
-        return True
+        return at
 
-    poll(check, timeout=timeout, interval=interval(target, 10.0), progress="both tables' PITR windows to reach the export time",
-         on_timeout=lambda: PreconditionError(
-             f"the PITR windows of {tables[0]} and {tables[1]} did not reach {iso(moment)} within {timeout:.0f} s: "
-             "check PITR on both (DescribeContinuousBackups), then run again"))
+    return poll(check, timeout=timeout, interval=interval(target, 10.0),
+                progress="both tables' PITR windows to reach the export time",
+                on_timeout=lambda: PreconditionError(
+                    f"the PITR windows of {tables[0]} and {tables[1]} did not reach the export time within {timeout:.0f} s: "
+                    "check PITR on both (DescribeContinuousBackups), then run again"))
 
 
 def _table_arn(ddb, table: str) -> str:
@@ -236,16 +248,15 @@ def export_both(
     bucket = bucket or default_bucket(account, target.region_name)
     ensure_bucket(target, bucket, account)
     turned_on = ensure_pitr(target, target_table)
-    if given is not None:
-        moment = given.replace(microsecond=0)  # ExportTime is in whole seconds on the wire
-    else:  # now, or the later start of a window just opened (this clock may lag AWS's), whole seconds up
-        ddb = target.client("dynamodb")
-        starts = [e for e in (_window(ddb, t)[0] for t in (source_table, target_table)) if e is not None]
-        moment = _second_up(max([utcnow(), *(to_utc(e, "EarliestRestorableDateTime") for e in starts)]))
-    wait_for_window(target, (source_table, target_table), moment)
+    # ExportTime is in whole seconds on the wire
+    moment = wait_for_window(target, (source_table, target_table), given.replace(microsecond=0) if given else None)
     arns = (start_export(target, source_table, moment, bucket, account),
             start_export(target, target_table, moment, bucket, account))
-    wait_for_exports(target, arns, timeout=timeout)
+    done = wait_for_exports(target, arns, timeout=timeout)
+    times = {to_utc(d["ExportTime"], "ExportTime") for d in done if d.get("ExportTime") is not None}
+    if len(times) > 1:
+        raise ExportError(f"the two exports are of different moments ({', '.join(sorted(iso(t) for t in times))}): "
+                          "export both again with one --export-time")
     return StartedExports(arns[0], arns[1], moment, bucket, turned_on)
 
 
