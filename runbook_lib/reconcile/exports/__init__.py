@@ -31,6 +31,7 @@ from .layout import (
     describe_export,
     download_export,
     export_id_of,
+    fetch_export,
     locate_export,
     location_of,
     open_local_export,
@@ -41,5 +42,5 @@ from .query import Candidate, QueryResult, comparison_sql, run_duckdb, to_duckdb
 __all__ = [
     "AthenaOptions", "Candidate", "DataFile", "ExportComparison", "ExportError", "ExportLocation", "ExportPair",
     "LocalExport", "QueryResult", "build_export", "compare_exports", "comparison_sql", "describe_export",
-    "download_export", "export_id_of", "locate_export", "location_of", "open_local_export", "read_manifests", "run_duckdb", "to_duckdb",
+    "download_export", "export_id_of", "fetch_export", "locate_export", "location_of", "open_local_export", "read_manifests", "run_duckdb", "to_duckdb",
 ]

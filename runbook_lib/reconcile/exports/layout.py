@@ -274,6 +274,12 @@ def _md5_of_file(path: Path) -> str:
     return base64.b64encode(digest.digest()).decode("ascii")
 
 
+def fetch_export(target: AwsTarget, export_arn: str, work_dir: str | Path, *, progress: bool = True) -> LocalExport:
+    """Given an ExportArn: DescribeExport -> S3Bucket, S3Prefix, ExportManifest, then every data file
+    downloaded into ``work_dir`` and checked (:func:`locate_export`, :func:`download_export`)."""
+    return download_export(target, locate_export(target, export_arn), work_dir, progress=progress)
+
+
 def open_local_export(folder: str | Path, *, verify: bool = True) -> LocalExport:
     """An export already copied to this machine (``aws s3 sync s3://BUCKET/PREFIX/AWSDynamoDB/ID/ DIR``):
     ``folder`` holds manifest-summary.json, manifest-files.json and data/. Data files are found by
