@@ -17,7 +17,9 @@ written as ``<length of name>:<name><value as JSON>`` (the length makes the conc
 unambiguous); the item's image is the MD5 of that text. Two items with the same attributes in
 another top-level order therefore give the same image. Inside a value the JSON text is compared as
 written: a nested map written in another order, a set in another order, or a number written
-``1`` on one side and ``1.0`` on the other makes the key a candidate; candidates are few and go
+``1`` on one side and ``1.0`` on the other (DynamoDB trims leading and trailing zeroes of numbers,
+"Supported data types and naming rules in Amazon DynamoDB", so only other writers do that) makes
+the key a candidate; candidates are few and go
 through the scan path's canonical comparison (:mod:`runbook_lib.reconcile.values`), which decides.
 
 The result is one row per candidate (``missing``: in the source export only; ``extra``: in the
