@@ -266,3 +266,17 @@ def test_export_method_needs_exports_and_scan_takes_none(ddb, target):
         reconcile(target, SRC, TGT, method="export")
     with pytest.raises(InputError, match="'scan' or 'export'"):
         reconcile(target, SRC, TGT, method="athena")
+
+
+def test_download_keeps_files_already_there_with_their_checksum_and_fetches_the_rest(s3, target, tmp_path):
+    from runbook_lib.reconcile.exports import download_export
+
+    loc = upload_export(s3, SRC, [{"pk": {"S": f"k{i}"}} for i in range(9)], export_id="01700000000000-aaaaaaaa")
+    first = download_export(target, loc, tmp_path, progress=False)
+    assert first.item_count == 9 and len(first.files) == 3 and all(p.exists() for p in first.files)
+    # GIVEN one local file lost and one data object gone from S3 (its local copy intact)
+    first.files[0].unlink()
+    s3.delete_object(Bucket=BUCKET, Key=first.data_files[1].key)
+    # WHEN downloaded again: the lost file comes back, the intact one is not fetched
+    again = download_export(target, loc, tmp_path, progress=False)
+    assert again.files == first.files and all(p.exists() for p in again.files)

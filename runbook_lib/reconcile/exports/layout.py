@@ -27,10 +27,12 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ... import progress as progress_bar
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 #: ``arn:<partition>:dynamodb:<region>:<account>:table/<table>/export/<export id>``
 _EXPORT_ARN = re.compile(r"^arn:[\w-]+:dynamodb:[\w-]*:\d*:table/(?P<table>[^/]+)/export/(?P<id>[^/]+)$")
 _CHUNK = 1 << 20
+#: data files downloaded at once
+DOWNLOAD_THREADS = 8
 
 
 class ExportError(RunbookError):
@@ -226,17 +230,20 @@ def download_export(
                           f"manifest-files.json {sum(f.item_count for f in files)}: export again")
     folder = Path(work_dir) / location.export_id
     folder.mkdir(parents=True, exist_ok=True)
-    s3 = target.client("s3")
+    s3 = target.client("s3", config=Config(max_pool_connections=DOWNLOAD_THREADS + 2))
+    paths = [folder / f"{n:05d}-{Path(f.key).name}" for n, f in enumerate(files, 1)]
+
+    def fetch(pair: tuple[DataFile, Path]) -> None:
+        f, path = pair
+        if not (path.exists() and _md5_of_file(path) == f.md5):
+            _download(s3, location, f, path)
+
     bar = progress_bar.wait(f"downloading export {location.export_id} of {location.table}",
                             total=len(files), unit="files", show=progress)
-    paths = []
-    try:
-        for n, f in enumerate(files, 1):
-            path = folder / f"{n:05d}-{Path(f.key).name}"
-            if not (path.exists() and _md5_of_file(path) == f.md5):
-                _download(s3, location, f, path)
-            paths.append(path)
-            bar.update(n)
+    try:  # one export has a file per partition at least: thousands for a large table
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS, thread_name_prefix="export-download") as pool:
+            for n, _ in enumerate(pool.map(fetch, zip(files, paths)), 1):
+                bar.update(n)
     finally:
         bar.close()
     log.info("export %s: %d data files, %d items, in %s", location.export_id, len(files), item_count, folder)
