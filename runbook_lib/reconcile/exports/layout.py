@@ -111,7 +111,7 @@ class LocalExport:
 def export_id_of(export_arn: str) -> str:
     m = _EXPORT_ARN.match(export_arn or "")
     if not m:
-        raise ExportError(f"not an export ARN: {export_arn!r} (arn:aws:dynamodb:REGION:ACCOUNT:table/T/export/ID)")
+        raise ExportError(f"not an export ARN: {export_arn!r} (arn:PARTITION:dynamodb:REGION:ACCOUNT:table/T/export/ID)")
     return m.group("id")
 
 
