@@ -216,9 +216,18 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     check_redaction(run_state.load(params.run_dir).view(), args.redact_keys, args.key_digest_secret_arn)
     _require_tables(params)
     step_parameters = {"04_reconcile": {"segments": args.segments, "rate_limit": args.rate_limit, "show_values": args.show_values,
-                                        **_redaction_step_parameters(args)}}
-    params = _run_params(args, execute=False, step_parameters=step_parameters)
+                                        **_redaction_step_parameters(args), **_export_step_parameters(args)}}
+    # --method export changes AWS (PITR on the target, the bucket, two exports): asked for, so executed
+    params = _run_params(args, execute=args.method == "export", step_parameters=step_parameters)
     return _print_result(_run_with_console(params, args.verbose, steps=["04_reconcile"]))
+
+
+def _export_step_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``--method``, ``--export-bucket``, ``--athena-workgroup``, ``--athena-output`` as step 04's parameters
+    (only those given: otherwise the notebook's defaults)."""
+    given = {"method": args.method, "export_bucket": args.export_bucket, "athena_workgroup": args.athena_workgroup,
+             "athena_output": args.athena_output}
+    return {k: v for k, v in given.items() if v is not None and not (k == "method" and v == "auto")}
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -381,6 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segments", type=int, default=4)
     p.add_argument("--rate-limit", type=_positive_float, default=None, help="items per second read from each table")
     p.add_argument("--show-values", action="store_true", help="include item values in differences.csv (never in logs)")
+    p.add_argument("--method", choices=("auto", "scan", "export"), default="auto",
+                   help="scan: read both tables through the API; export: export both at one moment (PITR turned on for the "
+                        "target if off) and compare the exports; auto (default): scan up to 5,000,000 items, else say so")
+    p.add_argument("--export-bucket", default=None, help="with --method export (default: pitr-runbook-<account>-<region>, "
+                                                         "created private and encrypted if missing)")
+    p.add_argument("--athena-workgroup", default=None, help="with --athena-output: compare the exports on Athena")
+    p.add_argument("--athena-output", default=None, metavar="S3_URI", help="s3://... for Athena's query results")
     _redact_flags(p, default=False)
     _verbose_flag(p)
     p.set_defaults(func=cmd_reconcile)

@@ -78,6 +78,12 @@ _SPECIAL: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "HeadObject"): ("s3:GetObject",),
     ("s3", "PutBucketEncryption"): ("s3:PutEncryptionConfiguration",),
     ("s3", "PutPublicAccessBlock"): ("s3:PutBucketPublicAccessBlock",),
+    # DynamoDB writes the export's files as the caller: "s3:AbortMultipartUpload, s3:PutObject,
+    # s3:PutObjectAcl" ("Requesting a table export in DynamoDB", Developer Guide,
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport_Requesting.html)
+    ("dynamodb", "ExportTableToPointInTime"): (
+        "dynamodb:ExportTableToPointInTime", "s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl",
+    ),
     # a move task receives and deletes from the DLQ and sends to the destination as the caller
     # ("Learn how to configure a dead-letter queue redrive in Amazon SQS", its queue permissions; SQS Developer Guide,
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html)
@@ -103,7 +109,7 @@ _PREFIX = {"dynamodbstreams": "dynamodb", "stepfunctions": "states"}
 
 #: The services the runbook calls (botocore names); a call to any other service is not mapped.
 SERVICES = frozenset({
-    "application-autoscaling", "cloudformation", "cloudtrail", "cloudwatch", "dynamodb", "dynamodbstreams",
+    "application-autoscaling", "athena", "cloudformation", "cloudtrail", "cloudwatch", "dynamodb", "dynamodbstreams",
     "events", "iam", "lambda", "logs", "s3", "secretsmanager", "sqs", "stepfunctions", "sts",
 })
 

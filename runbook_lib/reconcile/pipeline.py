@@ -42,6 +42,8 @@ class _Options:
     key_digest_secret_arn: str | None
     sample_size: int
     progress: Any
+    method: str = "scan"
+    exports: Any = None  # exports.ExportPair, with method="export"
 
     @property
     def tables(self) -> tuple[str, str]:
@@ -92,6 +94,8 @@ def reconcile(
     key_digest_secret_arn: str | None = None,
     sample_size: int = 20,
     progress: Any = None,
+    method: str = "scan",
+    exports: Any = None,
 ) -> Reconciliation:
     """Compare ``source_table`` with ``target_table`` item by item; see :mod:`runbook_lib.reconcile`.
 
@@ -108,10 +112,11 @@ def reconcile(
         last_changes=last_changes, segments=segments, rate_limit=rate_limit, reread_rounds=reread_rounds,
         show_values=show_values, redact_keys=redact_keys, key_digest=key_digest,
         key_digest_secret_arn=key_digest_secret_arn, sample_size=sample_size, progress=progress,
+        method=method, exports=exports,
     )
     started_at, clock = utcnow(), time.monotonic()
     tables = _open_tables(target, options)
-    compared = _compare(tables, options)
+    compared = _compare(tables, options) if options.method == "scan" else _compare_exports(target, tables, options)
     settled, rounds_used = _reread(
         tables.client, options.tables, tables.key_names, compared.open_, options.reread_rounds, wait_drained,
         compared.throttles, _threads(options.segments), options.show_values,
@@ -146,6 +151,10 @@ def _prepare(source_table: str, target_table: str, **kw: Any) -> _Options:
         raise InputError("reread_rounds must be at least 1: differences are always re-read with a consistent read")
     if source_table == target_table:
         raise InputError("source and target are the same table", table=source_table)
+    if kw["method"] not in ("scan", "export"):
+        raise InputError(f"method must be 'scan' or 'export', not {kw['method']!r}")
+    if (kw["method"] == "export") != (kw["exports"] is not None):
+        raise InputError("method='export' takes exports=ExportPair(source, target) (and only it does)")
     if kw["sample_size"] < 0:
         raise InputError("sample_size must be zero or more")
     restore_time = to_utc(kw.pop("restore_time"), "restore_time")
@@ -189,6 +198,16 @@ def _compare(tables: _Tables, options: _Options) -> _Compared:
         len(matcher.changed), matcher.peak_pending,
     )
     return _Compared(_open_differences(matcher), counts, seconds, matcher.peak_pending, throttles)
+
+
+def _compare_exports(target: AwsTarget, tables: _Tables, options: _Options) -> _Compared:
+    """The compare stage from two exports (:mod:`.exports`): no table is scanned."""
+    from .exports.compare import compare_exports, read_unknown
+
+    found = compare_exports(target, options.exports, tables.key_names)
+    throttles = (_Throttle(options.rate_limit, 1), _Throttle(options.rate_limit, 1))  # the re-reads' budget
+    read_unknown(found.open_, tables.client, options.tables, tables.key_names, throttles)
+    return _Compared(found.open_, found.counts, found.seconds, 0, throttles)
 
 
 def _open_differences(matcher: _Matcher) -> dict[str, _Open]:

@@ -27,6 +27,11 @@ PARAMETERS = (
               "KeyDigestSecretArn output (needed with redact_keys when this run has no stack)"),
     Parameter("drain_timeout", float, 600.0,
               "seconds to wait for the buffer to drain (queue empty) before the differences are re-read"),
+    Parameter("method", str, "auto", '"scan" (both tables read through the API), "export" (PITR exports of both at one '
+              'moment, compared by DuckDB or Athena) or "auto": scan up to 5,000,000 items in all, export above'),
+    Parameter("export_bucket", str, None, "bucket for the exports; None: pitr-runbook-<account>-<region>, created if missing"),
+    Parameter("athena_workgroup", str, None, "with athena_output: compare the exports on Athena in this workgroup"),
+    Parameter("athena_output", str, None, "s3://... for Athena's query results; None: compare locally with DuckDB"),
 )  # fmt: skip
 
 
@@ -89,6 +94,7 @@ def restore_point_and_replay_start(ctx, state) -> tuple[datetime | str | None, d
 def run(ctx, **parameters: Any) -> ReconcileResult:
     from .. import activity, monitor, reconcile, report
     from .. import restore as restore_lib
+    from ..reconcile.exports import start as exports
 
     p = begin(ctx, STEP, PARAMETERS, parameters)
     state = ctx.load()
@@ -110,10 +116,22 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     # before any scan: redacting needs the secret (InputError naming the remedy if there is none)
     digest, secret_arn = reconcile.key_digest_for(ctx.target, state.view(), p.redact_keys, p.key_digest_secret_arn)
     t, r = restore_point_and_replay_start(ctx, state)
+    method, why = exports.resolve_method(ctx.target, ctx.source_table, ctx.target_table, p.method)
+    print(f"method: {method} ({why})", flush=True)
+    pair = None
+    if method == "export":
+        if not ctx.execute:  # exports turn PITR on for the target, may create the bucket, and cost money
+            return ReconcileResult(STEP, False, f"dry run: would export {ctx.source_table} and {ctx.target_table} at one "
+                                   f"moment and compare the exports ({why}); run with execute=True (pitr-runbook reconcile --method export), "
+                                   "or method='scan'").announce()
+        if wait_drained is not None:
+            wait_drained()  # the target's export then holds what the buffer replayed
+        pair = exports.exports_for(ctx.target, ctx.source_table, ctx.target_table, bucket=p.export_bucket,
+                                   athena_workgroup=p.athena_workgroup, athena_output=p.athena_output)
     result = reconcile.reconcile(
         ctx.target, ctx.source_table, ctx.target_table, restore_time=t, replay_from=r, segments=p.segments,
         rate_limit=p.rate_limit, reread_rounds=p.reread_rounds, wait_drained=wait_drained, show_values=p.show_values,
-        redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn,
+        redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn, method=method, exports=pair,
     )  # fmt: skip
     if wait_drained is not None:  # the buffer's accounting, read afresh after the drain, before the report
         activity.record(ctx.target, ctx.run_dir, stack)

@@ -217,6 +217,15 @@ RUNBOOK_CODES = [
     ("s3", "DeleteObject", "NoSuchBucket"),
     ("s3", "DeleteObject", "NoSuchKey"),
     ("iam", "GetRole", "NoSuchEntity"),
+    # reconcile.exports: the export method (start: remedies; layout: locating and reading the files)
+    ("dynamodb", "DescribeExport", "ExportNotFoundException"),
+    ("dynamodb", "ExportTableToPointInTime", "PointInTimeRecoveryUnavailableException"),
+    ("dynamodb", "ExportTableToPointInTime", "InvalidExportTimeException"),
+    ("dynamodb", "ExportTableToPointInTime", "ExportConflictException"),
+    ("dynamodb", "ExportTableToPointInTime", "LimitExceededException"),
+    ("dynamodb", "ExportTableToPointInTime", "TableNotFoundException"),
+    ("s3", "GetObject", "NoSuchKey"),
+    ("s3", "GetObject", "NoSuchBucket"),
     ("secretsmanager", "DescribeSecret", "ResourceNotFoundException"),  # buffer teardown: the key digest secret
     ("lambda", "UpdateFunctionConfiguration", "PreconditionFailedException"),
     ("lambda", "UpdateFunctionConfiguration", "ResourceConflictException"),
@@ -242,6 +251,8 @@ RUNBOOK_CODES = [
 NOT_AWS_CODES = {
     "BufferError", "CutoverError", "InputError", "PreconditionError", "RestoreError", "RunbookError",  # ours
     "AccessDeniedError",  # ours
+    "ExportError",  # ours: reconcile.exports, an export that cannot be read as AWS documents it
+    "AthenaError",  # a field of GetQueryExecution's QueryExecutionStatus (ErrorCategory, ErrorType, ErrorMessage)
     "UnsupportedDefinition",  # workflow_budget: a definition its walk cannot count (ours)
     "ClientError", "EndpointConnectionError", "NoCredentialsError", "NoRegionError", "ParamValidationError",  # botocore
     "SenderFault",  # a field of SendMessageBatch's failed entries (forwarder logs it), not a code

@@ -86,6 +86,8 @@ def _aws_methods_called_in_runbook_lib() -> set[str]:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if ast.unparse(node.func.value) == "botocore.session":
+                    continue  # botocore.session.get_session(): botocore's own, not Athena's GetSession
                 names.add(node.func.attr)
                 if node.func.attr in ("get_paginator", "get_waiter") and node.args and isinstance(node.args[0], ast.Constant):
                     names.add(str(node.args[0].value))
