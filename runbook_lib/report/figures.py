@@ -52,6 +52,11 @@ CLASS_COLOURS = {UNEXPLAINED: "#cf222e", IN_FLIGHT: "#bf8700", EXPLAINED: "#0969
 _KIND_HATCH = {"missing": "", "extra": "//", "changed": ".."}
 
 
+def rate_label(rate: float) -> str:
+    """A rate as a person reads it in a title: whole numbers from 10 up, two figures below."""
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+
+
 def _empty(fig: Figure, text: str) -> Figure:
     ax = fig.add_subplot()
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, color="#57606a")
@@ -145,7 +150,7 @@ def drain_figure(state: dict[str, Any]) -> Figure:
                 textcoords="offset points", fontsize=8, ha="right",
             )
     rate = drain_rate(state)
-    title = "Buffer drain" + (f" (net {rate:g} messages/s)" if rate else "")
+    title = "Buffer drain" + (f" (net {rate_label(rate)} messages/s)" if rate else "")
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel("messages")
     locator = mdates.AutoDateLocator()

@@ -362,3 +362,9 @@ def test_every_file_names_a_key_as_the_handlers_do(tmp_path):
     page = paths.html.read_text(encoding="utf-8")
     assert f"<code>{codec.canonical_key(stream_key).replace(chr(34), '&#34;')}</code>" in page
     assert json.loads(paths.summary.read_text())["key_digest"] == {"algorithm": "HMAC-SHA256", "secret_arn": "arn:secret"}
+
+
+def test_the_drain_figure_title_gives_its_rate_without_float_noise():
+    from runbook_lib.report.figures import rate_label
+
+    assert [rate_label(r) for r in (122.161, 13.333, 0.5123, 1234.5)] == ["122", "13", "0.51", "1,234"]
