@@ -9,7 +9,8 @@ status): an auditor's evidence is every drill, not only the passing ones.
   encryption says (``GetBucketEncryption``): the same algorithm and key are asked for on each
   ``PutObject``, so that a bucket policy that denies uploads without
   ``x-amz-server-side-encryption`` accepts them ("Protecting data with server-side encryption",
-  Amazon S3 User Guide). A bucket whose encryption cannot be read gets ``AES256`` (SSE-S3, every
+  Amazon S3 User Guide). When the caller may not read the bucket's encryption
+  (``s3:GetEncryptionConfiguration`` denied), or that has none, the uploads ask for ``AES256`` (SSE-S3, every
   bucket's default since January 2023).
 - **CloudWatch** (``--namespace``, default ``PITRRunbook``): ``PutMetricData`` with dimension
   ``TableName`` = the source table: ``Passed`` (1 or 0, always), ``RestoreSeconds`` (when the
@@ -45,7 +46,8 @@ DEFAULT_NAMESPACE = "PITRRunbook"
 DIMENSION = "TableName"
 #: metric name -> CloudWatch unit
 METRICS = {"Passed": "None", "RestoreSeconds": "Seconds", "UnexplainedDifferences": "Count"}
-#: GetBucketEncryption's code for a bucket without a default encryption configuration
+#: GetBucketEncryption's answer for a bucket without a default encryption configuration (S3's "List
+#: of error codes"; AWS gives every bucket SSE-S3 since January 2023, the sandbox answers this)
 NO_ENCRYPTION_CONFIG = "ServerSideEncryptionConfigurationNotFoundError"
 
 
