@@ -65,11 +65,12 @@ def _checks(summary: dict[str, Any]) -> list[tuple[str, bool]]:
         for entry in value:
             if not isinstance(entry, dict):
                 continue
-            name = entry.get("check") or entry.get("name")
+            name = entry.get("check") or entry.get("name") or entry.get("function")
+            status = entry.get("status", entry.get("result"))
             if "ok" in entry and name:
                 out.append((str(name), bool(entry["ok"])))
-            elif "status" in entry and name:
-                out.append((str(name), str(entry["status"]).upper() == SUCCESSFUL))
+            elif isinstance(status, str) and name:
+                out.append((str(name), status.upper() == SUCCESSFUL))
     return out
 
 
