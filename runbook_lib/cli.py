@@ -279,15 +279,32 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .drill import history
+    from .aws.clients import AwsTarget
+    from .schedule import history, parse_s3_uri
 
-    frame, figure = history(args.runs_dir)
-    if frame.empty:
-        print(f"no drills recorded in {args.runs_dir}/history.jsonl yet: run `pitr-runbook drill`")
-        return EXIT_OK
-    columns = [c for c in ("finished", "mode", "automation", "verdict", "rto_seconds", "catch_up_seconds", "explained", "unexplained", "seconds") if c in frame]
-    print(frame[columns].to_string(index=False))
-    print(f"trend figure: {figure}")
+    if args.runs_dir is None and args.bucket is None:
+        args.runs_dir = "runs"
+    found = history.history(runs_dir=args.runs_dir, bucket=parse_s3_uri(args.bucket) if args.bucket else None,
+                            target=AwsTarget(args.region, args.endpoint_url),
+                            expect_every=history.parse_interval(args.expect_every))
+    table, figure = found.write(args.out or args.runs_dir or "history")
+    print(found.text())
+    print(f"table: {table}; figure (RTO over time and against table size): {figure}")
+    print(found.attention_line())
+    return EXIT_OK
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .aws.clients import AwsTarget
+    from .schedule import parse_s3_uri, publish
+
+    done = publish.publish(args.run_dir, target=AwsTarget(args.region, args.endpoint_url),
+                           bucket=parse_s3_uri(args.bucket) if args.bucket else None, namespace=args.namespace,
+                           table=args.table)
+    if done.location:
+        print(f"uploaded {done.objects} file(s) of {args.run_dir} to {done.location} ({done.encryption['ServerSideEncryption']})")
+    metrics = ", ".join(f"{k}={v:g}" for k, v in done.metrics.items())
+    print(f"metrics {done.namespace} TableName={done.table}: {metrics}")
     return EXIT_OK
 
 
@@ -455,9 +472,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack-name", default=None, help="CloudFormation: the new stack's name in the steps (default: from the table's)")
     p.set_defaults(func=cmd_adopt)
 
-    p = sub.add_parser("history", help="the drills so far, as a table and a trend figure")
-    p.add_argument("--runs-dir", default="runs")
+    p = sub.add_parser("history", help="the drills so far per table, a figure of RTO, and the tables that need a look")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--runs-dir", default=None, help="where drills wrote their run directories (default: runs)")
+    source.add_argument("--bucket", default=None, metavar="S3_URI", help="s3://BUCKET/PREFIX where publish uploaded them")
+    _aws_flags(p)
+    p.add_argument("--out", default=None, help="where history.csv and history.png go (default: the runs dir, or ./history)")
+    p.add_argument("--expect-every", default="7d", help="a table without a drill for longer is overdue (default 7d)")
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("publish", help="a drill's run directory to S3 and its metrics to CloudWatch (after a scheduled drill)")
+    p.add_argument("--run-dir", required=True, help="the drill's run directory")
+    p.add_argument("--bucket", default=None, metavar="S3_URI", help="s3://BUCKET/PREFIX: upload the run directory there")
+    p.add_argument("--namespace", default="PITRRunbook", help="CloudWatch namespace of the metrics (default PITRRunbook)")
+    p.add_argument("--table", default=None, help="the source table, when the run directory names none (a drill stopped early)")
+    _aws_flags(p)
+    p.set_defaults(func=cmd_publish)
     return parser
 
 

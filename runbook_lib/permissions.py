@@ -77,6 +77,7 @@ _SPECIAL: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "HeadBucket"): ("s3:ListBucket",),
     ("s3", "HeadObject"): ("s3:GetObject",),
     ("s3", "PutBucketEncryption"): ("s3:PutEncryptionConfiguration",),
+    ("s3", "GetBucketEncryption"): ("s3:GetEncryptionConfiguration",),
     ("s3", "PutPublicAccessBlock"): ("s3:PutBucketPublicAccessBlock",),
     # DynamoDB writes the export's files as the caller: "s3:AbortMultipartUpload, s3:PutObject,
     # s3:PutObjectAcl" ("Requesting a table export in DynamoDB", Developer Guide,

@@ -81,6 +81,7 @@ EXTENSIONS = (
     "app_autoscaling",
     "stepfunctions",
     "secrets",
+    "cfn_schedule",
     "iam_auth",
     "iam_simulate",
 )

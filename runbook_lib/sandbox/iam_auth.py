@@ -30,7 +30,7 @@ applies to every caller. This extension instead:
   HTTP), ``aws:RequestedRegion``, ``aws:CurrentTime``, ``aws:EpochTime``, and per action
   ``iam:PassedToService`` (``iam:PassRole``), ``lambda:FunctionArn`` (event source mappings: the
   function given, or for a call naming a mapping by UUID the function it invokes),
-  ``cloudformation:RoleArn`` (the request's ``RoleARN``),
+  ``cloudformation:RoleArn`` (the request's ``RoleARN``), ``cloudwatch:namespace`` (``PutMetricData``),
   ``aws:SourceArn``/``aws:SourceAccount`` (a service assuming a role).
 - **against which resource**: the real ARN of what the call touches, per action, for the
   services this runbook uses (table, index, stream, backup, export; queue; function and event

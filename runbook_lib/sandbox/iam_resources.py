@@ -316,6 +316,8 @@ def _cloudwatch(op: str, req: _Req) -> list[Check]:
         return [(f"cloudwatch:{op}", req.arn("cloudwatch", f"alarm:{n}"), {}) for n in names]
     if op == "DescribeAlarms":
         return [(f"cloudwatch:{op}", req.arn("cloudwatch", "alarm:*"), {})]
+    if op == "PutMetricData":  # its condition key: the namespace the data goes to
+        return [(f"cloudwatch:{op}", "*", {"cloudwatch:namespace": p.get("Namespace")})]
     return [(f"cloudwatch:{op}", "*", {})]
 
 

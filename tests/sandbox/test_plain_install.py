@@ -102,8 +102,9 @@ def test_help_policy_and_history_run_without_the_extras(plain_env, tmp_path):
     policies = json.loads(done.stdout)
     assert policies and all(p["Statement"] for p in policies)
 
+    # no drills yet: an operator error that says so (issue 13: a missing or empty runs dir is exit 2)
     done = _run(plain_env, *_cli(), "history", "--runs-dir", str(tmp_path / "runs"))
-    assert done.returncode == 0 and "no drills recorded" in done.stdout, done.stderr
+    assert done.returncode == 2 and "no drills recorded" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ Common errors, documented for all operations but not in each operation's model:
 - CloudFormation: "Common Errors", AWS CloudFormation API Reference,
   https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/CommonErrors.html (ValidationError).
 - S3: the "List of error codes" in "Error responses", Amazon S3 API Reference,
-  https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html (NoSuchBucket, NoSuchKey), for any
+  https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html (NoSuchBucket, NoSuchKey,
+  ServerSideEncryptionConfigurationNotFoundError), for any
   operation; ``HeadBucket`` and ``HeadObject``: "A message body is not included", so the SDK reports
   the HTTP status as the code ("HeadBucket", https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html).
 - Step Functions: "Common Errors", AWS Step Functions API Reference,
@@ -55,7 +56,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / "runbook_lib"
 COMMON = {
     "dynamodb": {"ValidationException", "ThrottlingException", "AccessDeniedException", "UnrecognizedClientException"},
     "cloudformation": {"ValidationError"},
-    "s3": {"NoSuchBucket", "NoSuchKey", "AccessDenied", "InvalidAccessKeyId"},
+    "s3": {"NoSuchBucket", "NoSuchKey", "AccessDenied", "InvalidAccessKeyId", "ServerSideEncryptionConfigurationNotFoundError"},
     "stepfunctions": {"ThrottlingException", "ValidationException"},
     "events": {"ValidationException"},
     "iam": {"AccessDeniedException", "ExpiredTokenException", "InvalidClientTokenId"},
@@ -226,6 +227,9 @@ RUNBOOK_CODES = [
     ("dynamodb", "ExportTableToPointInTime", "TableNotFoundException"),
     ("s3", "GetObject", "NoSuchKey"),
     ("s3", "GetObject", "NoSuchBucket"),
+    ("s3", "GetBucketEncryption", "NoSuchBucket"),  # schedule.publish: the --bucket is missing
+    ("s3", "GetBucketEncryption", "ServerSideEncryptionConfigurationNotFoundError"),  # schedule.publish: SSE-S3 then
+    ("s3", "ListObjectsV2", "NoSuchBucket"),  # schedule.history --bucket
     ("secretsmanager", "DescribeSecret", "ResourceNotFoundException"),  # buffer teardown: the key digest secret
     ("lambda", "UpdateFunctionConfiguration", "PreconditionFailedException"),
     ("lambda", "UpdateFunctionConfiguration", "ResourceConflictException"),

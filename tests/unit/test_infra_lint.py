@@ -71,7 +71,7 @@ def _render_asl(region: str = "us-east-1") -> dict:
 
 # ------------------------------------------------------------------------------------ lint
 def test_infra_holds_templates():
-    assert [p.name for p in TEMPLATES] == ["buffer.yaml", "cfn-service-role.yaml"]
+    assert [p.name for p in TEMPLATES] == ["buffer.yaml", "cfn-service-role.yaml", "drill-schedule.yaml"]
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
