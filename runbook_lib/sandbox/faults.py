@@ -82,6 +82,7 @@ EXTENSIONS = (
     "stepfunctions",
     "secrets",
     "cfn_schedule",
+    "s3_default_encryption",
     "iam_auth",
     "iam_simulate",
 )

@@ -47,7 +47,8 @@ DIMENSION = "TableName"
 #: metric name -> CloudWatch unit
 METRICS = {"Passed": "None", "RestoreSeconds": "Seconds", "UnexplainedDifferences": "Count"}
 #: GetBucketEncryption's answer for a bucket without a default encryption configuration (S3's "List
-#: of error codes"; AWS gives every bucket SSE-S3 since January 2023, the sandbox answers this)
+#: of error codes"). AWS gives every bucket SSE-S3 since January 2023, and so does the sandbox; the
+#: code stays for S3-compatible endpoints and older documentation, and means: ask for SSE-S3
 NO_ENCRYPTION_CONFIG = "ServerSideEncryptionConfigurationNotFoundError"
 
 
