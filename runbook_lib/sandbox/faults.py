@@ -81,6 +81,7 @@ EXTENSIONS = (
     "app_autoscaling",
     "stepfunctions",
     "secrets",
+    "ssm_parameters",
     "iam_auth",
     "iam_simulate",
 )
