@@ -196,8 +196,8 @@ def cmd_cutover(args: argparse.Namespace) -> int:
         raise InputError("cutover takes --undo (put back the SSM parameter a run switched); to cut over, run "
                          "`pitr-runbook run ... --execute --switch ssm:/...` again with the same --run-dir (it resumes)")
     if not run_state.exists(args.run_dir):
-        raise InputError(f"{args.run_dir} holds no run state ({run_state.STATE_FILE}): give the run directory of the "
-                         "run whose switch to undo")
+        raise InputError(f"{args.run_dir} holds no run state ({run_state.path(args.run_dir)} is missing): give the run "
+                         "directory of the run whose switch to undo")
     params = run_state.load(args.run_dir).params
     target = AwsTarget(args.region or params.region, args.endpoint_url or params.endpoint_url)
     outcome = undo(target, args.run_dir, force=args.force)

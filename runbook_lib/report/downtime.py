@@ -67,8 +67,9 @@ def downtime_summary(downtime: Any, switch: Any = None) -> dict[str, Any] | None
             "parameter": sw.parameter, "value": sw.value, "version": sw.version,
             "previous": ({"value": sw.previous_value, "version": sw.previous_version} if sw.previous_exists
                          else {"exists": False}),
-            "undone": times.iso_second(sw.undone) if sw.undone else None,
         }
+        if sw.undone:
+            out["switch"]["undone"] = times.iso_second(sw.undone)
     return {k: v for k, v in out.items() if v is not None}
 
 
