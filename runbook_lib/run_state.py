@@ -1,5 +1,8 @@
 """The run state: what one step hands to the next, so that a run can be chained or resumed.
 
+(Over 600 lines on purpose: the file's only reader and writer, one small typed class per part of
+the state, each with its own JSON; split, the format would be read in several places again.)
+
 This module alone reads and writes the file in the run directory (``state.json``). Everyone else
 holds a :class:`RunState`: typed fields, times as aware UTC datetimes (parsed once, here, with
 :mod:`runbook_lib.times`), and one computation of the restore's RTO and the buffer's catch-up time

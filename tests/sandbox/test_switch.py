@@ -193,3 +193,42 @@ def test_a_switch_that_is_not_an_ssm_parameter_name_is_refused(text):
 
     with pytest.raises(InputError):
         switch.parse(text)
+
+
+def test_writers_reading_the_parameter_resume_on_the_target_and_cutover_sees_their_first_write(aws, target, monkeypatch, tmp_path):
+    from runbook_lib.sandbox.traffic import CachedParameter
+
+    # GIVEN an application whose writers read their table from the parameter (cached 0.5 s), and a
+    # target table with a stream; the writers stop when told (here: as soon as cutover waits for quiet)
+    ddb = _tables(aws)
+    _buffer(monkeypatch, aws)
+    app = Traffic(ddb, "orders", rate=20, key_space=20, seed=6, parameter=CachedParameter(aws("ssm"), PARAM, ttl=0.5))
+    app.start()
+    app.pause_when(lambda: (run_state.load(tmp_path).downtime or run_state.Downtime()).quiet_wait_started is not None)
+    try:
+        # WHEN cutover switches the parameter
+        report = cutover.cutover(target, _stack(), run_dir=tmp_path, execute=True, quiet_seconds=1.0, timeout=20,
+                                 switch=PARAM, first_write_wait=10)
+    finally:
+        app.stop()
+    # THEN the writers resumed on the target, and cutover saw their first write on its stream after the switch
+    assert app.stats.by_table.get("orders-r", 0) > 0 and app.table == "orders-r"
+    d = report.downtime
+    assert d.first_target_write is not None and d.first_target_write >= d.switched
+    assert d.until_first_target_write_seconds > d.seconds
+
+
+def test_a_switch_left_by_a_run_killed_after_replay_off_is_written_only_once_the_writers_are_still_stopped(aws, target, tmp_path):
+    ddb = _tables(aws)
+    # GIVEN a run killed after replay off, before its switch, and writers that started again meanwhile
+    with Traffic(ddb, "orders", rate=20, key_space=20, seed=7):
+        with pytest.raises(CutoverError) as info:
+            cutover.switch_after_resume(target, "orders", "orders-r", PARAM, run_dir=tmp_path, quiet_seconds=1.5,
+                                        timeout=3, first_write_wait=0)
+    assert info.value.exit_code == 2 and _value(aws) == ("orders", 1)
+    # WHEN the writers are stopped and cutover is resumed THEN the switch is written, once
+    first = cutover.switch_after_resume(target, "orders", "orders-r", PARAM, run_dir=tmp_path, quiet_seconds=0.5,
+                                        timeout=5, first_write_wait=0)
+    second = cutover.switch_after_resume(target, "orders", "orders-r", PARAM, run_dir=tmp_path, quiet_seconds=0.5,
+                                         timeout=5, first_write_wait=0)
+    assert first.written and not second.written and _value(aws) == ("orders-r", 2)
