@@ -4,6 +4,7 @@ and the drain, refused (exit 2, nothing changed) while writes arrive unless forc
 
 from __future__ import annotations
 
+import json
 import threading
 from types import SimpleNamespace
 
@@ -232,3 +233,34 @@ def test_a_switch_left_by_a_run_killed_after_replay_off_is_written_only_once_the
     second = cutover.switch_after_resume(target, "orders", "orders-r", PARAM, run_dir=tmp_path, quiet_seconds=0.5,
                                          timeout=5, first_write_wait=0)
     assert first.written and not second.written and _value(aws) == ("orders-r", 2)
+
+
+def test_the_operator_policy_lets_the_switch_touch_its_parameter_only(aws, endpoint, tmp_path):
+    """Parameter Store authorizes GetParameter, PutParameter and DeleteParameter against the parameter
+    named in the request, whose ARN is ``parameter/`` and the name without its leading slash ("How
+    Parameter Store authorizes parameter retrieval", AWS Systems Manager User Guide,
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-retrieval-authorization.html)."""
+    import boto3
+
+    from runbook_lib import drill
+    from runbook_lib.aws.codes import error_code
+
+    _tables(aws)
+    aws("ssm").put_parameter(Name="/app/other/table-name", Value="orders", Type="String")
+    root = AwsTarget(region="us-east-1", endpoint_url=endpoint)
+    operator = drill.create_operator(root, source_table="orders", target_table="orders-r", cfn_role_arn="arn:aws:iam::123456789012:role/x",
+                                     switch_parameter=PARAM)
+    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=operator.access_key_id,
+                       aws_secret_access_key=operator.secret_access_key)
+    assert ssm.put_parameter(Name=PARAM, Value="orders-r", Overwrite=True)["Version"] == 2
+    for call in (lambda: ssm.get_parameter(Name="/app/other/table-name"),
+                 lambda: ssm.put_parameter(Name="/app/other/table-name", Value="orders-r", Overwrite=True)):
+        with pytest.raises(Exception) as info:
+            call()
+        assert error_code(info.value) == "AccessDeniedException"
+    # without a switch parameter the rendered policy grants no SSM action at all
+    from runbook_lib import permissions
+
+    plain = permissions.render_policy(partition="aws", region="us-east-1", account="123456789012",
+                                      source_table_pattern="orders", target_table_pattern="orders-r")
+    assert '"ssm:' not in json.dumps(plain) and ":ssm:" not in json.dumps(plain)
