@@ -216,7 +216,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
-    return _print_result(_run_with_console(params, args.verbose, resume=True))
+    result = _run_with_console(params, args.verbose, resume=True)
+    downtime = runner.read_summary(result.run_dir).get("downtime")
+    if downtime:  # cutover measured the write-unavailability window (README, "The switch the application reads")
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in downtime.get("parts", {}).items())
+        print(f"downtime: writes unavailable {downtime['seconds']:.1f} s ({parts})", flush=True)
+    return _print_result(result)
 
 
 def _require_tables(params) -> None:

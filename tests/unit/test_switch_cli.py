@@ -43,3 +43,14 @@ def test_cutover_without_undo_or_without_a_run_state_exits_2(tmp_path, capsys):
     assert "--undo" in capsys.readouterr().err
     assert cli.main(["cutover", "--undo", "--run-dir", str(tmp_path / "none")]) == 2
     assert "no run state" in capsys.readouterr().err
+
+
+def test_run_prints_the_measured_downtime_when_cutover_measured_one(monkeypatch, tmp_path, capsys):
+    import json
+
+    (tmp_path / "summary.json").write_text(json.dumps({"verdict": "PASS", "downtime": {
+        "seconds": 5.2, "parts": {"quiet_wait": 4.0, "drain": 1.2, "settings": 0.0, "switch": 0.0}}}))
+    monkeypatch.setattr(runner, "run", lambda params, **k: runner.RunResult(
+        run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS"))
+    assert cli.main([*BASE, "--run-dir", str(tmp_path)]) == 0
+    assert "downtime: writes unavailable 5.2 s (quiet wait 4.0 s, drain 1.2 s, settings 0.0 s, switch 0.0 s)" in capsys.readouterr().out
