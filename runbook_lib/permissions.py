@@ -250,6 +250,7 @@ def run_checks(
     stack_name: str,
     cfn_role_arn: str | None = None,
     automation: str = "notebook",
+    switch_parameter: str | None = None,
 ) -> list[tuple[str, str, dict[str, str]]]:
     """(action, resource ARN, condition context) a run on these names needs, at least one per statement
     of the policy: what the preflight asks ``iam:SimulatePrincipalPolicy`` about. Resources are the real
@@ -273,6 +274,9 @@ def run_checks(
         *((a, tgt, none) for a in (*RESTORE_TARGET_ACTIONS, "dynamodb:DescribeTable", "dynamodb:UpdateTable",
                                     "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups",
                                     "dynamodb:TagResource")),
+        # cutover looks for the application's first write on the restored table's stream
+        *((a, f"{tgt}/stream/*", none) for a in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+                                                 "dynamodb:GetRecords")),
         ("dynamodb:ListTables", "*", none),
         ("cloudtrail:DescribeTrails", "*", none),
         *((a, stack, {"cloudformation:RoleArn": role}) for a in ("cloudformation:CreateStack",
@@ -299,6 +303,9 @@ def run_checks(
         ("states:DescribeStateMachine", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),
         ("secretsmanager:GetSecretValue", f"{arn}:secretsmanager:{region}:{account}:secret:{stack_name}-key-AbCdEf", none),
     ]
+    if switch_parameter:  # cutover's switch: read, write (and for --undo, delete) that parameter
+        parameter = f"{arn}:ssm:{region}:{account}:parameter/{switch_parameter.lstrip('/')}"
+        checks += [(a, parameter, none) for a in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter")]
     if automation == "event":
         checks += [
             ("states:ListExecutions", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),

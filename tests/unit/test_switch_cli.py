@@ -54,3 +54,19 @@ def test_run_prints_the_measured_downtime_when_cutover_measured_one(monkeypatch,
         run_dir=str(tmp_path), steps_done=list(runner.STEPS), exit_code=0, verdict="PASS"))
     assert cli.main([*BASE, "--run-dir", str(tmp_path)]) == 0
     assert "downtime: writes unavailable 5.2 s (quiet wait 4.0 s, drain 1.2 s, settings 0.0 s, switch 0.0 s)" in capsys.readouterr().out
+
+
+def test_the_preflight_s_checks_name_the_switch_parameter_and_the_restored_table_s_stream():
+    from runbook_lib import permissions
+
+    checks = permissions.run_checks(partition="aws", region="eu-west-1", account="123456789012", source_table="orders",
+                                    target_table="orders-r", stack_name="pitr-x", switch_parameter="/orders/table-name")
+    arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/table-name"
+    assert {(a, r) for a, r, _ in checks} >= {("ssm:GetParameter", arn), ("ssm:PutParameter", arn),
+                                             ("dynamodb:GetRecords", "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-r/stream/*")}
+    # and the policy rendered with a switch holds the statements that grant them
+    policy = permissions.render_policy(partition="aws", region="eu-west-1", account="123456789012",
+                                       source_table_pattern="orders", target_table_pattern="orders-r",
+                                       switch_parameter_pattern="/orders/table-name")
+    sids = {s["Sid"] for s in policy["Statement"]}
+    assert {"SwitchParameter", "ReadRestoredTableStream"} <= sids
