@@ -88,9 +88,20 @@ def run(ctx, **parameters: Any) -> CutoverResult:
         said.append("settings not applied (dry run or apply_settings=False)")
 
     def settings_check() -> None:
-        """The window's "settings" part: what is still to re-apply, after the drain (normally nothing)."""
-        if p.apply_settings:
+        """The window's "settings" part: what is still to re-apply, after the drain (normally nothing, the
+        settings were applied above). A failure here does not hold the switch back (the writers are
+        stopped; the step's warning names it, and running the step again re-applies it)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from ..errors import RunbookError
+
+        if not p.apply_settings:
+            return
+        try:
             settings.apply(ctx.target, settings.diff(ctx.target, snapshot, ctx.target_table), execute=True)
+        except (RunbookError, ClientError, BotoCoreError) as exc:
+            result.warnings.append(f"settings of {ctx.target_table} not re-checked after the drain ({exc}): run "
+                                   "05_cutover again once the writers run on it, to re-apply what is missing")
 
     pointed = f"the application reads {ctx.target_table} from {parameter}" if parameter else \
         f"point the application at {ctx.target_table}"

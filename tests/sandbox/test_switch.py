@@ -264,3 +264,30 @@ def test_the_operator_policy_lets_the_switch_touch_its_parameter_only(aws, endpo
     plain = permissions.render_policy(partition="aws", region="us-east-1", account="123456789012",
                                       source_table_pattern="orders", target_table_pattern="orders-r")
     assert '"ssm:' not in json.dumps(plain) and ":ssm:" not in json.dumps(plain)
+
+
+def test_step_05_resumed_after_replay_off_switches_once_and_adds_the_window_to_the_report_04_wrote(aws, endpoint, tmp_path):
+    from runbook_lib import notebook, steps, times
+
+    # GIVEN a run whose cutover turned replay off and deleted its stack, then died before the switch,
+    # and the report step 04 wrote
+    _tables(aws)
+    with run_state.edit(tmp_path) as state:
+        state.stack = run_state.Stack(description={"name": "pitr-buffer", "outputs": {}, "parameters": {}})
+        state.timings.cutover_done = times.utcnow()
+        state.teardown = run_state.Teardown(clean=True)
+    (tmp_path / "summary.json").write_text(json.dumps({"verdict": "PASS"}))
+    (tmp_path / "report.html").write_text("<html><body><h1>report</h1></body></html>")
+    ctx = notebook.context(source_table="orders", target_table="orders-r", endpoint_url=endpoint, region="us-east-1",
+                           run_dir=str(tmp_path), execute=True)
+    # WHEN step 05 runs again, twice
+    for _ in range(2):
+        result = steps.cutover.run(ctx, switch=f"ssm:{PARAM}", quiet_seconds=0.5, first_write_wait=0.0)
+    # THEN the parameter was written once, and the report carries the window once
+    assert _value(aws) == ("orders-r", 2)
+    assert "already switched by this run" in result.outcome and "writes unavailable" in result.outcome
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["verdict"] == "PASS" and summary["downtime"]["switch"]["version"] == 2
+    assert set(summary["downtime"]["parts"]) == {"quiet_wait", "switch"}  # nothing left to drain: replay was off
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<!-- downtime -->") == 1 and "write-unavailability window" in page and page.endswith("</html>")
