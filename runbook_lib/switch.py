@@ -37,8 +37,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
-
 from botocore.exceptions import ClientError
 
 from . import run_state, times
@@ -265,16 +263,5 @@ def undo(target: AwsTarget, run_dir, *, force: bool = False) -> UndoOutcome:
     return UndoOutcome(record.parameter, action, version, line)
 
 
-def describe(record: Any) -> dict[str, Any]:
-    """The switch as ``summary.json`` and the report show it (no value but table names)."""
-    if record is None:
-        return {}
-    return {
-        "parameter": record.parameter, "value": record.value, "version": record.version,
-        "previous": ({"value": record.previous_value, "version": record.previous_version}
-                     if record.previous_exists else {"exists": False}),
-    }
-
-
-__all__ = ["ParameterValue", "SwitchOutcome", "UndoOutcome", "check_name", "check_writable", "describe",
+__all__ = ["ParameterValue", "SwitchOutcome", "UndoOutcome", "check_name", "check_writable",
            "parameter_arn", "parse", "plan_line", "read", "undo", "write_switch"]
