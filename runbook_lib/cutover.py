@@ -64,8 +64,11 @@ def wait_for_quiet(
     timeout: float = 600.0,
     poll_seconds: float = 1.0,
     progress: Callable[[str], None] | None = None,
+    on_watching: Callable[[], None] | None = None,
 ) -> QuietReport:
-    """Wait until no change reaches the source's stream for ``quiet_seconds`` (up to ``timeout``)."""
+    """Wait until no change reaches the source's stream for ``quiet_seconds`` (up to ``timeout``).
+    ``on_watching`` is called once the stream is watched (its iterators open): from then on every
+    write is seen, so that is when the writers are told to stop."""
     ddb = target.client("dynamodb")
     desc = ddb.describe_table(TableName=source_table)["Table"]
     stream_arn = desc.get("LatestStreamArn")
@@ -73,6 +76,8 @@ def wait_for_quiet(
         raise PreconditionError(f"table {source_table} has no stream: cannot tell whether writers have stopped", table=source_table)
     streams = target.client("dynamodbstreams")
     iterators = _open_shard_iterators(streams, stream_arn)
+    if on_watching is not None:
+        on_watching()
     started = last_write = time.monotonic()
     seen = 0
     newest = None
@@ -172,9 +177,9 @@ def cutover(
     if switch:  # before the writers are asked to stop: a parameter the switch cannot write is said now
         switch_lib.check_writable(switch_lib.read(target, switch))
 
-    downtime = run_state.Downtime(quiet_wait_started=times.utcnow())
-    _save_downtime(run_dir, downtime)  # the writers are told to stop now (a drill's writers watch for it)
-    quiet = wait_for_quiet(target, stack.source_table, quiet_seconds=quiet_seconds, timeout=timeout, progress=progress)
+    downtime = run_state.Downtime()
+    quiet = wait_for_quiet(target, stack.source_table, quiet_seconds=quiet_seconds, timeout=timeout, progress=progress,
+                           on_watching=lambda: _watching(run_dir, downtime))
     downtime.last_source_write, downtime.quiet = quiet.last_write, times.utcnow()
     _save_downtime(run_dir, downtime)
     if not quiet.quiet and not force:
@@ -261,9 +266,9 @@ def switch_after_resume(
             and done.undone is None:
         return switch_lib.SwitchOutcome(done, False)
     switch_lib.check_writable(switch_lib.read(target, switch))
-    downtime = run_state.Downtime(quiet_wait_started=times.utcnow())
-    _save_downtime(run_dir, downtime)
-    quiet = wait_for_quiet(target, source_table, quiet_seconds=quiet_seconds, timeout=timeout)
+    downtime = run_state.Downtime()
+    quiet = wait_for_quiet(target, source_table, quiet_seconds=quiet_seconds, timeout=timeout,
+                           on_watching=lambda: _watching(run_dir, downtime))
     downtime.last_source_write, downtime.quiet = quiet.last_write, times.utcnow()
     if not quiet.quiet and not force_switch:
         raise CutoverError(_refused(switch, f"writes are still reaching {source_table}"), table=source_table,
@@ -281,6 +286,14 @@ def switch_after_resume(
         look_for_first_write(watcher, downtime, first_write_wait)
     _save_downtime(run_dir, downtime)
     return outcome
+
+
+def _watching(run_dir, downtime: run_state.Downtime) -> None:
+    """The source's stream is watched: the writers are told to stop now (the run state says so; the
+    notebook's text tells the operator, and a drill's writers watch for it)."""
+    downtime.quiet_wait_started = times.utcnow()
+    _save_downtime(run_dir, downtime)
+    log.info("cutover watches the source's stream: stop the application's writers now")
 
 
 def _save_downtime(run_dir, downtime: run_state.Downtime) -> None:

@@ -42,7 +42,7 @@ def test_drill_switches_the_parameter_measures_the_downtime_and_the_writers_resu
     assert summary["seconds"] == pytest.approx(sum(summary["parts"].values()), abs=0.01) and summary["seconds"] >= 3.0
     assert "write-unavailability window" in (run / "report.html").read_text()
     # and the writers, reading the parameter, resumed on the restored table: their writes landed there
-    assert summary["first_target_write"] >= summary["to"] and summary["until_first_target_write_seconds"] > summary["seconds"]
+    assert summary["first_target_write"] >= summary["to"] and summary["until_first_target_write_seconds"] >= summary["seconds"]
     line = re.search(r"^downtime +measured +.*$", out, re.M)
     assert line and "quiet wait" in line.group(0) and "first write on drill-orders-restored" in line.group(0), out
     landed = re.search(r"^writers +on target +(\d+) write\(s\) landed on drill-orders-restored", out, re.M)

@@ -216,7 +216,7 @@ def test_writers_reading_the_parameter_resume_on_the_target_and_cutover_sees_the
     assert app.stats.by_table.get("orders-r", 0) > 0 and app.table == "orders-r"
     d = report.downtime
     assert d.first_target_write is not None and d.first_target_write >= d.switched
-    assert d.until_first_target_write_seconds > d.seconds
+    assert d.until_first_target_write_seconds >= d.seconds  # a record time is rounded down: at least the switch
 
 
 def test_a_switch_left_by_a_run_killed_after_replay_off_is_written_only_once_the_writers_are_still_stopped(aws, target, tmp_path):
