@@ -462,7 +462,7 @@ def _told_to_stop(run_path: Path) -> bool:
 
 def _writers_until_cutover(out: console.Console, traffic, run_path: Path, name: str, cache: float) -> None:
     traffic.resume()
-    traffic.pause_when(lambda: _told_to_stop(run_path))
+    traffic.pause_when(lambda: _told_to_stop(run_path), delay=1.0)  # an operator takes a moment
     out.line("writers", "resumed", None, f"on {traffic.table} until cutover tells them to stop; then they read "
                                          f"{name} every {cache:g} s and write where it points")
 

@@ -226,20 +226,22 @@ class Traffic:
         self.stats.resumed_at = time.time()
         self._paused.clear()
 
-    def pause_when(self, condition) -> None:
-        """Pause as soon as ``condition()`` holds (looked at about five times a second)."""
-        self._pause_when = (condition, 0.0)
+    def pause_when(self, condition, *, delay: float = 0.0) -> None:
+        """Pause ``delay`` seconds after ``condition()`` first holds (looked at about five times a
+        second): the moment an operator takes to stop an application's writers once told."""
+        self._pause_when = (condition, 0.0, delay, None)
 
     def _check_pause(self) -> None:
         if self._pause_when is None:
             return
-        condition, looked = self._pause_when
+        condition, looked, delay, told = self._pause_when
         now = time.monotonic()
-        if now - looked >= 0.2:
-            self._pause_when = (condition, now)
-            if condition():
-                self._pause_when = None
-                self.pause()
+        if told is None and now - looked >= 0.2:
+            told = now if condition() else None
+            self._pause_when = (condition, now, delay, told)
+        if told is not None and now - told >= delay:
+            self._pause_when = None
+            self.pause()
 
     def _follow_switch(self) -> None:
         """While paused: read the parameter (cached) and resume on the table it names once it changes."""
