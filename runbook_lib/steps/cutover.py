@@ -108,11 +108,11 @@ def run(ctx, **parameters: Any) -> CutoverResult:
     role = p.cfn_role_arn or (state.stack.cfn_role_arn if state.stack else None)
     if state.stack is None:
         said.append("no buffer in this run: nothing to cut over" + (f"; SSM parameter {parameter} not changed" if parameter else ""))
-    elif ctx.execute and ((state.teardown is not None and state.teardown.clean) or state.timings.cutover_done is not None):
+    elif (state.teardown is not None and state.teardown.clean) or (ctx.execute and state.timings.cutover_done is not None):
         # replay was turned off by this run already (the writers had stopped, the buffer had drained):
         # the switch (if not written yet) and the teardown are left; buffer.teardown finishes a deletion under way
         torn_down = state.teardown is not None and state.teardown.clean
-        if parameter:
+        if parameter and ctx.execute:
             result.switch = cutover.switch_after_resume(
                 ctx.target, ctx.source_table, ctx.target_table, parameter, run_dir=ctx.run_dir,
                 stack=None if torn_down else state.buffer_stack, quiet_seconds=p.quiet_seconds,
@@ -123,7 +123,8 @@ def run(ctx, **parameters: Any) -> CutoverResult:
         elif p.teardown:
             report = cutover.tear_down(ctx.target, state.buffer_stack, run_dir=ctx.run_dir, cfn_role_arn=role)
             said.append(f"replay was turned off by this run already; stack {report.stack_name} deleted and verified gone")
-        said.append(pointed)
+        if ctx.execute:
+            said.append(pointed)
     else:
         result.cutover = cutover.cutover(
             ctx.target, state.buffer_stack, run_dir=ctx.run_dir, execute=ctx.execute, quiet_seconds=p.quiet_seconds,
