@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from . import run_state, times
 from .aws.clients import AwsTarget
-from .aws.codes import error_code
+from .aws.codes import error_code, error_message
 from .errors import CutoverError, InputError, PreconditionError
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,14 @@ def write_switch(target: AwsTarget, name: str, table: str, *, run_dir=None) -> S
                 f"SSM parameter {name} was created by someone else while cutover ran (ParameterAlreadyExists): "
                 "nothing was overwritten; find out who writes it, then run cutover again",
                 step="05_cutover", code="ParameterAlreadyExists",
+            ) from None
+        if error_code(exc) in ("InvalidAllowedPatternException", "ParameterPatternMismatchException"):
+            # the reference words the first as the value not meeting the pattern, the second as a name
+            # not valid; which one AWS answers for a value its stored AllowedPattern refuses is not said
+            raise PreconditionError(
+                f"SSM parameter {name} refused {table!r} ({error_code(exc)}: {error_message(exc)}): nothing was written; "
+                "if the parameter has an AllowedPattern, widen it (or give --switch another parameter), then run "
+                "cutover again", code=error_code(exc),
             ) from None
         if error_code(exc) == "HierarchyTypeMismatchException":
             raise PreconditionError(

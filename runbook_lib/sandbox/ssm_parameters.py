@@ -22,7 +22,9 @@ Where it is more lenient (``tests/sandbox/test_ssm_parameters.py``):
 Still different from AWS: a deleted name can be created again at once (AWS: "After deleting a
 parameter, wait for at least 30 seconds to create a parameter with the same name", advice without
 a documented error); no throughput quota (``ThrottlingException``); ``SecureString`` values are
-moto's (``kms:<key>:<value>``), not encrypted.
+moto's (``kms:<key>:<value>``), not encrypted; ``AllowedPattern`` is stored but never checked
+against a value (moto's, unchanged here: the reference does not say which of
+``InvalidAllowedPatternException`` and ``ParameterPatternMismatchException`` a refused value gets).
 """
 
 from __future__ import annotations

@@ -258,6 +258,8 @@ RUNBOOK_CODES = [
     ("ssm", "DeleteParameter", "ParameterNotFound"),
     ("ssm", "PutParameter", "ParameterAlreadyExists"),
     ("ssm", "PutParameter", "HierarchyTypeMismatchException"),
+    ("ssm", "PutParameter", "InvalidAllowedPatternException"),
+    ("ssm", "PutParameter", "ParameterPatternMismatchException"),
 ]
 
 #: code-like names in runbook_lib that are Python classes, not AWS error codes
