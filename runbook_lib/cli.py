@@ -174,17 +174,54 @@ def _role_step_parameters(args: argparse.Namespace, base: dict[str, dict[str, An
     return out
 
 
+def _switch_step_parameters(args: argparse.Namespace, step_parameters: dict[str, dict[str, Any]]) -> None:
+    """``--switch`` / ``--force-switch`` as step 05's ``switch`` and ``force_switch`` (checked before any step runs)."""
+    from .switch import parse
+
+    if args.switch:
+        parse(args.switch)
+        step_parameters.setdefault("05_cutover", {})["switch"] = args.switch
+    if args.force_switch:
+        step_parameters.setdefault("05_cutover", {})["force_switch"] = True
+
+
+def cmd_cutover(args: argparse.Namespace) -> int:
+    """``cutover --undo``: the SSM parameter a run's cutover switched, put back as it was."""
+    from . import run_state
+    from .aws.clients import AwsTarget
+    from .errors import InputError
+    from .switch import undo
+
+    if not args.undo:
+        raise InputError("cutover takes --undo (put back the SSM parameter a run switched); to cut over, run "
+                         "`pitr-runbook run ... --execute --switch ssm:/...` again with the same --run-dir (it resumes)")
+    if not run_state.exists(args.run_dir):
+        raise InputError(f"{args.run_dir} holds no run state ({run_state.path(args.run_dir)} is missing): give the run "
+                         "directory of the run whose switch to undo")
+    params = run_state.load(args.run_dir).params
+    target = AwsTarget(args.region or params.region, args.endpoint_url or params.endpoint_url)
+    outcome = undo(target, args.run_dir, force=args.force)
+    print(f"undone: {outcome.line}", flush=True)
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
     step_parameters = _role_step_parameters(args, _capacity_step_parameters(args))
+    _switch_step_parameters(args, step_parameters)
     if args.redact_keys or args.key_digest_secret_arn:  # otherwise the notebook's default: keys shown
         step_parameters["04_reconcile"] = _redaction_step_parameters(args)
     params = _run_params(args, step_parameters=step_parameters)
     runner.validate(params)
     print(f"running the runbook for {params.source_table} -> {params.target_table} in {params.run_dir}"
           f" ({'EXECUTE' if params.execute else 'dry run'})", flush=True)
-    return _print_result(_run_with_console(params, args.verbose, resume=True))
+    result = _run_with_console(params, args.verbose, resume=True)
+    downtime = runner.read_summary(result.run_dir).get("downtime")
+    if downtime:  # cutover measured the write-unavailability window (README, "The switch the application reads")
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in downtime.get("parts", {}).items())
+        print(f"downtime: writes unavailable {downtime['seconds']:.1f} s ({parts})", flush=True)
+    return _print_result(result)
 
 
 def _require_tables(params) -> None:
@@ -239,7 +276,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
                    automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys,
                    as_operator=not args.as_root, without_statements=args.without_statement or (),
-                   record_calls=args.record_calls, verbose=args.verbose, rto_target=args.rto_target)
+                   record_calls=args.record_calls, verbose=args.verbose, rto_target=args.rto_target,
+                   **({"switch": args.switch or None} if args.switch is not None else {}))
     if result.error:
         sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
@@ -264,6 +302,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         source_table_pattern=args.source_table, target_table_pattern=args.target_table,
         stack_pattern=args.stack_pattern, cfn_service_role_name=args.cfn_role_name,
         operator_principal=args.operator, trail_account=args.trail_account,
+        switch_parameter_pattern=args.switch_parameter,
     )
     parts = permissions.split_policy(policy)
     if args.out_dir:
@@ -343,6 +382,14 @@ def _redact_flags(p: argparse.ArgumentParser, *, default: bool, secret_arn: bool
                             "output); needed by --redact-keys when the run has no buffer stack")
 
 
+def _switch_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--switch", default=None, metavar="ssm:/PATH",
+                   help="at cutover, once the writers stopped and the buffer drained, write the restored table's name "
+                        "into this SSM parameter (String) the application reads; pitr-runbook cutover --undo puts it back")
+    p.add_argument("--force-switch", action="store_true",
+                   help="write the switch even if writes keep reaching the source or the buffer did not drain")
+
+
 def _verbose_flag(p: argparse.ArgumentParser) -> None:
     # SUPPRESS: given before the command (pitr-runbook -v run) or after it (pitr-runbook run -v), never reset
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -397,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CloudFormation service role (infra/cfn-service-role.yaml) the buffer stack is created, "
                         "updated and deleted with; you then need only iam:PassRole on it")
     _redact_flags(p, default=False)
+    _switch_flags(p)
     _verbose_flag(p)
     p.set_defaults(func=cmd_run)
 
@@ -437,8 +485,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
     p.add_argument("--rto-target", type=_positive_float, default=None, metavar="SECONDS",
                    help="the RTO the drill must meet (restore called -> target ACTIVE): the report checks it, and a drill over it exits 1")
+    p.add_argument("--switch", default=None, metavar="ssm:/PATH",
+                   help="the SSM parameter the drill's writers read their table from, switched at cutover "
+                        "(default ssm:/drill/orders/table-name; '' for none)")
     _verbose_flag(p)
     p.set_defaults(func=cmd_drill)
+
+    p = sub.add_parser("cutover", help="--undo: put back the SSM parameter a run's cutover switched")
+    p.add_argument("--undo", action="store_true", help="write back the value the parameter held before the switch "
+                                                       "(or delete it if it did not exist)")
+    p.add_argument("--run-dir", required=True, help="the run directory of the run that switched")
+    p.add_argument("--force", action="store_true", help="undo even if someone changed the parameter since the switch")
+    _aws_flags(p)
+    p.set_defaults(func=cmd_cutover)
 
     p = sub.add_parser("lab", help="JupyterLab on the notebooks (127.0.0.1 only, with a token), for a guided restore")
     p.add_argument("--sandbox", action="store_true",
@@ -460,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trail-account", default=None,
                    help="when an organization trail logs this account: the organization's management account, "
                         "whose trail the CloudTrail check reads (default: --account)")
+    p.add_argument("--switch-parameter", default=None, metavar="NAME",
+                   help="the SSM parameter (or a pattern, * ?) cutover's --switch writes, e.g. /orders/table-name: "
+                        "grants ssm:GetParameter/PutParameter/DeleteParameter on it alone (default: no SSM permission)")
     p.add_argument("--out-dir", default=None, help="write operator-policy-N.json files here instead of printing")
     p.set_defaults(func=cmd_policy)
 

@@ -20,6 +20,14 @@ the buffer with ``cfn_role_arn``. ``without_statements`` drops statements from t
 (the test that a missing permission stops the run with exit status 2); ``as_operator=False`` runs
 as root.
 
+``switch`` (on by default: ``ssm:/drill/orders/table-name``) is the SSM parameter the demo
+application reads its table from: the drill creates it (naming the source) as the application's
+owner would, the operator's policy grants it (``SwitchParameter``), and step 05 switches it. The
+writers then behave as that application: paused before reconciliation, writing to the source again
+after it, stopped when cutover tells them (its run state records the start of the quiet wait),
+reading the parameter every ``switch_cache_seconds`` and resuming on the table it names; the drill
+prints the measured write-unavailability window and the writes that landed on the restored table.
+
 ``faults`` names sandbox faults (``runbook_lib.sandbox.faults``; ``pitr-runbook drill --fault list``)
 switched on for the whole drill. The drill must still PASS; before reconciliation it records, in
 the run state and so in ``summary.json`` and the report (``faults``), one entry per fault: what the
@@ -51,6 +59,8 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.jsonl"
+#: the SSM parameter the drill's application reads its table name from
+DRILL_SWITCH = "ssm:/drill/orders/table-name"
 #: keys only the rollback drill's "incident" writes (inside [T, R))
 INCIDENT_KEYS = 20
 
@@ -205,13 +215,14 @@ def deploy_cfn_service_role(root: AwsTarget, *, source_table: str, target_table:
 
 
 def create_operator(root: AwsTarget, *, source_table: str, target_table: str, cfn_role_arn: str,
-                    without: Sequence[str] = ()) -> Operator:
+                    without: Sequence[str] = (), switch_parameter: str | None = None) -> Operator:
     """As root: the user ``pitr-operator`` with the rendered operator policy (less ``without``) and a key."""
     iam = root.client("iam")
     account = root.client("sts").get_caller_identity()["Account"]
     policy = permissions.render_policy(
         partition=root.partition, region=root.region_name, account=account, source_table_pattern=source_table,
         target_table_pattern=target_table, operator_principal=f"user/{OPERATOR_USER}", without=without,
+        switch_parameter_pattern=switch_parameter,
     )
     user = iam.create_user(UserName=OPERATOR_USER)["User"]
     for n, part in enumerate(permissions.split_policy(policy), start=1):
@@ -280,6 +291,8 @@ def drill(
     record_calls: str | Path | None = None,
     verbose: bool = False,
     rto_target: float | None = None,
+    switch: str | None = DRILL_SWITCH,
+    switch_cache_seconds: float = 2.0,
 ) -> runner.RunResult:
     """A whole restore drill on the sandbox. ``redact_keys`` (on: what scheduled drills run) shows
     every key in the report as the buffer's keyed digest. ``rto_target`` (seconds): the report checks
@@ -294,6 +307,9 @@ def drill(
         raise InputError(f"items must be at least 1, not {items}")
     check_automation(automation)
     fault_names = check_faults(faults, automation)
+    from .switch import parse as parse_switch
+
+    switch_name = parse_switch(switch)
     from .sandbox import Sandbox
     from .sandbox import faults as sandbox_faults
     from .sandbox.traffic import Traffic, create_demo_table, enable_stream, seed_items
@@ -317,6 +333,7 @@ def drill(
         table_started = clock()
         create_demo_table(ddb, source, stream=None)  # the stream once the items are in (see below)
         _trail(target)
+        application = _application(target, switch_name, source, switch_cache_seconds)
         table_seconds = clock() - table_started
         # the administrator's part first: the stream's oldest records must not age meanwhile (a
         # forwarder that starts behind by more than buffer.LAG_TOLERANCE_SECONDS delays "drained")
@@ -325,7 +342,7 @@ def drill(
             with out.phase("operator") as phase:
                 operator = create_operator(target, source_table=source, target_table=target_table,
                                            cfn_role_arn=deploy_cfn_service_role(target, source_table=source, target_table=target_table),
-                                           without=without_statements)
+                                           without=without_statements, switch_parameter=switch_name)
                 phase["detail"] = (f"notebooks run as {operator.user_arn} (infra/operator-policy.json"
                                    + (f" without {', '.join(without_statements)}" if without_statements else "") + ")")
         role_parameters = {"cfn_role_arn": operator.cfn_role_arn} if operator else {}
@@ -341,7 +358,8 @@ def drill(
         enable_stream(ddb, source)
         out.line("demo table", console.DONE, table_seconds + clock() - seed_started,
                  f"{source}: {items + INCIDENT_KEYS} items, PITR, stream, a CloudTrail trail")
-        traffic = Traffic(ddb, source, rate=rate, key_space=items, large_fraction=large_fraction, seed=11)
+        traffic = Traffic(ddb, application.get() if application else source, rate=rate, key_space=items,
+                          large_fraction=large_fraction, seed=11, parameter=application)
         traffic.start()
         traffic_started = clock()
         try:
@@ -378,7 +396,8 @@ def drill(
                     "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2,
                                    "event_grace_seconds": 5},
                     "04_reconcile": {"segments": 2, "redact_keys": bool(redact_keys)},
-                    "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60, **role_parameters},
+                    "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60, **role_parameters,
+                                   **({"switch": switch, "first_write_wait": 30.0} if switch_name else {})},
                 }),
             )
 
@@ -388,8 +407,10 @@ def drill(
                         entries = record_faults(run_path, target, fault_names)
                     for entry in entries:
                         out.line(f"fault {entry['name']}", "injected", None, str(entry["injected"] or "nothing"))
+                if step == "05_cutover" and application is not None and traffic._thread is not None:
+                    _writers_until_cutover(out, traffic, run_path, switch_name, switch_cache_seconds)
                 if step == "04_reconcile" and traffic._thread is not None:
-                    stats = traffic.stop()
+                    stats = traffic.stop() if application is None else (traffic.pause(), traffic.stats)[1]
                     out.line("traffic", "stopped", clock() - traffic_started,
                              f"{stats.puts} puts, {stats.updates} updates, {stats.deletes} deletes at {rate:g} writes/s;"
                              " the writers stop before reconciliation")
@@ -406,12 +427,63 @@ def drill(
         finally:
             traffic.stop()
     missed = fail_on_missed_checks(result)
-    record = append_history(runs, result, mode=mode, items=items, automation=automation, faults=list(fault_names))
+    downtime = (runner.read_summary(result.run_dir).get("downtime") or {}) if application is not None else {}
+    record = append_history(runs, result, mode=mode, items=items, automation=automation, faults=list(fault_names),
+                            **({"downtime_seconds": downtime["seconds"]} if downtime.get("seconds") is not None else {}))
+    if application is not None:
+        _downtime_lines(out, downtime, traffic, source, target_table)
     out.line("report", *_report_line(result, record))
     for check in missed:
         out.line("drill check", "missed", None, f"{check.get('check')}: {check.get('detail')}")
     out.write(f"drill {mode} ({automation}): {result.verdict or 'no verdict'} in {console.duration(clock() - started)}")
     return result
+
+
+def _application(target: AwsTarget, name: str | None, table: str, cache_seconds: float):
+    """As the application's owner (root): its SSM parameter naming ``table``, and the cached reader
+    the drill's writers use (``traffic.CachedParameter``); None without a switch."""
+    if name is None:
+        return None
+    from .sandbox.traffic import CachedParameter
+
+    ssm = target.client("ssm")
+    ssm.put_parameter(Name=name, Value=table, Type="String", Overwrite=False)
+    return CachedParameter(ssm, name, ttl=cache_seconds)
+
+
+def _told_to_stop(run_path: Path) -> bool:
+    """Cutover has begun waiting for quiet: what the operator reads in 05 as "stop the writers now"."""
+    try:
+        d = run_state.load(run_path).downtime
+    except (InputError, ValueError, OSError):
+        return False
+    return d is not None and d.quiet_wait_started is not None and d.switched is None
+
+
+def _writers_until_cutover(out: console.Console, traffic, run_path: Path, name: str, cache: float) -> None:
+    traffic.resume()
+    traffic.pause_when(lambda: _told_to_stop(run_path), delay=1.0)  # an operator takes a moment
+    out.line("writers", "resumed", None, f"on {traffic.table} until cutover tells them to stop; then they read "
+                                         f"{name} every {cache:g} s and write where it points")
+
+
+def _downtime_lines(out: console.Console, downtime: dict[str, Any], traffic, source: str, target_table: str) -> None:
+    """The measured window, and the writes the resumed writers landed on the restored table."""
+    if downtime.get("seconds") is not None:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in (downtime.get("parts") or {}).items())
+        start = f"last write on {source}" if downtime.get("from_kind") == "last_source_write" else "quiet wait start"
+        first = (f"; first write on {target_table} {downtime['until_first_target_write_seconds']:.1f} s after the last on {source}"
+                 if downtime.get("until_first_target_write_seconds") is not None else
+                 f"; {downtime.get('first_write_note')}" if downtime.get("first_write_note") else "")
+        out.line("downtime", "measured", downtime["seconds"], f"{start} -> switch: {parts}{first}")
+    else:
+        out.line("downtime", "none", None, "cutover did not switch: no window measured")
+    stats = traffic.stats
+    landed = stats.by_table.get(target_table, 0)
+    after = (f", the first {stats.first_write_at[target_table] - stats.paused_at:.1f} s after they stopped"
+             if landed and stats.paused_at else "")
+    out.line("writers", "on target" if landed else "not resumed", None,
+             f"{landed} write(s) landed on {target_table} after the switch{after}")
 
 
 def fail_on_missed_checks(result: runner.RunResult) -> list[dict[str, Any]]:

@@ -46,7 +46,12 @@ PLACEHOLDERS = {
     "TrailAccount": "the account whose trails the CloudTrail check may read besides your own: when this account "
                     "is logged by an organization trail, the organization's management account (an organization "
                     "trail's ARN names that account; member accounts read it by that ARN); default: Account",
+    "SwitchParameterPattern": "the SSM parameter(s) cutover's switch writes (--switch ssm:/orders/table-name), their "
+                              "name without the leading slash, e.g. orders/table-name (IAM wildcards * ?); without "
+                              "one, the SwitchParameter statement is left out of the rendered policy",
 }
+#: the statement that exists only for a switch parameter (left out when no pattern is given)
+SWITCH_STATEMENT = "SwitchParameter"
 
 DEFAULT_STACK_PATTERN = "pitr-*"
 DEFAULT_CFN_ROLE_NAME = "cfn-service-role-pitr-runbook"
@@ -111,7 +116,7 @@ _PREFIX = {"dynamodbstreams": "dynamodb", "stepfunctions": "states"}
 #: The services the runbook calls (botocore names); a call to any other service is not mapped.
 SERVICES = frozenset({
     "application-autoscaling", "athena", "cloudformation", "cloudtrail", "cloudwatch", "dynamodb", "dynamodbstreams",
-    "events", "iam", "lambda", "logs", "s3", "secretsmanager", "sqs", "stepfunctions", "sts",
+    "events", "iam", "lambda", "logs", "s3", "secretsmanager", "sqs", "ssm", "stepfunctions", "sts",
 })
 
 
@@ -186,10 +191,13 @@ def render_policy(
     cfn_service_role_name: str = DEFAULT_CFN_ROLE_NAME,
     operator_principal: str = "user/pitr-operator",
     trail_account: str | None = None,
+    switch_parameter_pattern: str | None = None,
     without: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The policy with its placeholders filled in; ``without`` drops the statements with those Sids.
-    ``trail_account``: see :data:`PLACEHOLDERS` (a resource list that names one ARN twice keeps it once)."""
+    ``trail_account``: see :data:`PLACEHOLDERS` (a resource list that names one ARN twice keeps it once).
+    ``switch_parameter_pattern``: the SSM parameter name (or pattern) of ``--switch``, with or without its
+    leading slash; None leaves the ``SwitchParameter`` statement out (least privilege: no switch, no SSM)."""
     from .errors import InputError
 
     trail_account = trail_account or account
@@ -199,6 +207,12 @@ def render_policy(
     for name, value in (("source_table_pattern", source_table_pattern), ("target_table_pattern", target_table_pattern)):
         if not re.fullmatch(r"[A-Za-z0-9_.*?-]{1,255}", value):
             raise InputError(f"{name} {value!r}: a table name, or a pattern of one with * and ?")
+    switch_value = None
+    if switch_parameter_pattern is not None:
+        switch_value = switch_parameter_pattern.lstrip("/")
+        if not re.fullmatch(r"[A-Za-z0-9_.*?/-]{1,1011}", switch_value) or switch_value.strip("*?/") == "":
+            raise InputError(f"switch_parameter_pattern {switch_parameter_pattern!r}: an SSM parameter name or a pattern "
+                             "of one (letters, digits, _ . - / and * ?), not every parameter")
     if source_table_pattern in ("*", target_table_pattern):
         raise InputError("source_table_pattern must not be * nor equal target_table_pattern: the restored "
                          "tables' writes must not reach live tables")
@@ -207,9 +221,10 @@ def render_policy(
         "SourceTablePattern": source_table_pattern, "TargetTablePattern": target_table_pattern,
         "StackPattern": stack_pattern, "CfnServiceRoleName": cfn_service_role_name,
         "OperatorPrincipal": operator_principal, "TrailAccount": trail_account,
+        "SwitchParameterPattern": switch_value,
     }
-    dropped = set(without)
-    unknown = dropped - {s.get("Sid") for s in policy_template()["Statement"]}
+    dropped = set(without) | (set() if switch_value else {SWITCH_STATEMENT})
+    unknown = set(without) - {s.get("Sid") for s in policy_template()["Statement"]}
     if unknown:
         raise InputError(f"no statement {', '.join(sorted(unknown))} in {POLICY_FILE}")
     text = json.dumps({
@@ -236,6 +251,7 @@ def run_checks(
     stack_name: str,
     cfn_role_arn: str | None = None,
     automation: str = "notebook",
+    switch_parameter: str | None = None,
 ) -> list[tuple[str, str, dict[str, str]]]:
     """(action, resource ARN, condition context) a run on these names needs, at least one per statement
     of the policy: what the preflight asks ``iam:SimulatePrincipalPolicy`` about. Resources are the real
@@ -259,6 +275,9 @@ def run_checks(
         *((a, tgt, none) for a in (*RESTORE_TARGET_ACTIONS, "dynamodb:DescribeTable", "dynamodb:UpdateTable",
                                     "dynamodb:UpdateTimeToLive", "dynamodb:UpdateContinuousBackups",
                                     "dynamodb:TagResource")),
+        # cutover looks for the application's first write on the restored table's stream
+        *((a, f"{tgt}/stream/*", none) for a in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+                                                 "dynamodb:GetRecords")),
         ("dynamodb:ListTables", "*", none),
         ("cloudtrail:DescribeTrails", "*", none),
         *((a, stack, {"cloudformation:RoleArn": role}) for a in ("cloudformation:CreateStack",
@@ -285,6 +304,9 @@ def run_checks(
         ("states:DescribeStateMachine", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),
         ("secretsmanager:GetSecretValue", f"{arn}:secretsmanager:{region}:{account}:secret:{stack_name}-key-AbCdEf", none),
     ]
+    if switch_parameter:  # cutover's switch: read, write (and for --undo, delete) that parameter
+        parameter = f"{arn}:ssm:{region}:{account}:parameter/{switch_parameter.lstrip('/')}"
+        checks += [(a, parameter, none) for a in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter")]
     if automation == "event":
         checks += [
             ("states:ListExecutions", f"{arn}:states:{region}:{account}:stateMachine:{stack_name}-enable-replay", none),

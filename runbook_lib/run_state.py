@@ -1,5 +1,8 @@
 """The run state: what one step hands to the next, so that a run can be chained or resumed.
 
+(Over 600 lines on purpose: the file's only reader and writer, one small typed class per part of
+the state, each with its own JSON; split, the format would be read in several places again.)
+
 This module alone reads and writes the file in the run directory (``state.json``). Everyone else
 holds a :class:`RunState`: typed fields, times as aware UTC datetimes (parsed once, here, with
 :mod:`runbook_lib.times`), and one computation of the restore's RTO and the buffer's catch-up time
@@ -16,8 +19,9 @@ stack's description, its service role, when capture started and from where), :cl
 :class:`DrainSample` list, :class:`Workflow` (event automation), :class:`Fallback` list (what a step
 did in place of an automation that did not act), faults (drill bookkeeping), :class:`PipelineActivity`
 (the buffer's functions' log lines added up), the message size limit step 00 checked, :class:`PreflightRow`
-list, the settings snapshot (``settings.snapshot``'s own JSON), :class:`Teardown`, and the status
-of each step (:class:`StepStatus`).
+list, the settings snapshot (``settings.snapshot``'s own JSON), :class:`Teardown`, the status
+of each step (:class:`StepStatus`), the application's switch (:class:`Switch`: the SSM parameter, its
+value before and the version cutover wrote) and cutover's write-unavailability window (:class:`Downtime`).
 """
 
 from __future__ import annotations
@@ -272,6 +276,117 @@ class Teardown:
 
 
 @dataclass
+class Switch:
+    """The SSM parameter the application reads its table name from (``runbook_lib.switch``).
+
+    ``previous_*`` is what the parameter held before this run changed it, read (and saved here)
+    before ``PutParameter``: ``undo`` puts it back, or deletes a parameter that did not exist.
+    ``version`` is the version the switch wrote (``PutParameter``'s answer): an undo refuses a
+    parameter changed since (another version). ``switched`` None with ``previous_*`` set: the
+    switch was about to be written (a resumed step reads the parameter to see whether it was)."""
+
+    parameter: str
+    value: str
+    previous_exists: bool
+    previous_value: str | None = None
+    previous_version: int | None = None
+    version: int | None = None
+    switched: datetime | None = None
+    undone: datetime | None = None
+    #: "restored" (the previous value written back, as ``undo_version``) or "deleted"
+    undo: str | None = None
+    undo_version: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "switched": _iso(self.switched), "undone": _iso(self.undone)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Switch:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        return cls(**{**values, "switched": _t(data.get("switched"), "switch.switched"),
+                      "undone": _t(data.get("undone"), "switch.undone")})
+
+
+#: the parts of the write-unavailability window, in order: (name, the milestone that ends it)
+DOWNTIME_PARTS = (("quiet_wait", "quiet"), ("drain", "drained"), ("settings", "settings"), ("switch", "switched"))
+
+
+@dataclass
+class Downtime:
+    """Cutover's write-unavailability window, as milestones (aware UTC).
+
+    It starts at the newest write seen on the source's stream while cutover waited for quiet
+    (``last_source_write``, the record's ``ApproximateCreationDateTime``, which DynamoDB Streams
+    rounds down to the second), or, when none was seen, at the start of that wait; it ends at the
+    switch (``PutParameter`` answered), or without one at ``settings`` (the application is then
+    pointed by hand). Parts: quiet-period wait (start -> quiet confirmed), drain (-> drained and
+    replay off), settings (-> the target's settings checked) and switch (-> ``PutParameter``
+    answered). ``first_target_write``: the first record on the target's stream after the switch,
+    when the target has a stream and one came within ``first_write_wait_seconds``."""
+
+    quiet_wait_started: datetime | None = None
+    last_source_write: datetime | None = None
+    quiet: datetime | None = None
+    drained: datetime | None = None
+    settings: datetime | None = None
+    switched: datetime | None = None
+    first_target_write: datetime | None = None
+    #: how long cutover looked for the first write on the target's stream (None: it did not look)
+    first_write_wait_seconds: float | None = None
+    #: why the first write on the target is not known (no stream on the target, none seen in time)
+    first_write_note: str | None = None
+
+    @property
+    def start(self) -> datetime | None:
+        return self.last_source_write or self.quiet_wait_started
+
+    @property
+    def start_kind(self) -> str:
+        return "last_source_write" if self.last_source_write else "quiet_wait_started"
+
+    @property
+    def end(self) -> datetime | None:
+        return self.switched or self.settings
+
+    @property
+    def seconds(self) -> float | None:
+        """Start -> the switch (or, without one, the settings checked)."""
+        return _between(self.start, self.end)
+
+    def parts(self) -> dict[str, float]:
+        """Each part's seconds, for the milestones reached (a part ends where its milestone is)."""
+        out: dict[str, float] = {}
+        before = self.start
+        for name, milestone in DOWNTIME_PARTS:
+            when = getattr(self, milestone)
+            if when is None or before is None:
+                continue
+            out[name] = max(0.0, _between(before, when) or 0.0)
+            before = when
+        return out
+
+    @property
+    def until_first_target_write_seconds(self) -> float | None:
+        return _between(self.start, self.first_target_write)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        for f in fields(self):
+            if isinstance(out[f.name], datetime):
+                out[f.name] = _iso(out[f.name])
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Downtime:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = data.get(f.name)
+            values[f.name] = value if f.name in ("first_write_wait_seconds", "first_write_note") else _t(value, f"downtime.{f.name}")
+        return cls(**values)
+
+
+@dataclass
 class StepStatus:
     """Where a step got to: ``running`` (started, not finished: a resume checks AWS), ``done``, ``failed``."""
 
@@ -316,6 +431,10 @@ class RunState:
     settings_snapshot: dict[str, Any] | None = None
     teardown: Teardown | None = None
     steps: dict[str, StepStatus] = field(default_factory=dict)
+    #: the application's switch (an SSM parameter) cutover wrote, and what it held before
+    switch: Switch | None = None
+    #: cutover's write-unavailability window
+    downtime: Downtime | None = None
 
     # -- what the steps ask ------------------------------------------------------------------
 
@@ -375,6 +494,8 @@ class RunState:
             "settings_snapshot": self.settings_snapshot,
             "teardown": asdict(self.teardown) if self.teardown else None,
             "steps": {name: s.to_json() for name, s in self.steps.items()},
+            "switch": self.switch.to_json() if self.switch else None,
+            "downtime": self.downtime.to_json() if self.downtime else None,
         }
 
     @classmethod
@@ -397,6 +518,8 @@ class RunState:
             settings_snapshot=data.get("settings_snapshot"),
             teardown=Teardown(**data["teardown"]) if data.get("teardown") else None,
             steps={name: StepStatus.from_json(s) for name, s in (data.get("steps") or {}).items()},
+            switch=Switch.from_json(data["switch"]) if data.get("switch") else None,
+            downtime=Downtime.from_json(data["downtime"]) if data.get("downtime") else None,
         )
 
     def view(self) -> dict[str, Any]:
@@ -423,6 +546,8 @@ class RunState:
             "pipeline": dict(self.pipeline.counts) if self.pipeline else {},
             "pipeline_error": self.pipeline.error if self.pipeline else None,
             "teardown": asdict(self.teardown) if self.teardown else None,
+            "switch": self.switch.to_json() if self.switch else None,
+            "downtime": self.downtime.to_json() if self.downtime else None,
         }
 
 
@@ -497,6 +622,8 @@ def edit(run_dir: str | os.PathLike | None) -> Iterator[RunState]:
 
 __all__ = [
     "VERSION",
+    "DOWNTIME_PARTS",
+    "Downtime",
     "DrainSample",
     "Fallback",
     "Params",
@@ -506,6 +633,7 @@ __all__ = [
     "RunState",
     "Stack",
     "StepStatus",
+    "Switch",
     "Teardown",
     "Timings",
     "Workflow",

@@ -10,7 +10,9 @@ has its data, never as a table of dashes or a blank figure:
   known), "what to do next" after a FAIL (:mod:`.next_steps`), the counts, and the differences by
   class with the differing keys when there are any;
 - a run of the runbook adds the timeline (its known times and the figure), the buffer's drain;
-- a drill adds its own facts and checks, and the faults it injected.
+- a drill adds its own facts and checks, and the faults it injected;
+- after cutover (step 05 adds it to the page 04 wrote, :mod:`.downtime`): the write-unavailability
+  window, its parts, and the switch.
 
 Times to the second, UTC said once at the top. Item values appear only when the reconciliation was
 asked for them (``show_values``).
@@ -32,6 +34,7 @@ from ..reconcile import Reconciliation
 from .accounting import counts_text, pipeline_lines
 from .figures import (CLASS_COLOURS, RunbookFigure, differences_figure, drain_figure, figure_png_base64,
                       timeline_figure)
+from .downtime import render_section
 from .summary import DRILL, RECONCILE, RUN, TIMING_LABELS, RunSummary, _samples, summarize
 from .text import clock, duration, num
 
@@ -206,4 +209,5 @@ def render_html(
         faults=[{"name": f.get("name"), "rows": _fault_rows(f)} for f in s.faults],
         colours=CLASS_COLOURS,
         files={"differences": DIFFERENCES_FILE, "summary": SUMMARY_FILE},
+        downtime_section=Markup(render_section(s.downtime)),
     )

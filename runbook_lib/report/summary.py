@@ -26,6 +26,7 @@ from ..cdc.codec import CodecError, canonical_key
 from ..reconcile import EXPLAINED, IN_FLIGHT, UNEXPLAINED, Difference, Reconciliation
 from .. import times
 from .accounting import BufferAccounting, buffer_accounting
+from .downtime import downtime_summary
 from .drill_facts import DrillCheck, DrillFacts, drill_checks
 
 #: the version of summary.json's schema. 1 (unversioned): every field present, null when unknown,
@@ -229,6 +230,8 @@ class RunSummary:
     drill: DrillFacts | None = None
     #: how the run was started (the commands in the next steps)
     invocation: Invocation = Invocation()
+    #: cutover's write-unavailability window and the switch (``report.downtime.downtime_summary``), once measured
+    downtime: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -296,6 +299,7 @@ class RunSummary:
             "catch_up_seconds": self.catch_up_seconds,
             "drain_rate_per_second": self.drain_rate_per_second,
             "timings": {key: _iso(when) for key, when in self.timings.items()},
+            "downtime": self.downtime,
             "drill": drill,
             "faults": list(self.faults),
             "buffer": self.buffer.to_json() if self.buffer else None,
@@ -369,6 +373,7 @@ def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None, *, r
             endpoint_url=state.get("endpoint_url"), automation=state.get("automation"),
             stack_name=(stack or {}).get("name"),
         ),
+        downtime=downtime_summary(state.get("downtime"), state.get("switch")),
     )
 
 

@@ -83,6 +83,7 @@ EXTENSIONS = (
     "secrets",
     "cfn_schedule",
     "s3_default_encryption",
+    "ssm_parameters",
     "iam_auth",
     "iam_simulate",
 )

@@ -5,7 +5,7 @@ service's page of the Service Authorization Reference ("Actions, resources, and 
 ...", https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html):
 the table, index, stream, backup or export; the queue; the function or event source mapping; the
 state machine or execution; the rule or event bus; the stack; the log group or stream; the
-trail; the secret; the role, user or policy; CloudWatch and the list calls on ``*``. A call this
+trail; the secret; the role, user or policy; the SSM parameter; CloudWatch and the list calls on ``*``. A call this
 module does not know is checked against ``*``. ``iam_auth`` applies the answer to a request.
 """
 
@@ -321,6 +321,24 @@ def _cloudwatch(op: str, req: _Req) -> list[Check]:
     return [(f"cloudwatch:{op}", "*", {})]
 
 
+def _ssm_parameter_arn(req: _Req, name: str) -> str:
+    """A parameter's ARN: ``parameter/`` and the name without its leading slash, a version or label
+    selector (``name:3``) dropped ("Actions, resources, and condition keys for AWS Systems Manager",
+    resource type ``parameter``, Service Authorization Reference)."""
+    if name.startswith("arn:"):
+        return name.rsplit(":", 1)[0] if name.count(":") > 5 else name
+    return req.arn("ssm", f"parameter/{name.split(':', 1)[0].lstrip('/')}")
+
+
+def _ssm(op: str, req: _Req) -> list[Check]:
+    p = req.params
+    if p.get("Name"):
+        return [(f"ssm:{op}", _ssm_parameter_arn(req, str(p["Name"])), {})]
+    if p.get("Names"):
+        return [(f"ssm:{op}", _ssm_parameter_arn(req, str(n)), {}) for n in p["Names"]]
+    return [(f"ssm:{op}", "*", {})]
+
+
 def _generic(prefix: str):
     def resolve(op: str, req: _Req) -> list[Check]:
         return [(f"{prefix}:{op}", "*", {})]
@@ -341,6 +359,7 @@ _RESOLVERS = {
     "iam": _iam,
     "sts": _sts,
     "monitoring": _cloudwatch,
+    "ssm": _ssm,
 }
 
 #: the protocol of each signing name's service (botocore's service models)

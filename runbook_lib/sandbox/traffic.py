@@ -4,6 +4,12 @@ Items carry every attribute type (S N B SS NS BS M L BOOL NULL); a chosen fracti
 DynamoDB's 400 KB item limit). String values start with ``CANARY_PREFIX`` so tests can prove that no
 item value reaches a log line or a report. The generator works on any table (it reads the key
 schema) and through any endpoint, real AWS included; it is meant for the sandbox.
+
+At cutover the writers behave as an application behind a switch: told to stop (:meth:`Traffic.pause`,
+or :meth:`Traffic.pause_when` a condition holds), they stop writing; reading their table's name from
+an SSM parameter as an application would (:class:`CachedParameter`: ``GetParameter``, kept for a
+cache time), they resume on the table it names once it names another. ``TrafficStats`` counts the
+writes per table and when the first landed on each.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ class TrafficStats:
     started_at: float = 0.0
     last_write_at: float = 0.0
     error_codes: dict[str, int] = field(default_factory=dict)
+    #: writes per table, and when (epoch seconds) the first and the last landed on each
+    by_table: dict[str, int] = field(default_factory=dict)
+    first_write_at: dict[str, float] = field(default_factory=dict)
+    last_write_by_table: dict[str, float] = field(default_factory=dict)
+    paused_at: float | None = None
+    resumed_at: float | None = None
 
     @property
     def writes(self) -> int:
@@ -88,6 +100,28 @@ def make_item(schema: list[tuple[str, str]], n: int, rng: random.Random, *, size
     return item
 
 
+class CachedParameter:
+    """How an application reads the name of its table from an SSM parameter: ``GetParameter``, the
+    answer kept for ``ttl`` seconds (a switch reaches the application within that time; Parameter
+    Store's throughput quota is shared by the account, so a cache is not optional at scale).
+
+    >>> table = CachedParameter(boto3.client("ssm"), "/orders/table-name", ttl=30).get()
+    """
+
+    def __init__(self, ssm, name: str, *, ttl: float = 30.0) -> None:
+        self.ssm, self.name, self.ttl = ssm, name, float(ttl)
+        self._value: str | None = None
+        self._read_at = float("-inf")
+        self.reads = 0
+
+    def get(self) -> str:
+        now = time.monotonic()
+        if self._value is None or now - self._read_at >= self.ttl:
+            self._value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
+            self._read_at, self.reads = now, self.reads + 1
+        return self._value
+
+
 class Traffic:
     """Writes to ``table`` at ``rate`` operations per second in a background thread.
 
@@ -107,6 +141,7 @@ class Traffic:
         large_fraction: float = 0.0,
         large_size: int = 350_000,
         seed: int | None = None,
+        parameter: CachedParameter | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -129,6 +164,10 @@ class Traffic:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._versions: dict[int, int] = {}
+        #: where the writers read their table from while paused (None: they stay paused until resume())
+        self.parameter = parameter
+        self._paused = threading.Event()
+        self._pause_when: Any = None
 
     # -- one operation ---------------------------------------------------------------------------
     def step(self) -> str:
@@ -161,7 +200,10 @@ class Traffic:
                 self.client.delete_item(TableName=self.table, Key=make_key(self.schema, n))
                 self.stats.deletes += 1
                 kind = "delete"
-            self.stats.last_write_at = time.time()
+            now = self.stats.last_write_at = time.time()
+            self.stats.by_table[self.table] = self.stats.by_table.get(self.table, 0) + 1
+            self.stats.first_write_at.setdefault(self.table, now)
+            self.stats.last_write_by_table[self.table] = now
             return kind
         except Exception as exc:  # noqa: BLE001 - traffic keeps going; the count tells
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
@@ -169,6 +211,50 @@ class Traffic:
             self.stats.error_codes[code] = self.stats.error_codes.get(code, 0) + 1
             log.warning("traffic write failed: %s", code)
             return "error"
+
+    # -- stop when told, resume where the switch points ---------------------------------------------
+    def pause(self) -> None:
+        """Stop writing (the thread stays): as an application stops its writers at cutover."""
+        if not self._paused.is_set():
+            self.stats.paused_at = time.time()
+            self._paused.set()
+
+    def resume(self, table: str | None = None) -> None:
+        """Write again, to ``table`` if given (same key schema)."""
+        if table:
+            self.table = table
+        self.stats.resumed_at = time.time()
+        self._paused.clear()
+
+    def pause_when(self, condition, *, delay: float = 0.0) -> None:
+        """Pause ``delay`` seconds after ``condition()`` first holds (looked at about five times a
+        second): the moment an operator takes to stop an application's writers once told."""
+        self._pause_when = (condition, 0.0, delay, None)
+
+    def _check_pause(self) -> None:
+        if self._pause_when is None:
+            return
+        condition, looked, delay, told = self._pause_when
+        now = time.monotonic()
+        if told is None and now - looked >= 0.2:
+            told = now if condition() else None
+            self._pause_when = (condition, now, delay, told)
+        if told is not None and now - told >= delay:
+            self._pause_when = None
+            self.pause()
+
+    def _follow_switch(self) -> None:
+        """While paused: read the parameter (cached) and resume on the table it names once it changes."""
+        if self.parameter is None:
+            return
+        try:
+            name = self.parameter.get()
+        except Exception as exc:  # noqa: BLE001 - an application retries its configuration read
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            self.stats.error_codes[code] = self.stats.error_codes.get(code, 0) + 1
+            return
+        if name and name != self.table:
+            self.resume(name)
 
     # -- life cycle ------------------------------------------------------------------------------
     def _run(self, deadline: float | None, count: int | None) -> None:
@@ -180,6 +266,12 @@ class Traffic:
                 break
             if count is not None and done >= count:
                 break
+            self._check_pause()
+            if self._paused.is_set():
+                self._follow_switch()
+                self._stop.wait(0.1)
+                next_at = time.monotonic()
+                continue
             self.step()
             done += 1
             next_at += interval

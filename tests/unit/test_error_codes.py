@@ -33,6 +33,10 @@ Common errors, documented for all operations but not in each operation's model:
   ``_do_query_compatible_error_parse``); ``QueueDoesNotExist`` arrives as
   ``AWS.SimpleQueueService.NonExistentQueue`` ("GetQueueUrl", Amazon SQS API Reference,
   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueUrl.html).
+- SSM: PutParameter's ``Name`` in its API reference (and botocore's model): "If the specified name for a
+  parameter contains spaces between characters, the request fails with a ValidationException error"
+  ("PutParameter", AWS Systems Manager API Reference,
+  https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
 - Authentication and authorization (iam_auth.py): "Common Errors" of the IAM API Reference,
   https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html (AccessDeniedException,
   ExpiredTokenException, InvalidClientTokenId, HTTP 403), of the STS API Reference (the same list),
@@ -62,6 +66,7 @@ COMMON = {
     "iam": {"AccessDeniedException", "ExpiredTokenException", "InvalidClientTokenId"},
     "sts": {"AccessDeniedException", "ExpiredTokenException", "InvalidClientTokenId"},
     "lambda": {"AccessDeniedException", "UnrecognizedClientException"},
+    "ssm": {"ValidationException"},
 }
 HEAD_STATUS = {("s3", "HeadBucket"): {"404"}, ("s3", "HeadObject"): {"404"}}
 QUERY_CODES = {("sqs", "AWS.SimpleQueueService.NonExistentQueue"): "QueueDoesNotExist"}
@@ -155,6 +160,9 @@ SANDBOX_RAISES = [
     # cfn_dynamodb.py: IMPORT change sets (ResourcesToImport, DeletionPolicy, Outputs), and one not AVAILABLE
     ("cloudformation", "CreateChangeSet", "ValidationError"),
     ("cloudformation", "ExecuteChangeSet", "InvalidChangeSetStatus"),
+    # ssm_parameters.py: PutParameter's names and types, as AWS checks them
+    ("ssm", "PutParameter", "ValidationException"),
+    ("ssm", "PutParameter", "HierarchyTypeMismatchException"),
 ]
 
 #: (service, operation, code): codes the sandbox reads from a call it makes (events.py maps what
@@ -249,6 +257,13 @@ RUNBOOK_CODES = [
     ("stepfunctions", "DescribeStateMachine", "StateMachineDoesNotExist"),
     ("stepfunctions", "ListExecutions", "StateMachineDoesNotExist"),
     ("stepfunctions", "StopExecution", "ExecutionDoesNotExist"),
+    # switch: the application's SSM parameter (read, created or overwritten, put back)
+    ("ssm", "GetParameter", "ParameterNotFound"),
+    ("ssm", "DeleteParameter", "ParameterNotFound"),
+    ("ssm", "PutParameter", "ParameterAlreadyExists"),
+    ("ssm", "PutParameter", "HierarchyTypeMismatchException"),
+    ("ssm", "PutParameter", "InvalidAllowedPatternException"),
+    ("ssm", "PutParameter", "ParameterPatternMismatchException"),
 ]
 
 #: code-like names in runbook_lib that are Python classes, not AWS error codes

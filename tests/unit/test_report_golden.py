@@ -157,6 +157,14 @@ def drill_pass():
     state = _run_state("rollback", drill=_drill_facts("rollback", ["partial-send"], 900.0), faults=faults)
     state.update(source_table="drill-orders", target_table="drill-orders-restored", region="us-east-1",
                  endpoint_url="http://127.0.0.1:40001")
+    # after cutover (step 05 adds it): the write-unavailability window and the switch
+    state.update(
+        downtime=run_state.Downtime(quiet_wait_started=at("05:30:00.200000"), last_source_write=at("05:30:01"),
+                                    quiet=at("05:30:04.300000"), drained=at("05:30:06.800000"),
+                                    settings=at("05:30:07.100000"), switched=at("05:30:07.250000"),
+                                    first_target_write=at("05:30:09"), first_write_wait_seconds=60.0).to_json(),
+        switch=run_state.Switch("/drill/orders/table", "drill-orders-restored", True, "drill-orders", 1, 2,
+                                at("05:30:07.250000")).to_json())
     return rec, state, "runs/drill-rollback-20261128T050000Z"
 
 
