@@ -54,7 +54,9 @@ STRING = "String"
 #: prefix (PutParameter's ``Name``, AWS Systems Manager API Reference)
 _NAME = re.compile(r"^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 MAX_LEVELS = 15
-MAX_NAME = 1011 - len("arn:aws-us-gov:ssm:us-gov-west-1:123456789012:parameter/")
+#: 1011 less the longest ARN prefix: partition aws-us-gov, region us-gov-west-1 (56 characters with the
+#: account and "parameter/"), so a name fits in every partition
+MAX_NAME = 1011 - 56
 
 
 def parse(text: str | None) -> str | None:

@@ -19,7 +19,7 @@ status): an auditor's evidence is every drill, not only the passing ones.
   from "a drill failed". The datum's timestamp is the publish time: the alarms look at recent
   periods, and publish follows the drill at once.
 
-The table comes from ``summary.json``, else the run state (``state.json``), else ``--table``.
+The table comes from ``summary.json``, else the run state, else ``--table``.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def drill_record(run_dir: str | Path, table: str | None = None) -> DrillRecord:
         table = run_state.load(path).view().get("source_table")
     record = record_of(summary, location=str(path), table=table)
     if record is None:
-        raise InputError(f"{path} names no table (no summary.json, no state.json): pass --table NAME")
+        raise InputError(f"{path} names no table (no summary.json, no run state): pass --table NAME")
     return record
 
 
