@@ -181,6 +181,7 @@ def _switch_step_parameters(args: argparse.Namespace, step_parameters: dict[str,
     if args.switch:
         parse(args.switch)
         step_parameters.setdefault("05_cutover", {})["switch"] = args.switch
+        step_parameters.setdefault("00_preflight", {})["switch"] = args.switch  # read and permission-checked first
     if args.force_switch:
         step_parameters.setdefault("05_cutover", {})["force_switch"] = True
 

@@ -389,7 +389,7 @@ def drill(
                 execute=True,
                 automation=automation,
                 step_parameters=_fault_step_parameters(fault_names, {
-                    "00_preflight": {**role_parameters},
+                    "00_preflight": {**role_parameters, **({"switch": switch} if switch_name else {})},
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
                     "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}, **role_parameters},
                     # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE

@@ -18,6 +18,7 @@ from .cloudtrail import check_cloudtrail
 from .iam_simulation import check_permissions
 from .restores import check_concurrent_restores, check_target_free
 from .result import PASS, WARN, CheckRow, Preflight
+from .switch_parameter import check_switch_parameter
 from .sizes import DEFAULT_MAX_MESSAGE_BYTES, MESSAGE_OVERHEAD_BYTES, check_item_sizes
 from .table import check_pitr, check_stream, check_stream_consumers
 
@@ -107,11 +108,14 @@ def run_checks(
     message_overhead_bytes: int = MESSAGE_OVERHEAD_BYTES,
     check_iam: bool = False,
     cfn_role_arn: str | None = None,
+    switch_parameter: str | None = None,
 ) -> Preflight:
     """Run every check for restoring ``source_table`` into ``target_table``; change nothing.
 
     ``check_iam``: also simulate the caller's permissions (:func:`check_permissions`; the notebook
     does, ``check_permissions=True``), for a buffer deployed with ``cfn_role_arn``.
+    ``switch_parameter``: the SSM parameter cutover will switch (its name, ``/path``): read, and
+    included in the permission check.
 
     Raises :class:`InputError` for malformed parameters (before any call) and
     :class:`PreconditionError` (code ``ResourceNotFoundException``) if the source is missing.
@@ -130,7 +134,10 @@ def run_checks(
     if check_iam:
         rows += _guarded("permissions", lambda: check_permissions(
             target, source_table=source_table, target_table=target_table, automation=automation,
-            cfn_role_arn=cfn_role_arn))
+            cfn_role_arn=cfn_role_arn, switch_parameter=switch_parameter))
+    if switch_parameter:
+        rows += _guarded("switch_parameter", lambda: check_switch_parameter(
+            target, switch_parameter, source_table=source_table, target_table=target_table))
     rows += _guarded("cloudtrail", lambda: check_cloudtrail(target, automation=automation))
     rows += _guarded("pitr", lambda: check_pitr(target, source_table))
     rows += _guarded("stream", lambda: check_stream(target, source_table))

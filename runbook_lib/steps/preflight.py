@@ -20,6 +20,8 @@ PARAMETERS = (
               "skipped with a WARN where not allowed"),
     Parameter("cfn_role_arn", str, None,
               "the CloudFormation service role the buffer will be deployed with (for the permission check)"),
+    Parameter("switch", str, None, 'the SSM parameter step 05 will switch, "ssm:/path/to/parameter": read now '
+              "(what the application reads, and whether it can be written) and included in the permission check"),
 )  # fmt: skip
 
 
@@ -37,13 +39,14 @@ class PreflightResult(StepResult):
 
 def run(ctx, **parameters: Any) -> PreflightResult:
     """Run every check, keep the rows and the settings snapshot in the run state."""
-    from .. import preflight
+    from .. import preflight, switch
 
     p = begin(ctx, STEP, PARAMETERS, parameters)
     checks = preflight.run_checks(
         ctx.target, source_table=ctx.source_table, target_table=ctx.target_table,
         automation=p.automation_required or ctx.automation, max_message_bytes=p.max_message_bytes,
         sample_items=p.sample_items, check_iam=p.check_permissions, cfn_role_arn=p.cfn_role_arn,
+        switch_parameter=switch.parse(p.switch),
     )  # fmt: skip
     with ctx.edit() as state:
         state.preflight = [run_state.PreflightRow(**row) for row in checks.to_dict()["rows"]]

@@ -16,6 +16,8 @@ def test_run_switch_and_force_switch_become_step_05_parameters(monkeypatch, tmp_
         run_dir=str(tmp_path), steps_done=[], exit_code=0, verdict="PASS"))[1])
     assert cli.main([*BASE, "--run-dir", str(tmp_path), "--switch", "ssm:/orders/table-name", "--force-switch"]) == 0
     assert seen["params"].step_parameters["05_cutover"] == {"switch": "ssm:/orders/table-name", "force_switch": True}
+    # step 00 reads the parameter and checks the permission to write it before anything changes
+    assert seen["params"].step_parameters["00_preflight"] == {"switch": "ssm:/orders/table-name"}
 
 
 @pytest.mark.parametrize("switch", ["/orders/table-name", "ssm:/orders/table name", "ssm:/ssm/x"])
