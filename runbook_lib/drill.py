@@ -319,7 +319,9 @@ def drill(
         restorable_lag = 20.0 if mode == "catchup" else 4.0
     runs = Path(runs_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    run_path = Path(run_dir) if run_dir else runs / f"drill-{mode}-{stamp}"
+    # absolute: papermill runs each notebook with the run directory as the working directory, and the
+    # writers (another thread of this process) read the run state meanwhile
+    run_path = (Path(run_dir) if run_dir else runs / f"drill-{mode}-{stamp}").resolve()
     source, target_table = "drill-orders", "drill-orders-restored"
     out = console.Console(bars=False if verbose else None)
     out.write(f"drill {mode} ({automation} automation), {items} items: {run_path.resolve()}")

@@ -18,11 +18,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_drill_switches_the_parameter_measures_the_downtime_and_the_writers_resume_on_the_target(tmp_path):
-    # WHEN the drill runs as `make drill` does (its defaults: the switch ssm:/drill/orders/table-name)
+    # WHEN the drill runs as `make drill` does (its defaults: the switch ssm:/drill/orders/table-name), with
+    # run directories relative to the working directory as `make drill` gives them (papermill runs each
+    # notebook in the run directory: the writers must still find the run state)
     run = tmp_path / "switch"
-    proc = subprocess.run([sys.executable, "-m", "runbook_lib.cli", "drill", "--items", "150", "--runs-dir", str(tmp_path),
-                           "--run-dir", str(run), "--record-calls", str(tmp_path / "calls.txt")],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "runbook_lib.cli", "drill", "--items", "150", "--runs-dir", ".",
+                           "--run-dir", "switch", "--record-calls", str(tmp_path / "calls.txt")],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr[-3000:]
     # THEN the operator switched the parameter with only the calls its policy is derived from
