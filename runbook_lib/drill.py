@@ -375,7 +375,7 @@ def drill(
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
                     "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}, **role_parameters},
                     # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE
-                    "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 0.5, "quiet_samples": 2,
+                    "03_monitor": {"restore_timeout": 120, "restore_poll_seconds": 0.5, "drain_timeout": 300, "sample_seconds": 0.5, "quiet_samples": 2,
                                    "event_grace_seconds": 5},
                     "04_reconcile": {"segments": 2, "redact_keys": bool(redact_keys)},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60, **role_parameters},
