@@ -218,7 +218,7 @@ def run_drill(items: int, runs_dir: Path, interval: float, extra: list[str]) -> 
 
 
 #: the drill's phases in order: CPU sampled after a line counts for the next one
-_ORDER = ["sandbox up", "operator", "demo table", "restore point", "00_preflight", "01_deploy_buffer",
+_ORDER = ["sandbox up", "operator", "demo table", "00_preflight", "01_deploy_buffer", "restore point",
           "02_restore", "03_monitor", "04_reconcile", "05_cutover", "report"]
 
 

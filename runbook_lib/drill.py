@@ -283,7 +283,7 @@ def drill(
     restore_seconds: float = 3.0,
     restorable_lag: float | None = None,
     incident_seconds: float = 3.0,
-    quiet_seconds: float = 3.0,
+    quiet_seconds: float = 1.0,
     faults: Sequence[str] = (),
     redact_keys: bool = True,
     as_operator: bool = True,
@@ -316,7 +316,9 @@ def drill(
 
     if restorable_lag is None:
         # catch-up: "latest" must lie before the buffer's deployment, as on AWS (about 5 min behind)
-        restorable_lag = 20.0 if mode == "catchup" else 4.0
+        # catch-up: "latest" lies a few seconds behind, so before the buffer's deployment, as on AWS
+        # (about 5 min behind); the lag is counted from the end of the load while 00 and 01 run
+        restorable_lag = 5.0 if mode == "catchup" else 4.0
     runs = Path(runs_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     # absolute: papermill runs each notebook with the run directory as the working directory, and the
@@ -375,11 +377,9 @@ def drill(
                                        " will be reverted")
             else:
                 restore_time, replay = "latest", "restore_point"
-            # let the restorable window pass T so that "latest" (or T) is restorable
-            with out.phase("restore point") as phase:
-                _sleep_with_bar(out, "the restorable window to pass T", restorable_lag + 1.0)
-                phase["detail"] = (f"T = {restore_time} is restorable (the sandbox's LatestRestorableDateTime lags "
-                                   f"{restorable_lag:g} s, AWS's about 5 min)")
+            # T (or "latest", which must lie after the load) is restorable once the window has passed
+            # it: counted from now while 00 and 01 run, and waited for (if at all) just before 02
+            restorable_at = clock() + restorable_lag + 1.0
             params = runner.RunParams(
                 source_table=source,
                 target_table=target_table,
@@ -395,7 +395,7 @@ def drill(
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)
                     "01_deploy_buffer": {"buffer_parameters": {"RestorePollSeconds": "2"}, **role_parameters},
                     # event mode: the sandbox's event starts the workflow at once; a lost one is missed 5 s after ACTIVE
-                    "03_monitor": {"restore_timeout": 120, "drain_timeout": 300, "sample_seconds": 1.0, "quiet_samples": 2,
+                    "03_monitor": {"restore_timeout": 120, "restore_poll_seconds": 0.5, "drain_timeout": 300, "sample_seconds": 0.5, "quiet_samples": 2,
                                    "event_grace_seconds": 5},
                     "04_reconcile": {"segments": 2, "redact_keys": bool(redact_keys)},
                     "05_cutover": {"quiet_seconds": quiet_seconds, "cutover_timeout": 60, **role_parameters,
@@ -404,6 +404,11 @@ def drill(
             )
 
             def before(step: str) -> None:
+                if step == "02_restore":
+                    with out.phase("restore point") as phase:
+                        _sleep_with_bar(out, "the restorable window to pass T", max(0.0, restorable_at - clock()))
+                        phase["detail"] = (f"T = {restore_time} is restorable (the sandbox's LatestRestorableDateTime "
+                                           f"lags {restorable_lag:g} s, AWS's about 5 min)")
                 if step == "04_reconcile" and fault_names:
                     with as_root():  # the drill's own bookkeeping, not the operator's
                         entries = record_faults(run_path, target, fault_names)

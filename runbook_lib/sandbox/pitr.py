@@ -8,7 +8,8 @@ that is ACTIVE at once. This extension replaces it:
   ``DeleteItem``, and the batch, transaction and PartiQL calls that go through them) is kept as a
   version with its wall-clock time; the items present when PITR is enabled are its first versions.
   Versions are kept encoded (``pitr_journal``: about an item's own size each, not a copy of moto's
-  objects), and a restore decodes only the version of each key that holds at T.
+  objects). A restore shares with the source every item not changed since T (copy-on-write: an
+  ``UpdateItem`` on either table first copies a shared item) and decodes only the others.
 - **Window.** ``EarliestRestorableDateTime`` is the moment PITR was enabled;
   ``LatestRestorableDateTime`` moves with the clock: now minus ``SETTINGS.restorable_lag``
   (about five minutes on AWS).
@@ -68,7 +69,7 @@ from moto.dynamodb.models import table as table_mod
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 
-from .pitr_journal import Journal
+from .pitr_journal import Journal, unshare
 from .settings import SETTINGS
 
 _installed = False
@@ -120,40 +121,55 @@ def _record(table: Any, key: tuple[Any, Any], item: Any | None) -> None:
     table._pitr_journal.add(time.time(), key, item)
 
 
+# Each write and its version are one step under ``_lock``, which a restore holds while it reads the
+# journal and the source's items: a restore never sees an item changed but not yet journalled (it
+# would share the new item as the state at T).
+
+
 def _wrap_table_put(original):
     def put_item(self, *args, **kwargs):
-        item = original(self, *args, **kwargs)
-        if item is not None:
-            _record(self, _key_of(item), item)
-        return item
+        with _lock:
+            item = original(self, *args, **kwargs)
+            if item is not None:
+                _record(self, _key_of(item), item)
+            return item
 
     return put_item
 
 
 def _wrap_table_delete(original):
     def delete_item(self, hash_key, range_key):
-        item = original(self, hash_key, range_key)
-        if item is not None:
-            _record(self, (hash_key, range_key), None)
-        return item
+        with _lock:
+            item = original(self, hash_key, range_key)
+            if item is not None:
+                _record(self, (hash_key, range_key), None)
+            return item
 
     return delete_item
 
 
 def _wrap_backend_update(original):
-    def update_item(self, table_name, *args, **kwargs):
-        item = original(self, table_name, *args, **kwargs)
-        table = self.get_table(table_name)
-        if item is not None:
-            _record(table, _key_of(item), item)
-        return item
+    def update_item(self, table_name, key, *args, **kwargs):
+        with _lock:
+            table = self.get_table(table_name)
+            try:
+                hash_value, range_value = self.get_keys_value(table, key)
+            except Exception:  # noqa: BLE001 - a bad key: moto's own call raises AWS's error below
+                pass
+            else:  # moto changes the item in place: a restored table and its source may share it
+                unshare(table.items, (hash_value, range_value), table.range_key_attr, table.hash_key_attr)
+            item = original(self, table_name, key, *args, **kwargs)
+            if item is not None:
+                _record(table, _key_of(item), item)
+            return item
 
     return update_item
 
 
 def _state_at(table: Any, at: float) -> dict:
-    """The table's ``items`` structure as of ``at`` (epoch seconds): every journalled version up to it."""
-    return table._pitr_journal.state_at(at)
+    """The table's ``items`` structure as of ``at`` (epoch seconds): every journalled version up to it;
+    items unchanged since ``at`` are the source's own objects, shared (the caller holds ``_lock``)."""
+    return table._pitr_journal.state_at(at, current=table.items)
 
 
 # -- window ----------------------------------------------------------------------------------------

@@ -10,9 +10,13 @@ objects for an item of about 500 bytes; its image here costs about its own size.
 exist when PITR is enabled are the journal's first versions, at time ``-inf`` (before any restore
 time in the window and before any export window), instead of a separate copy of the table.
 
-A restore (``state_at``) walks the versions up to T, keeps the last one of each key and decodes
-only those: one moto ``Item`` per item of the restored table, none per version, its attribute
-names and type tags shared (interned) across the table's items.
+A restore (``state_at``) walks the versions up to T and keeps the last one of each key. A key not
+changed since T holds the source's current item, and the restored table shares that very object
+(copy-on-write: ``UpdateItem``, the only call that changes an item in place, first gives its table
+a copy of a shared item, :func:`unshare`); only the keys changed since T are decoded, their
+attribute names and type tags shared (interned) across the table's items. So a restore right after
+a large load costs the restored table's dictionary, not a second copy of moto's objects (about
+4 KB per item of the drill's).
 
 Readers that want moto ``Item`` objects (the exports, ``dynamodb_export_files``) iterate the
 journal: ``for ts, key, item in journal`` decodes each version as it goes (a fresh ``Item`` that
@@ -136,17 +140,58 @@ class Journal:
                 last[key] = image
         return {key: image for key, image in last.items() if image is not None}
 
-    def state_at(self, at: float) -> dict:
-        """moto's ``Table.items`` structure as of ``at``: ``{hash: Item}``, or ``{hash: {range: Item}}``."""
+    def state_at(self, at: float, current: dict | None = None) -> dict:
+        """moto's ``Table.items`` structure as of ``at``: ``{hash: Item}``, or ``{hash: {range: Item}}``.
+
+        ``current`` (the source's ``items``, read while no write can change it: ``pitr`` holds its
+        lock): a key with no version after ``at`` holds its current item, which is then shared
+        with the source instead of decoded (marked :data:`SHARED`; whoever changes a shared item
+        in place copies it first, :func:`unshare`). Only keys changed after ``at`` are decoded.
+        """
         # as moto's Table keeps them: a ranged table's items in a defaultdict, which its put_item relies on
         items: dict = defaultdict(dict) if self.range_attr is not None else {}
-        for (hkey, rkey), image in self.images_at(at).items():
-            item = decode(image, self.hash_attr, self.range_attr)
+        last: dict[tuple[Any, Any], bytes | None] = {}
+        later: set[tuple[Any, Any]] = set()
+        for ts, key, image in self.versions():
+            if ts <= at:  # not break: two writers' versions may be appended a microsecond out of order
+                last[key] = image
+            else:
+                later.add(key)
+        for key, image in last.items():
+            if image is None:
+                continue
+            hkey, rkey = key
+            item = None
+            if current is not None and key not in later:
+                item = current.get(hkey)
+                if self.range_attr is not None and item is not None:
+                    item = item.get(rkey)
+            if item is not None:
+                item.__dict__[SHARED] = True
+            else:
+                item = decode(image, self.hash_attr, self.range_attr)
             if self.range_attr is not None:
                 items.setdefault(hkey, {})[rkey] = item
             else:
                 items[hkey] = item
         return items
+
+
+#: set on an item that two tables hold (a restored table and its source); see :func:`unshare`
+SHARED = "_pitr_shared"
+
+
+def unshare(items: dict, key: tuple[Any, Any], range_attr: str | None, hash_attr: str) -> None:
+    """Before an item is changed in place (``UpdateItem``): if the table's item at ``key`` is shared
+    with another table, give this table a copy of its own. Items are replaced, never changed in
+    place, by ``PutItem``, so only updates need this."""
+    hkey, rkey = key
+    holder = items.get(hkey) if range_attr is not None else items
+    if holder is None:
+        return
+    item = holder.get(rkey if range_attr is not None else hkey)
+    if item is not None and item.__dict__.get(SHARED):
+        holder[rkey if range_attr is not None else hkey] = decode(encode(item), hash_attr, range_attr)
 
 
 def _items(table: Any) -> Iterator[Item]:

@@ -16,6 +16,7 @@ from .base import Parameter, StepResult, begin, item_rows, pick
 STEP = "03_monitor"
 PARAMETERS = (
     Parameter("restore_timeout", float, 14400.0, "seconds to wait for the restored table to be ACTIVE"),
+    Parameter("restore_poll_seconds", float, 5.0, "seconds between two reads of the restored table's status"),
     Parameter("workflow_timeout", float, 900.0, "event automation: seconds to wait for the workflow to enable replay"),
     Parameter("event_grace_seconds", float, 300.0, "event automation: seconds after the restored table is ACTIVE to "
               "wait for the workflow to start; then this step turns replay on itself (with execute) and records why"),
@@ -99,7 +100,7 @@ def run(ctx, **parameters: Any) -> MonitorResult:
     result = MonitorResult(STEP, ctx.execute, "")
     if ctx.execute:
         if state.timings.active is None:
-            restore_lib.wait_active(ctx.target, plan.target_table, timeout=p.restore_timeout)
+            restore_lib.wait_active(ctx.target, plan.target_table, timeout=p.restore_timeout, interval=p.restore_poll_seconds)
             state = restore_lib.record_active(ctx.run_dir)
         result.rto_seconds = state.timings.rto_seconds
     if not ctx.execute and not (ctx.automation == "event" and state.stack is not None):

@@ -53,9 +53,10 @@ def _between() -> datetime:
     return at
 
 
-def _deep_size(obj, shared: set[int]) -> int:
-    """Bytes of Python objects reachable from ``obj``, not counting the objects in ``shared``."""
-    seen: set[int] = set(shared)
+def _deep_size(obj, shared: set[int], collect: bool = False) -> int:
+    """Bytes of Python objects reachable from ``obj``, not counting the objects in ``shared``
+    (``collect``: add the objects reached to ``shared``)."""
+    seen: set[int] = shared if collect else set(shared)
     total, todo = 0, [obj]
     while todo:
         o = todo.pop()
@@ -148,3 +149,72 @@ def test_a_restored_hash_and_range_table_takes_items_of_new_partition_keys(aws):
                     ExpressionAttributeValues={":p": {"S": "new-partition"}})["Items"]
     assert [i["sk"]["N"] for i in got] == ["1", "2"]
     assert ddb.scan(TableName="ranged-r", Select="COUNT")["Count"] == 30 + 3
+
+
+def _wait_active(ddb, table: str) -> None:
+    deadline = time.monotonic() + 60
+    while ddb.describe_table(TableName=table)["Table"]["TableStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline, f"{table} never became ACTIVE"
+        time.sleep(0.05)
+
+
+def test_a_restore_after_a_large_load_costs_only_the_items_changed_since_t(aws):
+    # GIVEN a PITR table of 3,000 items, a restore point T, then 30 items changed after T
+    SETTINGS.restore_seconds = 0.1
+    SETTINGS.restorable_lag = 0.0
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "loaded")
+    seed_items(ddb, "loaded", 3000, seed=3)
+    at = _between()
+    schema = key_schema(ddb, "loaded")
+    for n in range(0, 3000, 100):
+        ddb.update_item(TableName="loaded", Key=make_key(schema, n), UpdateExpression="SET version = :v",
+                        ExpressionAttributeValues={":v": {"N": "5"}})
+    # WHEN it is restored to T
+    ddb.restore_table_to_point_in_time(SourceTableName="loaded", TargetTableName="loaded-r", RestoreDateTime=at)
+    _wait_active(ddb, "loaded-r")
+    backend = dynamodb_backends[ACCOUNT][REGION]
+    source, target = backend.tables["loaded"], backend.tables["loaded-r"]
+    # THEN the restored table's own objects (those its source does not hold) cost about the 30
+    # changed items, not a second copy of 3,000 items (about 4 KB of moto's objects each)
+    source_objects: set[int] = set()
+    _deep_size(source.items, source_objects, collect=True)
+    own = _deep_size(target.items, source_objects)
+    per_item = _deep_size(source.items, set()) / 3000
+    assert own < 3000 * 100 + 30 * per_item * 2, (own, per_item)
+    # AND it holds T's state
+    assert all(item["version"]["N"] == "0" for item in _scan_all(ddb, "loaded-r").values())
+    assert len(_scan_all(ddb, "loaded-r")) == 3000
+
+
+def test_an_update_after_a_restore_changes_only_the_table_it_names(aws):
+    # GIVEN a hash table and a hash+range table, each restored right after its load
+    SETTINGS.restore_seconds = 0.1
+    SETTINGS.restorable_lag = 0.0
+    ddb = aws("dynamodb")
+    for name, ranged in (("cow", False), ("cow-ranged", True)):
+        create_demo_table(ddb, name, range_key=ranged)
+        seed_items(ddb, name, 20, seed=4)
+        at = _between()
+        ddb.restore_table_to_point_in_time(SourceTableName=name, TargetTableName=f"{name}-r", RestoreDateTime=at)
+        _wait_active(ddb, f"{name}-r")
+        schema = key_schema(ddb, name)
+        scan = lambda table: {json.dumps({k: item[k] for k in make_key(schema, 0)}, sort_keys=True): item  # noqa: E731
+                              for item in ddb.scan(TableName=table)["Items"]}
+        before = scan(name)
+        # WHEN UpdateItem changes key 1 on the source, key 2 on the restored table, key 3 on each
+        ddb.update_item(TableName=name, Key=make_key(schema, 1), UpdateExpression="SET version = :v",
+                        ExpressionAttributeValues={":v": {"N": "11"}})
+        ddb.update_item(TableName=f"{name}-r", Key=make_key(schema, 2), UpdateExpression="SET version = :v",
+                        ExpressionAttributeValues={":v": {"N": "22"}})
+        for table, value in ((name, "33"), (f"{name}-r", "44")):
+            ddb.update_item(TableName=table, Key=make_key(schema, 3), UpdateExpression="SET version = :v",
+                            ExpressionAttributeValues={":v": {"N": value}})
+        # THEN each table shows only its own updates
+        source, restored = scan(name), scan(f"{name}-r")
+        key = lambda n: json.dumps(make_key(schema, n), sort_keys=True)  # noqa: E731
+        assert source[key(1)]["version"]["N"] == "11" and restored[key(1)] == before[key(1)], name
+        assert restored[key(2)]["version"]["N"] == "22" and source[key(2)] == before[key(2)], name
+        assert (source[key(3)]["version"]["N"], restored[key(3)]["version"]["N"]) == ("33", "44"), name
+        assert {k: v for k, v in restored.items() if k not in (key(2), key(3))} == {
+            k: v for k, v in before.items() if k not in (key(2), key(3))}, name
