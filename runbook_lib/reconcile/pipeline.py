@@ -74,6 +74,8 @@ class _Compared:
     seconds: float
     peak_unmatched: int
     throttles: tuple[_Throttle, _Throttle]
+    #: with exports: engine, both ExportArns, ExportTime (for the report)
+    export: dict[str, Any] | None = None
 
 
 def reconcile(
@@ -207,7 +209,7 @@ def _compare_exports(target: AwsTarget, tables: _Tables, options: _Options) -> _
     found = compare_exports(target, options.exports, tables.key_names)
     throttles = (_Throttle(options.rate_limit, 1), _Throttle(options.rate_limit, 1))  # the re-reads' budget
     read_unknown(found.open_, tables.client, options.tables, tables.key_names, throttles)
-    return _Compared(found.open_, found.counts, found.seconds, 0, throttles)
+    return _Compared(found.open_, found.counts, found.seconds, 0, throttles, found.facts)
 
 
 def _open_differences(matcher: _Matcher) -> dict[str, _Open]:
@@ -284,4 +286,6 @@ def _result(
         peak_unmatched_keys=compared.peak_unmatched,
         keys_digested=options.key_digest is not None,
         key_digest_secret_arn=options.key_digest_secret_arn,
+        method=options.method,
+        export=compared.export,
     )

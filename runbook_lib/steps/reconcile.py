@@ -7,6 +7,7 @@ tables restored elsewhere) takes them from the parameters ("latest" and "restore
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -133,6 +134,7 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
         rate_limit=p.rate_limit, reread_rounds=p.reread_rounds, wait_drained=wait_drained, show_values=p.show_values,
         redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn, method=method, exports=pair,
     )  # fmt: skip
+    result = dataclasses.replace(result, method_reason=why)  # the plan's words, into the report
     if wait_drained is not None:  # the buffer's accounting, read afresh after the drain, before the report
         activity.record(ctx.target, ctx.run_dir, stack)
     view = ctx.load().view()
