@@ -44,6 +44,7 @@ class _Options:
     progress: Any
     method: str = "scan"
     exports: Any = None  # exports.ExportPair, with method="export"
+    incremental: Any = None  # exports.incremental.IncrementalExports: explain beyond the stream
 
     @property
     def tables(self) -> tuple[str, str]:
@@ -74,6 +75,8 @@ class _Compared:
     seconds: float
     peak_unmatched: int
     throttles: tuple[_Throttle, _Throttle]
+    #: with exports: engine, both ExportArns, ExportTime (for the report)
+    export: dict[str, Any] | None = None
 
 
 def reconcile(
@@ -96,6 +99,7 @@ def reconcile(
     progress: Any = None,
     method: str = "scan",
     exports: Any = None,
+    incremental: Any = None,
 ) -> Reconciliation:
     """Compare ``source_table`` with ``target_table`` item by item; see :mod:`runbook_lib.reconcile`.
 
@@ -106,13 +110,17 @@ def reconcile(
     ``progress``: None, True / ``"tqdm"`` for bars, or ``callable(side, scanned, estimated_total)``.
     ``redact_keys``: show every key as its keyed digest (``key_digest``, required then: checked
     before any call); ``key_digest_secret_arn`` names the secret that keyed it, for the report.
+    ``method="export"`` compares ``exports`` (an :class:`~.exports.ExportPair`) instead of scanning.
+    ``incremental`` (an :class:`~.exports.incremental.IncrementalExports`): when the source's stream
+    does not cover [T, R) (T older than its 24 hours, or no stream), the open keys' last changes come
+    from incremental exports of the source instead (they change AWS: exports, perhaps a bucket).
     """
     options = _prepare(
         source_table, target_table, restore_time=restore_time, replay_from=replay_from,
         last_changes=last_changes, segments=segments, rate_limit=rate_limit, reread_rounds=reread_rounds,
         show_values=show_values, redact_keys=redact_keys, key_digest=key_digest,
         key_digest_secret_arn=key_digest_secret_arn, sample_size=sample_size, progress=progress,
-        method=method, exports=exports,
+        method=method, exports=exports, incremental=incremental,
     )
     started_at, clock = utcnow(), time.monotonic()
     tables = _open_tables(target, options)
@@ -121,13 +129,14 @@ def reconcile(
         tables.client, options.tables, tables.key_names, compared.open_, options.reread_rounds, wait_drained,
         compared.throttles, _threads(options.segments), options.show_values,
     )
-    changes, coverage_warning = _explaining_changes(target, options, compared.open_)
+    changes, coverage_warning, explained_from = _explaining_changes(target, options, compared.open_, tables.key_names)
     classified = classify(
         compared.open_, changes=changes, restore_time=options.restore_time, replay_from=options.replay_from,
         key_names=tables.key_names, key_digest=options.key_digest, redact_keys=options.redact_keys,
         show_values=options.show_values,
     )
-    result = _result(options, compared, classified, coverage_warning=coverage_warning, settled=settled,
+    result = _result(options, compared, classified, coverage_warning=coverage_warning, explained_from=explained_from,
+                     settled=settled,
                      rounds_used=rounds_used, started_at=started_at, seconds=time.monotonic() - clock)
     log.info(
         "reconcile %s -> %s: %s (%d unexplained, %d in flight, %d explained, %d settled on re-read)",
@@ -207,7 +216,7 @@ def _compare_exports(target: AwsTarget, tables: _Tables, options: _Options) -> _
     found = compare_exports(target, options.exports, tables.key_names)
     throttles = (_Throttle(options.rate_limit, 1), _Throttle(options.rate_limit, 1))  # the re-reads' budget
     read_unknown(found.open_, tables.client, options.tables, tables.key_names, throttles)
-    return _Compared(found.open_, found.counts, found.seconds, 0, throttles)
+    return _Compared(found.open_, found.counts, found.seconds, 0, throttles, found.facts)
 
 
 def _open_differences(matcher: _Matcher) -> dict[str, _Open]:
@@ -222,22 +231,54 @@ def _open_differences(matcher: _Matcher) -> dict[str, _Open]:
 
 
 def _explaining_changes(
-    target: AwsTarget, options: _Options, open_: Mapping[str, _Open]
-) -> tuple[LastChanges | None, str | None]:
+    target: AwsTarget, options: _Options, open_: Mapping[str, _Open], key_names: tuple[str, ...]
+) -> tuple[LastChanges | None, str | None, dict[str, Any] | None]:
     """Each open key's last change (given, or read from the source's stream only when there are
-    differences and R > T), and why those times may not cover T."""
+    differences and R > T; beyond the stream, from incremental exports when allowed), why those times
+    may not cover T, and where they came from."""
     coverage_warning = None
     changes: LastChanges | None = None
+    explained_from: dict[str, Any] | None = None
     if options.last_changes is not None:
         changes = _normalise_last_changes(options.last_changes)
+        explained_from = {"source": "given"}
         if options.window and changes.stream_arn is not None:
             coverage_warning = changes.coverage_warning(options.restore_time)
     elif options.window and open_:
         changes = last_change_by_key(target, options.source_table, keys=open_.keys())
         coverage_warning = changes.coverage_warning(options.restore_time)
+        explained_from = {"source": "stream"} if changes.stream_arn else None
+        if coverage_warning and options.incremental is not None:
+            changes, coverage_warning, explained_from = _from_incremental_exports(
+                target, options, open_, key_names, changes, coverage_warning)
+        elif coverage_warning:
+            coverage_warning += ("; with execute (pitr-runbook reconcile --method export) incremental exports of the "
+                                 "source over [T, R) explain them")
     if coverage_warning:
         log.warning("coverage: %s", coverage_warning)
-    return changes, coverage_warning
+    return changes, coverage_warning, explained_from
+
+
+def _from_incremental_exports(
+    target: AwsTarget, options: _Options, open_: Mapping[str, _Open], key_names: tuple[str, ...],
+    stream: LastChanges, coverage_warning: str,
+) -> tuple[LastChanges, str | None, dict[str, Any] | None]:
+    """The stream does not cover [T, R): the open keys' last changes from incremental exports of the
+    source from T on, merged with the stream's (the newest time wins)."""
+    from ..errors import PreconditionError
+    from .exports import incremental
+
+    assert options.restore_time is not None and options.replay_from is not None
+    log.info("coverage: %s; reading the source's changes from incremental exports instead", coverage_warning)
+    try:
+        exported = incremental.exported_changes(
+            target, options.source_table, options.restore_time, options.replay_from, keys=open_.keys(),
+            key_names=key_names, options=options.incremental)
+    except PreconditionError as exc:
+        return stream, f"{coverage_warning}; incremental exports could not stand in: {exc}", (
+            {"source": "stream"} if stream.stream_arn else None)
+    return (incremental.merged(stream, exported), None,
+            incremental.describe(exported, stream_used=stream.stream_arn is not None))
 
 
 def _result(
@@ -246,6 +287,7 @@ def _result(
     classified: Classified,
     *,
     coverage_warning: str | None,
+    explained_from: dict[str, Any] | None = None,
     settled: int,
     rounds_used: int,
     started_at: datetime,
@@ -284,4 +326,7 @@ def _result(
         peak_unmatched_keys=compared.peak_unmatched,
         keys_digested=options.key_digest is not None,
         key_digest_secret_arn=options.key_digest_secret_arn,
+        method=options.method,
+        export=compared.export,
+        explained_from=explained_from,
     )

@@ -47,6 +47,14 @@ DIFFERENCE_COLUMNS = (
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
 
 
+def export_json(export: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The export facts as JSON: the export time to the second with ``Z``; unknown fields left out."""
+    if not export:
+        return None
+    out = {k: (iso_second(v) if isinstance(v, datetime) else v) for k, v in export.items()}
+    return {k: v for k, v in out.items() if v is not None and v != ""} or None
+
+
 def verdict_for(unexplained: int, in_flight: int) -> str:
     """PASS iff nothing is unexplained and nothing is still in flight."""
     return PASS if unexplained == 0 and in_flight == 0 else FAIL
@@ -121,6 +129,16 @@ class Reconciliation:
     key_digest_secret_arn: str | None = None
     #: most keys held at once while matching (memory is about 170 bytes for each)
     peak_unmatched_keys: int = 0
+    #: how the tables were compared: ``"scan"`` (both read through the API) or ``"export"`` (two PITR exports)
+    method: str = "scan"
+    #: why that method: ``"as asked"``, or what ``method="auto"`` weighed (the step's plan line)
+    method_reason: str | None = None
+    #: with ``method="export"``: ``engine`` (duckdb or athena), ``source_export_arn``, ``target_export_arn``,
+    #: ``export_time`` (the one moment both exports hold)
+    export: dict[str, Any] | None = None
+    #: where the last changes that explain differences came from: ``stream`` (the source's stream),
+    #: ``incremental_export`` (with ``incremental_exports``: their ARNs), ``given`` (``last_changes=``)
+    explained_from: dict[str, Any] | None = None
 
     # -- asking -------------------------------------------------------------------------------
     @property
@@ -219,6 +237,10 @@ class Reconciliation:
             "peak_unmatched_keys": self.peak_unmatched_keys,
             "reread_rounds": self.reread_rounds,
             "consumed_capacity_units": {k: round(v, 1) for k, v in self.consumed_capacity.items()} or None,
+            "method": self.method,
+            "method_reason": self.method_reason,
+            "export": export_json(self.export),
+            "explained_from": self.explained_from,
             "values_shown": self.show_values,
             "keys_shown": self.show_keys,
             "key_digest": (

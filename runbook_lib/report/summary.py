@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..cdc.codec import CodecError, canonical_key
+from ..reconcile.result import export_json
 from ..reconcile import EXPLAINED, IN_FLIGHT, UNEXPLAINED, Difference, Reconciliation
 from .. import times
 from .accounting import BufferAccounting, buffer_accounting
@@ -232,6 +233,24 @@ class RunSummary:
     invocation: Invocation = Invocation()
     #: cutover's write-unavailability window and the switch (``report.downtime.downtime_summary``), once measured
     downtime: dict[str, Any] | None = None
+    #: ``scan`` or ``export``; why (the plan's words); with exports: engine, both ExportArns, ExportTime
+    method: str = "scan"
+    method_reason: str | None = None
+    export: dict[str, Any] | None = None
+    #: where explaining last changes came from (``stream``, ``incremental_export`` with its ARNs, ``given``)
+    explained_from: dict[str, Any] | None = None
+
+    @property
+    def method_text(self) -> str:
+        """The comparison in words: the method, its engine and moment, and why."""
+        text = "scan of both tables through the API" if self.method == "scan" else "PITR exports of both tables"
+        export = self.export or {}
+        if self.method == "export":
+            if export.get("export_time") is not None:
+                text += f" as of {times.clock(export['export_time'])}"
+            if export.get("engine"):
+                text += f", compared on {'DuckDB' if export['engine'] == 'duckdb' else 'Athena'}"
+        return text + (f" ({self.method_reason})" if self.method_reason else "")
 
     @property
     def passed(self) -> bool:
@@ -315,6 +334,10 @@ class RunSummary:
             "values_shown": self.values_shown,
             "keys_shown": self.keys_shown,
             "key_digest": self.key_digest,
+            "method": self.method,
+            "method_reason": self.method_reason,
+            "export": export_json(self.export),
+            "explained_from": self.explained_from,
         })
 
     def _repr_html_(self) -> str:  # the notebook shows the report's lead section
@@ -374,6 +397,10 @@ def summarize(reconciliation: Reconciliation, state: dict[str, Any] | None, *, r
             stack_name=(stack or {}).get("name"),
         ),
         downtime=downtime_summary(state.get("downtime"), state.get("switch")),
+        method=r.method,
+        method_reason=r.method_reason,
+        export=r.export,
+        explained_from=r.explained_from,
     )
 
 

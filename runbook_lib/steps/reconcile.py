@@ -7,6 +7,7 @@ tables restored elsewhere) takes them from the parameters ("latest" and "restore
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,6 +92,16 @@ def restore_point_and_replay_start(ctx, state) -> tuple[datetime | str | None, d
     return t, r
 
 
+def _incremental(ctx, p):
+    """With execute: when the source's stream does not cover [T, R), incremental exports of the source
+    (into the export bucket) give the keys' last changes; a dry run only reads, and says so instead."""
+    if not ctx.execute:
+        return None
+    from ..reconcile.exports.incremental import IncrementalExports
+
+    return IncrementalExports(bucket=p.export_bucket)
+
+
 def run(ctx, **parameters: Any) -> ReconcileResult:
     from .. import activity, monitor, reconcile, report
     from .. import restore as restore_lib
@@ -132,7 +143,9 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
         ctx.target, ctx.source_table, ctx.target_table, restore_time=t, replay_from=r, segments=p.segments,
         rate_limit=p.rate_limit, reread_rounds=p.reread_rounds, wait_drained=wait_drained, show_values=p.show_values,
         redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn, method=method, exports=pair,
+        incremental=_incremental(ctx, p),
     )  # fmt: skip
+    result = dataclasses.replace(result, method_reason=why)  # the plan's words, into the report
     if wait_drained is not None:  # the buffer's accounting, read afresh after the drain, before the report
         activity.record(ctx.target, ctx.run_dir, stack)
     view = ctx.load().view()

@@ -15,6 +15,7 @@ Regenerate the golden files after a deliberate change, then review the diff:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -84,6 +85,18 @@ def reconcile_fail():
         Difference({"pk": {"S": "order#3"}}, CHANGED, ("total",), UNEXPLAINED, None),
     )
     rec = _reconciliation(differences, target="orders-backup", target_count=1000)
+    return rec, _reconcile_state(), "runs/reconcile-20261128T060000Z"
+
+
+def reconcile_export_fail():
+    """A reconcile from two PITR exports compared on DuckDB, the method chosen by auto: the report
+    and summary.json name the method, why, the engine, both ExportArns and the ExportTime."""
+    rec = dataclasses.replace(
+        reconcile_fail()[0], method="export", method_reason="about 12,000,000 items in both tables > 5,000,000",
+        export={"engine": "duckdb", "export_time": at("05:30:00"),
+                "source_export_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/export/01764307800000-a1b2c3d4",
+                "target_export_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-backup/export/01764307800000-e5f6a7b8"},
+    )
     return rec, _reconcile_state(), "runs/reconcile-20261128T060000Z"
 
 
@@ -184,7 +197,7 @@ def drill_fail():
 
 
 CASES = {
-    "reconcile-pass": reconcile_pass, "reconcile-fail": reconcile_fail,
+    "reconcile-pass": reconcile_pass, "reconcile-fail": reconcile_fail, "reconcile-export-fail": reconcile_export_fail,
     "run-pass": run_pass, "run-fail": run_fail,
     "drill-pass": drill_pass, "drill-fail": drill_fail,
 }
@@ -231,7 +244,7 @@ def _sections(page: str) -> list[str]:
     return re.findall(r"<h2>([^<(]+?)\s*(?:\(|</h2>)", page)
 
 
-@pytest.mark.parametrize("case", ["reconcile-pass", "reconcile-fail"])
+@pytest.mark.parametrize("case", ["reconcile-pass", "reconcile-fail", "reconcile-export-fail"])
 def test_a_reconcile_of_two_tables_shows_counts_differences_and_keys_only(case):
     page, text, _ = render(case)
     sections = _sections(page)
@@ -281,3 +294,19 @@ def test_what_to_do_next_appears_exactly_when_the_run_needs_it(case):
     assert ("<h2>What to do next</h2>" in page) is needed
     assert ("next_steps" in json.loads(text)) is needed
     assert bool(summary.next_steps) is needed
+
+
+def test_the_report_and_summary_name_the_method_and_for_exports_the_engine_arns_and_time():
+    scan_page, scan_text, _ = render("reconcile-fail")
+    page, text, _ = render("reconcile-export-fail")
+    assert json.loads(scan_text)["method"] == "scan" and "export" not in json.loads(scan_text)
+    assert "compared by</th><td>scan of both tables through the API</td>" in scan_page
+    data = json.loads(text)
+    assert (data["method"], data["method_reason"]) == ("export", "about 12,000,000 items in both tables > 5,000,000")
+    assert data["export"] == {
+        "engine": "duckdb", "export_time": "2026-11-28T05:30:00Z",
+        "source_export_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/export/01764307800000-a1b2c3d4",
+        "target_export_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-backup/export/01764307800000-e5f6a7b8"}
+    assert ("PITR exports of both tables as of 2026-11-28 05:30:00, compared on DuckDB "
+            "(about 12,000,000 items in both tables &gt; 5,000,000)") in page
+    assert "table/orders/export/01764307800000-a1b2c3d4" in page and "table/orders-backup/export/" in page

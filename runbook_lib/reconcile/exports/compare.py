@@ -14,12 +14,13 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...aws.clients import AwsTarget
 from ...errors import InputError
+from ...times import to_utc
 from ..reread import _batch_read, _Open
 from ..values import item_digest, key_id
 from .layout import ExportError, ExportLocation, LocalExport, download_export, locate_export, read_manifests
@@ -75,6 +76,8 @@ class ExportComparison:
     counts: list[int]
     seconds: float
     query: QueryResult
+    #: what the report names: engine, source_export_arn, target_export_arn, export_time
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _location(target: AwsTarget, side: str | ExportLocation | LocalExport) -> ExportLocation:
@@ -116,7 +119,21 @@ def compare_exports(target: AwsTarget, pair: ExportPair, key_names: tuple[str, .
     seconds = time.monotonic() - clock
     log.info("exports compared on %s in %.1f s (query %.1f s): %d + %d items, %d candidates",
              result.engine, seconds, result.seconds, result.source_rows, result.target_rows, len(open_))
-    return ExportComparison(open_, [result.source_rows, result.target_rows], seconds, result)
+    return ExportComparison(open_, [result.source_rows, result.target_rows], seconds, result,
+                            export_facts(result.engine, locations))
+
+
+def export_facts(engine: str, locations: tuple[ExportLocation, ExportLocation]) -> dict[str, Any]:
+    """The engine, both ExportArns and the moment they hold (DescribeExport's ExportTime, or the
+    manifest's exportTime of a local copy), for the report and summary.json."""
+    times = [to_utc(loc.export_time, "ExportTime") if loc.export_time is not None else None for loc in locations]
+    facts: dict[str, Any] = {"engine": engine, "source_export_arn": locations[0].export_arn,
+                             "target_export_arn": locations[1].export_arn}
+    if times[0] == times[1]:
+        facts["export_time"] = times[0]
+    else:  # exports given by the caller, of two moments (export_both never makes such a pair): say both
+        facts["source_export_time"], facts["target_export_time"] = times
+    return facts
 
 
 def _check_counts(result: QueryResult, expected: tuple[int, int], locations: tuple[ExportLocation, ExportLocation]) -> None:

@@ -308,7 +308,8 @@ def open_local_export(folder: str | Path, *, verify: bool = True) -> LocalExport
         paths.append(path)
     arn = summary.get("exportArn", "")
     location = ExportLocation(arn, summary.get("s3Bucket", ""), summary.get("s3Prefix") or "",
-                              str(folder / "manifest-summary.json"), item_count=summary.get("itemCount"))
+                              str(folder / "manifest-summary.json"), item_count=summary.get("itemCount"),
+                              export_time=summary.get("exportTime"))
     return LocalExport(location, tuple(paths), tuple(files), int(summary.get("itemCount", 0)), summary)
 
 
