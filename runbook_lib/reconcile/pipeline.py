@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..aws.clients import AwsTarget
@@ -44,6 +44,7 @@ class _Options:
     progress: Any
     method: str = "scan"
     exports: Any = None  # exports.ExportPair, with method="export"
+    live_source: bool = False
 
     @property
     def tables(self) -> tuple[str, str]:
@@ -96,6 +97,7 @@ def reconcile(
     progress: Any = None,
     method: str = "scan",
     exports: Any = None,
+    live_source: bool = False,
 ) -> Reconciliation:
     """Compare ``source_table`` with ``target_table`` item by item; see :mod:`runbook_lib.reconcile`.
 
@@ -106,13 +108,17 @@ def reconcile(
     ``progress``: None, True / ``"tqdm"`` for bars, or ``callable(side, scanned, estimated_total)``.
     ``redact_keys``: show every key as its keyed digest (``key_digest``, required then: checked
     before any call); ``key_digest_secret_arn`` names the secret that keyed it, for the report.
+    ``live_source``: the source stays live and nobody writes the target (a drill's scratch table
+    restored to T): R is left out and becomes the moment the source's stream is read (every change
+    since T up to then explains a difference), and a difference still moving on the source side only
+    is explained by its change since T, not in flight.
     """
     options = _prepare(
         source_table, target_table, restore_time=restore_time, replay_from=replay_from,
         last_changes=last_changes, segments=segments, rate_limit=rate_limit, reread_rounds=reread_rounds,
         show_values=show_values, redact_keys=redact_keys, key_digest=key_digest,
         key_digest_secret_arn=key_digest_secret_arn, sample_size=sample_size, progress=progress,
-        method=method, exports=exports,
+        method=method, exports=exports, live_source=live_source,
     )
     started_at, clock = utcnow(), time.monotonic()
     tables = _open_tables(target, options)
@@ -121,11 +127,11 @@ def reconcile(
         tables.client, options.tables, tables.key_names, compared.open_, options.reread_rounds, wait_drained,
         compared.throttles, _threads(options.segments), options.show_values,
     )
-    changes, coverage_warning = _explaining_changes(target, options, compared.open_)
+    changes, coverage_warning, options = _explaining_changes(target, options, compared.open_)
     classified = classify(
         compared.open_, changes=changes, restore_time=options.restore_time, replay_from=options.replay_from,
         key_names=tables.key_names, key_digest=options.key_digest, redact_keys=options.redact_keys,
-        show_values=options.show_values,
+        show_values=options.show_values, live_source=options.live_source,
     )
     result = _result(options, compared, classified, coverage_warning=coverage_warning, settled=settled,
                      rounds_used=rounds_used, started_at=started_at, seconds=time.monotonic() - clock)
@@ -155,6 +161,8 @@ def _prepare(source_table: str, target_table: str, **kw: Any) -> _Options:
         raise InputError(f"method must be 'scan' or 'export', not {kw['method']!r}")
     if (kw["method"] == "export") != (kw["exports"] is not None):
         raise InputError("method='export' takes exports=ExportPair(source, target) (and only it does)")
+    if kw["live_source"] and (kw["restore_time"] is None or kw["replay_from"] is not None):
+        raise InputError("live_source needs restore_time (T) and no replay_from: R is when the source's stream is read")
     if kw["sample_size"] < 0:
         raise InputError("sample_size must be zero or more")
     restore_time = to_utc(kw.pop("restore_time"), "restore_time")
@@ -223,12 +231,19 @@ def _open_differences(matcher: _Matcher) -> dict[str, _Open]:
 
 def _explaining_changes(
     target: AwsTarget, options: _Options, open_: Mapping[str, _Open]
-) -> tuple[LastChanges | None, str | None]:
+) -> tuple[LastChanges | None, str | None, _Options]:
     """Each open key's last change (given, or read from the source's stream only when there are
-    differences and R > T), and why those times may not cover T."""
+    differences and R > T), and why those times may not cover T. With ``live_source`` R becomes
+    the second after the stream was read (the options returned carry it)."""
     coverage_warning = None
     changes: LastChanges | None = None
-    if options.last_changes is not None:
+    if options.live_source:
+        if open_:
+            changes = last_change_by_key(target, options.source_table, keys=open_.keys())
+            coverage_warning = changes.coverage_warning(options.restore_time)
+        window_end = utcnow().replace(microsecond=0) + timedelta(seconds=1)
+        options = replace(options, replay_from=window_end)
+    elif options.last_changes is not None:
         changes = _normalise_last_changes(options.last_changes)
         if options.window and changes.stream_arn is not None:
             coverage_warning = changes.coverage_warning(options.restore_time)
@@ -237,7 +252,7 @@ def _explaining_changes(
         coverage_warning = changes.coverage_warning(options.restore_time)
     if coverage_warning:
         log.warning("coverage: %s", coverage_warning)
-    return changes, coverage_warning
+    return changes, coverage_warning, options
 
 
 def _result(
