@@ -150,7 +150,7 @@ def _source(target: AwsTarget, inputs: _Inputs, name: scratch.ScratchName, run_p
             "mode": MODE, "scratch_table": name.name, "source_items": desc.get("ItemCount"),
             "source_bytes": desc.get("TableSizeBytes"), "rto_target_seconds": inputs.rto_target,
             "keep_for_seconds": inputs.keep_for, "encryption": kind, "redact_keys": inputs.redact_keys,
-            "check_timeout_seconds": inputs.check_timeout if inputs.checks else None, "with_buffer": False,
+            "check_timeout_seconds": inputs.check_timeout if inputs.checks else None,
             "runs_dir": str(runs_dir), "notes": notes, "sse": sse,
         }
         with run_state.edit(run_path) as state:

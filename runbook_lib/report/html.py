@@ -148,16 +148,16 @@ def drill_rows(s: RunSummary) -> list[tuple[str, Any]]:
         ("scratch table encryption", d.encryption),
         ("scratch table afterwards", None if d.keep_for_seconds is None else
          ("deleted" if d.scratch_deleted else f"kept until {d.scratch_expires}" if d.scratch_expires else "not deleted")),
-        ("whole runbook on the scratch table (buffer, cutover)", None if d.with_buffer is None else
-         ("yes" if d.with_buffer else "no")),
         ("time budget of each of your checks", duration(d.check_timeout_seconds) if d.user_checks else None),
         ("automation", d.automation),
         ("items seeded", d.items),
         ("live traffic", d.traffic_text()),
-        ("faults injected", ", ".join(d.faults) if d.faults else "none"),
+        ("faults injected", ", ".join(d.faults) if d.faults else (None if d.scratch_table else "none")),
         ("RTO target", duration(d.rto_target_seconds)),
         ("rollback incident: keys written only in [T, R)", d.incident_keys),
-        ("keys in the report", None if d.redact_keys is None else ("keyed digests" if d.redact_keys else "shown")),
+        ("keys in the report", None if d.redact_keys is None else (
+            ("digests under a key of this run only (nothing else carries them)" if d.scratch_table else "keyed digests")
+            if d.redact_keys else "shown")),
         ("notebooks ran as", None if d.as_operator is None else
          ("the IAM user holding only infra/operator-policy.json" if d.as_operator else "the sandbox's root")),
         *(("note", note) for note in d.notes),
