@@ -305,3 +305,50 @@ def test_keep_for_keeps_the_scratch_table_tagged_until_it_is_due(aws, endpoint, 
     assert summary["drill"]["scratch_deleted"] is False and summary["drill"]["scratch_expires"] == tags["pitr-runbook:expires"]
     assert "deleted" not in pitr_runbook("drill", "--cleanup", "--endpoint-url", endpoint).stdout
     assert drills.cleanup(AwsTarget("us-east-1", endpoint), now=expires).deleted == [scratch]
+
+
+def test_the_operator_policy_for_drill_tables_covers_the_drill_and_cleanup_and_deletes_nothing_else(aws, endpoint, tmp_path):
+    """As an IAM user holding only infra/operator-policy.json rendered with --target-table 'orders-drill-*'
+    (the sandbox evaluates IAM for its users' keys): the drill and cleanup run, every call they make is in
+    tests/unit/golden/operator_calls.txt, and DeleteTable of a table without the drill name is refused."""
+    import os
+
+    from botocore.exceptions import ClientError
+
+    from runbook_lib.aws import clients
+    from runbook_lib.drill import create_operator
+    from test_drill_as_operator import assert_recorded_calls_listed  # tests/drill is on sys.path
+
+    _source(aws)
+    create_demo_table(aws("dynamodb"), "invoices", pitr=False, stream=None)
+    root = AwsTarget("us-east-1", endpoint)
+    operator = create_operator(root, source_table=SOURCE, target_table=f"{SOURCE}-drill-*", cfn_role_arn="unused")
+    env = {**os.environ, **operator.environment(), clients.RECORD_CALLS_ENV: str(tmp_path / "calls.txt")}
+    checks = tmp_path / "checks.py"
+    checks.write_text(CHECKS.split("def check_that_fails")[0])
+    run = subprocess.run([sys.executable, "-m", "runbook_lib.cli", "drill", "--source-table", SOURCE, "--endpoint-url",
+                          endpoint, "--check", str(checks), "--keep-for", "1h", "--run-dir", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    [scratch] = _drill_tables(aws)
+    ddb = aws("dynamodb")
+    ddb.tag_resource(ResourceArn=ddb.describe_table(TableName=scratch)["Table"]["TableArn"],
+                     Tags=[{"Key": "pitr-runbook:expires", "Value": "2026-01-01T00:00:00Z"}])  # due now
+    out = subprocess.run([sys.executable, "-m", "runbook_lib.cli", "drill", "--cleanup", "--endpoint-url", endpoint],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0 and f"deleted {scratch} (due)" in out.stdout, out.stdout + out.stderr
+    assert_recorded_calls_listed(tmp_path / "calls.txt")
+    recorded = (tmp_path / "calls.txt").read_text()
+    assert "dynamodb DeleteTable" in recorded and "dynamodb TagResource" in recorded
+    as_operator = boto3_client_as(endpoint, operator)
+    with pytest.raises(ClientError) as refused:
+        as_operator.delete_table(TableName="invoices")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "invoices" in ddb.list_tables()["TableNames"]
+
+
+def boto3_client_as(endpoint: str, operator):
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=operator.access_key_id, aws_secret_access_key=operator.secret_access_key)
