@@ -215,7 +215,8 @@ def test_a_check_file_without_checks_stops_the_drill_before_any_restore(aws, end
     _source(aws)
     empty = tmp_path / "none.py"
     empty.write_text("def helper(ctx):\n    pass\n")
-    proc = pitr_runbook("drill", "--source-table", SOURCE, "--endpoint-url", endpoint, "--check", str(empty))
+    proc = pitr_runbook("drill", "--source-table", SOURCE, "--endpoint-url", endpoint, "--check", str(empty),
+                        "--run-dir", str(tmp_path / "run"))
     assert proc.returncode == 2 and "no top-level function named check_" in proc.stderr
     assert _drill_tables(aws) == []
 
@@ -352,3 +353,13 @@ def boto3_client_as(endpoint: str, operator):
 
     return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id=operator.access_key_id, aws_secret_access_key=operator.secret_access_key)
+
+
+@pytest.mark.parametrize("case", ["missing", "pitr-off"])
+def test_a_source_that_cannot_be_restored_stops_the_drill_with_exit_2_and_creates_nothing(aws, endpoint, case, tmp_path):
+    if case == "pitr-off":
+        create_demo_table(aws("dynamodb"), SOURCE, pitr=False)
+    proc = pitr_runbook("drill", "--source-table", SOURCE, "--endpoint-url", endpoint, "--run-dir", str(tmp_path / "run"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert ("does not exist" if case == "missing" else "PITR is off") in proc.stderr
+    assert _drill_tables(aws) == []
