@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from .. import times
@@ -113,10 +113,6 @@ def is_drill_table(name: str, tags: dict[str, str]) -> bool:
     return parse_scratch_name(name) is not None and tags.get(TAG_DRILL) == "true"
 
 
-def table_arn(target: AwsTarget, description: dict[str, Any]) -> str:
-    return description["TableArn"]
-
-
 def sse_override(target: AwsTarget, description: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """``SSESpecificationOverride`` for a restore encrypted as the source is.
 
@@ -141,7 +137,3 @@ def sse_override(target: AwsTarget, description: dict[str, Any], notes: list[str
 
 def due(expires: datetime | None, now: datetime) -> bool:
     return expires is not None and expires <= now
-
-
-def in_use_until(now: datetime, keep_for: float, in_use_seconds: float) -> datetime:
-    return now + timedelta(seconds=keep_for + in_use_seconds)

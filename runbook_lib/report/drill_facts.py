@@ -58,7 +58,6 @@ class DrillFacts:
     check_timeout_seconds: float | None = None
     #: the user's checks: ``[{name, file, status, message, seconds}]`` (SUCCESSFUL, FAILED, TIMED_OUT)
     user_checks: tuple[dict[str, Any], ...] = ()
-    with_buffer: bool | None = None
     notes: tuple[str, ...] = ()
 
     @classmethod
@@ -86,7 +85,6 @@ class DrillFacts:
             encryption=data.get("encryption") or None,
             check_timeout_seconds=_float(data.get("check_timeout_seconds")),
             user_checks=tuple(dict(c) for c in data.get("user_checks") or () if isinstance(c, dict)),
-            with_buffer=data.get("with_buffer") if isinstance(data.get("with_buffer"), bool) else None,
             notes=tuple(str(n) for n in data.get("notes") or ()),
         )
 
@@ -95,7 +93,7 @@ class DrillFacts:
         out: dict[str, Any] = {"mode": self.mode}
         for name in ("automation", "items", "traffic", "rto_target_seconds", "incident_keys", "redact_keys",
                      "as_operator", "runs_dir", "scratch_table", "source_items", "source_bytes", "keep_for_seconds",
-                     "scratch_deleted", "scratch_expires", "encryption", "check_timeout_seconds", "with_buffer"):
+                     "scratch_deleted", "scratch_expires", "encryption", "check_timeout_seconds"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value

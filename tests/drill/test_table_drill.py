@@ -363,3 +363,33 @@ def test_a_source_that_cannot_be_restored_stops_the_drill_with_exit_2_and_create
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert ("does not exist" if case == "missing" else "PITR is off") in proc.stderr
     assert _drill_tables(aws) == []
+
+
+def test_a_drill_stopped_with_sigterm_after_its_restore_deletes_its_scratch_table_and_exits_130(aws, endpoint, tmp_path):
+    """A scheduler stops a task with SIGTERM (ECS: "StopTask" sends SIGTERM, then SIGKILL after the stop
+    timeout): the drill stops as on Ctrl-C and removes what it made."""
+    _source(aws)
+    ddb = aws("dynamodb")
+    checks = tmp_path / "checks.py"
+    checks.write_text("import time\n\ndef check_that_hangs(ctx):\n    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "runbook_lib.cli", "drill", "--source-table", SOURCE, "--endpoint-url",
+                             endpoint, "--check", str(checks), "--check-timeout", "100", "--run-dir", str(tmp_path / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until the scratch table is tagged: ACTIVE, and the drill has moved on to its checks
+            assert time.monotonic() < deadline and proc.poll() is None, "the drill never tagged its table"
+            tables = _drill_tables(aws)
+            if tables and ddb.list_tags_of_resource(
+                    ResourceArn=ddb.describe_table(TableName=tables[0])["Table"]["TableArn"])["Tags"]:
+                break
+            time.sleep(0.1)
+        time.sleep(3.0)  # reconciling, then in the hanging check
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err and "deleted" in out
+    assert _drill_tables(aws) == []
