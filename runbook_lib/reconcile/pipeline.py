@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..aws.clients import AwsTarget
+from ..aws.waiting import interval
 from ..cdc.codec import KeyDigest
 from ..errors import InputError
 from ..times import to_utc, utcnow
@@ -22,6 +23,9 @@ from .stream import LastChanges, _normalise_last_changes, last_change_by_key
 from .tables import _check_segments, _client, _describe, _fmt_schema, _key_schema, _threads
 
 log = logging.getLogger(__name__)
+
+#: live_source: seconds before the source's stream is read a second time for differences it did not explain
+STREAM_SETTLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,12 @@ def _explaining_changes(
     if options.live_source:
         if open_:
             changes = last_change_by_key(target, options.source_table, keys=open_.keys())
+            low = options.restore_time.replace(microsecond=0)  # type: ignore[union-attr]
+            if any(changes.get(k) is None or changes[k] < low for k in open_):
+                # a write made just before its re-read may not be readable from the stream yet ("near-real
+                # time", Change data capture for DynamoDB Streams): read it once more before calling it unexplained
+                time.sleep(interval(target, STREAM_SETTLE_SECONDS))
+                changes = last_change_by_key(target, options.source_table, keys=open_.keys())
             coverage_warning = changes.coverage_warning(options.restore_time)
         window_end = utcnow().replace(microsecond=0) + timedelta(seconds=1)
         options = replace(options, replay_from=window_end)

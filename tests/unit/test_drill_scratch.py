@@ -114,3 +114,24 @@ def test_a_live_source_s_key_still_changing_on_the_source_only_is_explained_by_i
 
 def test_a_scratch_table_that_changes_is_never_explained():
     assert _classified(_Open(b"s", b"t", moving=True, target_moving=True), live=True) == IN_FLIGHT
+
+
+def test_a_live_source_s_stream_is_read_again_when_a_difference_is_not_explained_yet(monkeypatch):
+    """DynamoDB Streams records appear in near-real time, not at once: a write made just before the drill's
+    re-read may be missing from a first read of the stream."""
+    from runbook_lib.reconcile import pipeline
+    from runbook_lib.reconcile.stream import LastChanges
+
+    key = key_id({"pk": {"S": "k1"}})
+    t = datetime(2026, 12, 1, 0, 0, 0, tzinfo=timezone.utc)
+    reads = [LastChanges(), LastChanges({key: datetime(2026, 12, 1, 0, 0, 3, tzinfo=timezone.utc)})]
+    monkeypatch.setattr(pipeline, "last_change_by_key", lambda *a, **k: reads.pop(0))
+    monkeypatch.setattr(pipeline.time, "sleep", lambda s: None)
+    options = pipeline._prepare("orders", "orders-drill-x", restore_time=t, replay_from=None, last_changes=None,
+                                segments=1, rate_limit=None, reread_rounds=1, show_values=False, redact_keys=False,
+                                key_digest=None, key_digest_secret_arn=None, sample_size=1, progress=None,
+                                method="scan", exports=None, live_source=True)
+    changes, _, options = pipeline._explaining_changes(AwsTarget("us-east-1", "http://127.0.0.1:1"), options,
+                                                       {key: _Open(b"s", b"t")})
+    assert reads == [] and changes[key] == datetime(2026, 12, 1, 0, 0, 3, tzinfo=timezone.utc)
+    assert options.replay_from > t
