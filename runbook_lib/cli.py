@@ -268,9 +268,45 @@ def _export_step_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None and not (k == "method" and v == "auto")}
 
 
+def _duration(text: str) -> float:
+    from .errors import InputError
+    from .times import parse_duration
+
+    try:
+        return parse_duration(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def _terminate_as_interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a scheduler stopping the task): the drill removes what it made
+
+
+def cmd_drill_table(args: argparse.Namespace) -> int:
+    """``drill --cleanup`` and ``drill --source-table`` (runbook_lib.drills); the demo drill otherwise."""
+    from .aws.clients import AwsTarget
+    from . import drills
+
+    if args.cleanup:
+        report = drills.cleanup(AwsTarget(args.region, args.endpoint_url), source_table=args.source_table)
+        print("\n".join(f"cleanup: {line}" for line in report.lines()), flush=True)
+        return EXIT_OK
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    result = drills.drill_table(
+        source_table=args.source_table, region=args.region, endpoint_url=args.endpoint_url,
+        restore_time=args.restore_time, checks=args.check or (), check_timeout=args.check_timeout,
+        keep_for=args.keep_for, rto_target=args.rto_target, run_dir=args.run_dir,
+        runs_dir=args.runs_dir, redact_keys=args.redact_keys, verbose=args.verbose)
+    if result.error:
+        sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
+    return result.exit_code
+
+
 def cmd_drill(args: argparse.Namespace) -> int:
     from .drill import drill, fault_table
 
+    if args.cleanup or args.source_table:
+        return cmd_drill_table(args)
     if "list" in (args.fault or []):
         print(fault_table())
         return EXIT_OK
@@ -484,11 +520,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "see what a missing permission does")
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
-    p.add_argument("--rto-target", type=_positive_float, default=None, metavar="SECONDS",
-                   help="the RTO the drill must meet (restore called -> target ACTIVE): the report checks it, and a drill over it exits 1")
+    p.add_argument("--rto-target", type=_duration, default=None, metavar="DURATION",
+                   help="the RTO the drill must meet (restore called -> target ACTIVE), seconds or e.g. 1h: the report "
+                        "checks it, and a drill over it exits 1")
     p.add_argument("--switch", default=None, metavar="ssm:/PATH",
                    help="the SSM parameter the drill's writers read their table from, switched at cutover "
                         "(default ssm:/drill/orders/table-name; '' for none)")
+    g = p.add_argument_group("a drill on an existing table (real AWS, or a running sandbox)")
+    g.add_argument("--source-table", default=None, metavar="NAME",
+                   help="restore this table (never changed) into <NAME>-drill-<UTC stamp>, reconcile it with the live "
+                        "source, run --check files, record RTO and verdict, delete the scratch table")
+    _aws_flags(g)
+    g.add_argument("--restore-time", default="latest", metavar="T", help="'latest' (default), ISO-8601 UTC, or a duration ago")
+    g.add_argument("--check", action="append", metavar="FILE",
+                   help="a Python file whose check_*(ctx) functions check the restored table (repeatable)")
+    g.add_argument("--check-timeout", type=_duration, default=300.0, metavar="SECONDS",
+                   help="time budget of each check (default 300 s): a check still running then is TIMED_OUT")
+    g.add_argument("--keep-for", type=_duration, default=0.0, metavar="DURATION",
+                   help="keep the scratch table this long (e.g. 2h) for inspection; drill --cleanup deletes it once due "
+                        "(default 0: deleted at once)")
+    g.add_argument("--cleanup", action="store_true",
+                   help="delete the drill tables (name <source>-drill-<stamp> AND tag pitr-runbook:drill=true) whose "
+                        "pitr-runbook:expires is due, of --source-table only when given; nothing else")
     _verbose_flag(p)
     p.set_defaults(func=cmd_drill)
 

@@ -436,13 +436,16 @@ def write_plan(run_dir, plan: RestorePlan) -> run_state.RunState:
 # -- the restore -----------------------------------------------------------------------------------
 
 
-def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False, run_dir=None) -> dict[str, Any] | None:
-    """Call ``RestoreTableToPointInTime`` to T, only when ``execute`` is true."""
+def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False, run_dir=None,
+                  sse_specification: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Call ``RestoreTableToPointInTime`` to T, only when ``execute`` is true.
+    ``sse_specification``: the request's ``SSESpecificationOverride`` (None: as the source, AWS's default)."""
     request = {
         "SourceTableName": plan.source_table,
         "TargetTableName": plan.target_table,
         "RestoreDateTime": plan.restore_time,
         **(plan.capacity.overrides if plan.capacity else {}),
+        **({"SSESpecificationOverride": sse_specification} if sse_specification is not None else {}),
     }
     if not execute:
         log.info("dry run: would restore %s to %s at %s", plan.source_table, plan.target_table, times.iso(plan.restore_time))

@@ -110,3 +110,23 @@ def parse_times(
             "use 'restore_point' for catch-up, or a time after the restore point for a rollback"
         )
     return t_parsed, r_spec
+
+
+def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
+    """Seconds from a number of seconds (``90``) or a duration (``15m``, ``1h``, ``7d``, ``30s``)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        value = str(text).strip()
+        match = _DURATION.match(value)
+        if match and not match.group(3):
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0].lower()]
+        else:
+            try:
+                seconds = float(value)
+            except ValueError:
+                raise InputError(f"{name} {value!r} is not a duration: give seconds (90) or e.g. 30s, 15m, 1h, 7d") from None
+    if seconds < 0 or seconds != seconds:
+        raise InputError(f"{name} must not be negative: {text!r}")
+    return seconds
+

@@ -64,6 +64,13 @@ class AwsTarget:
     def client(self, service: str, **kwargs):
         return client(service, region=self.region_name, endpoint_url=self.endpoint_url, **kwargs)
 
+    def resource(self, service: str):
+        """A boto3 resource (``dynamodb``: ``.Table(name)``) signed as :meth:`client`'s clients are
+        (on an endpoint, the sandbox's credentials), with the same retries. Not shared: make one per
+        thread or process (boto3 resources are not thread-safe)."""
+        return _session_for(self.region_name, self.endpoint_url).resource(
+            service, region_name=self.region_name, endpoint_url=self.endpoint_url, config=_RETRY)
+
 
 @lru_cache(maxsize=1)
 def botocore_session():

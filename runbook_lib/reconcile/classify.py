@@ -4,6 +4,10 @@ With restore point T and replay start R, a difference whose key last changed in 
 **explained** (written in the window the restore reverts on purpose; stream times are rounded down
 to the second, hence ``floor(T)``). An item that still changed between the last two consistent
 reads is **in flight**. Anything else is **unexplained**.
+
+With ``live_source`` (a drill: the source stays live, the restored table is a scratch copy nobody
+writes), a difference still moving on the source side only, whose key changed in the window, is
+explained too: the source's own writes since T account for it, and they will not stop for the drill.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def classify(
     key_digest: KeyDigest | None,
     redact_keys: bool,
     show_values: bool,
+    live_source: bool = False,
 ) -> Classified:
     """One :class:`Difference` per key still open, ordered unexplained, in flight, explained, then
     by kind, then by key (by digest when keys are redacted, so that row order says nothing of how
@@ -56,9 +61,10 @@ def classify(
     counts = {EXPLAINED: 0, UNEXPLAINED: 0, IN_FLIGHT: 0}
     for kid, entry in open_.items():
         last = changes.get(kid) if changes is not None else None
-        if entry.moving:
+        in_window = window and last is not None and low <= last < replay_from  # type: ignore[operator]
+        if entry.moving and not (live_source and in_window and not entry.target_moving):
             cls = IN_FLIGHT
-        elif window and last is not None and low <= last < replay_from:  # type: ignore[operator]
+        elif in_window:
             cls = EXPLAINED
         else:
             cls = UNEXPLAINED

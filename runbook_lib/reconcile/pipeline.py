@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..aws.clients import AwsTarget
+from ..aws.waiting import interval
 from ..cdc.codec import KeyDigest
 from ..errors import InputError
 from ..times import to_utc, utcnow
@@ -22,6 +23,9 @@ from .stream import LastChanges, _normalise_last_changes, last_change_by_key
 from .tables import _check_segments, _client, _describe, _fmt_schema, _key_schema, _threads
 
 log = logging.getLogger(__name__)
+
+#: live_source: seconds before the source's stream is read a second time for differences it did not explain
+STREAM_SETTLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class _Options:
     method: str = "scan"
     exports: Any = None  # exports.ExportPair, with method="export"
     incremental: Any = None  # exports.incremental.IncrementalExports: explain beyond the stream
+    live_source: bool = False
 
     @property
     def tables(self) -> tuple[str, str]:
@@ -100,6 +105,7 @@ def reconcile(
     method: str = "scan",
     exports: Any = None,
     incremental: Any = None,
+    live_source: bool = False,
 ) -> Reconciliation:
     """Compare ``source_table`` with ``target_table`` item by item; see :mod:`runbook_lib.reconcile`.
 
@@ -114,13 +120,17 @@ def reconcile(
     ``incremental`` (an :class:`~.exports.incremental.IncrementalExports`): when the source's stream
     does not cover [T, R) (T older than its 24 hours, or no stream), the open keys' last changes come
     from incremental exports of the source instead (they change AWS: exports, perhaps a bucket).
+    ``live_source``: the source stays live and nobody writes the target (a drill's scratch table
+    restored to T): R is left out and becomes the moment the source's stream is read (every change
+    since T up to then explains a difference), and a difference still moving on the source side only
+    is explained by its change since T, not in flight.
     """
     options = _prepare(
         source_table, target_table, restore_time=restore_time, replay_from=replay_from,
         last_changes=last_changes, segments=segments, rate_limit=rate_limit, reread_rounds=reread_rounds,
         show_values=show_values, redact_keys=redact_keys, key_digest=key_digest,
         key_digest_secret_arn=key_digest_secret_arn, sample_size=sample_size, progress=progress,
-        method=method, exports=exports, incremental=incremental,
+        method=method, exports=exports, incremental=incremental, live_source=live_source,
     )
     started_at, clock = utcnow(), time.monotonic()
     tables = _open_tables(target, options)
@@ -129,11 +139,12 @@ def reconcile(
         tables.client, options.tables, tables.key_names, compared.open_, options.reread_rounds, wait_drained,
         compared.throttles, _threads(options.segments), options.show_values,
     )
-    changes, coverage_warning, explained_from = _explaining_changes(target, options, compared.open_, tables.key_names)
+    changes, coverage_warning, explained_from, options = _explaining_changes(
+        target, options, compared.open_, tables.key_names)
     classified = classify(
         compared.open_, changes=changes, restore_time=options.restore_time, replay_from=options.replay_from,
         key_names=tables.key_names, key_digest=options.key_digest, redact_keys=options.redact_keys,
-        show_values=options.show_values,
+        show_values=options.show_values, live_source=options.live_source,
     )
     result = _result(options, compared, classified, coverage_warning=coverage_warning, explained_from=explained_from,
                      settled=settled,
@@ -164,6 +175,8 @@ def _prepare(source_table: str, target_table: str, **kw: Any) -> _Options:
         raise InputError(f"method must be 'scan' or 'export', not {kw['method']!r}")
     if (kw["method"] == "export") != (kw["exports"] is not None):
         raise InputError("method='export' takes exports=ExportPair(source, target) (and only it does)")
+    if kw["live_source"] and (kw["restore_time"] is None or kw["replay_from"] is not None):
+        raise InputError("live_source needs restore_time (T) and no replay_from: R is when the source's stream is read")
     if kw["sample_size"] < 0:
         raise InputError("sample_size must be zero or more")
     restore_time = to_utc(kw.pop("restore_time"), "restore_time")
@@ -232,14 +245,28 @@ def _open_differences(matcher: _Matcher) -> dict[str, _Open]:
 
 def _explaining_changes(
     target: AwsTarget, options: _Options, open_: Mapping[str, _Open], key_names: tuple[str, ...]
-) -> tuple[LastChanges | None, str | None, dict[str, Any] | None]:
+) -> tuple[LastChanges | None, str | None, dict[str, Any] | None, _Options]:
     """Each open key's last change (given, or read from the source's stream only when there are
     differences and R > T; beyond the stream, from incremental exports when allowed), why those times
-    may not cover T, and where they came from."""
+    may not cover T, where they came from, and the options (with ``live_source`` R becomes the second
+    after the stream was read)."""
     coverage_warning = None
     changes: LastChanges | None = None
     explained_from: dict[str, Any] | None = None
-    if options.last_changes is not None:
+    if options.live_source:
+        if open_:
+            changes = last_change_by_key(target, options.source_table, keys=open_.keys())
+            low = options.restore_time.replace(microsecond=0)  # type: ignore[union-attr]
+            if any(changes.get(k) is None or changes[k] < low for k in open_):
+                # a write made just before its re-read may not be readable from the stream yet ("near-real
+                # time", Change data capture for DynamoDB Streams): read it once more before calling it unexplained
+                time.sleep(interval(target, STREAM_SETTLE_SECONDS))
+                changes = last_change_by_key(target, options.source_table, keys=open_.keys())
+            coverage_warning = changes.coverage_warning(options.restore_time)
+            explained_from = {"source": "stream"} if changes.stream_arn else None
+        window_end = utcnow().replace(microsecond=0) + timedelta(seconds=1)
+        options = replace(options, replay_from=window_end)
+    elif options.last_changes is not None:
         changes = _normalise_last_changes(options.last_changes)
         explained_from = {"source": "given"}
         if options.window and changes.stream_arn is not None:
@@ -256,7 +283,7 @@ def _explaining_changes(
                                  "source over [T, R) explain them")
     if coverage_warning:
         log.warning("coverage: %s", coverage_warning)
-    return changes, coverage_warning, explained_from
+    return changes, coverage_warning, explained_from, options
 
 
 def _from_incremental_exports(

@@ -22,6 +22,8 @@ class _Open:
     source_digest: bytes | None
     target_digest: bytes | None
     moving: bool = False
+    #: the target's side changed between the last two reads (``moving`` is either side)
+    target_moving: bool = False
     attributes: tuple[str, ...] = ()
     source_values: dict[str, Any] | None = None
     target_values: dict[str, Any] | None = None
@@ -100,7 +102,8 @@ def _reread(
                         del open_[kid]
                         settled += 1
                         continue
-                    entry.moving = sd != entry.source_digest or td != entry.target_digest
+                    entry.target_moving = td != entry.target_digest
+                    entry.moving = sd != entry.source_digest or entry.target_moving
                     any_moving = any_moving or entry.moving
                     entry.source_digest, entry.target_digest = sd, td
                     entry.attributes = differing_attributes(src, tgt)

@@ -43,6 +43,22 @@ class DrillFacts:
     as_operator: bool | None = None
     #: where the drill keeps its history (``pitr-runbook history --runs-dir``)
     runs_dir: str | None = None
+    # -- a drill on an existing table (``pitr-runbook drill --source-table``, mode ``restore``) --
+    #: the scratch table the source was restored into (``<source>-drill-<stamp>``)
+    scratch_table: str | None = None
+    #: the source's ``ItemCount`` and ``TableSizeBytes`` (DynamoDB updates them about every six hours)
+    source_items: int | None = None
+    source_bytes: int | None = None
+    #: how long the scratch table is kept after the drill (0: deleted at once), and what became of it
+    keep_for_seconds: float | None = None
+    scratch_deleted: bool | None = None
+    scratch_expires: str | None = None
+    #: ``SSESpecificationOverride`` of the restore: ``aws-owned``, ``aws-managed`` or ``customer-managed``
+    encryption: str | None = None
+    check_timeout_seconds: float | None = None
+    #: the user's checks: ``[{name, file, status, message, seconds}]`` (SUCCESSFUL, FAILED, TIMED_OUT)
+    user_checks: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, data: Any) -> "DrillFacts | None":
@@ -60,18 +76,33 @@ class DrillFacts:
             redact_keys=data.get("redact_keys") if isinstance(data.get("redact_keys"), bool) else None,
             as_operator=data.get("as_operator") if isinstance(data.get("as_operator"), bool) else None,
             runs_dir=data.get("runs_dir") or None,
+            scratch_table=data.get("scratch_table") or None,
+            source_items=_int(data.get("source_items")),
+            source_bytes=_int(data.get("source_bytes")),
+            keep_for_seconds=_float(data.get("keep_for_seconds")),
+            scratch_deleted=data.get("scratch_deleted") if isinstance(data.get("scratch_deleted"), bool) else None,
+            scratch_expires=data.get("scratch_expires") or None,
+            encryption=data.get("encryption") or None,
+            check_timeout_seconds=_float(data.get("check_timeout_seconds")),
+            user_checks=tuple(dict(c) for c in data.get("user_checks") or () if isinstance(c, dict)),
+            notes=tuple(str(n) for n in data.get("notes") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
         """Known facts only (no nulls, no empty lists)."""
         out: dict[str, Any] = {"mode": self.mode}
         for name in ("automation", "items", "traffic", "rto_target_seconds", "incident_keys", "redact_keys",
-                     "as_operator", "runs_dir"):
+                     "as_operator", "runs_dir", "scratch_table", "source_items", "source_bytes", "keep_for_seconds",
+                     "scratch_deleted", "scratch_expires", "encryption", "check_timeout_seconds"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
         if self.faults:
             out["faults"] = list(self.faults)
+        if self.user_checks:
+            out["user_checks"] = [dict(c) for c in self.user_checks]
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
     def traffic_text(self) -> str | None:
@@ -88,6 +119,7 @@ CHECK_RTO = "rto_target"
 CHECK_FAULT = "fault_injected"
 CHECK_INCIDENT = "incident_explained"
 CHECK_DLQ = "dlq_empty"
+CHECK_USER = "user_check"
 
 
 @dataclass(frozen=True)
@@ -141,6 +173,12 @@ def drill_checks(facts: DrillFacts | None, s: Any) -> tuple[DrillCheck, ...]:
             CHECK_INCIDENT, f"the {facts.incident_keys} incident keys written in [T, R) are explained", ok,
             f"{s.explained:,} explained difference(s)",
         ))
+    for check in facts.user_checks:
+        status, seconds = str(check.get("status")), _float(check.get("seconds"))
+        detail = f"{check.get('name')}: {status}" + (f" in {_seconds_text(seconds)}" if seconds is not None else "")
+        if check.get("message"):
+            detail += f": {check['message']}"
+        checks.append(DrillCheck(CHECK_USER, f"your check {check.get('name')}", status == "SUCCESSFUL", detail))
     if s.buffer is not None and s.buffer.dead_lettered is not None:
         checks.append(DrillCheck(CHECK_DLQ, "nothing left in the DLQ", s.buffer.dead_lettered == 0,
                                  f"{s.buffer.dead_lettered:,} message(s) in the DLQ"))

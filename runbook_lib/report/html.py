@@ -72,6 +72,10 @@ KIND_LABELS = {
 }
 
 
+TABLE_DRILL_LABEL = ("A restore drill on an existing table: restored into a scratch table, reconciled with the live "
+                     "source, checked")
+
+
 def _fault_rows(entry: dict[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = [
         ("parameters", counts_text(entry.get("params")) if entry.get("params") else "defaults"),
@@ -106,16 +110,23 @@ def lead_facts(s: RunSummary) -> list[tuple[str, Any]]:
         ("RTO (restore called \u2192 target ACTIVE)", duration(s.rto_seconds)),
         ("catch-up (ACTIVE \u2192 buffer drained)", duration(s.catch_up_seconds)),
         ("T, restore point", clock(s.restore_time)),
-        ("R, replay start", clock(s.replay_from)),
+        (_r_label(s), clock(s.replay_from)),
     ]
     return [(label, value) for label, value in rows if value is not None]
+
+
+def _r_label(s: RunSummary) -> str:
+    """R's meaning: the replay start, or (a drill on a live table) the end of the writes that explain."""
+    if s.drill is not None and s.drill.mode == "restore":
+        return "R, end of the source's writes that explain (its stream read)"
+    return "R, replay start"
 
 
 def timeline_rows(s: RunSummary) -> list[tuple[str, Any]]:
     """The timeline table: the times the run recorded, and the durations between them."""
     rows: list[tuple[str, Any]] = [
         ("T, restore point", clock(s.restore_time)),
-        ("R, replay start", clock(s.replay_from)),
+        (_r_label(s), clock(s.replay_from)),
         ("capture start", clock(s.capture_start)),
     ]
     rows += [(label, clock(s.timings.get(key))) for key, label in TIMING_LABELS]
@@ -132,16 +143,27 @@ def drill_rows(s: RunSummary) -> list[tuple[str, Any]]:
     if d is None:
         return []
     rows: list[tuple[str, Any]] = [
-        ("mode", "catch-up" if d.mode == "catchup" else d.mode),
+        ("mode", {"catchup": "catch-up", "restore": "restore into a scratch table, reconciled with the live source"}
+         .get(d.mode, d.mode)),
+        ("scratch table", d.scratch_table),
+        ("source table size", None if d.source_items is None else
+         f"{num(d.source_items)} items, {num(d.source_bytes or 0)} bytes (ItemCount, TableSizeBytes)"),
+        ("scratch table encryption", d.encryption),
+        ("scratch table afterwards", None if d.keep_for_seconds is None else
+         ("deleted" if d.scratch_deleted else f"kept until {d.scratch_expires}" if d.scratch_expires else "not deleted")),
+        ("time budget of each of your checks", duration(d.check_timeout_seconds) if d.user_checks else None),
         ("automation", d.automation),
         ("items seeded", d.items),
         ("live traffic", d.traffic_text()),
-        ("faults injected", ", ".join(d.faults) if d.faults else "none"),
+        ("faults injected", ", ".join(d.faults) if d.faults else (None if d.scratch_table else "none")),
         ("RTO target", duration(d.rto_target_seconds)),
         ("rollback incident: keys written only in [T, R)", d.incident_keys),
-        ("keys in the report", None if d.redact_keys is None else ("keyed digests" if d.redact_keys else "shown")),
+        ("keys in the report", None if d.redact_keys is None else (
+            ("digests under a key of this run only (nothing else carries them)" if d.scratch_table else "keyed digests")
+            if d.redact_keys else "shown")),
         ("notebooks ran as", None if d.as_operator is None else
          ("the IAM user holding only infra/operator-policy.json" if d.as_operator else "the sandbox's root")),
+        *(("note", note) for note in d.notes),
     ]
     return [(label, value) for label, value in rows if value is not None]
 
@@ -198,7 +220,7 @@ def render_html(
     return environment().get_template("report.html.j2").render(
         s=s,
         title=_title(s),
-        kind_label=KIND_LABELS.get(s.kind, s.kind),
+        kind_label=(TABLE_DRILL_LABEL if s.drill is not None and s.drill.scratch_table else KIND_LABELS.get(s.kind, s.kind)),
         generated=generated or times.utcnow(),
         facts=lead_facts(s),
         steps=s.next_steps,

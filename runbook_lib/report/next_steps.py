@@ -123,6 +123,8 @@ def resume_command(s) -> str:
 def drill_command(s, *, redact_keys: bool | None = None, faults: bool = True) -> str:
     """``pitr-runbook drill`` as this drill ran (``redact_keys``: override; ``faults``: keep them)."""
     d = s.drill
+    if d.scratch_table:
+        return table_drill_command(s, redact_keys=redact_keys)
     parts = ["pitr-runbook drill", "--mode", d.mode]
     if d.automation and d.automation != "notebook":
         parts += ["--automation", d.automation]
@@ -139,6 +141,29 @@ def drill_command(s, *, redact_keys: bool | None = None, faults: bool = True) ->
     if d.runs_dir:
         parts += ["--runs-dir", _q(d.runs_dir)]
     return " ".join(parts)
+
+
+def table_drill_command(s, *, redact_keys: bool | None = None, keep_for: str | None = None) -> str:
+    """``pitr-runbook drill --source-table`` as this drill on an existing table ran."""
+    d = s.drill
+    parts = ["pitr-runbook drill", "--source-table", _q(s.source_table or "")] + _aws_flags(s)
+    for file in dict.fromkeys(str(c.get("file")) for c in d.user_checks if c.get("file")):
+        parts += ["--check", _q(file)]
+    if d.check_timeout_seconds is not None and d.user_checks:
+        parts += ["--check-timeout", f"{d.check_timeout_seconds:g}"]
+    if d.rto_target_seconds is not None:
+        parts += ["--rto-target", f"{d.rto_target_seconds:g}"]
+    if keep_for:
+        parts += ["--keep-for", keep_for]
+    if (d.redact_keys if redact_keys is None else redact_keys) is False:
+        parts.append("--no-redact-keys")
+    if d.runs_dir:
+        parts += ["--runs-dir", _q(d.runs_dir)]
+    return " ".join(parts)
+
+
+def _table_drill(s) -> bool:
+    return s.kind == "drill" and s.drill is not None and bool(s.drill.scratch_table)
 
 
 def reconcile_again(s) -> tuple[str, ...]:
@@ -262,6 +287,13 @@ def _missing_or_extra(s) -> NextStep | None:
                   "Either way that write is not in the target: check whether writes ran during the copy, then "
                   "reconcile again once they stop.")
         return NextStep(MISSING_OR_EXTRA, title, detail, (reconcile_command(s),))
+    if _table_drill(s):
+        return NextStep(MISSING_OR_EXTRA, title, (
+            "The scratch table holds the source as of T, and the source's stream shows no write of these keys since T: "
+            "either the stream does not hold every change since T (see the coverage warning, if any: a stream turned "
+            "off, or records older than its 24 hours), or the restore does not hold what the source held at T. Run the "
+            "drill again with the keys shown and the scratch table kept, and compare the keys on both tables."),
+            (table_drill_command(s, redact_keys=False, keep_for="1d"),))
     mode = "rollback: a key last changed from R on" if s.mode == "rollback" else "catch-up: a key"
     detail = (f"After the drain every key should hold the source's state ({mode} holds its newest image), so each "
               "is a write the buffer did not apply. Look for its keyed digest (the key_hash column of "
@@ -289,6 +321,12 @@ def _changed(s) -> NextStep | None:
         return NextStep(CHANGED, title, f"{_plural(n, 'key exists', 'keys exist')} on both sides with different attributes: compare "
                         "source_values and target_values in differences.csv (this report holds item values: keep it "
                         "where only you can read it).")
+    if _table_drill(s):
+        return NextStep(CHANGED, title, (
+            f"{_plural(n, 'key exists', 'keys exist')} on both sides with different attributes (named in the table below), "
+            "and the source's stream shows no write of them since T. Run the drill again with the scratch table kept, "
+            "and compare the items of both tables where only you can read them."),
+            (table_drill_command(s, redact_keys=False, keep_for="1d"),))
     if s.kind == "drill":
         return NextStep(CHANGED, "See which key differs" if n == 1 else f"See which {keys} differ",
                         f"{_plural(n, 'key exists', 'keys exist')} on both sides with different attributes (named in the table below). Run "
@@ -313,6 +351,16 @@ def _drill_rerun(s) -> NextStep | None:
     if s.drill.faults:
         commands.append(drill_command(s, faults=False))
     commands.append(drill_command(s))
+    if _table_drill(s):
+        failed = [c for c in s.drill.user_checks if c.get("status") != "SUCCESSFUL"]
+        detail = "Keep this run directory (run.log, summary.json, the report). "
+        if failed:
+            detail += (f"{_plural(len(failed), 'check')} of yours did not succeed: a FAILED check's message says what it "
+                       "found; a TIMED_OUT one ran past --check-timeout (raise it, or make the check cheaper). Run the "
+                       "drill again with the scratch table kept to look at what the checks saw.")
+            return NextStep(DRILL_RERUN, "Look at your checks", detail, (table_drill_command(s, keep_for="1d"),))
+        return NextStep(DRILL_RERUN, "Run the drill again", detail + "Run the drill again to see whether the failure "
+                        "repeats.", (table_drill_command(s),))
     detail = ("Keep this run directory (run.log, the executed notebooks, the injected faults and what the pipeline "
               "did about them). ")
     detail += ("Run the drill again without its faults to tell a fault's effect from a defect, then with them."

@@ -196,10 +196,47 @@ def drill_fail():
     return rec, state, "runs/drill-catchup-20261128T050000Z"
 
 
+# -- a drill on an existing table (pitr-runbook drill --source-table) ----------------------------------------
+SCRATCH = "orders-drill-20261128T051500Z"
+USER_CHECKS = [
+    {"name": "check_orders_have_a_customer", "file": "/srv/checks.py", "status": "SUCCESSFUL", "seconds": 1.2},
+    {"name": "check_totals_add_up", "file": "/srv/checks.py", "status": "FAILED", "message": "3 orders whose total is not the sum of their lines", "seconds": 4.0},
+    {"name": "check_search_index", "file": "/srv/checks.py", "status": "TIMED_OUT", "message": "still running after its budget of 300 s: stopped", "seconds": 300.0},
+]
+
+
+def _table_drill_state(user_checks: list, rto_target: float) -> dict:
+    state = run_state.RunState(
+        params=run_state.Params("orders", SCRATCH, region="eu-west-1", restore_time="latest"),
+        timings=run_state.Timings(restore_called=at("05:15:01"), active=at("05:31:40.200000")),
+        drill={"mode": "restore", "scratch_table": SCRATCH, "source_items": 1000, "source_bytes": 254000,
+               "rto_target_seconds": rto_target, "keep_for_seconds": 0.0, "scratch_deleted": True,
+               "encryption": "aws-managed", "redact_keys": True, "check_timeout_seconds": 300.0,
+               "runs_dir": "runs", "user_checks": user_checks},
+    )
+    return state.view()
+
+
+def drill_table_pass():
+    differences = tuple(Difference(digest(200 + n), CHANGED, ("s", "version"), EXPLAINED, at("05:20:00"),
+                                   key_hash=digest(200 + n)) for n in range(5))
+    rec = _reconciliation(differences, target=SCRATCH, restore_time=at("05:15:00"), replay_from=at("05:32:10"),
+                          redacted=True, secret=None)
+    return rec, _table_drill_state(USER_CHECKS[:1], 3600.0), f"runs/{SCRATCH}"
+
+
+def drill_table_fail():
+    differences = (Difference(digest(7), MISSING, ("pk",), UNEXPLAINED, None, key_hash=digest(7)),)
+    rec = _reconciliation(differences, target=SCRATCH, target_count=999, restore_time=at("05:15:00"),
+                          replay_from=at("05:32:10"), redacted=True, secret=None)
+    return rec, _table_drill_state(USER_CHECKS, 600.0), f"runs/{SCRATCH}"
+
+
 CASES = {
     "reconcile-pass": reconcile_pass, "reconcile-fail": reconcile_fail, "reconcile-export-fail": reconcile_export_fail,
     "run-pass": run_pass, "run-fail": run_fail,
     "drill-pass": drill_pass, "drill-fail": drill_fail,
+    "drill-table-pass": drill_table_pass, "drill-table-fail": drill_table_fail,
 }
 
 
@@ -310,3 +347,19 @@ def test_the_report_and_summary_name_the_method_and_for_exports_the_engine_arns_
     assert ("PITR exports of both tables as of 2026-11-28 05:30:00, compared on DuckDB "
             "(about 12,000,000 items in both tables &gt; 5,000,000)") in page
     assert "table/orders/export/01764307800000-a1b2c3d4" in page and "table/orders-backup/export/" in page
+
+
+def test_a_drill_on_a_table_shows_its_scratch_table_and_each_user_check_by_status():
+    page, text, _ = render("drill-table-fail")
+    data = json.loads(text)
+    assert data["kind"] == "drill" and data["target_table"] == SCRATCH and data["rto_seconds"] == 999.2
+    assert [(c["name"], c["status"]) for c in data["drill"]["user_checks"]] == [
+        ("check_orders_have_a_customer", "SUCCESSFUL"), ("check_totals_add_up", "FAILED"),
+        ("check_search_index", "TIMED_OUT")]
+    assert {c["check"]: c["ok"] for c in data["drill"]["checks"] if c["check"] != "user_check"} == {
+        "verdict": False, "rto_target": False}
+    assert [c["ok"] for c in data["drill"]["checks"] if c["check"] == "user_check"] == [True, False, False]
+    assert data["drill"]["source_items"] == 1000 and data["drill"]["source_bytes"] == 254000
+    assert "scratch table" in page and SCRATCH in page and "TIMED_OUT" in page and "restore drill on an existing table" in page
+    assert "R, end of the source" in page and "replay start" not in page
+
