@@ -51,6 +51,8 @@ class RunParams:
     run_dir: str = "runs/manual"
     execute: bool = False
     automation: str = DEFAULT_AUTOMATION
+    #: the region the target table is restored into (None: the source's)
+    target_region: str | None = None
     #: extra parameters per step, e.g. {"03_monitor": {"sample_seconds": 1}}
     step_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -65,6 +67,7 @@ class RunParams:
             "run_dir": str(Path(self.run_dir).resolve()),
             "execute": self.execute,
             "automation": self.automation,
+            "target_region": self.target_region,
         }
 
 
@@ -189,7 +192,7 @@ def run(
             state.params = run_state.Params(
                 source_table=params.source_table, target_table=params.target_table, region=params.region,
                 endpoint_url=params.endpoint_url, automation=params.automation, restore_time=params.restore_time,
-                replay_from=params.replay_from,
+                replay_from=params.replay_from, target_region=params.target_region,
             )  # fmt: skip
         state.started = state.started or times.utcnow()
     for step in steps:
