@@ -134,6 +134,7 @@ def _run_params(args: argparse.Namespace, **overrides: Any):
         run_dir=args.run_dir,
         execute=getattr(args, "execute", False),
         automation=getattr(args, "automation", DEFAULT_AUTOMATION),
+        target_region=getattr(args, "target_region", None),
     )
     values.update(overrides)
     return RunParams(**values)
@@ -178,6 +179,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
     step_parameters = _role_step_parameters(args, _capacity_step_parameters(args))
+    if args.sse_kms_key_id:  # checked by 00 (its region), sent by 02 (SSESpecificationOverride)
+        for step in ("00_preflight", "02_restore"):
+            step_parameters.setdefault(step, {})["sse_kms_key_id"] = args.sse_kms_key_id
     if args.redact_keys or args.key_digest_secret_arn:  # otherwise the notebook's default: keys shown
         step_parameters["04_reconcile"] = _redaction_step_parameters(args)
     params = _run_params(args, step_parameters=step_parameters)
@@ -239,7 +243,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
     result = drill(mode=args.mode, items=args.items, runs_dir=args.runs_dir, run_dir=args.run_dir,
                    automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys,
                    as_operator=not args.as_root, without_statements=args.without_statement or (),
-                   record_calls=args.record_calls, verbose=args.verbose, rto_target=args.rto_target)
+                   record_calls=args.record_calls, verbose=args.verbose, rto_target=args.rto_target,
+                   target_region=args.target_region)
     if result.error:
         sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
@@ -326,6 +331,12 @@ def _redact_flags(p: argparse.ArgumentParser, *, default: bool, secret_arn: bool
                             "output); needed by --redact-keys when the run has no buffer stack")
 
 
+def _target_region_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target-region", default=None, metavar="REGION",
+                   help="restore into this region of the source's partition (cross-region restore: SourceTableArn, an "
+                        "SSE override; --automation notebook); the buffer stays next to the source (default: --region)")
+
+
 def _verbose_flag(p: argparse.ArgumentParser) -> None:
     # SUPPRESS: given before the command (pitr-runbook -v run) or after it (pitr-runbook run -v), never reset
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -379,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cfn-role-arn", default=None,
                    help="CloudFormation service role (infra/cfn-service-role.yaml) the buffer stack is created, "
                         "updated and deleted with; you then need only iam:PassRole on it")
+    _target_region_flag(p)
+    p.add_argument("--sse-kms-key-id", default=None, metavar="KEY",
+                   help="a KMS key of the target's region to encrypt the restored table with (default: as the source; "
+                        "across regions an AWS owned key, or the AWS managed key there if the source uses KMS)")
     _redact_flags(p, default=False)
     _verbose_flag(p)
     p.set_defaults(func=cmd_run)
@@ -418,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "see what a missing permission does")
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
+    _target_region_flag(p)
     p.add_argument("--rto-target", type=_positive_float, default=None, metavar="SECONDS",
                    help="the RTO the drill must meet (restore called -> target ACTIVE): the report checks it, and a drill over it exits 1")
     _verbose_flag(p)

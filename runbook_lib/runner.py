@@ -76,6 +76,11 @@ def validate(params: RunParams) -> None:
     validate_table_names(params.source_table, params.target_table)
     parse_times(params.restore_time, params.replay_from)
     check_automation(params.automation)
+    if params.target_region:
+        from .aws.clients import AwsTarget
+        from .aws.regions import check_target_region
+
+        check_target_region(AwsTarget(region=params.region).region_name, params.target_region, automation=params.automation)
     unknown = set(params.step_parameters) - set(STEPS)
     if unknown:
         raise InputError(f"unknown step(s) in step_parameters: {', '.join(sorted(unknown))}")

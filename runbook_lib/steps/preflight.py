@@ -20,6 +20,8 @@ PARAMETERS = (
               "skipped with a WARN where not allowed"),
     Parameter("cfn_role_arn", str, None,
               "the CloudFormation service role the buffer will be deployed with (for the permission check)"),
+    Parameter("sse_kms_key_id", str, None, "the KMS key step 02 will encrypt the restored table with (checked to be "
+              "of the target's region); None: as the source"),
 )  # fmt: skip
 
 
@@ -44,6 +46,7 @@ def run(ctx, **parameters: Any) -> PreflightResult:
         ctx.target, source_table=ctx.source_table, target_table=ctx.target_table,
         automation=p.automation_required or ctx.automation, max_message_bytes=p.max_message_bytes,
         sample_items=p.sample_items, check_iam=p.check_permissions, cfn_role_arn=p.cfn_role_arn,
+        destination=ctx.destination, sse_kms_key_id=p.sse_kms_key_id,
     )  # fmt: skip
     with ctx.edit() as state:
         state.preflight = [run_state.PreflightRow(**row) for row in checks.to_dict()["rows"]]
@@ -61,7 +64,7 @@ def gate(ctx, result: PreflightResult) -> None:
 
     result.checks.raise_for_failures()
     early = restore.plan_restore(ctx.target, source_table=ctx.source_table, target_table=ctx.target_table,
-                                 restore_time=ctx.restore_time, replay_from=ctx.replay_from)
+                                 restore_time=ctx.restore_time, replay_from=ctx.replay_from, destination=ctx.destination)
     line = (f"preflight passed ({early.mode}: T within {early.earliest_restorable:%Y-%m-%d %H:%M:%S} .. "
             f"{early.latest_restorable:%Y-%m-%d %H:%M:%S} UTC): go on with 01_deploy_buffer")
     print(line, flush=True)
