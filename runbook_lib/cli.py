@@ -268,7 +268,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         partition=partition(region), region=region, account=args.account,
         source_table_pattern=args.source_table, target_table_pattern=args.target_table,
         stack_pattern=args.stack_pattern, cfn_service_role_name=args.cfn_role_name,
-        operator_principal=args.operator, trail_account=args.trail_account,
+        operator_principal=args.operator, trail_account=args.trail_account, target_region=args.target_region,
     )
     parts = permissions.split_policy(policy)
     if args.out_dir:
@@ -451,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("policy", help="infra/operator-policy.json rendered for an account, as managed policies that fit IAM's size quota")
     p.add_argument("--account", required=True, help="the 12-digit account id")
     p.add_argument("--region", default=None, help="default us-east-1; the partition follows the region")
+    p.add_argument("--target-region", default=None, help="the region restores go into (default: --region)")
     p.add_argument("--source-table", required=True, help="name or pattern (* ?) of the tables restored from")
     p.add_argument("--target-table", required=True, help="name or pattern of the tables restores create, e.g. 'orders-restored-*'")
     p.add_argument("--stack-pattern", default="pitr-*")

@@ -29,6 +29,7 @@ from .errors import InputError, PreconditionError, RestoreError
 from .aws.codes import error_code
 from .aws.tables import table_exists, validate_table_pair  # noqa: F401 - table_exists: the notebooks' gate
 from .times import parse_times
+from .restore_regions import cross_region_request, describe_sse, sse_override_for  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +231,9 @@ class RestorePlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: what the restored table gets (see :class:`TargetCapacity`); None for plans made before it existed
     capacity: TargetCapacity | None = None
-    #: another region of the partition to restore into (None: the source's); see :func:`cross_region_request`
+    #: the region restored into if not the source's; the source's ARN; SSESpecificationOverride (restore_regions)
     target_region: str | None = None
-    #: the source's ARN, sent as ``SourceTableArn`` when the restore crosses regions
     source_arn: str | None = None
-    #: ``SSESpecificationOverride`` sent with the restore (None: as the source; required across regions)
     sse_override: dict[str, Any] | None = None
 
     @property
@@ -271,10 +270,8 @@ class RestorePlan:
                 f"[{times.iso(self.reverted_window[0])}, {times.iso(self.reverted_window[1])})" if self.reverted_window else "none",
             ),
         ]
-        if self.target_region:
-            rows.append(("target region", f"{self.target_region} (restored across regions from {self.source_arn})"))
-        if self.sse_override is not None:
-            rows.append(("target encryption", describe_sse(self.sse_override)))
+        rows += [("target region", f"{self.target_region} (restored across regions from {self.source_arn})")] * bool(
+            self.target_region) + [("target encryption", describe_sse(self.sse_override or {}))] * (self.sse_override is not None)
         if self.capacity is not None:
             rows += self.capacity.rows()
         rows += [("note", n) for n in self.notes]
@@ -353,10 +350,8 @@ def plan_restore(
     ``LATEST``, wait up to this long for the restorable time to pass the capture start instead of
     refusing.
 
-    ``destination``: where the target table is created (``aws.regions.destination``; None: ``target``,
-    the source's region). Another region restores with ``SourceTableArn`` and an
-    ``SSESpecificationOverride`` (:func:`sse_override_for`); the target name is checked there.
-    ``sse_kms_key_id``: a KMS key of the target's region to encrypt the restored table with.
+    ``destination``: where the target is created (None: ``target``); another region restores with
+    ``SourceTableArn`` and an SSE override (``sse_kms_key_id``, :mod:`.restore_regions`).
     """
     validate_table_names(source_table, target_table)
     destination = destination or target
@@ -374,8 +369,7 @@ def plan_restore(
     try:
         target_ddb.describe_table(TableName=target_table)
         raise PreconditionError(
-            f"target table {target_table} already exists in {destination.region_name}: choose another target_table, "
-            "or delete it after checking it is not in use",
+            f"target table {target_table} already exists in {destination.region_name}: choose another target_table, or delete it after checking it is not in use",
             table=target_table,
             code="TableAlreadyExistsException",
         )
@@ -445,75 +439,6 @@ def plan_restore(
     )
 
 
-def describe_sse(spec: dict[str, Any]) -> str:
-    """An ``SSESpecification`` in words."""
-    if not spec.get("Enabled"):
-        return "AWS owned key (SSESpecificationOverride Enabled=false)"
-    key = spec.get("KMSMasterKeyId")
-    return f"KMS key {key}" if key else "AWS managed key aws/dynamodb of the target's region"
-
-
-def _key_region(key: str) -> str | None:
-    """The region of a KMS key ARN (``arn:aws:kms:<region>:<account>:key/...``); None for a key id or alias."""
-    parts = key.split(":")
-    return parts[3] if key.startswith("arn:") and len(parts) >= 6 else None
-
-
-def sse_override_for(
-    source: dict[str, Any], target_region: str, kms_key_id: str | None, *, cross_region: bool
-) -> tuple[dict[str, Any] | None, list[str]]:
-    """The restore's ``SSESpecificationOverride`` and notes on it.
-
-    "The sse-specification-override parameter is mandatory for cross-Region restores but optional
-    for restores to the same Region as the source table" ("Restoring a DynamoDB table to a point in
-    time", Amazon DynamoDB Developer Guide,
-    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/PointInTimeRecovery.Tutorial.html).
-    A KMS key belongs to one region, so across regions the source's key cannot follow: with
-    ``kms_key_id`` (a key of the target's region) the target is encrypted with it; without, a source
-    on an AWS owned key gets an AWS owned key (``Enabled: false``), a source on a KMS key the AWS
-    managed key ``aws/dynamodb`` of the target's region, said in a note (give ``kms_key_id`` to keep
-    a key of your own). In the source's region: None (as the source) unless ``kms_key_id`` is given.
-    A key ARN of another region is an :class:`InputError`.
-    """
-    notes: list[str] = []
-    if kms_key_id:
-        region = _key_region(kms_key_id)
-        if region is not None and region != target_region:
-            raise InputError(
-                f"sse_kms_key_id {kms_key_id} is a key of {region}, the target table is created in {target_region}: "
-                f"KMS keys are regional; give a key of {target_region} (or a multi-Region key's replica there)",
-                code="ValidationException",
-            )
-        return {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": kms_key_id}, notes
-    if not cross_region:
-        return None, notes
-    sse = source.get("SSEDescription") or {}
-    if sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING") and sse.get("SSEType") == "KMS":
-        notes.append(
-            f"the source is encrypted with KMS key {sse.get('KMSMasterKeyArn')}, which stays in its region: the "
-            f"restored table in {target_region} gets the AWS managed key aws/dynamodb of {target_region}; give "
-            f"sse_kms_key_id (a key of {target_region}) to use a key of your own"
-        )
-        return {"Enabled": True, "SSEType": "KMS"}, notes
-    return {"Enabled": False}, notes
-
-
-def cross_region_request(plan: RestorePlan) -> dict[str, Any]:
-    """How the restore names its source and encryption: ``SourceTableArn`` across regions ("The
-    source-table-arn parameter must be provided for cross-Region restores", PointInTimeRecovery.Tutorial
-    as above), ``SourceTableName`` otherwise; ``SSESpecificationOverride`` when the plan has one."""
-    out: dict[str, Any] = {}
-    if plan.target_region:
-        if not plan.source_arn or plan.sse_override is None:
-            raise InputError("a cross-region restore plan needs the source's ARN and an SSE override: plan it again")
-        out["SourceTableArn"] = plan.source_arn
-    else:
-        out["SourceTableName"] = plan.source_table
-    if plan.sse_override is not None:
-        out["SSESpecificationOverride"] = dict(plan.sse_override)
-    return out
-
-
 def _whole_second(dt: datetime) -> datetime:
     """Stream record times are rounded down to the second, so R is a whole second: a change at
     time t is replayed exactly when floor(t) >= R, whichever way the record's time is read."""
@@ -532,13 +457,10 @@ def write_plan(run_dir, plan: RestorePlan) -> run_state.RunState:
 
 
 def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False, run_dir=None) -> dict[str, Any] | None:
-    """Call ``RestoreTableToPointInTime`` to T, only when ``execute`` is true.
-
-    ``target`` is where the call is made: the target table's region (a cross-region restore is called
-    in the destination region, with ``SourceTableArn``: :func:`cross_region_request`)."""
+    """Call ``RestoreTableToPointInTime`` to T, only when ``execute`` is true, in ``target``: the
+    target table's region (across regions with ``SourceTableArn``: :func:`cross_region_request`)."""
     if plan.target_region and target.region_name != plan.target_region:
-        raise InputError(f"the restore into {plan.target_region} must be called in {plan.target_region}, not "
-                         f"{target.region_name}: pass the destination (ctx.destination)")
+        raise InputError(f"a restore into {plan.target_region} is called there, not in {target.region_name}")
     request = {
         **cross_region_request(plan),
         "TargetTableName": plan.target_table,
@@ -559,8 +481,7 @@ def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False
             "InvalidRestoreTimeException": "the restore point left the restorable window: plan again",
             "TableAlreadyExistsException": "the target exists: choose another target_table",
             "PointInTimeRecoveryUnavailableException": "enable PITR on the source",
-            "TableNotFoundException": "no such source table: check the source table name and region (across "
-            "regions, the source's ARN)",
+            "TableNotFoundException": "no such source table: check the source table name and region",
             "TableInUseException": "a table of the target's name is being created or deleted: wait, or choose another target_table",
             "LimitExceededException": "too many concurrent restores or table operations in this account: wait and retry",
             "ValidationException": "the request was refused as invalid: check billing_mode_override, "
@@ -667,9 +588,6 @@ __all__ = [
     "RestoreProgress",
     "TargetCapacity",
     "check_capacity_overrides",
-    "cross_region_request",
-    "describe_sse",
-    "sse_override_for",
     "target_capacity",
     "plan_restore",
     "plan_from_state",
