@@ -26,7 +26,7 @@ def describe_sse(spec: dict[str, Any]) -> str:
 
 
 def _key_region(key: str) -> str | None:
-    """The region of a KMS key ARN (``arn:aws:kms:<region>:<account>:key/...``); None for a key id or alias."""
+    """The region of a KMS key ARN (``arn:<partition>:kms:<region>:<account>:key/...``); None for a key id or alias."""
     parts = key.split(":")
     return parts[3] if key.startswith("arn:") and len(parts) >= 6 else None
 
