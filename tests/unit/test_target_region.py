@@ -90,3 +90,18 @@ def test_operator_policy_grants_the_restored_table_in_the_target_region_and_the_
     same = permissions.render_policy(partition="aws", region="us-east-1", account="123456789012",
                                      source_table_pattern="orders", target_table_pattern="orders-r*")
     assert {s["Sid"]: s for s in same["Statement"]}["WriteRestoredTable"]["Resource"].split(":")[3] == "us-east-1"
+
+
+def test_settings_reapplied_in_the_target_region_are_granted_there():
+    """Step 05 copies alarms and auto scaling onto the restored table in its region: alarms are read in
+    the source's region and written in the target's; scalable targets are registered in the target's."""
+    policy = permissions.render_policy(partition="aws", region="us-east-1", account="123456789012",
+                                       source_table_pattern="orders", target_table_pattern="orders-r*",
+                                       target_region="eu-west-1")
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["CopyAlarms"]["Resource"] == ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:*",
+                                                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*"]
+    assert by_sid["CopyAutoScaling"]["Resource"].split(":")[3] == "eu-west-1"
+    same = permissions.render_policy(partition="aws", region="us-east-1", account="123456789012",
+                                     source_table_pattern="orders", target_table_pattern="orders-r*")
+    assert {s["Sid"]: s for s in same["Statement"]}["CopyAlarms"]["Resource"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"
