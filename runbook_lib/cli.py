@@ -134,6 +134,7 @@ def _run_params(args: argparse.Namespace, **overrides: Any):
         run_dir=args.run_dir,
         execute=getattr(args, "execute", False),
         automation=getattr(args, "automation", DEFAULT_AUTOMATION),
+        target_region=getattr(args, "target_region", None),
     )
     values.update(overrides)
     return RunParams(**values)
@@ -211,6 +212,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     step_parameters = _role_step_parameters(args, _capacity_step_parameters(args))
     _switch_step_parameters(args, step_parameters)
+    if args.sse_kms_key_id:  # checked by 00 (its region), sent by 02 (SSESpecificationOverride)
+        for step in ("00_preflight", "02_restore"):
+            step_parameters.setdefault(step, {})["sse_kms_key_id"] = args.sse_kms_key_id
     if args.redact_keys or args.key_digest_secret_arn:  # otherwise the notebook's default: keys shown
         step_parameters["04_reconcile"] = _redaction_step_parameters(args)
     params = _run_params(args, step_parameters=step_parameters)
@@ -287,6 +291,10 @@ def cmd_drill_table(args: argparse.Namespace) -> int:
     from .aws.clients import AwsTarget
     from . import drills
 
+    if args.target_region:
+        from .errors import InputError
+        raise InputError("drill --source-table and --cleanup work in the source's region; --target-region is for "
+                         "pitr-runbook run and the demo drill")
     if args.cleanup:
         report = drills.cleanup(AwsTarget(args.region, args.endpoint_url), source_table=args.source_table)
         print("\n".join(f"cleanup: {line}" for line in report.lines()), flush=True)
@@ -314,6 +322,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
                    automation=args.automation, faults=args.fault or (), redact_keys=args.redact_keys,
                    as_operator=not args.as_root, without_statements=args.without_statement or (),
                    record_calls=args.record_calls, verbose=args.verbose, rto_target=args.rto_target,
+                   target_region=args.target_region,
                    **({"switch": args.switch or None} if args.switch is not None else {}))
     if result.error:
         sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
@@ -339,7 +348,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         source_table_pattern=args.source_table, target_table_pattern=args.target_table,
         stack_pattern=args.stack_pattern, cfn_service_role_name=args.cfn_role_name,
         operator_principal=args.operator, trail_account=args.trail_account,
-        switch_parameter_pattern=args.switch_parameter,
+        switch_parameter_pattern=args.switch_parameter, target_region=args.target_region,
     )
     parts = permissions.split_policy(policy)
     if args.out_dir:
@@ -427,6 +436,12 @@ def _switch_flags(p: argparse.ArgumentParser) -> None:
                    help="write the switch even if writes keep reaching the source or the buffer did not drain")
 
 
+def _target_region_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target-region", default=None, metavar="REGION",
+                   help="restore into this region of the source's partition (cross-region restore: SourceTableArn, an "
+                        "SSE override; --automation notebook); the buffer stays next to the source (default: --region)")
+
+
 def _verbose_flag(p: argparse.ArgumentParser) -> None:
     # SUPPRESS: given before the command (pitr-runbook -v run) or after it (pitr-runbook run -v), never reset
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -480,6 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cfn-role-arn", default=None,
                    help="CloudFormation service role (infra/cfn-service-role.yaml) the buffer stack is created, "
                         "updated and deleted with; you then need only iam:PassRole on it")
+    _target_region_flag(p)
+    p.add_argument("--sse-kms-key-id", default=None, metavar="KEY",
+                   help="a KMS key of the target's region to encrypt the restored table with (default: as the source; "
+                        "across regions an AWS owned key, or the AWS managed key there if the source uses KMS)")
     _redact_flags(p, default=False)
     _switch_flags(p)
     _verbose_flag(p)
@@ -520,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "see what a missing permission does")
     p.add_argument("--record-calls", default=None, metavar="PATH",
                    help="append every AWS call the notebooks make to PATH, one '<service> <Operation>' a line")
+    _target_region_flag(p)
     p.add_argument("--rto-target", type=_duration, default=None, metavar="DURATION",
                    help="the RTO the drill must meet (restore called -> target ACTIVE), seconds or e.g. 1h: the report "
                         "checks it, and a drill over it exits 1")
@@ -565,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("policy", help="infra/operator-policy.json rendered for an account, as managed policies that fit IAM's size quota")
     p.add_argument("--account", required=True, help="the 12-digit account id")
     p.add_argument("--region", default=None, help="default us-east-1; the partition follows the region")
+    p.add_argument("--target-region", default=None, help="the region restores go into (default: --region)")
     p.add_argument("--source-table", required=True, help="name or pattern (* ?) of the tables restored from")
     p.add_argument("--target-table", required=True, help="name or pattern of the tables restores create, e.g. 'orders-restored-*'")
     p.add_argument("--stack-pattern", default="pitr-*")

@@ -215,7 +215,8 @@ def deploy_cfn_service_role(root: AwsTarget, *, source_table: str, target_table:
 
 
 def create_operator(root: AwsTarget, *, source_table: str, target_table: str, cfn_role_arn: str,
-                    without: Sequence[str] = (), switch_parameter: str | None = None) -> Operator:
+                    without: Sequence[str] = (), switch_parameter: str | None = None,
+                    target_region: str | None = None) -> Operator:
     """As root: the user ``pitr-operator`` with the rendered operator policy (less ``without``) and a key."""
     iam = root.client("iam")
     account = root.client("sts").get_caller_identity()["Account"]
@@ -223,6 +224,7 @@ def create_operator(root: AwsTarget, *, source_table: str, target_table: str, cf
         partition=root.partition, region=root.region_name, account=account, source_table_pattern=source_table,
         target_table_pattern=target_table, operator_principal=f"user/{OPERATOR_USER}", without=without,
         switch_parameter_pattern=switch_parameter,
+        target_region=target_region,
     )
     user = iam.create_user(UserName=OPERATOR_USER)["User"]
     for n, part in enumerate(permissions.split_policy(policy), start=1):
@@ -293,10 +295,12 @@ def drill(
     rto_target: float | None = None,
     switch: str | None = DRILL_SWITCH,
     switch_cache_seconds: float = 2.0,
+    target_region: str | None = None,
 ) -> runner.RunResult:
     """A whole restore drill on the sandbox. ``redact_keys`` (on: what scheduled drills run) shows
     every key in the report as the buffer's keyed digest. ``rto_target`` (seconds): the report checks
-    the restore's RTO against it.
+    the restore's RTO against it. ``target_region``: restore into that region of the sandbox (a
+    cross-region restore; the buffer stays next to the source).
 
     Prints a line per phase and step (``runbook_lib.console``; bars on long waits in a terminal,
     none with ``verbose``, whose log lines would tangle with them); everything logged goes to the run
@@ -346,7 +350,8 @@ def drill(
             with out.phase("operator") as phase:
                 operator = create_operator(target, source_table=source, target_table=target_table,
                                            cfn_role_arn=deploy_cfn_service_role(target, source_table=source, target_table=target_table),
-                                           without=without_statements, switch_parameter=switch_name)
+                                           without=without_statements, switch_parameter=switch_name,
+                                           target_region=target_region)
                 phase["detail"] = (f"notebooks run as {operator.user_arn} (infra/operator-policy.json"
                                    + (f" without {', '.join(without_statements)}" if without_statements else "") + ")")
         role_parameters = {"cfn_role_arn": operator.cfn_role_arn} if operator else {}
@@ -390,6 +395,7 @@ def drill(
                 run_dir=str(run_path),
                 execute=True,
                 automation=automation,
+                target_region=target_region,
                 step_parameters=_fault_step_parameters(fault_names, {
                     "00_preflight": {**role_parameters, **({"switch": switch} if switch_name else {})},
                     # the workflow polls the restored table every 2 s (AWS-sized default: 30 s)

@@ -74,6 +74,16 @@ class Context:
     run_dir: Path
     execute: bool
     automation: str
+    #: the region the target table is restored into; None: the source's (``target``'s)
+    target_region: str | None = None
+
+    @property
+    def destination(self) -> AwsTarget:
+        """Where the target table lives (``aws.regions.destination``): the restore call, the restored
+        table, its settings; ``target`` stays the source's side (its stream, the buffer stack)."""
+        from .aws.regions import destination
+
+        return destination(self.target, self.target_region)
 
     def load(self) -> run_state.RunState:
         """The run state as it is now (read again at every call: another step may have changed it)."""
@@ -86,6 +96,8 @@ class Context:
     def banner(self) -> str:
         where = self.target.endpoint_url or f"AWS {self.target.region_name}"
         mode = "EXECUTE: changes will be made" if self.execute else "DRY RUN: nothing will be changed"
+        if self.target_region:
+            where += f" (target in {self.target_region})"
         return f"{self.source_table} -> {self.target_table} on {where} | automation={self.automation} | {mode} | run_dir={self.run_dir}"
 
 
@@ -100,6 +112,7 @@ def context(
     run_dir: str = DEFAULT_RUN_DIR,
     execute: bool = False,
     automation: str = DEFAULT_AUTOMATION,
+    target_region: str | None = None,
 ) -> Context:
     check_automation(automation)
     if not isinstance(execute, bool):
@@ -121,8 +134,12 @@ def context(
         from .console import kernel_logging
 
         kernel_logging(path, extra=[NotebookWarnings()])
+    from .aws.regions import check_target_region
+
+    source_side = AwsTarget(region=region, endpoint_url=endpoint_url or None)
+    target_region = check_target_region(source_side.region_name, target_region, automation=automation)
     ctx = Context(
-        target=AwsTarget(region=region, endpoint_url=endpoint_url or None),
+        target=source_side,
         source_table=source_table,
         target_table=target_table,
         restore_time=restore_time,
@@ -130,11 +147,12 @@ def context(
         run_dir=path,
         execute=execute,
         automation=automation,
+        target_region=target_region,
     )
     with ctx.edit() as state:
         state.params = run_state.Params(
             source_table=source_table, target_table=target_table, region=ctx.target.region_name,
             endpoint_url=ctx.target.endpoint_url, automation=automation, restore_time=restore_time,
-            replay_from=replay_from,
+            replay_from=replay_from, target_region=target_region,
         )  # fmt: skip
     return ctx

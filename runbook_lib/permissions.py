@@ -34,7 +34,8 @@ CFN_ROLE_FILE = "cfn-service-role.yaml"
 #: What each placeholder of ``infra/operator-policy.json`` stands for.
 PLACEHOLDERS = {
     "Partition": "the ARN partition of the region: aws, aws-cn, aws-us-gov, ...",
-    "Region": "the region the runbook runs in (one policy per region)",
+    "Region": "the region the runbook runs in (one policy per region): the source table's",
+    "TargetRegion": "the region the target table is restored into (--target-region); default: Region",
     "Account": "the 12-digit account id",
     "SourceTablePattern": "names of the tables that may be restored FROM, e.g. orders or orders-* (an IAM wildcard pattern)",
     "TargetTablePattern": "names of the tables a restore may create, e.g. orders-restored-* (must not match live tables)",
@@ -193,6 +194,7 @@ def render_policy(
     trail_account: str | None = None,
     switch_parameter_pattern: str | None = None,
     without: Iterable[str] = (),
+    target_region: str | None = None,
 ) -> dict[str, Any]:
     """The policy with its placeholders filled in; ``without`` drops the statements with those Sids.
     ``trail_account``: see :data:`PLACEHOLDERS` (a resource list that names one ARN twice keeps it once).
@@ -217,7 +219,7 @@ def render_policy(
         raise InputError("source_table_pattern must not be * nor equal target_table_pattern: the restored "
                          "tables' writes must not reach live tables")
     values = {
-        "Partition": partition, "Region": region, "Account": account,
+        "Partition": partition, "Region": region, "TargetRegion": target_region or region, "Account": account,
         "SourceTablePattern": source_table_pattern, "TargetTablePattern": target_table_pattern,
         "StackPattern": stack_pattern, "CfnServiceRoleName": cfn_service_role_name,
         "OperatorPrincipal": operator_principal, "TrailAccount": trail_account,
@@ -252,6 +254,7 @@ def run_checks(
     cfn_role_arn: str | None = None,
     automation: str = "notebook",
     switch_parameter: str | None = None,
+    target_region: str | None = None,
 ) -> list[tuple[str, str, dict[str, str]]]:
     """(action, resource ARN, condition context) a run on these names needs, at least one per statement
     of the policy: what the preflight asks ``iam:SimulatePrincipalPolicy`` about. Resources are the real
@@ -260,7 +263,7 @@ def run_checks(
     ``cloudformation:RoleArn``, ``lambda:FunctionArn``)."""
     arn = f"arn:{partition}"
     table = f"{arn}:dynamodb:{region}:{account}:table"
-    src, tgt = f"{table}/{source_table}", f"{table}/{target_table}"
+    src, tgt = f"{table}/{source_table}", f"{arn}:dynamodb:{target_region or region}:{account}:table/{target_table}"
     bucket = f"{arn}:s3:::pitr-runbook-{account}-{region}"
     stack = f"{arn}:cloudformation:{region}:{account}:stack/{stack_name}/*"
     queue = f"{arn}:sqs:{region}:{account}:{stack_name}"

@@ -29,6 +29,7 @@ from .errors import InputError, PreconditionError, RestoreError
 from .aws.codes import error_code
 from .aws.tables import table_exists, validate_table_pair  # noqa: F401 - table_exists: the notebooks' gate
 from .times import parse_times
+from .restore_regions import cross_region_request, describe_sse, sse_override_for  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,10 @@ class RestorePlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: what the restored table gets (see :class:`TargetCapacity`); None for plans made before it existed
     capacity: TargetCapacity | None = None
+    #: the region restored into if not the source's; the source's ARN; SSESpecificationOverride (restore_regions)
+    target_region: str | None = None
+    source_arn: str | None = None
+    sse_override: dict[str, Any] | None = None
 
     @property
     def reverted_window(self) -> tuple[datetime, datetime] | None:
@@ -265,6 +270,8 @@ class RestorePlan:
                 f"[{times.iso(self.reverted_window[0])}, {times.iso(self.reverted_window[1])})" if self.reverted_window else "none",
             ),
         ]
+        rows += [("target region", f"{self.target_region} (restored across regions from {self.source_arn})")] * bool(
+            self.target_region) + [("target encryption", describe_sse(self.sse_override or {}))] * (self.sse_override is not None)
         if self.capacity is not None:
             rows += self.capacity.rows()
         rows += [("note", n) for n in self.notes]
@@ -329,6 +336,8 @@ def plan_restore(
     provisioned_throughput_override: dict[str, Any] | None = None,
     global_secondary_index_override: list[dict[str, Any]] | None = None,
     now: datetime | None = None,
+    destination: AwsTarget | None = None,
+    sse_kms_key_id: str | None = None,
 ) -> RestorePlan:
     """Check T and R against the window and the buffer's coverage before anything is called.
 
@@ -340,27 +349,35 @@ def plan_restore(
     ``wait_for_coverage`` (seconds): with ``restore_time="latest"`` and a buffer that started at
     ``LATEST``, wait up to this long for the restorable time to pass the capture start instead of
     refusing.
+
+    ``destination``: where the target is created (None: ``target``); another region restores with
+    ``SourceTableArn`` and an SSE override (``sse_kms_key_id``, :mod:`.restore_regions`).
     """
     validate_table_names(source_table, target_table)
+    destination = destination or target
     now = now or times.utcnow()
     t_parsed, r_spec = parse_times(restore_time, replay_from, now=now)
     overrides = check_capacity_overrides(billing_mode_override, provisioned_throughput_override, global_secondary_index_override)
 
     ddb = target.client("dynamodb")
     earliest, latest = restorable_window(target, source_table)
-    capacity = target_capacity(target, ddb.describe_table(TableName=source_table)["Table"], overrides)
+    source_desc = ddb.describe_table(TableName=source_table)["Table"]
+    capacity = target_capacity(target, source_desc, overrides)
+    crossing = destination.region_name != target.region_name
+    sse_override, sse_notes = sse_override_for(source_desc, destination.region_name, sse_kms_key_id, cross_region=crossing)
+    target_ddb = destination.client("dynamodb")
     try:
-        ddb.describe_table(TableName=target_table)
+        target_ddb.describe_table(TableName=target_table)
         raise PreconditionError(
-            f"target table {target_table} already exists: choose another target_table, or delete it after checking it is not in use",
+            f"target table {target_table} already exists in {destination.region_name}: choose another target_table, or delete it after checking it is not in use",
             table=target_table,
             code="TableAlreadyExistsException",
         )
-    except ddb.exceptions.ResourceNotFoundException:
+    except target_ddb.exceptions.ResourceNotFoundException:
         pass
 
     coverage = buffer_coverage_start(target, source_table, starting_position=starting_position, capture_start=capture_start)
-    notes: list[str] = []
+    notes: list[str] = list(sse_notes)
     if t_parsed == "latest":
         t = latest
         if coverage is not None and t < coverage - CATCHUP_OVERLAP and r_spec == "restore_point":
@@ -416,6 +433,9 @@ def plan_restore(
         planned_at=now,
         notes=tuple(notes),
         capacity=capacity,
+        target_region=destination.region_name if crossing else None,
+        source_arn=source_desc["TableArn"],
+        sse_override=sse_override,
     )
 
 
@@ -438,10 +458,14 @@ def write_plan(run_dir, plan: RestorePlan) -> run_state.RunState:
 
 def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False, run_dir=None,
                   sse_specification: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """Call ``RestoreTableToPointInTime`` to T, only when ``execute`` is true.
-    ``sse_specification``: the request's ``SSESpecificationOverride`` (None: as the source, AWS's default)."""
+    """Call ``RestoreTableToPointInTime`` to T, only when ``execute`` is true, in ``target``: the
+    target table's region (across regions with ``SourceTableArn``: :func:`cross_region_request`).
+    ``sse_specification``: the request's ``SSESpecificationOverride``, over the plan's (None: the
+    plan's, or as the source, AWS's default)."""
+    if plan.target_region and target.region_name != plan.target_region:
+        raise InputError(f"a restore into {plan.target_region} is called there, not in {target.region_name}")
     request = {
-        "SourceTableName": plan.source_table,
+        **cross_region_request(plan),
         "TargetTableName": plan.target_table,
         "RestoreDateTime": plan.restore_time,
         **(plan.capacity.overrides if plan.capacity else {}),
@@ -465,7 +489,9 @@ def start_restore(target: AwsTarget, plan: RestorePlan, *, execute: bool = False
             "TableInUseException": "a table of the target's name is being created or deleted: wait, or choose another target_table",
             "LimitExceededException": "too many concurrent restores or table operations in this account: wait and retry",
             "ValidationException": "the request was refused as invalid: check billing_mode_override, "
-            "provisioned_throughput_override and global_secondary_index_override against the source's indexes",
+            "provisioned_throughput_override and global_secondary_index_override against the source's indexes"
+            + ("; across regions also target_region (same partition, no Hong Kong or Bahrain) and sse_kms_key_id "
+               "(a key of the target's region)" if plan.target_region else ""),
         }.get(code, "see the AWS error message")
         raise RestoreError(f"RestoreTableToPointInTime failed ({code}): {remedy}", table=plan.source_table, code=code) from None
     if run_dir is not None:
@@ -557,6 +583,7 @@ def plan_from_state(run_dir) -> RestorePlan:
         planned_at=times.utcnow(),
         notes=tuple(plan.notes),
         capacity=TargetCapacity.from_state(plan.target_capacity),
+        target_region=state.params.target_region,
     )
 
 

@@ -64,6 +64,8 @@ class Params:
     automation: str = "notebook"
     restore_time: str = "latest"
     replay_from: str = "restore_point"
+    #: where the target table is created (None: the source's region); see ``aws.regions``
+    target_region: str | None = None
 
 
 @dataclass

@@ -51,6 +51,8 @@ class RunParams:
     run_dir: str = "runs/manual"
     execute: bool = False
     automation: str = DEFAULT_AUTOMATION
+    #: the region the target table is restored into (None: the source's)
+    target_region: str | None = None
     #: extra parameters per step, e.g. {"03_monitor": {"sample_seconds": 1}}
     step_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -65,6 +67,7 @@ class RunParams:
             "run_dir": str(Path(self.run_dir).resolve()),
             "execute": self.execute,
             "automation": self.automation,
+            "target_region": self.target_region,
         }
 
 
@@ -73,6 +76,11 @@ def validate(params: RunParams) -> None:
     validate_table_names(params.source_table, params.target_table)
     parse_times(params.restore_time, params.replay_from)
     check_automation(params.automation)
+    if params.target_region:
+        from .aws.clients import AwsTarget
+        from .aws.regions import check_target_region
+
+        check_target_region(AwsTarget(region=params.region).region_name, params.target_region, automation=params.automation)
     unknown = set(params.step_parameters) - set(STEPS)
     if unknown:
         raise InputError(f"unknown step(s) in step_parameters: {', '.join(sorted(unknown))}")
@@ -189,7 +197,7 @@ def run(
             state.params = run_state.Params(
                 source_table=params.source_table, target_table=params.target_table, region=params.region,
                 endpoint_url=params.endpoint_url, automation=params.automation, restore_time=params.restore_time,
-                replay_from=params.replay_from,
+                replay_from=params.replay_from, target_region=params.target_region,
             )  # fmt: skip
         state.started = state.started or times.utcnow()
     for step in steps:

@@ -19,7 +19,7 @@ STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 #: recognisably late to the applier (runbook_lib/cdc/applier.py, path (b))
 REDRIVE_MIN_SECONDS = 300
 #: Set by plan/deploy from the tables and the artifact, never through ``parameters``.
-RESERVED = ("SourceTableName", "TargetTableName", "SourceStreamArn", "CodeBucket", "CodeKey")
+RESERVED = ("SourceTableName", "TargetTableName", "TargetRegion", "SourceStreamArn", "CodeBucket", "CodeKey")
 
 
 def check_parameter(name: str, value: str, spec: Mapping[str, Any]) -> None:

@@ -96,6 +96,7 @@ def plan(
     stack_name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     preflight_max_message_bytes: int | None = None,
+    target_region: str | None = None,
 ) -> DeployPlan:
     """What :func:`deploy` would create or update, with every template parameter. Changes nothing.
 
@@ -106,7 +107,8 @@ def plan(
     ``ScalingConfig.MaximumConcurrency``, 2 to 1000, 0 = no cap; None = the template's default).
     ``preflight_max_message_bytes``: the maximum message size step 00 sized the items against;
     when it is not the ``MaximumMessageSize`` deployed (:attr:`DeployPlan.max_message_bytes`),
-    the plan says so in its warnings.
+    the plan says so in its warnings. ``target_region``: the target table's region when it is not
+    the stack's (a cross-region restore: the template's ``TargetRegion``; the applier writes there).
     """
     # -- inputs, before any call ---------------------------------------------------------------
     validate_table_pair(source_table, target_table)
@@ -175,6 +177,8 @@ def plan(
             )
     values["SourceTableName"] = source_table
     values["TargetTableName"] = target_table
+    values["TargetRegion"] = target_region if target_region and target_region != region else ""
+    check_parameter("TargetRegion", values["TargetRegion"], template["Parameters"]["TargetRegion"])
     values["SourceStreamArn"] = stream_arn
     check_parameter("SourceStreamArn", stream_arn, template["Parameters"]["SourceStreamArn"])
 

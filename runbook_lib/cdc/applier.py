@@ -10,6 +10,9 @@ Environment:
                          put it, absent -> delete)
     ``REPLAY_FROM``      ISO-8601 UTC or epoch seconds; changes made before it are acknowledged
                          and not applied (rollback mode). Empty: apply everything.
+    ``TARGET_REGION``    the restored table's region, when it is not the function's own
+                         (``AWS_REGION``, the source's): writes go there, re-reads of the source
+                         stay in the function's region (:class:`CrossRegionTables`). Empty: the same
     ``KEY_DIGEST_SECRET_ARN``  the stack's key digest secret, read once per cold start
                          (:func:`runbook_lib.cdc.runtime.key_digest`; no secret, no write)
     ``LOG_LEVEL``        DEBUG, INFO (default), WARNING, ERROR
@@ -159,6 +162,8 @@ class ApplierSettings:
     replay_from: float | None = None
     #: the stack's keyed digest: how keys are grouped, matched and logged
     digest: codec.KeyDigest = field(kw_only=True, repr=False)
+    #: the target table's region when it is not the function's own (None: the same)
+    target_region: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if not self.target_table or not self.source_table:
@@ -174,7 +179,29 @@ class ApplierSettings:
             source_table=env.get("SOURCE_TABLE", ""),
             replay_from=parse_replay_from(env.get("REPLAY_FROM")),
             digest=digest,
+            target_region=_other_region(env.get("TARGET_REGION"), env.get("AWS_REGION")),
         )
+
+
+def _other_region(target: str | None, own: str | None) -> str | None:
+    target = (target or "").strip()
+    return target if target and target != (own or "").strip() else None
+
+
+class CrossRegionTables:
+    """The applier's DynamoDB calls when the restored table is in another region than the source:
+    ``BatchWriteItem`` (the target) on a client of the target's region, ``BatchGetItem`` (re-reads
+    of the source) on the function's own, the source's. DynamoDB tables are regional and a request
+    names a table in the endpoint's region only, so one client cannot serve both."""
+
+    def __init__(self, source_client: Any, target_client: Any) -> None:
+        self._source, self._target = source_client, target_client
+
+    def batch_write_item(self, **kwargs: Any) -> dict:
+        return self._target.batch_write_item(**kwargs)
+
+    def batch_get_item(self, **kwargs: Any) -> dict:
+        return self._source.batch_get_item(**kwargs)
 
 
 @dataclass
@@ -537,5 +564,8 @@ def apply(event: dict, dynamodb: Any, settings: ApplierSettings, retry: Retry | 
 def handler(event: dict, context: Any) -> dict:
     # the secret first: without it nothing is written (the invocation fails, the messages come back)
     digest = runtime.key_digest()
-    return apply(event, runtime.client("dynamodb", self_retrying=True), ApplierSettings.from_env(digest=digest),
-                 Retry.for_context(context))
+    settings = ApplierSettings.from_env(digest=digest)
+    dynamodb = runtime.client("dynamodb", self_retrying=True)
+    if settings.target_region:
+        dynamodb = CrossRegionTables(dynamodb, runtime.client("dynamodb", self_retrying=True, region=settings.target_region))
+    return apply(event, dynamodb, settings, Retry.for_context(context))

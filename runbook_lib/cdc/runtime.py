@@ -51,10 +51,14 @@ class KeySecretError(RuntimeError):
 
 
 @lru_cache(maxsize=None)
-def client(service: str, *, self_retrying: bool = False):
+def client(service: str, *, self_retrying: bool = False, region: str | None = None):
     """The module-wide client for ``service``, created on first use; ``self_retrying`` for a caller
-    that retries throttling itself (botocore then retries once)."""
-    return boto3.client(service, config=SELF_RETRYING_CONFIG if self_retrying else RETRY_CONFIG)
+    that retries throttling itself (botocore then retries once); ``region``: another region than
+    the function's own (the applier's writes to a target in another region)."""
+    config = SELF_RETRYING_CONFIG if self_retrying else RETRY_CONFIG
+    if region:
+        return boto3.client(service, region_name=region, config=config)
+    return boto3.client(service, config=config)
 
 
 def reset_clients() -> None:

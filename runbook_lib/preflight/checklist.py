@@ -17,6 +17,7 @@ from ..errors import InputError
 from .cloudtrail import check_cloudtrail
 from .iam_simulation import check_permissions
 from .restores import check_concurrent_restores, check_target_free
+from .cross_region import cross_region_rows
 from .result import PASS, WARN, CheckRow, Preflight
 from .switch_parameter import check_switch_parameter
 from .sizes import DEFAULT_MAX_MESSAGE_BYTES, MESSAGE_OVERHEAD_BYTES, check_item_sizes
@@ -109,6 +110,8 @@ def run_checks(
     check_iam: bool = False,
     cfn_role_arn: str | None = None,
     switch_parameter: str | None = None,
+    destination: AwsTarget | None = None,
+    sse_kms_key_id: str | None = None,
 ) -> Preflight:
     """Run every check for restoring ``source_table`` into ``target_table``; change nothing.
 
@@ -116,6 +119,8 @@ def run_checks(
     does, ``check_permissions=True``), for a buffer deployed with ``cfn_role_arn``.
     ``switch_parameter``: the SSM parameter cutover will switch (its name, ``/path``): read, and
     included in the permission check.
+    ``destination``: the target table's side when it is restored into another region: the target
+    name and the restores in progress are checked there, plus the rows of :mod:`.cross_region`.
 
     Raises :class:`InputError` for malformed parameters (before any call) and
     :class:`PreconditionError` (code ``ResourceNotFoundException``) if the source is missing.
@@ -128,13 +133,14 @@ def run_checks(
         sample_items=sample_items,
         message_overhead_bytes=message_overhead_bytes,
     )
-    describe_table(target, source_table)  # PreconditionError when missing
+    source_desc = describe_table(target, source_table)  # PreconditionError when missing
+    destination = destination or target
 
     rows: list[CheckRow] = []
     if check_iam:
         rows += _guarded("permissions", lambda: check_permissions(
             target, source_table=source_table, target_table=target_table, automation=automation,
-            cfn_role_arn=cfn_role_arn, switch_parameter=switch_parameter))
+            cfn_role_arn=cfn_role_arn, switch_parameter=switch_parameter, target_region=destination.region_name))
     if switch_parameter:
         rows += _guarded("switch_parameter", lambda: check_switch_parameter(
             target, switch_parameter, source_table=source_table, target_table=target_table))
@@ -152,8 +158,10 @@ def run_checks(
             message_overhead_bytes=message_overhead_bytes,
         ),
     )
-    rows += _guarded("target_free", lambda: check_target_free(target, target_table))
-    rows += _guarded("concurrent_restores", lambda: check_concurrent_restores(target))
+    rows += _guarded("cross_region", lambda: cross_region_rows(target, destination, source_desc, automation=automation,
+                                                                sse_kms_key_id=sse_kms_key_id))
+    rows += _guarded("target_free", lambda: check_target_free(destination, target_table))
+    rows += _guarded("concurrent_restores", lambda: check_concurrent_restores(destination))
     snap = settings_mod.snapshot(target, source_table)
     rows += settings_rows(snap)
     for r in rows:

@@ -35,6 +35,7 @@ def check_permissions(
     automation: str = "notebook",
     cfn_role_arn: str | None = None,
     switch_parameter: str | None = None,
+    target_region: str | None = None,
 ) -> CheckRow:
     """Whether the caller may make the calls a run needs, asked of ``iam:SimulatePrincipalPolicy``
     (the actions and the real resource ARNs of :func:`runbook_lib.permissions.run_checks`, with the
@@ -63,7 +64,7 @@ def check_permissions(
     checks = permissions.run_checks(
         partition=target.partition, region=target.region_name, account=account, source_table=source_table,
         target_table=target_table, stack_name=stack_name_for(source_table, target_table), cfn_role_arn=cfn_role_arn,
-        automation=automation, switch_parameter=switch_parameter,
+        automation=automation, switch_parameter=switch_parameter, target_region=target_region,
     )
     # one simulation per (resource, context): each action named in it is evaluated on that resource
     groups: dict[tuple[str, str], list[str]] = {}

@@ -33,7 +33,7 @@ def check_target_free(target: AwsTarget, target_table: str) -> CheckRow:
     return CheckRow(
         "target_free",
         FAIL,
-        f"table {target_table} already exists ({state}){extra}: RestoreTableToPointInTime would fail "
+        f"table {target_table} already exists in {target.region_name} ({state}){extra}: RestoreTableToPointInTime would fail "
         "with TableAlreadyExistsException",
         f"choose another target_table or delete {target_table} (after checking it is not in use; "
         "disable its deletion protection first if it is on)",

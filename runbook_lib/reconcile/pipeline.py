@@ -20,7 +20,7 @@ from .reread import _Open, _reread
 from .result import Reconciliation, verdict_for
 from .scan import _SOURCE, _TARGET, RateLimit, _as_rate_limit, _Matcher, _Progress, _scan_both, _Throttle
 from .stream import LastChanges, _normalise_last_changes, last_change_by_key
-from .tables import _check_segments, _client, _describe, _fmt_schema, _key_schema, _threads
+from .tables import _check_segments, _describe, _fmt_schema, _key_schema, _threads, reading_client
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ def reconcile(
     exports: Any = None,
     incremental: Any = None,
     live_source: bool = False,
+    destination: AwsTarget | None = None,
 ) -> Reconciliation:
     """Compare ``source_table`` with ``target_table`` item by item; see :mod:`runbook_lib.reconcile`.
 
@@ -124,6 +125,8 @@ def reconcile(
     restored to T): R is left out and becomes the moment the source's stream is read (every change
     since T up to then explains a difference), and a difference still moving on the source side only
     is explained by its change since T, not in flight.
+    ``destination``: the target table's side when it is in another region (a cross-region
+    restore); the source's stream is read in ``target``'s region, the target table in its own.
     """
     options = _prepare(
         source_table, target_table, restore_time=restore_time, replay_from=replay_from,
@@ -133,7 +136,7 @@ def reconcile(
         method=method, exports=exports, incremental=incremental, live_source=live_source,
     )
     started_at, clock = utcnow(), time.monotonic()
-    tables = _open_tables(target, options)
+    tables = _open_tables(target, options, destination)
     compared = _compare(tables, options) if options.method == "scan" else _compare_exports(target, tables, options)
     settled, rounds_used = _reread(
         tables.client, options.tables, tables.key_names, compared.open_, options.reread_rounds, wait_drained,
@@ -187,9 +190,9 @@ def _prepare(source_table: str, target_table: str, **kw: Any) -> _Options:
     return _Options(source_table, target_table, restore_time, replay_from, rate_limit=rate_limit, **kw)
 
 
-def _open_tables(target: AwsTarget, options: _Options) -> _Tables:
+def _open_tables(target: AwsTarget, options: _Options, destination: AwsTarget | None = None) -> _Tables:
     """Describe both tables (ACTIVE, same primary key) with a client for all the scan's threads."""
-    client = _client(target, "dynamodb", 2 * options.segments)
+    client = reading_client(target, 2 * options.segments, destination=destination, target_table=options.target_table)
     descs = (_describe(client, options.source_table), _describe(client, options.target_table))
     schemas = (_key_schema(descs[0]), _key_schema(descs[1]))
     if schemas[0] != schemas[1]:

@@ -14,7 +14,8 @@ that is ACTIVE at once. This extension replaces it:
   ``LatestRestorableDateTime`` moves with the clock: now minus ``SETTINGS.restorable_lag``
   (about five minutes on AWS).
 - **Restore.** The target holds exactly the item state as of the restore time T (base snapshot plus
-  every journalled change at or before T). ``SourceTableName`` or ``SourceTableArn``;
+  every journalled change at or before T). ``SourceTableName`` or ``SourceTableArn`` (one of another
+  region of the partition restores across regions: ``pitr_cross_region``);
   ``RestoreDateTime`` or ``UseLatestRestorableTime``; ``BillingModeOverride``,
   ``ProvisionedThroughputOverride``, ``GlobalSecondaryIndexOverride``,
   ``LocalSecondaryIndexOverride`` and ``SSESpecificationOverride`` are honoured.
@@ -69,6 +70,7 @@ from moto.dynamodb.models import table as table_mod
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.responses import DynamoHandler
 
+from .pitr_cross_region import source_backend
 from .pitr_journal import Journal, unshare
 from .settings import SETTINGS
 
@@ -270,7 +272,7 @@ def _check_capacity_overrides(source: Any, body: dict) -> None:
 class SandboxRestoredTable(table_mod.Table):
     """A table restored to a point in time: CREATING for ``SETTINGS.restore_seconds``, then ACTIVE."""
 
-    def __init__(self, name: str, *, source: Any, restore_at: float, body: dict, ready_at: float):
+    def __init__(self, name: str, *, source: Any, restore_at: float, body: dict, ready_at: float, region: str | None = None):
         billing = body.get("BillingModeOverride") or (source.billing_mode or "PROVISIONED")
         throughput = body.get("ProvisionedThroughputOverride")
         if throughput is None and billing == "PROVISIONED":
@@ -293,7 +295,7 @@ class SandboxRestoredTable(table_mod.Table):
         super().__init__(
             name,
             account_id=source.account_id,
-            region=source.region_name,
+            region=region or source.region_name,  # the region the restore was called in (pitr_cross_region)
             schema=copy.deepcopy(source.schema),
             attr=copy.deepcopy(source.attr),
             throughput=copy.deepcopy(throughput) if billing == "PROVISIONED" else None,
@@ -398,12 +400,13 @@ def restore(backend: DynamoDBBackend, body: dict) -> SandboxRestoredTable:
         raise MockValidationException("Only one of RestoreDateTime or UseLatestRestorableTime can be specified")
     if not use_latest and not has_time:
         raise MockValidationException("RestoreDateTime must be specified when UseLatestRestorableTime is not true")
+    # a SourceTableArn of another region is looked up in that region's backend (pitr_cross_region)
+    source_side, lookup, _crossing = source_backend(backend, body)
     with _lock:
-        lookup = source_name or source_arn
         try:
-            source = backend.get_table(lookup)
+            source = source_side.get_table(lookup)
         except ResourceNotFoundException:
-            raise TableNotFoundException(lookup) from None
+            raise TableNotFoundException(source_name or source_arn) from None
         if _is_creating(source):
             raise TableNotFoundException(lookup)
         if target_name in backend.tables:
@@ -421,7 +424,8 @@ def restore(backend: DynamoDBBackend, body: dict) -> SandboxRestoredTable:
                 f"[{_iso(earliest)}, {_iso(latest)}] of table {source.name}"
             )
         target = SandboxRestoredTable(
-            target_name, source=source, restore_at=at, body=body, ready_at=time.time() + SETTINGS.restore_seconds
+            target_name, source=source, restore_at=at, body=body, ready_at=time.time() + SETTINGS.restore_seconds,
+            region=backend.region_name,
         )
         backend.tables[target_name] = target
         return target

@@ -67,6 +67,8 @@ COMMON: tuple[Parameter, ...] = (
     Parameter("execute", bool, False, "True changes AWS; False shows the plan and changes nothing"),
     Parameter("automation", str, "notebook",
               '"notebook" (step 03 turns replay on) or "event" (CloudTrail -> EventBridge -> Step Functions)'),
+    Parameter("target_region", str, None, "the region to restore into; None: the source's region. Another region of "
+              "the same partition restores across regions (SourceTableArn, an SSE override; automation notebook)"),
 )  # fmt: skip
 
 
@@ -172,6 +174,7 @@ def audit_record(ctx: Any, step: str, arguments: Mapping[str, Any]) -> AuditReco
         "source_table": ctx.source_table, "target_table": ctx.target_table, "restore_time": ctx.restore_time,
         "replay_from": ctx.replay_from, "region": ctx.target.region_name, "endpoint_url": ctx.target.endpoint_url,
         "run_dir": str(ctx.run_dir), "execute": ctx.execute, "automation": ctx.automation,
+        "target_region": getattr(ctx, "target_region", None),
     }  # fmt: skip
     where = ctx.target.endpoint_url or f"AWS {ctx.target.region_name}"
     if account and not ctx.target.endpoint_url:

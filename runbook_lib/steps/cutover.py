@@ -76,13 +76,13 @@ def run(ctx, **parameters: Any) -> CutoverResult:
     state = ctx.load()
     result = CutoverResult(STEP, ctx.execute, "")
     snapshot = state.settings_snapshot or settings.snapshot(ctx.target, ctx.source_table)
-    if restore_lib.table_exists(ctx.target, ctx.target_table):
-        result.settings_plan = settings.diff(ctx.target, snapshot, ctx.target_table)
+    if restore_lib.table_exists(ctx.destination, ctx.target_table):  # the target's region (target_region)
+        result.settings_plan = settings.diff(ctx.destination, snapshot, ctx.target_table)
     else:
         result.settings_summary = settings.summarize(snapshot)
     said = []
     if p.apply_settings and ctx.execute and result.settings_plan is not None:
-        result.applied = settings.apply(ctx.target, result.settings_plan, execute=True)
+        result.applied = settings.apply(ctx.destination, result.settings_plan, execute=True)
         said.append(f"{len(result.applied.changes)} setting(s) applied to {ctx.target_table}")
     else:
         said.append("settings not applied (dry run or apply_settings=False)")

@@ -54,7 +54,8 @@ def run(ctx, **parameters: Any) -> DeployResult:
     plan = buffer.plan(ctx.target, source_table=ctx.source_table, target_table=ctx.target_table,
                        automation=ctx.automation, starting_position=p.starting_position,
                        applier_max_concurrency=p.applier_max_concurrency, parameters=p.buffer_parameters,
-                       preflight_max_message_bytes=ctx.load().preflight_max_message_bytes)  # warns when they differ
+                       preflight_max_message_bytes=ctx.load().preflight_max_message_bytes,  # warns when they differ
+                       target_region=ctx.target_region)
     said = (f"stack {plan.stack_name}: {plan.action}; starting position {plan.starting_position}; "
             f"applier concurrency cap {plan.applier_max_concurrency or 'none'}")
     warnings = list(plan.warnings)

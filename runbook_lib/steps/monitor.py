@@ -100,7 +100,8 @@ def run(ctx, **parameters: Any) -> MonitorResult:
     result = MonitorResult(STEP, ctx.execute, "")
     if ctx.execute:
         if state.timings.active is None:
-            restore_lib.wait_active(ctx.target, plan.target_table, timeout=p.restore_timeout, interval=p.restore_poll_seconds)
+            restore_lib.wait_active(ctx.destination, plan.target_table, timeout=p.restore_timeout,
+                                    interval=p.restore_poll_seconds)
             state = restore_lib.record_active(ctx.run_dir)
         result.rto_seconds = state.timings.rto_seconds
     if not ctx.execute and not (ctx.automation == "event" and state.stack is not None):

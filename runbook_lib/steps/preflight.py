@@ -22,6 +22,8 @@ PARAMETERS = (
               "the CloudFormation service role the buffer will be deployed with (for the permission check)"),
     Parameter("switch", str, None, 'the SSM parameter step 05 will switch, "ssm:/path/to/parameter": read now '
               "(what the application reads, and whether it can be written) and included in the permission check"),
+    Parameter("sse_kms_key_id", str, None, "the KMS key step 02 will encrypt the restored table with (checked to be "
+              "of the target's region); None: as the source"),
 )  # fmt: skip
 
 
@@ -47,6 +49,7 @@ def run(ctx, **parameters: Any) -> PreflightResult:
         automation=p.automation_required or ctx.automation, max_message_bytes=p.max_message_bytes,
         sample_items=p.sample_items, check_iam=p.check_permissions, cfn_role_arn=p.cfn_role_arn,
         switch_parameter=switch.parse(p.switch),
+        destination=ctx.destination, sse_kms_key_id=p.sse_kms_key_id,
     )  # fmt: skip
     with ctx.edit() as state:
         state.preflight = [run_state.PreflightRow(**row) for row in checks.to_dict()["rows"]]
@@ -64,7 +67,7 @@ def gate(ctx, result: PreflightResult) -> None:
 
     result.checks.raise_for_failures()
     early = restore.plan_restore(ctx.target, source_table=ctx.source_table, target_table=ctx.target_table,
-                                 restore_time=ctx.restore_time, replay_from=ctx.replay_from)
+                                 restore_time=ctx.restore_time, replay_from=ctx.replay_from, destination=ctx.destination)
     line = (f"preflight passed ({early.mode}: T within {early.earliest_restorable:%Y-%m-%d %H:%M:%S} .. "
             f"{early.latest_restorable:%Y-%m-%d %H:%M:%S} UTC): go on with 01_deploy_buffer")
     print(line, flush=True)

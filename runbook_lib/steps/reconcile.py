@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..errors import PreconditionError
+from ..errors import InputError, PreconditionError
 from .base import Parameter, StepResult, begin, pick
 
 STEP = "04_reconcile"
@@ -109,7 +109,7 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
 
     p = begin(ctx, STEP, PARAMETERS, parameters)
     state = ctx.load()
-    if not restore_lib.table_exists(ctx.target, ctx.target_table):
+    if not restore_lib.table_exists(ctx.destination, ctx.target_table):
         if ctx.execute:
             raise PreconditionError(
                 f"target table {ctx.target_table} does not exist: run 02_restore with execute=True first",
@@ -127,8 +127,15 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
     # before any scan: redacting needs the secret (InputError naming the remedy if there is none)
     digest, secret_arn = reconcile.key_digest_for(ctx.target, state.view(), p.redact_keys, p.key_digest_secret_arn)
     t, r = restore_point_and_replay_start(ctx, state)
-    method, why = exports.resolve_method(ctx.target, ctx.source_table, ctx.target_table, p.method)
+    if ctx.target_region and p.method != "export":  # the export engine compares exports of one region
+        method, why = "scan", f"{ctx.target_table} is in {ctx.target_region}: each table is scanned in its region"
+    else:
+        method, why = exports.resolve_method(ctx.target, ctx.source_table, ctx.target_table, p.method)
     print(f"method: {method} ({why})", flush=True)
+    if method == "export" and ctx.target_region:
+        raise InputError(f"reconciling from exports compares exports of one region; {ctx.target_table} is in "
+                         f"{ctx.target_region}: use method='scan' (it reads each table in its region)",
+                         table=ctx.target_table, step=STEP)
     pair = None
     if method == "export":
         if not ctx.execute:  # exports turn PITR on for the target, may create the bucket, and cost money
@@ -144,6 +151,7 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
         rate_limit=p.rate_limit, reread_rounds=p.reread_rounds, wait_drained=wait_drained, show_values=p.show_values,
         redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn, method=method, exports=pair,
         incremental=_incremental(ctx, p),
+        destination=ctx.destination,
     )  # fmt: skip
     result = dataclasses.replace(result, method_reason=why)  # the plan's words, into the report
     if wait_drained is not None:  # the buffer's accounting, read afresh after the drain, before the report

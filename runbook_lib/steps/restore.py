@@ -23,6 +23,8 @@ PARAMETERS = (
               '{"ReadCapacityUnits": 100, "WriteCapacityUnits": 500}; None: as the source'),
     Parameter("global_secondary_index_override", list, None, "GlobalSecondaryIndexOverride as RestoreTableToPointInTime "
               "takes it (each index with its ProvisionedThroughput); None: as the source"),
+    Parameter("sse_kms_key_id", str, None, "a KMS key (ARN, id or alias) of the target's region to encrypt the restored "
+              "table with; None: as the source (across regions: an AWS owned key, or the AWS managed key there)"),
 )  # fmt: skip
 
 
@@ -71,11 +73,12 @@ def run(ctx, **parameters: Any) -> RestoreResult:
         wait_for_coverage=p.wait_for_coverage, billing_mode_override=p.billing_mode_override,
         provisioned_throughput_override=p.provisioned_throughput_override,
         global_secondary_index_override=p.global_secondary_index_override,
+        destination=ctx.destination, sse_kms_key_id=p.sse_kms_key_id,
     )  # fmt: skip
     restore_lib.write_plan(ctx.run_dir, plan)
     warnings = list(plan.capacity.warnings) if plan.capacity else []
     if not ctx.execute:
-        restore_lib.start_restore(ctx.target, plan, execute=False)
+        restore_lib.start_restore(ctx.destination, plan, execute=False)
         return RestoreResult(STEP, False, f"{plan.mode}: T {times.iso(plan.restore_time)}, R {times.iso(plan.replay_from)}. "
                              "Dry run: no restore started; set execute=True to restore", warnings, plan=plan,
                              view=ctx.load().view()).announce()
@@ -83,8 +86,9 @@ def run(ctx, **parameters: Any) -> RestoreResult:
         buffer.set_replay_start(ctx.target, state.buffer_stack, plan.replay_from)
     else:
         warnings.append("no buffer deployed in this run: writes during the restore are not captured")
-    table = restore_lib.start_restore(ctx.target, plan, execute=True, run_dir=ctx.run_dir)
-    outcome = (f"restore started: {table['TableName']} is {table['TableStatus']}; {plan.mode}, "
+    table = restore_lib.start_restore(ctx.destination, plan, execute=True, run_dir=ctx.run_dir)
+    where = f" in {plan.target_region}" if plan.target_region else ""
+    outcome = (f"restore started: {table['TableName']}{where} is {table['TableStatus']}; {plan.mode}, "
                f"T {times.iso(plan.restore_time)}, applier replays from R {times.iso(plan.replay_from)}")
     return RestoreResult(STEP, True, outcome, warnings, plan=plan, table=table, view=ctx.load().view()).announce()
 
@@ -99,7 +103,7 @@ def _called_already(ctx, state):
     if state.plan is None:
         return None
     try:
-        desc = describe_table(ctx.target, ctx.target_table)
+        desc = describe_table(ctx.destination, ctx.target_table)
     except PreconditionError:  # the target does not exist: a failed restore deletes it
         return None
     if state.timings.restore_called is not None:

@@ -807,3 +807,38 @@ def test_no_item_value_reaches_any_log_line(caplog, monkeypatch, sleeps):
     events = {line["event"] for line in lines}
     assert {"applied", "message_failed", "suspect", "clock_skew", "batch_failed"} <= events
     assert all("level" in line for line in lines)
+
+
+def test_a_target_in_another_region_is_written_there_and_the_source_re_read_in_the_functions_own(monkeypatch):
+    """TARGET_REGION (the stack's TargetRegion) other than AWS_REGION: BatchWriteItem goes to a client
+    of the target's region, BatchGetItem re-reads stay on the function's own (the source's region):
+    a DynamoDB request names tables of its endpoint's region only."""
+    # GIVEN the source in us-east-1 (the function's region), the target in eu-west-1
+    source_side = FakeDynamoDB({SOURCE: ["Id"]})
+    target_side = FakeDynamoDB({TARGET: ["Id"]})
+    source_side.seed(SOURCE, {"Message": {"S": "Another item"}, "Id": {"N": "102"}})
+    made = []
+    secrets = FakeSecretsManager()
+
+    def client(service, **kw):
+        made.append((service, kw))
+        if service == "secretsmanager":
+            return secrets
+        return target_side if kw.get("region") == "eu-west-1" else source_side
+
+    monkeypatch.setattr(runtime, "client", client)
+    for name, value in {"TARGET_TABLE": TARGET, "SOURCE_TABLE": SOURCE, "REPLAY_FROM": "", "AWS_REGION": "us-east-1",
+                        "TARGET_REGION": "eu-west-1", "KEY_DIGEST_SECRET_ARN": SECRET_ARN}.items():
+        monkeypatch.setenv(name, value)
+    runtime.reset_key_digest()
+    # WHEN the documented event (every message re-read: sent long after its change) is applied
+    assert applier.handler(load_event("sqsFifoEvent.json"), None) == {"batchItemFailures": []}
+    # THEN reads went to the source's region, writes to the target's, and nothing else crossed
+    assert source_side.calls_of("batch_get_item") and not source_side.calls_of("batch_write_item")
+    assert target_side.calls_of("batch_write_item") and not target_side.calls_of("batch_get_item")
+    assert target_side.get(TARGET, {"Id": {"N": "102"}}) == {"Message": {"S": "Another item"}, "Id": {"N": "102"}}
+    assert ("dynamodb", {"self_retrying": True, "region": "eu-west-1"}) in made
+    # the same region named as TARGET_REGION is no crossing: one client, as before
+    monkeypatch.setenv("TARGET_REGION", "us-east-1")
+    assert applier.ApplierSettings.from_env(digest=DIGEST).target_region is None
+    runtime.reset_key_digest()

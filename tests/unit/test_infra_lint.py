@@ -19,6 +19,7 @@ from cfnlint.api import ManualArgs, lint_file
 from runbook_lib import buffer
 from runbook_lib.buffer.names import resource_names
 from runbook_lib.buffer.template import substitute
+from runbook_lib.errors import InputError
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 TEMPLATES = sorted(p for p in INFRA.iterdir() if p.suffix in (".yaml", ".yml"))
@@ -199,7 +200,9 @@ def test_function_environments_match_the_handlers_contract(resources):
     fwd = resources["ForwarderFunction"]["Properties"]["Environment"]["Variables"]
     app = resources["ApplierFunction"]["Properties"]["Environment"]["Variables"]
     assert set(fwd) == {"QUEUE_URL", "MAX_MESSAGE_BYTES", "LOG_LEVEL", "KEY_DIGEST_SECRET_ARN"}
-    assert set(app) == {"TARGET_TABLE", "SOURCE_TABLE", "REPLAY_FROM", "LOG_LEVEL", "KEY_DIGEST_SECRET_ARN"}
+    assert set(app) == {"TARGET_TABLE", "TARGET_REGION", "SOURCE_TABLE", "REPLAY_FROM", "LOG_LEVEL", "KEY_DIGEST_SECRET_ARN"}
+    # the target's region: the stack's own unless TargetRegion names another (cross-region restore)
+    assert app["TARGET_REGION"] == _TARGET_REGION
     # the secret's ARN (Ref), never its value
     assert fwd["KEY_DIGEST_SECRET_ARN"] == app["KEY_DIGEST_SECRET_ARN"] == {"Ref": "KeyDigestSecret"}
 
@@ -288,6 +291,22 @@ def _grants(resources, role: str) -> dict[str, list]:
     return out
 
 
+#: the target table's region as the template computes it
+_TARGET_REGION = {"Fn::If": ["TargetInStackRegion", {"Ref": "AWS::Region"}, {"Ref": "TargetRegion"}]}
+
+
+def test_target_region_is_empty_by_default_and_a_region_name_otherwise(template):
+    spec = template["Parameters"]["TargetRegion"]
+    assert spec["Default"] == "" and template["Conditions"]["TargetInStackRegion"] == {
+        "Fn::Equals": [{"Ref": "TargetRegion"}, ""]}
+    from runbook_lib.buffer.parameters import check_parameter
+
+    for good in ("", "eu-west-1", "us-gov-west-1", "cn-northwest-1"):
+        check_parameter("TargetRegion", good, spec)
+    with pytest.raises(InputError):
+        check_parameter("TargetRegion", "arn:aws:eu-west-1", spec)
+
+
 def _table_arn(param: str) -> dict:
     return {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${%s}" % param}
 
@@ -308,8 +327,11 @@ def test_applier_role_reads_the_source_and_writes_the_target_only(resources):
     assert grants["sqs:ReceiveMessage"] == grants["sqs:DeleteMessage"] == [{"Fn::GetAtt": ["Queue", "Arn"]}]
     dynamodb = {a: res for a, res in grants.items() if a.startswith("dynamodb:")}
     # the handler's only calls: BatchWriteItem on the target, BatchGetItem (consistent) on the source
+    # the target's exact ARN in its region (TargetRegion, else the stack's); the source in the stack's
     assert dynamodb == {
-        "dynamodb:BatchWriteItem": [_table_arn("TargetTableName")],
+        "dynamodb:BatchWriteItem": [{"Fn::Sub": [
+            "arn:${AWS::Partition}:dynamodb:${Region}:${AWS::AccountId}:table/${TargetTableName}",
+            {"Region": _TARGET_REGION}]}],
         "dynamodb:BatchGetItem": [_table_arn("SourceTableName")],
     }
     assert "sqs:SendMessage" not in grants
