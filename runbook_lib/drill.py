@@ -568,34 +568,3 @@ def read_history(runs_dir: str | Path):
         return pd.DataFrame()
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return pd.DataFrame(rows)
-
-
-def history_figure(frame):
-    """Trend of RTO, catch-up time and differences per drill."""
-    from .report.figures import RunbookFigure  # shows as an image in a notebook
-
-    fig = RunbookFigure(figsize=(9, 4.5), layout="constrained")
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
-    x = list(range(1, len(frame) + 1))
-    for column, label in (("rto_seconds", "RTO (s)"), ("catch_up_seconds", "catch-up (s)")):
-        if column in frame:
-            ax1.plot(x, frame[column].astype(float), marker="o", label=label)
-    ax1.set_ylabel("seconds")
-    ax1.legend(loc="upper left")
-    ax1.set_title("restore drills")
-    for column, label, color in (("explained", "explained", "tab:blue"), ("unexplained", "unexplained", "tab:red")):
-        if column in frame:
-            ax2.bar([i + (0.2 if column == "unexplained" else -0.2) for i in x], frame[column].fillna(0).astype(float), width=0.4, label=label, color=color)
-    ax2.set_ylabel("differences")
-    ax2.set_xlabel("drill #")
-    ax2.legend(loc="upper left")
-    return fig
-
-
-def history(runs_dir: str | Path = "runs") -> tuple[Any, Path | None]:
-    frame = read_history(runs_dir)
-    if frame.empty:
-        return frame, None
-    out = Path(runs_dir) / "history.png"
-    history_figure(frame).savefig(out, dpi=100)
-    return frame, out
