@@ -148,6 +148,7 @@ def cutover(
     force_switch: bool = False,
     settings_check: Callable[[], object] | None = None,
     first_write_wait: float = 60.0,
+    destination: AwsTarget | None = None,
 ) -> CutoverReport:
     """Quiet period, drained buffer, replay off, settings checked, the switch written, stack deleted
     and verified gone, the first write on the target looked for.
@@ -158,7 +159,9 @@ def cutover(
     reaching the source or the buffer did not drain (and so implies ``force``); without it a switch
     is refused (``CutoverError``) before anything changes. ``settings_check`` re-checks the target's
     settings after the drain (the window's "settings" part). ``first_write_wait``: how long to look
-    for the first write on the target's stream after the switch (0: do not look).
+    for the first write on the target's stream after the switch (0: do not look). ``destination``: the
+    target table's side when it lives in another region (its stream is read there, and the switch
+    names it by ARN: :func:`switch.table_reference`).
     """
     force = force or force_switch
     plan = [
@@ -226,9 +229,11 @@ def cutover(
         settings_check()
     downtime.settings = times.utcnow()
     _save_downtime(run_dir, downtime)
-    watcher = TargetWrites.open(target, stack.target_table) if switch and first_write_wait > 0 else None
+    destination = destination or target
+    watcher = TargetWrites.open(destination, stack.target_table) if switch and first_write_wait > 0 else None
     if switch:
-        outcome = switch_lib.write_switch(target, switch, stack.target_table, run_dir=run_dir)
+        value = switch_lib.table_reference(target, destination, stack.target_table)
+        outcome = switch_lib.write_switch(target, switch, value, run_dir=run_dir)
         downtime.switched = outcome.record.switched
         _save_downtime(run_dir, downtime)
     report = tear_down(target, stack, run_dir=run_dir, cfn_role_arn=cfn_role_arn) if teardown else None
@@ -256,13 +261,16 @@ def switch_after_resume(
     timeout: float = 600.0,
     force_switch: bool = False,
     first_write_wait: float = 60.0,
+    destination: AwsTarget | None = None,
 ) -> switch_lib.SwitchOutcome:
     """A run interrupted after replay was turned off, before its switch: the writers must still be
     stopped (quiet period again) and the queue empty (a change that reached it since would never be
     applied: replay is off), else the switch is refused (``CutoverError``) unless ``force_switch``."""
     state = run_state.load(run_dir) if run_dir is not None else run_state.RunState()
+    destination = destination or target
+    value = switch_lib.table_reference(target, destination, target_table)
     done = state.switch
-    if done is not None and done.parameter == switch and done.value == target_table and done.version is not None \
+    if done is not None and done.parameter == switch and done.value == value and done.version is not None \
             and done.undone is None:
         return switch_lib.SwitchOutcome(done, False)
     switch_lib.check_writable(switch_lib.read(target, switch))
@@ -279,8 +287,8 @@ def switch_after_resume(
             raise CutoverError(_refused(switch, f"the buffer holds {status.depth + status.in_flight} change(s) that "
                                                 "replay, turned off already, will not apply"),
                                table=source_table, step="05_cutover")
-    watcher = TargetWrites.open(target, target_table) if first_write_wait > 0 else None
-    outcome = switch_lib.write_switch(target, switch, target_table, run_dir=run_dir)
+    watcher = TargetWrites.open(destination, target_table) if first_write_wait > 0 else None
+    outcome = switch_lib.write_switch(target, switch, value, run_dir=run_dir)
     downtime.switched = outcome.record.switched
     if first_write_wait > 0:
         look_for_first_write(watcher, downtime, first_write_wait)

@@ -367,8 +367,9 @@ def drill(
         enable_stream(ddb, source)
         out.line("demo table", console.DONE, table_seconds + clock() - seed_started,
                  f"{source}: {items + INCIDENT_KEYS} items, PITR, stream, a CloudTrail trail")
+        regional = {target_region: AwsTarget(target_region, sb.endpoint_url).client("dynamodb")} if target_region else {}
         traffic = Traffic(ddb, application.get() if application else source, rate=rate, key_space=items,
-                          large_fraction=large_fraction, seed=11, parameter=application)
+                          large_fraction=large_fraction, seed=11, parameter=application, regional_clients=regional)
         traffic.start()
         traffic_started = clock()
         try:

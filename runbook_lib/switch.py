@@ -27,6 +27,12 @@ https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter
   ``kms:Decrypt``/``kms:Encrypt`` on its key, which the operator policy does not grant), and so is
   ``StringList`` (the application reads one table name). The remedy names a ``String`` parameter.
 
+Across regions (``--target-region``) the value is the restored table's ARN, not its name
+(:func:`table_reference`): a name alone would send the application, still in the source's region,
+to a table that does not exist there. The ARN carries the region (``arn:PARTITION:dynamodb:REGION:
+ACCOUNT:table/NAME``, "Amazon Resource Names", IAM User Guide), so the application's few lines
+(README, "The switch") take the region and the name from it.
+
 The parameter is never changed while writes still reach the source or the buffer holds changes:
 :mod:`runbook_lib.cutover` calls :func:`write_switch` only after its quiet period and drain, and
 refuses (``CutoverError``, exit 2, the parameter untouched) otherwise unless ``force_switch``.
@@ -121,6 +127,14 @@ def check_writable(current: ParameterValue) -> None:
             "change a parameter's type); give --switch a String parameter the application reads",
             code="HierarchyTypeMismatchException" if current.type == "SecureString" else None,
         )
+
+
+def table_reference(source: AwsTarget, destination: AwsTarget | None, table: str) -> str:
+    """What the switch writes for ``table``: its name when it lives in the source's region, its ARN
+    (``TableArn`` of ``DescribeTable`` where it lives) when ``destination`` is another region."""
+    if destination is None or destination.region_name == source.region_name:
+        return table
+    return destination.client("dynamodb").describe_table(TableName=table)["Table"]["TableArn"]
 
 
 def plan_line(name: str, table: str) -> str:

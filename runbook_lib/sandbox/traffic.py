@@ -8,8 +8,10 @@ schema) and through any endpoint, real AWS included; it is meant for the sandbox
 At cutover the writers behave as an application behind a switch: told to stop (:meth:`Traffic.pause`,
 or :meth:`Traffic.pause_when` a condition holds), they stop writing; reading their table's name from
 an SSM parameter as an application would (:class:`CachedParameter`: ``GetParameter``, kept for a
-cache time), they resume on the table it names once it names another. ``TrafficStats`` counts the
-writes per table and when the first landed on each.
+cache time), they resume on the table it names once it names another: a table name, or a table's ARN
+when the switch points to another region (the writers then write with that region's client, as
+an application would take the region from the ARN). ``TrafficStats`` counts the writes per table and
+when the first landed on each.
 """
 
 from __future__ import annotations
@@ -100,6 +102,14 @@ def make_item(schema: list[tuple[str, str]], n: int, rng: random.Random, *, size
     return item
 
 
+def _table_of(value: str) -> tuple[str | None, str]:
+    """The region (None: the reader's own) and table name of a switch's value: a name or a table ARN
+    (``arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME``), as an application reads it."""
+    if value.startswith("arn:") and ":table/" in value:
+        return value.split(":")[3], value.split(":table/", 1)[1].split("/")[0]
+    return None, value
+
+
 class CachedParameter:
     """How an application reads the name of its table from an SSM parameter: ``GetParameter``, the
     answer kept for ``ttl`` seconds (a switch reaches the application within that time; Parameter
@@ -142,6 +152,7 @@ class Traffic:
         large_size: int = 350_000,
         seed: int | None = None,
         parameter: CachedParameter | None = None,
+        regional_clients: dict[str, Any] | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -166,6 +177,9 @@ class Traffic:
         self._versions: dict[int, int] = {}
         #: where the writers read their table from while paused (None: they stay paused until resume())
         self.parameter = parameter
+        #: DynamoDB clients of other regions, for a switch to a table's ARN there
+        self.regional_clients = dict(regional_clients or {})
+        self._followed: str | None = None
         self._paused = threading.Event()
         self._pause_when: Any = None
 
@@ -253,8 +267,16 @@ class Traffic:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
             self.stats.error_codes[code] = self.stats.error_codes.get(code, 0) + 1
             return
-        if name and name != self.table:
-            self.resume(name)
+        if not name or name in (self.table, self._followed):
+            return
+        region, table = _table_of(name)
+        if region is not None and region != self.client.meta.region_name:
+            if region not in self.regional_clients:
+                self.stats.error_codes["NoClientForRegion"] = self.stats.error_codes.get("NoClientForRegion", 0) + 1
+                return
+            self.client = self.regional_clients[region]
+        self._followed = name
+        self.resume(table)
 
     # -- life cycle ------------------------------------------------------------------------------
     def _run(self, deadline: float | None, count: int | None) -> None:

@@ -4,10 +4,12 @@ and what ``history`` tabulates, read the same way by both.
 The summary's schema is ``runbook_lib.report.summary`` (README, "summary.json"). A drill on an
 existing table (``pitr-runbook drill --source-table``) writes ``kind: drill`` with the source table,
 the scratch table (``target_table``), T (``restore_time``), ``rto_seconds``, the verdict, the
-counts, and under ``drill`` its facts and checks. Checks come in two shapes, both counted: the
-drill's own (``{check, ok, detail}``) and the user's (``status`` SUCCESSFUL / FAILED / TIMED_OUT, as
-AWS Backup names validation results). The source's size is read from the first field that holds
-it (:data:`SIZE_FIELDS`); its item count from ``counts.source``.
+counts, and under ``drill`` its facts and checks: ``drill.checks`` the drill's own (``{check, ok,
+detail}``; the user's checks folded in as ``check: user_check``, not counted from there) and
+``drill.user_checks`` the user's by name (``status`` SUCCESSFUL / FAILED / TIMED_OUT, as AWS Backup
+names validation results). The source's size is ``drill.source_bytes`` (DescribeTable's
+``TableSizeBytes``, read before the restore), its item count ``drill.source_items`` (``ItemCount``),
+else ``counts.source``.
 
 A drill **passed** when its verdict is PASS and no check of either shape failed: the exit status
 the drill itself gives (0), so that ``Passed`` in CloudWatch and the job's status agree.
@@ -20,21 +22,12 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from .. import times
+from ..report.drill_facts import CHECK_USER
 
-#: where a drill's summary may carry the source table's size in bytes (DescribeTable's
-#: ``TableSizeBytes``, read before the restore), first found wins
-SIZE_FIELDS: tuple[tuple[str, ...], ...] = (
-    ("drill", "source_size_bytes"),
-    ("drill", "source_table_size_bytes"),
-    ("drill", "source", "size_bytes"),
-    ("source_size_bytes",),
-)
-#: where it may carry the source's item count (DescribeTable's ``ItemCount``), before ``counts.source``
-ITEM_FIELDS: tuple[tuple[str, ...], ...] = (
-    ("drill", "source_item_count"),
-    ("drill", "source", "item_count"),
-    ("counts", "source"),
-)
+#: where a drill's summary carries the source table's size in bytes, first found wins
+SIZE_FIELDS: tuple[tuple[str, ...], ...] = (("drill", "source_bytes"),)
+#: where it carries the source's item count, first found wins (the demo drill: the items scanned)
+ITEM_FIELDS: tuple[tuple[str, ...], ...] = (("drill", "source_items"), ("counts", "source"))
 #: the user checks' result names (AWS Backup restore testing's validation statuses)
 SUCCESSFUL = "SUCCESSFUL"
 
@@ -56,22 +49,12 @@ def _first_number(summary: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> 
 
 
 def _checks(summary: dict[str, Any]) -> list[tuple[str, bool]]:
-    """(name, ok) of every check the drill recorded, its own and the user's."""
+    """(name, ok) of every check the drill recorded: its own, then the user's by name."""
     drill = summary.get("drill") if isinstance(summary.get("drill"), dict) else {}
-    out: list[tuple[str, bool]] = []
-    for key, value in drill.items():
-        if not isinstance(value, list):
-            continue
-        for entry in value:
-            if not isinstance(entry, dict):
-                continue
-            name = entry.get("check") or entry.get("name") or entry.get("function")
-            status = entry.get("status", entry.get("result"))
-            if "ok" in entry and name:
-                out.append((str(name), bool(entry["ok"])))
-            elif isinstance(status, str) and name:
-                out.append((str(name), status.upper() == SUCCESSFUL))
-    return out
+    own = [c for c in drill.get("checks") or [] if isinstance(c, dict) and c.get("check") and "ok" in c]
+    users = [c for c in drill.get("user_checks") or [] if isinstance(c, dict) and c.get("name")]
+    return ([(str(c["check"]), bool(c["ok"])) for c in own if c["check"] != CHECK_USER]
+            + [(str(c["name"]), str(c.get("status", "")).upper() == SUCCESSFUL) for c in users])
 
 
 def _when(value: Any) -> datetime | None:

@@ -98,7 +98,7 @@ def run(ctx, **parameters: Any) -> CutoverResult:
         if not p.apply_settings:
             return
         try:
-            settings.apply(ctx.target, settings.diff(ctx.target, snapshot, ctx.target_table), execute=True)
+            settings.apply(ctx.destination, settings.diff(ctx.destination, snapshot, ctx.target_table), execute=True)
         except (RunbookError, ClientError, BotoCoreError) as exc:
             result.warnings.append(f"settings of {ctx.target_table} not re-checked after the drain ({exc}): run "
                                    "05_cutover again once the writers run on it, to re-apply what is missing")
@@ -116,7 +116,8 @@ def run(ctx, **parameters: Any) -> CutoverResult:
             result.switch = cutover.switch_after_resume(
                 ctx.target, ctx.source_table, ctx.target_table, parameter, run_dir=ctx.run_dir,
                 stack=None if torn_down else state.buffer_stack, quiet_seconds=p.quiet_seconds,
-                timeout=p.cutover_timeout, force_switch=p.force_switch, first_write_wait=p.first_write_wait)
+                timeout=p.cutover_timeout, force_switch=p.force_switch, first_write_wait=p.first_write_wait,
+                destination=ctx.destination)
             said.append(result.switch.line())
         if torn_down:
             said.append(f"the buffer {state.stack.name} was torn down by this run already")
@@ -131,7 +132,7 @@ def run(ctx, **parameters: Any) -> CutoverResult:
             timeout=p.cutover_timeout, force=p.force, teardown=p.teardown, progress=None, cfn_role_arn=role,
             switch=parameter, force_switch=p.force_switch,
             settings_check=settings_check if ctx.execute and result.settings_plan is not None else None,
-            first_write_wait=p.first_write_wait,
+            first_write_wait=p.first_write_wait, destination=ctx.destination,
         )  # fmt: skip
         result.switch = result.cutover.switch
         if result.switch is not None:

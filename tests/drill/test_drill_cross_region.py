@@ -44,6 +44,12 @@ def test_catch_up_with_the_target_in_another_region_converges_under_live_writes(
     assert state.plan.mode == "catchup" and state.teardown.clean is True
     _restored_in_target_region(run)
     _no_canary(run)
+    # the switch names the restored table by ARN (its region), and the writers resumed on it there
+    assert state.switch is not None and state.switch.value.startswith(f"arn:aws:dynamodb:{TARGET_REGION}:")
+    assert state.switch.value.endswith(":table/drill-orders-restored")
+    assert summary["downtime"]["seconds"] > 0
+    landed = [line for line in proc.stdout.splitlines() if line.startswith("writers") and "landed on" in line]
+    assert landed and "on target" in landed[0] and not landed[0].split("on target")[1].strip().startswith("0 "), landed
 
 
 def test_rollback_with_the_target_in_another_region_reverts_exactly_the_incident_window(tmp_path):

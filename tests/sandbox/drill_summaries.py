@@ -28,8 +28,12 @@ def drill_summary(table: str = "orders", *, verdict: str = "PASS", rto: float | 
     summary["drill"]["rto_target_seconds"] = target
     if target is None:
         summary["drill"].pop("rto_target_seconds")
+    # as drill --source-table writes them: the user's checks by status, and folded into the drill's checks
+    status = "SUCCESSFUL" if checks_ok else "FAILED"
+    summary["drill"]["user_checks"] = [{"name": "check_orders_have_totals", "file": "checks.py", "status": status}]
     summary["drill"]["checks"] = [{"check": "verdict", "ok": verdict == "PASS", "detail": verdict},
-                                  {"check": "check_orders_have_totals", "status": "SUCCESSFUL" if checks_ok else "FAILED"}]
+                                  {"check": "user_check", "ok": checks_ok, "detail": f"check_orders_have_totals: {status}"}]
+    summary["drill"]["source_items"] = items
     return summary
 
 

@@ -291,3 +291,42 @@ def test_step_05_resumed_after_replay_off_switches_once_and_adds_the_window_to_t
     assert set(summary["downtime"]["parts"]) == {"quiet_wait", "switch"}  # nothing left to drain: replay was off
     page = (tmp_path / "report.html").read_text()
     assert page.count("<!-- downtime -->") == 1 and "write-unavailability window" in page and page.endswith("</html>")
+
+
+def test_a_switch_to_a_table_in_another_region_writes_its_arn_and_the_writers_follow_it_there(aws, target, endpoint, monkeypatch, tmp_path):
+    """Across regions the switch names the restored table by ARN (a name alone would send an
+    application in the source's region to a table that is not there); the writers take the region
+    from it, and cutover reads the first write on the stream where the table lives."""
+    import boto3
+
+    from runbook_lib.sandbox.traffic import CachedParameter
+
+    # GIVEN the source and the parameter in us-east-1, the restored table (with a stream) in eu-west-1 only
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "orders")
+    aws("ssm").put_parameter(Name=PARAM, Value="orders", Type="String")
+    far = boto3.client("dynamodb", endpoint_url=endpoint, region_name="eu-west-1")
+    arn = create_demo_table(far, "orders-r", pitr=False)["TableArn"]
+    _buffer(monkeypatch, aws)
+    app = Traffic(ddb, "orders", rate=20, key_space=20, seed=6, parameter=CachedParameter(aws("ssm"), PARAM, ttl=0.5),
+                  regional_clients={"eu-west-1": far})
+    app.start()
+    app.pause_when(lambda: (run_state.load(tmp_path).downtime or run_state.Downtime()).quiet_wait_started is not None)
+    try:
+        # WHEN cutover switches with the target's side in eu-west-1
+        report = cutover.cutover(target, _stack(), run_dir=tmp_path, execute=True, quiet_seconds=1.0, timeout=20,
+                                 switch=PARAM, first_write_wait=10, destination=AwsTarget("eu-west-1", endpoint))
+    finally:
+        app.stop()
+    # THEN the parameter holds the ARN, the writers wrote to eu-west-1's table, and their first write was seen there
+    assert arn.startswith("arn:aws:dynamodb:eu-west-1:") and _value(aws)[0] == arn
+    assert report.switch.record.value == arn and run_state.load(tmp_path).switch.value == arn
+    assert app.stats.by_table.get("orders-r", 0) > 0 and far.scan(TableName="orders-r", Select="COUNT")["Count"] > 0
+    assert "orders-r" not in ddb.list_tables()["TableNames"]
+    assert report.downtime.first_target_write is not None and report.downtime.first_target_write >= report.downtime.switched
+
+
+def test_the_switch_names_a_table_in_the_source_s_region_by_its_name(aws, target, endpoint):
+    create_demo_table(aws("dynamodb"), "orders-r", pitr=False)
+    assert switch.table_reference(target, None, "orders-r") == "orders-r"
+    assert switch.table_reference(target, AwsTarget("us-east-1", endpoint), "orders-r") == "orders-r"
