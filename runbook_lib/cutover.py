@@ -84,14 +84,8 @@ def wait_for_quiet(
     bar = progress_bar.wait(f"quiet on {source_table}", timeout=timeout, total=quiet_seconds, unit="s without a write",
                            show=progress is None)
     while True:
-        now = time.monotonic()
-        bar.update(min(now - last_write, quiet_seconds), status=f"{seen} new write(s) seen")
-        if now - last_write >= quiet_seconds:
-            bar.close(ok=True)
-            return QuietReport(True, now - started, seen, newest)
-        if now - started >= timeout:
-            bar.close(ok=False)
-            return QuietReport(False, now - started, seen, newest)
+        # read first, then judge: a write that reached the stream since the last read (during the
+        # sleep) must be seen before the period can be called quiet
         next_iterators = []
         for it in iterators:
             if it is None:
@@ -104,9 +98,17 @@ def wait_for_quiet(
                 newest = max([t for t in (newest, *(_record_time(r) for r in records)) if t is not None], default=None)
             next_iterators.append(resp.get("NextShardIterator"))
         iterators = [i for i in next_iterators if i] or _open_shard_iterators(streams, stream_arn)
+        now = time.monotonic()
+        bar.update(min(now - last_write, quiet_seconds), status=f"{seen} new write(s) seen")
         if progress:
-            progress(f"{seen} new write(s) seen; quiet for {time.monotonic() - last_write:.0f}/{quiet_seconds:.0f} s")
-        time.sleep(poll_seconds)
+            progress(f"{seen} new write(s) seen; quiet for {now - last_write:.0f}/{quiet_seconds:.0f} s")
+        if now - last_write >= quiet_seconds:
+            bar.close(ok=True)
+            return QuietReport(True, now - started, seen, newest)
+        if now - started >= timeout:
+            bar.close(ok=False)
+            return QuietReport(False, now - started, seen, newest)
+        time.sleep(min(poll_seconds, max(0.05, quiet_seconds - (now - last_write))))
 
 
 def _record_time(record: dict):

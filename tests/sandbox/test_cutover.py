@@ -22,6 +22,23 @@ def test_quiet_when_no_write_reaches_the_stream(aws, target):
     assert report.quiet and report.writes_seen == 0 and report.waited_seconds < 5
 
 
+def test_a_write_made_while_the_wait_sleeps_is_seen_before_the_period_is_called_quiet(aws, target):
+    """The last poll's writes are read before judging: one write half-way through the only period
+    (poll as long as the period itself) restarts it, and is counted."""
+    import threading
+
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "orders")
+
+    def write_soon():
+        threading.Timer(0.4, lambda: ddb.put_item(TableName="orders", Item={"pk": {"S": "late"}})).start()
+
+    report = cutover.wait_for_quiet(target, "orders", quiet_seconds=1.0, timeout=10, poll_seconds=1.0,
+                                    on_watching=write_soon)
+    assert report.quiet and report.writes_seen == 1 and report.last_write is not None
+    assert report.waited_seconds >= 1.3  # the period started again at the write seen
+
+
 def test_not_quiet_while_writers_keep_writing(aws, target):
     ddb = aws("dynamodb")
     create_demo_table(ddb, "orders")

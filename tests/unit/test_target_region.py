@@ -87,6 +87,9 @@ def test_operator_policy_grants_the_restored_table_in_the_target_region_and_the_
     assert by_sid["WriteRestoredTable"]["Resource"] == "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-r*"
     assert all(":eu-west-1:" in r for r in by_sid["ReadAndConfigureRestoredTable"]["Resource"])
     assert by_sid["RestoreSourceTable"]["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+    # cutover looks for the application's first write on the restored table's stream, where it lives
+    assert by_sid["ReadRestoredTableStream"]["Resource"] == "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-r*/stream/*"
+    assert by_sid["ReadSourceStream"]["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/*"
     same = permissions.render_policy(partition="aws", region="us-east-1", account="123456789012",
                                      source_table_pattern="orders", target_table_pattern="orders-r*")
     assert {s["Sid"]: s for s in same["Statement"]}["WriteRestoredTable"]["Resource"].split(":")[3] == "us-east-1"
