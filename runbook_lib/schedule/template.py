@@ -30,11 +30,16 @@ DEFAULT_SLOTS = 5
 #: CloudFormation's limit for an inline ``TemplateBody`` (CreateStack, CloudFormation API Reference);
 #: a larger template is deployed from S3 (``aws cloudformation deploy --s3-bucket``)
 MAX_TEMPLATE_BODY = 51_200
-#: CloudFormation allows 500 resources per template (CloudFormation quotas); 3 alarms a slot, the
-#: rest of the stack 9 resources: 163 slots. The role's inline policy (10,240 characters, IAM quotas)
-#: is reached long before that; generate only the slots you deploy.
-MAX_SLOTS = (500 - 9) // 3
-REGENERATE = f"python -m runbook_lib.schedule.template --slots {DEFAULT_SLOTS} --output infra/{OUTPUT_FILE}"
+#: CloudFormation allows 500 resources per template ("Understand CloudFormation quotas"); 3 alarms a
+#: slot besides the stack's 8 other resources: 164 slots. The drill role's inline policy (10,240
+#: characters, "IAM and AWS STS quotas") is reached long before that, after about 20 slots of short
+#: table names (README, "Scheduled drills in your account"); generate only the slots you deploy.
+MAX_RESOURCES = 500
+MAX_SLOTS = (MAX_RESOURCES - 8) // 3
+
+
+def regenerate_command(slots: int = DEFAULT_SLOTS) -> str:
+    return f"python -m runbook_lib.schedule.template --slots {slots} --output infra/{OUTPUT_FILE}"
 
 
 def infra_dir() -> Path:
@@ -58,6 +63,19 @@ def render(slots: int = DEFAULT_SLOTS) -> str:
         autoescape=False,  # YAML, not HTML
     )
     return env.get_template(SOURCE_FILE).render(slots=slots)
+
+
+def stale(committed: str, slots: int = DEFAULT_SLOTS) -> str | None:
+    """``None`` when ``committed`` is what :func:`render` makes; otherwise the first line that differs
+    and the command that regenerates the file (a hand edit of the generated file is lost there)."""
+    generated = render(slots)
+    if committed == generated:
+        return None
+    old, new = committed.splitlines(), generated.splitlines()
+    line = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    return (f"infra/{OUTPUT_FILE} is not what infra/{SOURCE_FILE} renders with {slots} slots (first difference at line "
+            f"{line + 1}: {old[line] if line < len(old) else '<end of file>'!r}): edit infra/{SOURCE_FILE}, not the "
+            f"generated file, then regenerate it: `make infra` ({regenerate_command(slots)})")
 
 
 def main(argv: list[str] | None = None) -> int:
