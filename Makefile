@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # the extras each extra includes (pyproject.toml): installing `test` installs `sandbox` and `lab` too
 INCLUDES_test := sandbox lab
 
-.PHONY: drill test lab install clean
+.PHONY: drill test lab install clean infra
 .PRECIOUS: $(VENV)/.installed-%
 
 $(VENV)/.installed-%: pyproject.toml
@@ -33,6 +33,11 @@ drill: $(VENV)/.installed-sandbox
 # JupyterLab on the notebooks against the sandbox (a demo table under live traffic); PORT=8888
 lab: $(VENV)/.installed-lab $(VENV)/.installed-sandbox
 	$(BIN)/pitr-runbook lab --sandbox --port $(or $(PORT),8888)
+
+# infra/drill-schedule.yaml rendered from infra/drill-schedule.yaml.j2 with its 5 table slots (for another
+# number, render your own copy: README, "Scheduled drills in your account")
+infra: $(VENV)/.installed-sandbox
+	$(BIN)/python -m runbook_lib.schedule.template --slots 5 --output infra/drill-schedule.yaml
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

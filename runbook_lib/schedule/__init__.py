@@ -5,7 +5,9 @@
 - :mod:`.location`: ``s3://bucket/prefix`` and the object keys a run directory is published under;
 - :mod:`.publish`: ``pitr-runbook publish``: the run directory to S3, its numbers to CloudWatch;
 - :mod:`.history`: ``pitr-runbook history``: the drills per table, the RTO figure, the one line
-  that names the tables needing attention.
+  that names the tables needing attention;
+- :mod:`.template`: ``infra/drill-schedule.yaml`` rendered from ``infra/drill-schedule.yaml.j2`` with
+  a number of table slots (``make infra``).
 
 The schedule itself (EventBridge Scheduler -> CodeBuild -> ``drill``; ``publish``) is
 ``infra/drill-schedule.yaml``.
