@@ -183,6 +183,13 @@ def test_a_failed_drill_is_still_published_and_fails_the_build(build):
     assert [c.split()[0] for c in calls] == ["drill", "publish", "drill", "publish"]  # the next table still drills
 
 
+def test_more_tables_than_the_stack_has_slots_are_refused_before_any_drill(build):
+    """The drill role restores from, and the alarms watch, the template's slots only: a sixth table
+    would drill into AccessDenied with no alarm; the build says so and drills nothing."""
+    code, calls = build(FAIL_TABLE="none", SOURCE_TABLES="a,b,c,d,e,f", RTO_TARGETS_SECONDS="")
+    assert code == 2 and calls == []
+
+
 def test_every_call_publish_makes_is_granted_to_the_drill_role():
     """publish runs in the build as DrillRole: each AWS call in runbook_lib/schedule/publish.py needs
     its IAM action allowed there (the operator policy does not cover the scheduled job)."""
