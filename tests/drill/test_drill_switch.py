@@ -41,7 +41,8 @@ def test_drill_switches_the_parameter_measures_the_downtime_and_the_writers_resu
     summary = json.loads((run / "summary.json").read_text())["downtime"]
     assert summary["from_kind"] == "last_source_write" and summary["to_kind"] == "switch"
     assert set(summary["parts"]) == {"quiet_wait", "drain", "settings", "switch"}
-    assert summary["seconds"] == pytest.approx(sum(summary["parts"].values()), abs=0.01) and summary["seconds"] >= 3.0
+    assert summary["seconds"] == pytest.approx(sum(summary["parts"].values()), abs=0.01)
+    assert summary["seconds"] >= 1.0  # at least the drill's quiet period (1 s) without a write
     assert "write-unavailability window" in (run / "report.html").read_text()
     # and the writers, reading the parameter, resumed on the restored table: their writes landed there
     assert summary["first_target_write"] >= summary["to"] and summary["until_first_target_write_seconds"] >= summary["seconds"]
