@@ -72,10 +72,14 @@ def require_stream(desc: dict[str, Any]) -> str:
     return str(desc["LatestStreamArn"])
 
 
-def step_parameters(target: AwsTarget, inputs, facts: dict[str, Any], segments: int) -> dict[str, dict[str, Any]]:
+def step_parameters(target: AwsTarget, inputs, facts: dict[str, Any], segments: int,
+                    cfn_role_arn: str | None = None) -> dict[str, dict[str, Any]]:
     sandbox = target.is_sandbox
     sse = facts.get("sse") or {}
+    role = {"cfn_role_arn": cfn_role_arn} if cfn_role_arn else {}
     return {
+        "00_preflight": dict(role),
+        "01_deploy_buffer": dict(role),
         "02_restore": {"sse_kms_key_id": sse["KMSMasterKeyId"]} if sse.get("KMSMasterKeyId") else {},
         "03_monitor": {"sample_seconds": 0.5 if sandbox else 2.0, "quiet_samples": 2,
                        "restore_poll_seconds": 0.5 if sandbox else 5.0},
@@ -83,19 +87,20 @@ def step_parameters(target: AwsTarget, inputs, facts: dict[str, Any], segments: 
                          "drain_timeout": 300.0 if sandbox else 1800.0},
         # writers that never stop: no quiet period to wait for, replay turned off anyway (see the module)
         "05_cutover": {"force": True, "quiet_seconds": 1.0, "cutover_timeout": 3.0, "apply_settings": False,
-                       "drain_timeout": 20.0 if sandbox else 120.0},
+                       "drain_timeout": 20.0 if sandbox else 120.0, **role},
     }
 
 
 def drill_with_buffer(target: AwsTarget, inputs, name, run_path: Path, out: console.Console, *, runs_dir,
-                      segments: int, in_use_seconds: float, restore_timeout: float, started: float) -> runner.RunResult:
+                      segments: int, in_use_seconds: float, restore_timeout: float, started: float,
+                      cfn_role_arn: str | None = None) -> runner.RunResult:
     """The drill; see the module. Returns the run's result (exit 0 only on PASS with every check met)."""
     require_stream(describe_table(target, inputs.source))
     plan, facts = table_drill._source(target, inputs, name, run_path, out, runs_dir)
     params = runner.RunParams(
         source_table=inputs.source, target_table=name.name, restore_time=inputs.restore_time,
         replay_from="restore_point", region=target.region, endpoint_url=target.endpoint_url, run_dir=str(run_path),
-        execute=True, automation="notebook", step_parameters=step_parameters(target, inputs, facts, segments))
+        execute=True, automation="notebook", step_parameters=step_parameters(target, inputs, facts, segments, cfn_role_arn))
     with run_state.edit(run_path) as state:
         state.params = run_state.Params(
             source_table=inputs.source, target_table=name.name, region=target.region,

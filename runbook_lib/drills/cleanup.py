@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from .. import times
 from ..aws.clients import AwsTarget
-from ..aws.codes import error_code, is_not_found
+from ..aws.codes import error_code, is_access_denied, is_not_found
 from ..aws.waiting import interval
 from . import scratch
 
@@ -200,14 +200,29 @@ def _not_an_orphan(desc: dict[str, Any], tags: dict[str, str], part: str, stamp:
 
 
 def drill_buffer_stacks(target: AwsTarget, source_table: str | None = None) -> list[dict[str, Any]]:
-    """The buffer stacks (``DescribeStacks``, every page) whose target is a drill's scratch table, by
-    both the ``TargetTableName`` parameter and the ``pitr-runbook:target-table`` tag (of
-    ``source_table``'s drills only, when given); stacks being deleted or deleted are left out."""
+    """The buffer stacks whose target is a drill's scratch table, by both the ``TargetTableName``
+    parameter and the ``pitr-runbook:target-table`` tag (of ``source_table``'s drills only, when given);
+    stacks being deleted or deleted are left out.
+
+    ``ListStacks`` finds them (``DescribeStacks`` without a stack name "requires ListStacks and
+    DescribeStacks permissions" on every stack: DescribeStacks, CloudFormation API Reference), then
+    ``DescribeStacks`` reads each stack named as the runbook names its buffers (``pitr-...``); one the
+    caller may not read (the operator policy grants its stack pattern only) is not a drill's."""
     from ..buffer.names import STACK_TAG
 
+    cfn = target.client("cloudformation")
+    names = [summary["StackName"] for page in cfn.get_paginator("list_stacks").paginate()
+             for summary in page.get("StackSummaries", [])
+             if not summary.get("StackStatus", "").startswith("DELETE_") and summary["StackName"].startswith("pitr-")]
     found = []
-    for page in target.client("cloudformation").get_paginator("describe_stacks").paginate():
-        for stack in page.get("Stacks", []):
+    for name in dict.fromkeys(names):
+        try:
+            stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as exc:
+            if is_access_denied(exc) or error_code(exc) == "ValidationError":  # not ours to read, or gone meanwhile
+                continue
+            raise
+        for stack in stacks:
             if stack.get("StackStatus", "").startswith("DELETE_"):
                 continue
             tags = {t["Key"]: t["Value"] for t in stack.get("Tags") or []}

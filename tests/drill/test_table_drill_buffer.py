@@ -197,16 +197,54 @@ def test_cleanup_deletes_only_buffer_stacks_whose_drill_scratch_table_is_gone(aw
                          Tags=[{"Key": "pitr-runbook:component", "Value": component},
                                {"Key": "pitr-runbook:target-table", "Value": tagged or target}])
 
-    stack("gone", old)                                   # deleted: a drill's, its table long gone
-    stack("not-a-drill", "orders-copy")                  # the target is not a drill's name
-    stack("not-a-buffer", old, component="something")    # not a buffer stack
-    stack("tag-differs", old, tagged="orders-copy")      # parameter and tag disagree
-    stack("table-kept", kept)                            # its scratch table is still there
-    stack("about-to-restore", recent)                    # no table yet, named moments ago
+    stack("pitr-gone", old)                                   # deleted: a drill's, its table long gone
+    stack("pitr-not-a-drill", "orders-copy")                  # the target is not a drill's name
+    stack("pitr-not-a-buffer", old, component="something")    # not a buffer stack
+    stack("pitr-tag-differs", old, tagged="orders-copy")      # parameter and tag disagree
+    stack("pitr-table-kept", kept)                            # its scratch table is still there
+    stack("pitr-about-to-restore", recent)                    # no table yet, named moments ago
+    stack("other-name", old)                                  # not named as the runbook names its buffers
     report = drills.cleanup(AwsTarget("us-east-1", endpoint))
-    assert report.stacks_deleted == ["gone"]
-    assert set(report.stacks_left) == {"table-kept", "about-to-restore"}
-    assert sorted(_stacks(aws)) == ["about-to-restore", "not-a-buffer", "not-a-drill", "table-kept", "tag-differs"]
+    assert report.stacks_deleted == ["pitr-gone"]
+    assert set(report.stacks_left) == {"pitr-table-kept", "pitr-about-to-restore"}
+    assert sorted(_stacks(aws)) == ["other-name", "pitr-about-to-restore", "pitr-not-a-buffer", "pitr-not-a-drill",
+                                    "pitr-table-kept", "pitr-tag-differs"]
     # once the name is an hour old with still no table, that one is an interrupted drill's too
     later = drills.cleanup(AwsTarget("us-east-1", endpoint), now=times.utcnow() + timedelta(hours=1, minutes=1))
-    assert later.stacks_deleted == ["about-to-restore"]
+    assert later.stacks_deleted == ["pitr-about-to-restore"]
+
+
+def test_the_operator_policy_for_drill_tables_covers_a_drill_with_the_buffer_and_its_cleanup(aws, endpoint, tmp_path):
+    """As an IAM user holding only infra/operator-policy.json rendered with --target-table 'orders-drill-*'
+    (the sandbox evaluates IAM for its users' keys), the buffer deployed and deleted with the CloudFormation
+    service role: the drill with the buffer and cleanup run, and every call they make is in
+    tests/unit/golden/operator_calls.txt."""
+    import os
+
+    from runbook_lib.aws import clients
+    from runbook_lib.aws.clients import AwsTarget
+    from runbook_lib.drill import create_operator, deploy_cfn_service_role
+    from test_drill_as_operator import assert_recorded_calls_listed  # tests/drill is on sys.path
+
+    SETTINGS.restore_seconds = 1.0
+    _source(aws)
+    root, pattern = AwsTarget("us-east-1", endpoint), f"{SOURCE}-drill-*"
+    role = deploy_cfn_service_role(root, source_table=SOURCE, target_table=pattern)
+    operator = create_operator(root, source_table=SOURCE, target_table=pattern, cfn_role_arn=role)
+    env = {**os.environ, **operator.environment(), clients.RECORD_CALLS_ENV: str(tmp_path / "calls.txt")}
+    traffic = Traffic(aws("dynamodb"), SOURCE, rate=5, key_space=ITEMS, seed=9).start()
+    try:
+        run = subprocess.run([sys.executable, "-m", "runbook_lib.cli", "drill", "--source-table", SOURCE, "--with-buffer",
+                              "--cfn-role-arn", role, "--endpoint-url", endpoint, "--run-dir", str(tmp_path / "run")],
+                             capture_output=True, text=True, timeout=400, env=env)
+    finally:
+        traffic.stop()
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    out = subprocess.run([sys.executable, "-m", "runbook_lib.cli", "drill", "--cleanup", "--endpoint-url", endpoint],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert_recorded_calls_listed(tmp_path / "calls.txt")
+    recorded = (tmp_path / "calls.txt").read_text()
+    assert "cloudformation CreateStack" in recorded and "cloudformation DeleteStack" in recorded
+    assert "cloudformation ListStacks" in recorded
+    assert _drill_tables(aws) == [] and _stacks(aws) == ["cfn-service-role-pitr-runbook"]
