@@ -248,3 +248,54 @@ def test_the_operator_policy_for_drill_tables_covers_a_drill_with_the_buffer_and
     assert "cloudformation CreateStack" in recorded and "cloudformation DeleteStack" in recorded
     assert "cloudformation ListStacks" in recorded
     assert _drill_tables(aws) == [] and _stacks(aws) == ["cfn-service-role-pitr-runbook"]
+
+
+CORRUPTING_CHECK = '''
+import time
+
+import boto3
+
+KEY = {"pk": "written-after-t"}
+
+
+def check_that_leaves_a_key_the_buffer_applied_wrong(ctx):
+    """A write to the source after T, which the buffer applies; then the scratch table's copy is changed,
+    as an applier that wrote the wrong image would leave it."""
+    source = boto3.resource("dynamodb", region_name=ctx.region, endpoint_url=ctx.endpoint_url).Table(ctx.source_table)
+    source.put_item(Item={**KEY, "version": 1})
+    deadline = time.monotonic() + 60
+    while ctx.table.get_item(Key=KEY, ConsistentRead=True).get("Item", {}).get("version") != 1:
+        assert time.monotonic() < deadline, "the buffer never applied the write"
+        time.sleep(0.2)
+    ctx.table.put_item(Item={**KEY, "version": 999})
+    # the buffer's horizon (its first caught-up sample in 04, less the forwarder's IteratorAge, a one-minute
+    # Maximum that still holds the catch-up of 03, about 10 s here, less 2 s) must pass the write
+    time.sleep(15)
+'''
+
+
+def test_with_the_buffer_a_key_written_after_t_and_applied_wrong_is_unexplained_and_the_drill_still_removes_everything(
+        aws, endpoint, tmp_path):
+    """Without a buffer a difference on a key written since T is explained (the scratch table is never
+    written); with one, a key the buffer should have applied by its horizon must match: this one is
+    unexplained, the verdict FAILs (exit 1), 05 does not run, and the drill itself tears the stack down."""
+    SETTINGS.restore_seconds = 1.0
+    _source(aws)
+    checks = tmp_path / "checks.py"
+    checks.write_text(CORRUPTING_CHECK)
+    traffic = Traffic(aws("dynamodb"), SOURCE, rate=5, key_space=ITEMS, seed=13).start()
+    try:
+        proc = pitr_runbook("drill", "--source-table", SOURCE, "--with-buffer", "--endpoint-url", endpoint,
+                            "--check", str(checks), "--no-redact-keys", "--run-dir", str(tmp_path / "run"), timeout=400)
+    finally:
+        traffic.stop()
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["verdict"] == "FAIL" and summary["unexplained"] == 1, summary
+    rows = [r for r in csv.DictReader((tmp_path / "run" / "differences.csv").open()) if r["classification"] == "unexplained"]
+    assert [json.loads(r["key"]) for r in rows] == [{"pk": {"S": "written-after-t"}}]
+    assert rows[0]["last_change"] >= summary["restore_time"]  # written after T: a drill without a buffer explains it
+    assert rows[0]["last_change"] < summary["explained_from"]["buffer_applied_until"]
+    assert summary["drill"]["buffer_torn_down"] is True and summary["drill"]["scratch_deleted"] is True
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["failed_step"] == "04_reconcile"
+    assert _drill_tables(aws) == [] and _stacks(aws) == [] and _functions_and_queues(aws) == ([], [])
