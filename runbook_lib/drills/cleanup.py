@@ -70,6 +70,8 @@ class CleanupReport:
     #: drill buffer stacks deleted (their scratch table gone), and those left: name -> why
     stacks_deleted: list[str] = field(default_factory=list)
     stacks_left: dict[str, str] = field(default_factory=dict)
+    #: why drill buffer stacks were not looked for (ListStacks refused), if they were not
+    stacks_unchecked: str | None = None
 
     def lines(self) -> list[str]:
         out = [f"deleted {name} (due)" for name in self.deleted]
@@ -79,6 +81,7 @@ class CleanupReport:
         out += [f"left alone {name}: {why}" for name, why in sorted(self.not_drills.items())]
         out += [f"deleted buffer stack {name} (its drill's scratch table is gone; nothing left)" for name in self.stacks_deleted]
         out += [f"left buffer stack {name}: {why}" for name, why in sorted(self.stacks_left.items())]
+        out += [f"buffer stacks not checked: {self.stacks_unchecked}"] * bool(self.stacks_unchecked)
         return out or ["no drill tables found"]
 
 
@@ -242,7 +245,16 @@ def _buffer_stacks(target: AwsTarget, report: CleanupReport, source_table: str |
 
     ddb = target.client("dynamodb")
     removed = set(report.deleted) | set(report.interrupted)
-    for stack in drill_buffer_stacks(target, source_table):
+    try:
+        stacks = drill_buffer_stacks(target, source_table)
+    except ClientError as exc:
+        if not is_access_denied(exc):
+            raise
+        # a policy rendered before cleanup looked for stacks: the tables are done; say what is missing
+        report.stacks_unchecked = (f"cloudformation:ListStacks was refused ({error_code(exc)}): render the operator "
+                                   "policy again (statement FindDrillBufferStacks) to let cleanup find drill buffer stacks")
+        return
+    for stack in stacks:
         name = stack["StackName"]
         table = next(p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "TargetTableName")
         _, stamp = scratch.parse_scratch_name(table)  # type: ignore[misc]

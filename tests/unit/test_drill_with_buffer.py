@@ -73,3 +73,31 @@ def test_the_buffer_needs_a_stream_with_old_and_new_images(spec, message):
     ok = {"TableName": "orders", "LatestStreamArn": "arn:s",
           "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
     assert require_stream(ok) == "arn:s"
+
+
+def test_cleanup_without_list_stacks_still_deletes_the_tables_and_says_why_stacks_were_not_checked():
+    """An operator policy rendered before cleanup looked for buffer stacks has no cloudformation:ListStacks."""
+    from botocore.exceptions import ClientError
+
+    import importlib
+
+    cleanup_mod = importlib.import_module("runbook_lib.drills.cleanup")  # the package exports the function by that name
+
+    class Denied:
+        def get_paginator(self, name):
+            class Pages:
+                def paginate(self):
+                    raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized to perform: "
+                                                 "cloudformation:ListStacks"}}, "ListStacks")
+            return Pages()
+
+    class Target:
+        def client(self, service):
+            return Denied()
+
+    report = cleanup_mod.CleanupReport(deleted=["orders-drill-20260101T000000Z"])
+    cleanup_mod._buffer_stacks(Target(), report, None, datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert report.stacks_deleted == [] and "FindDrillBufferStacks" in report.stacks_unchecked
+    assert "deleted orders-drill-20260101T000000Z (due)" in report.lines()
+    assert any(line.startswith("buffer stacks not checked: cloudformation:ListStacks was refused (AccessDenied)")
+               for line in report.lines())
