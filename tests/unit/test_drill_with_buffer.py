@@ -101,3 +101,23 @@ def test_cleanup_without_list_stacks_still_deletes_the_tables_and_says_why_stack
     assert "deleted orders-drill-20260101T000000Z (due)" in report.lines()
     assert any(line.startswith("buffer stacks not checked: cloudformation:ListStacks was refused (AccessDenied)")
                for line in report.lines())
+
+
+def test_the_report_of_a_drill_with_the_buffer_says_so_and_what_becomes_of_the_scratch_table_after_the_cutover():
+    """report.html is written in step 04, before the drill deletes (or keeps) the scratch table."""
+    from types import SimpleNamespace
+
+    from runbook_lib.report.drill_facts import DrillFacts
+    from runbook_lib.report.html import drill_rows
+
+    def rows(**facts):
+        return dict(drill_rows(SimpleNamespace(drill=DrillFacts.of({"mode": "restore", "scratch_table": "orders-drill-x",
+                                                                    **facts}))))
+
+    with_buffer = rows(with_buffer=True, keep_for_seconds=0.0)
+    assert "forced cutover" in with_buffer["whole runbook on it"]
+    assert with_buffer["scratch table afterwards"].startswith("to be deleted after the cutover")
+    assert rows(with_buffer=True, keep_for_seconds=7200.0)["scratch table afterwards"].startswith("to be kept for 2 h")
+    plain = rows(keep_for_seconds=0.0)
+    assert "whole runbook on it" not in plain and plain["scratch table afterwards"] == "not deleted"
+    assert DrillFacts.of({"mode": "restore", "with_buffer": True}).to_json()["with_buffer"] is True
