@@ -127,7 +127,8 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
         def wait_drained() -> None:
             drain = monitor.follow_drain(ctx.target, stack, timeout=p.drain_timeout, sample_seconds=1.0, quiet_samples=2,
                                          require_empty=not p.live_source)
-            horizons.append(monitor.applied_until(ctx.target, drain, quiet_samples=2))
+            if p.live_source:  # what the buffer had applied by then: older writes must match
+                horizons.append(monitor.applied_until(ctx.target, drain, quiet_samples=2))
 
         def applied_until():
             if not horizons:

@@ -299,3 +299,37 @@ def test_with_the_buffer_a_key_written_after_t_and_applied_wrong_is_unexplained_
     assert summary["drill"]["buffer_torn_down"] is True and summary["drill"]["scratch_deleted"] is True
     assert json.loads((tmp_path / "run" / "run.json").read_text())["failed_step"] == "04_reconcile"
     assert _drill_tables(aws) == [] and _stacks(aws) == [] and _functions_and_queues(aws) == ([], [])
+
+
+def test_reconcile_step_with_live_source_waits_for_the_buffer_to_catch_up_not_to_empty_and_explains_from_its_horizon(
+        aws, endpoint, tmp_path, monkeypatch):
+    """Step 04's live_source: writers that never stop never leave the queue empty (require_empty=False),
+    and the differences are classified against the horizon the drain gave (monitor.applied_until)."""
+    from datetime import datetime, timedelta, timezone
+
+    from runbook_lib import activity, monitor, notebook, run_state, steps
+
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "orders")
+    create_demo_table(ddb, "orders-r")
+    seed_items(ddb, "orders", 3, seed=1)  # written before T: unexplained whatever the horizon
+    ctx = notebook.context(source_table="orders", target_table="orders-r", endpoint_url=endpoint, region="us-east-1",
+                           run_dir=str(tmp_path), execute=True, restore_time="2026-01-01T00:00:00Z")
+    with ctx.edit() as state:
+        state.stack = run_state.Stack(description={"name": "pitr-orders", "outputs": {}, "parameters": {}})
+    waited = []
+    from runbook_lib import times
+
+    first = times.utcnow().replace(microsecond=0) + timedelta(seconds=60)  # a horizon after the seeding's writes
+    drained = monitor.DrainResult(True, 1.0, ({"t": times.iso_second(first), "stream_lag": 1.0},
+                                              {"t": times.iso_second(first + timedelta(seconds=1)), "stream_lag": 1.0}),
+                                  0, 0)
+    monkeypatch.setattr(monitor, "follow_drain", lambda *a, **k: (waited.append(k), drained)[1])
+    monkeypatch.setattr(activity, "record", lambda *a, **k: None)
+    result = steps.reconcile.run(ctx, live_source=True, reread_rounds=1, segments=1)
+    assert waited and not any(k["require_empty"] for k in waited)
+    horizon = times.iso_second(first - timedelta(seconds=3))  # the first caught-up sample, less 1 s of lag and 2 s
+    assert result.reconciliation.explained_from["buffer_applied_until"] == horizon
+    # the three keys were written after T but before the horizon: the buffer should have applied them
+    assert result.verdict == "FAIL" and result.reconciliation.unexplained == 3
+    assert result.reconciliation.restore_time == datetime(2026, 1, 1, tzinfo=timezone.utc)
