@@ -262,7 +262,8 @@ def cmd_drill_table(args: argparse.Namespace) -> int:
         source_table=args.source_table, region=args.region, endpoint_url=args.endpoint_url,
         restore_time=args.restore_time, checks=args.check or (), check_timeout=args.check_timeout,
         keep_for=args.keep_for, rto_target=args.rto_target, run_dir=args.run_dir,
-        runs_dir=args.runs_dir, redact_keys=args.redact_keys, verbose=args.verbose)
+        runs_dir=args.runs_dir, redact_keys=args.redact_keys, verbose=args.verbose, with_buffer=args.with_buffer,
+        cfn_role_arn=args.cfn_role_arn)
     if result.error:
         sys.stderr.write(f"pitr-runbook: {_one_line(result.error)}\n")
     return result.exit_code
@@ -271,6 +272,10 @@ def cmd_drill_table(args: argparse.Namespace) -> int:
 def cmd_drill(args: argparse.Namespace) -> int:
     from .drill import drill, fault_table
 
+    if (args.with_buffer or args.cfn_role_arn) and not args.source_table:
+        from .errors import InputError
+        raise InputError("--with-buffer (and --cfn-role-arn) run the runbook on a scratch copy of --source-table: give "
+                         "--source-table (the demo drill always deploys the buffer)")
     if args.cleanup or args.source_table:
         return cmd_drill_table(args)
     if "list" in (args.fault or []):

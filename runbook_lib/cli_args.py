@@ -208,9 +208,17 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     g.add_argument("--keep-for", type=_duration, default=0.0, metavar="DURATION",
                    help="keep the scratch table this long (e.g. 2h) for inspection; drill --cleanup deletes it once due "
                         "(default 0: deleted at once)")
+    g.add_argument("--with-buffer", action="store_true",
+                   help="run the whole runbook on the scratch table: the buffer on the source's stream (it needs one with "
+                        "NEW_AND_OLD_IMAGES), catch-up replay, reconciliation with the live writers, a forced cutover "
+                        "(no switch) and the stack's teardown")
+    g.add_argument("--cfn-role-arn", default=None, metavar="ARN",
+                   help="with --with-buffer: the CloudFormation service role (infra/cfn-service-role.yaml) the buffer stack "
+                        "is deployed and deleted with; the operator policy allows CreateStack/DeleteStack only with it")
     g.add_argument("--cleanup", action="store_true",
                    help="delete the drill tables (name <source>-drill-<stamp> AND tag pitr-runbook:drill=true) whose "
-                        "pitr-runbook:expires is due, of --source-table only when given; nothing else")
+                        "pitr-runbook:expires is due, and the buffer stacks of drill tables that are gone, of --source-table only "
+                        "when given; nothing else")
     _verbose_flag(p)
     p.set_defaults(func=commands["drill"])
 

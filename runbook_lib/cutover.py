@@ -35,7 +35,7 @@ from . import switch as switch_lib
 from . import times
 from .aws.clients import AwsTarget
 from .aws.streams import stream_shards
-from .errors import CutoverError, PreconditionError
+from .errors import BufferError, CutoverError, PreconditionError
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +199,18 @@ def cutover(
     if switch and not quiet.quiet and not force_switch:
         raise CutoverError(_refused(switch, f"writes are still reaching {stack.source_table}"), table=stack.source_table,
                            step="05_cutover")
-    drain = monitor.follow_drain(
-        target, stack, run_dir=run_dir, timeout=drain_timeout, sample_seconds=1.0, quiet_samples=2, require_empty=True
-    )
-    if (drain.dlq_depth or drain.stream_failures) and not force:
+    try:
+        drain = monitor.follow_drain(
+            target, stack, run_dir=run_dir, timeout=drain_timeout, sample_seconds=1.0, quiet_samples=2, require_empty=True
+        )
+    except BufferError:
+        if not force:
+            raise
+        # force: writes that never stop (a drill on a production table) never leave the queue empty; replay
+        # is turned off anyway and what the buffer still holds is lost (the status below says how much)
+        drain = None
+        log.warning("cutover with force: the buffer did not drain within %.0f s; replay is turned off anyway", drain_timeout)
+    if drain is not None and (drain.dlq_depth or drain.stream_failures) and not force:
         raise CutoverError(
             f"{drain.dlq_depth} message(s) in the DLQ and {drain.stream_failures} stream failure(s): those changes were "
             f"not applied to {stack.target_table}. Inspect the DLQ ({stack.dlq_url}), fix the cause and redrive it, "

@@ -380,6 +380,26 @@ class DrainResult:
         return pd.DataFrame(list(self.samples))
 
 
+#: how stale the forwarder's ``IteratorAge`` can be when read (a one-minute metric, plus CloudWatch's
+#: publication delay); the sandbox publishes at once
+METRIC_STALENESS_SECONDS = 120.0
+SANDBOX_METRIC_STALENESS_SECONDS = 2.0
+
+
+def applied_until(target: AwsTarget, drain: "DrainResult", *, quiet_samples: int) -> datetime:
+    """The moment before which a caught-up buffer had taken every change of the source: the first of
+    the ``quiet_samples`` caught-up samples, less the forwarder's lag then (its ``IteratorAge``, at
+    most :data:`buffer.LAG_TOLERANCE_SECONDS` when caught up) and how stale that metric can be. A
+    change older than this was forwarded and no message waited in the queue: it has been applied (or
+    is being applied: an applier that fails keeps it in the queue, and the DLQ shows it)."""
+    quiet = drain.samples[-quiet_samples:] if len(drain.samples) >= quiet_samples else drain.samples
+    first = quiet[0]
+    lags = [s.get("stream_lag") for s in quiet if s.get("stream_lag") is not None]
+    lag = max(lags) if lags else 0.0
+    stale = SANDBOX_METRIC_STALENESS_SECONDS if target.is_sandbox else METRIC_STALENESS_SECONDS
+    return times.parse_iso(first["t"]) - timedelta(seconds=lag + stale)
+
+
 def follow_drain(
     target: AwsTarget,
     stack: buffer.BufferStack,

@@ -18,6 +18,15 @@ turning ACTIVE, and ``ListTagsOfResource`` is eventually consistent). Cleanup th
 table (``pitr-runbook:interrupted``, ``expires`` now) and deletes it. One still CREATING is listed
 as pending: it cannot be deleted before it is ACTIVE (``DeleteTable``: ``ResourceInUseException``),
 and the next cleanup takes it.
+
+**Buffer stacks** (``drill --with-buffer`` deploys one; a drill that is killed may leave it): a stack
+is deleted (``buffer.teardown``: replay off, stack deleted, nothing left verified) only when it is a
+buffer stack (tag ``pitr-runbook:component=cdc-buffer``) whose target, both its ``TargetTableName``
+parameter and its ``pitr-runbook:target-table`` tag, is a drill's scratch name, AND that scratch
+table is gone: deleted by this cleanup, or not there at all for :data:`STACK_ORPHAN_AFTER` past the
+name's stamp (a drill deploys its buffer, then calls its restore within minutes). A stack whose
+scratch table still exists (a drill running, a table kept) is left and listed. No other stack is
+ever touched.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from .. import times
 from ..aws.clients import AwsTarget
-from ..aws.codes import error_code, is_not_found
+from ..aws.codes import error_code, is_access_denied, is_not_found
 from ..aws.waiting import interval
 from . import scratch
 
@@ -42,6 +51,9 @@ log = logging.getLogger(__name__)
 ORPHAN_CREATED_WITHIN = timedelta(minutes=15)
 #: two reads of an untagged table this far apart (on AWS; the sandbox: waiting.SANDBOX_INTERVAL)
 ORPHAN_CONFIRM_SECONDS = 60.0
+#: a buffer stack of a drill whose scratch table never appeared is an interrupted drill's after this long
+STACK_ORPHAN_AFTER = timedelta(hours=1)
+BUFFER_COMPONENT = "cdc-buffer"
 
 
 @dataclass
@@ -55,6 +67,11 @@ class CleanupReport:
     pending: dict[str, str] = field(default_factory=dict)
     #: tables with a drill's name that are not a drill's: name -> why not
     not_drills: dict[str, str] = field(default_factory=dict)
+    #: drill buffer stacks deleted (their scratch table gone), and those left: name -> why
+    stacks_deleted: list[str] = field(default_factory=list)
+    stacks_left: dict[str, str] = field(default_factory=dict)
+    #: why drill buffer stacks were not looked for (ListStacks refused), if they were not
+    stacks_unchecked: str | None = None
 
     def lines(self) -> list[str]:
         out = [f"deleted {name} (due)" for name in self.deleted]
@@ -62,6 +79,9 @@ class CleanupReport:
         out += [f"kept {name} until {when}" for name, when in sorted(self.kept.items())]
         out += [f"pending {name}: {why}" for name, why in sorted(self.pending.items())]
         out += [f"left alone {name}: {why}" for name, why in sorted(self.not_drills.items())]
+        out += [f"deleted buffer stack {name} (its drill's scratch table is gone; nothing left)" for name in self.stacks_deleted]
+        out += [f"left buffer stack {name}: {why}" for name, why in sorted(self.stacks_left.items())]
+        out += [f"buffer stacks not checked: {self.stacks_unchecked}"] * bool(self.stacks_unchecked)
         return out or ["no drill tables found"]
 
 
@@ -147,6 +167,7 @@ def cleanup(target: AwsTarget, *, source_table: str | None = None, now: datetime
             ddb.tag_resource(ResourceArn=arn, Tags=[*scratch.drill_tags(part, now),
                                                     {"Key": scratch.TAG_INTERRUPTED, "Value": times.iso_second(now)}])
             _delete(ddb, name, "ACTIVE", report, report.interrupted)
+    _buffer_stacks(target, report, source_table, now)
     for line in report.lines():
         log.info("cleanup: %s", line)
     return report
@@ -179,3 +200,76 @@ def _not_an_orphan(desc: dict[str, Any], tags: dict[str, str], part: str, stamp:
     if created is None or not (stamp - timedelta(seconds=60) <= created <= stamp + ORPHAN_CREATED_WITHIN):
         return "created long before or after the time its name gives: not a drill's table"
     return None
+
+
+def drill_buffer_stacks(target: AwsTarget, source_table: str | None = None) -> list[dict[str, Any]]:
+    """The buffer stacks whose target is a drill's scratch table, by both the ``TargetTableName``
+    parameter and the ``pitr-runbook:target-table`` tag (of ``source_table``'s drills only, when given);
+    stacks being deleted or deleted are left out.
+
+    ``ListStacks`` finds them (``DescribeStacks`` without a stack name "requires ListStacks and
+    DescribeStacks permissions" on every stack: DescribeStacks, CloudFormation API Reference), then
+    ``DescribeStacks`` reads each stack named as the runbook names its buffers (``pitr-...``); one the
+    caller may not read (the operator policy grants its stack pattern only) is not a drill's."""
+    from ..buffer.names import STACK_TAG
+
+    cfn = target.client("cloudformation")
+    names = [summary["StackName"] for page in cfn.get_paginator("list_stacks").paginate()
+             for summary in page.get("StackSummaries", [])
+             if not summary.get("StackStatus", "").startswith("DELETE_") and summary["StackName"].startswith("pitr-")]
+    found = []
+    for name in dict.fromkeys(names):
+        try:
+            stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as exc:
+            if is_access_denied(exc) or error_code(exc) == "ValidationError":  # not ours to read, or gone meanwhile
+                continue
+            raise
+        for stack in stacks:
+            if stack.get("StackStatus", "").startswith("DELETE_"):
+                continue
+            tags = {t["Key"]: t["Value"] for t in stack.get("Tags") or []}
+            params = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters") or []}
+            table = params.get("TargetTableName") or ""
+            parsed = scratch.parse_scratch_name(table)
+            if tags.get(STACK_TAG) != BUFFER_COMPONENT or tags.get("pitr-runbook:target-table") != table or parsed is None:
+                continue
+            if source_table is not None and parsed[0] != source_table[: scratch.MAX_SOURCE_PART]:
+                continue
+            found.append(stack)
+    return found
+
+
+def _buffer_stacks(target: AwsTarget, report: CleanupReport, source_table: str | None, now: datetime) -> None:
+    from ..buffer import teardown
+
+    ddb = target.client("dynamodb")
+    removed = set(report.deleted) | set(report.interrupted)
+    try:
+        stacks = drill_buffer_stacks(target, source_table)
+    except ClientError as exc:
+        if not is_access_denied(exc):
+            raise
+        # a policy rendered before cleanup looked for stacks: the tables are done; say what is missing
+        report.stacks_unchecked = (f"cloudformation:ListStacks was refused ({error_code(exc)}): render the operator "
+                                   "policy again (statement FindDrillBufferStacks) to let cleanup find drill buffer stacks")
+        return
+    for stack in stacks:
+        name = stack["StackName"]
+        table = next(p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "TargetTableName")
+        _, stamp = scratch.parse_scratch_name(table)  # type: ignore[misc]
+        try:
+            status = ddb.describe_table(TableName=table)["Table"].get("TableStatus")
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise
+            status = None
+        if status is not None and status != "DELETING":
+            report.stacks_left[name] = f"its scratch table {table} is still there ({status}): a drill running, or kept"
+            continue
+        if table not in removed and status is None and now - stamp < STACK_ORPHAN_AFTER:
+            report.stacks_left[name] = (f"its scratch table {table} is not there yet (a drill may be about to restore "
+                                        f"into it): deleted once {times.iso_second(stamp + STACK_ORPHAN_AFTER)} has passed")
+            continue
+        teardown(target, name, execute=True)
+        report.stacks_deleted.append(name)

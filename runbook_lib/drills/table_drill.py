@@ -88,10 +88,16 @@ def drill_table(
     segments: int = 4,
     in_use_seconds: float = IN_USE_SECONDS,
     restore_timeout: float = RESTORE_TIMEOUT,
+    with_buffer: bool = False,
+    cfn_role_arn: str | None = None,
 ) -> RunResult:
     """The drill on ``source_table``; see the module. ``redact_keys``: the differing keys appear as
     HMAC-SHA256 digests under a random key of this run only (there is no buffer stack, so no secret to
-    match them with: the report says which keys differed without naming them); off, keys are shown."""
+    match them with: the report says which keys differed without naming them); off, keys are shown.
+    ``with_buffer``: the whole runbook on the scratch table, buffer and cutover included
+    (:mod:`.buffer_drill`), its stack deployed and deleted with ``cfn_role_arn`` when given."""
+    if cfn_role_arn and not with_buffer:
+        raise InputError("--cfn-role-arn is for the buffer's stack: it goes with --with-buffer")
     inputs = _inputs(source_table, restore_time, checks, check_timeout, keep_for, rto_target, redact_keys)
     target = AwsTarget(region, endpoint_url)
     name = scratch.scratch_name(inputs.source)
@@ -99,6 +105,16 @@ def drill_table(
     out = console.Console(bars=False if verbose else None)
     out.write(f"drill on {inputs.source} (restore into {name.name}): {run_path.resolve()}")
     started = time.monotonic()
+    if with_buffer:
+        from .buffer_drill import drill_with_buffer
+
+        with console.run_log(run_path):
+            run = drill_with_buffer(target, inputs, name, run_path, out, runs_dir=runs_dir, segments=segments,
+                                    in_use_seconds=in_use_seconds, restore_timeout=restore_timeout, started=started,
+                                    cfn_role_arn=cfn_role_arn)
+        out.write(f"drill on {inputs.source} with the buffer: {run.verdict or 'no verdict'} (exit status "
+                  f"{run.exit_code}) in {console.duration(time.monotonic() - started)}")
+        return run
     with console.run_log(run_path):
         plan, facts = _source(target, inputs, name, run_path, out, runs_dir)
         _start_restore(target, plan, facts, run_path, out)

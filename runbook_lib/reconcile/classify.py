@@ -8,6 +8,12 @@ reads is **in flight**. Anything else is **unexplained**.
 With ``live_source`` (a drill: the source stays live, the restored table is a scratch copy nobody
 writes), a difference still moving on the source side only, whose key changed in the window, is
 explained too: the source's own writes since T account for it, and they will not stop for the drill.
+
+With ``live_source`` and a buffer replaying the source into the restored table (``explain_from``, a
+drill ``--with-buffer``), the buffer has applied every change older than ``explain_from`` (the moment
+it was seen caught up, less its lag): a difference is explained only when its key changed at or
+after that moment (a write the buffer has not applied yet, whichever side is moving); any other
+difference is unexplained, as the buffer should have applied it.
 """
 
 from __future__ import annotations
@@ -50,19 +56,23 @@ def classify(
     redact_keys: bool,
     show_values: bool,
     live_source: bool = False,
+    explain_from: datetime | None = None,
 ) -> Classified:
     """One :class:`Difference` per key still open, ordered unexplained, in flight, explained, then
     by kind, then by key (by digest when keys are redacted, so that row order says nothing of how
     the keys sort)."""
     window = restore_time is not None and replay_from is not None and replay_from > restore_time
-    low = _floor_second(restore_time) if restore_time else None
+    start = max(restore_time, explain_from) if restore_time and explain_from else restore_time
+    low = _floor_second(start) if start else None
     differences: list[Difference] = []
     order_by: dict[int, str] = {}
     counts = {EXPLAINED: 0, UNEXPLAINED: 0, IN_FLIGHT: 0}
     for kid, entry in open_.items():
         last = changes.get(kid) if changes is not None else None
         in_window = window and last is not None and low <= last < replay_from  # type: ignore[operator]
-        if entry.moving and not (live_source and in_window and not entry.target_moving):
+        if explain_from is not None and live_source:  # the buffer writes the target: either side may move
+            cls = EXPLAINED if in_window else (IN_FLIGHT if entry.moving else UNEXPLAINED)
+        elif entry.moving and not (live_source and in_window and not entry.target_moving):
             cls = IN_FLIGHT
         elif in_window:
             cls = EXPLAINED

@@ -14,7 +14,7 @@ from ..aws.clients import AwsTarget
 from ..aws.waiting import interval
 from ..cdc.codec import KeyDigest
 from ..errors import InputError
-from ..times import to_utc, utcnow
+from ..times import iso_second, to_utc, utcnow
 from .classify import Classified, classify
 from .reread import _Open, _reread
 from .result import Reconciliation, verdict_for
@@ -50,6 +50,10 @@ class _Options:
     exports: Any = None  # exports.ExportPair, with method="export"
     incremental: Any = None  # exports.incremental.IncrementalExports: explain beyond the stream
     live_source: bool = False
+    #: live_source with a buffer writing the target: when the buffer had applied every older change
+    applied_until: Any = None  # Callable[[], datetime]
+    #: what ``applied_until`` answered (after the re-reads)
+    explain_from: datetime | None = None
 
     @property
     def tables(self) -> tuple[str, str]:
@@ -107,6 +111,7 @@ def reconcile(
     incremental: Any = None,
     live_source: bool = False,
     destination: AwsTarget | None = None,
+    applied_until: Callable[[], datetime] | None = None,
 ) -> Reconciliation:
     """Compare ``source_table`` with ``target_table`` item by item; see :mod:`runbook_lib.reconcile`.
 
@@ -125,6 +130,9 @@ def reconcile(
     restored to T): R is left out and becomes the moment the source's stream is read (every change
     since T up to then explains a difference), and a difference still moving on the source side only
     is explained by its change since T, not in flight.
+    ``applied_until`` (with ``live_source``, when a buffer replays the source into the target): called
+    after the re-reads, the moment before which the buffer had applied every change of the source;
+    a difference is then explained only when its key changed at or after it (see :mod:`.classify`).
     ``destination``: the target table's side when it is in another region (a cross-region
     restore); the source's stream is read in ``target``'s region, the target table in its own.
     """
@@ -134,6 +142,7 @@ def reconcile(
         show_values=show_values, redact_keys=redact_keys, key_digest=key_digest,
         key_digest_secret_arn=key_digest_secret_arn, sample_size=sample_size, progress=progress,
         method=method, exports=exports, incremental=incremental, live_source=live_source,
+        applied_until=applied_until,
     )
     started_at, clock = utcnow(), time.monotonic()
     tables = _open_tables(target, options, destination)
@@ -147,7 +156,7 @@ def reconcile(
     classified = classify(
         compared.open_, changes=changes, restore_time=options.restore_time, replay_from=options.replay_from,
         key_names=tables.key_names, key_digest=options.key_digest, redact_keys=options.redact_keys,
-        show_values=options.show_values, live_source=options.live_source,
+        show_values=options.show_values, live_source=options.live_source, explain_from=options.explain_from,
     )
     result = _result(options, compared, classified, coverage_warning=coverage_warning, explained_from=explained_from,
                      settled=settled,
@@ -180,6 +189,8 @@ def _prepare(source_table: str, target_table: str, **kw: Any) -> _Options:
         raise InputError("method='export' takes exports=ExportPair(source, target) (and only it does)")
     if kw["live_source"] and (kw["restore_time"] is None or kw["replay_from"] is not None):
         raise InputError("live_source needs restore_time (T) and no replay_from: R is when the source's stream is read")
+    if kw.get("applied_until") is not None and not kw["live_source"]:
+        raise InputError("applied_until (a buffer writing the target) goes with live_source only")
     if kw["sample_size"] < 0:
         raise InputError("sample_size must be zero or more")
     restore_time = to_utc(kw.pop("restore_time"), "restore_time")
@@ -258,8 +269,10 @@ def _explaining_changes(
     explained_from: dict[str, Any] | None = None
     if options.live_source:
         if open_:
+            if options.applied_until is not None:  # after the re-reads: what the buffer had applied by then
+                options = replace(options, explain_from=to_utc(options.applied_until(), "applied_until"))
             changes = last_change_by_key(target, options.source_table, keys=open_.keys())
-            low = options.restore_time.replace(microsecond=0)  # type: ignore[union-attr]
+            low = max(options.restore_time, options.explain_from or options.restore_time).replace(microsecond=0)  # type: ignore[type-var]
             if any(changes.get(k) is None or changes[k] < low for k in open_):
                 # a write made just before its re-read may not be readable from the stream yet ("near-real
                 # time", Change data capture for DynamoDB Streams): read it once more before calling it unexplained
@@ -267,6 +280,8 @@ def _explaining_changes(
                 changes = last_change_by_key(target, options.source_table, keys=open_.keys())
             coverage_warning = changes.coverage_warning(options.restore_time)
             explained_from = {"source": "stream"} if changes.stream_arn else None
+            if explained_from is not None and options.explain_from is not None:
+                explained_from["buffer_applied_until"] = iso_second(options.explain_from.replace(microsecond=0))
         window_end = utcnow().replace(microsecond=0) + timedelta(seconds=1)
         options = replace(options, replay_from=window_end)
     elif options.last_changes is not None:

@@ -59,6 +59,8 @@ class DrillFacts:
     #: the user's checks: ``[{name, file, status, message, seconds}]`` (SUCCESSFUL, FAILED, TIMED_OUT)
     user_checks: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = ()
+    #: ``drill --with-buffer``: the whole runbook (buffer, reconciliation with live writers, cutover) ran
+    with_buffer: bool | None = None
 
     @classmethod
     def of(cls, data: Any) -> "DrillFacts | None":
@@ -86,6 +88,7 @@ class DrillFacts:
             check_timeout_seconds=_float(data.get("check_timeout_seconds")),
             user_checks=tuple(dict(c) for c in data.get("user_checks") or () if isinstance(c, dict)),
             notes=tuple(str(n) for n in data.get("notes") or ()),
+            with_buffer=data.get("with_buffer") if isinstance(data.get("with_buffer"), bool) else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -93,7 +96,7 @@ class DrillFacts:
         out: dict[str, Any] = {"mode": self.mode}
         for name in ("automation", "items", "traffic", "rto_target_seconds", "incident_keys", "redact_keys",
                      "as_operator", "runs_dir", "scratch_table", "source_items", "source_bytes", "keep_for_seconds",
-                     "scratch_deleted", "scratch_expires", "encryption", "check_timeout_seconds"):
+                     "scratch_deleted", "scratch_expires", "encryption", "check_timeout_seconds", "with_buffer"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value

@@ -138,6 +138,12 @@ def timeline_rows(s: RunSummary) -> list[tuple[str, Any]]:
     return [(label, value) for label, value in rows if value is not None]
 
 
+def _after_cutover(keep_for: float) -> str:
+    """drill --with-buffer: this page is written in step 04, before the drill deletes or keeps the table."""
+    plan = "deleted" if not keep_for else f"kept for {duration(keep_for)}, then deleted by drill --cleanup"
+    return f"to be {plan} after the cutover (summary.json's drill.scratch_deleted says what was done)"
+
+
 def drill_rows(s: RunSummary) -> list[tuple[str, Any]]:
     d = s.drill
     if d is None:
@@ -149,8 +155,11 @@ def drill_rows(s: RunSummary) -> list[tuple[str, Any]]:
         ("source table size", None if d.source_items is None else
          f"{num(d.source_items)} items, {num(d.source_bytes or 0)} bytes (ItemCount, TableSizeBytes)"),
         ("scratch table encryption", d.encryption),
+        ("whole runbook on it", "the buffer on the source's stream, reconciled with the live writers, a forced cutover "
+         "(no switch), the stack torn down" if d.with_buffer else None),
         ("scratch table afterwards", None if d.keep_for_seconds is None else
-         ("deleted" if d.scratch_deleted else f"kept until {d.scratch_expires}" if d.scratch_expires else "not deleted")),
+         ("deleted" if d.scratch_deleted else f"kept until {d.scratch_expires}" if d.scratch_expires else
+          _after_cutover(d.keep_for_seconds) if d.with_buffer and d.scratch_deleted is None else "not deleted")),
         ("time budget of each of your checks", duration(d.check_timeout_seconds) if d.user_checks else None),
         ("automation", d.automation),
         ("items seeded", d.items),

@@ -22,6 +22,8 @@ PARAMETERS = (
     Parameter("quiet_seconds", float, 30.0,
               "cutover waits until no write reaches the source for this long (stop the writers first)"),
     Parameter("cutover_timeout", float, 600.0, "give up waiting for quiet after this many seconds"),
+    Parameter("drain_timeout", float, 600.0, "seconds to wait for the buffer to drain (queue empty) once the writers "
+              "stopped; with force, replay is turned off after them even if it did not"),
     Parameter("force", bool, False,
               "cut over even if writes keep coming or the DLQ is not empty (those writes are lost)"),
     Parameter("teardown", bool, True, "delete the buffer stack after replay stops, and verify nothing is left"),
@@ -129,7 +131,7 @@ def run(ctx, **parameters: Any) -> CutoverResult:
     else:
         result.cutover = cutover.cutover(
             ctx.target, state.buffer_stack, run_dir=ctx.run_dir, execute=ctx.execute, quiet_seconds=p.quiet_seconds,
-            timeout=p.cutover_timeout, force=p.force, teardown=p.teardown, progress=None, cfn_role_arn=role,
+            timeout=p.cutover_timeout, drain_timeout=p.drain_timeout, force=p.force, teardown=p.teardown, progress=None, cfn_role_arn=role,
             switch=parameter, force_switch=p.force_switch,
             settings_check=settings_check if ctx.execute and result.settings_plan is not None else None,
             first_write_wait=p.first_write_wait, destination=ctx.destination,

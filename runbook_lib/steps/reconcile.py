@@ -33,6 +33,9 @@ PARAMETERS = (
     Parameter("export_bucket", str, None, "bucket for the exports; None: pitr-runbook-<account>-<region>, created if missing"),
     Parameter("athena_workgroup", str, None, "with athena_output: compare the exports on Athena in this workgroup"),
     Parameter("athena_output", str, None, "s3://... for Athena's query results; None: compare locally with DuckDB"),
+    Parameter("live_source", bool, False, "True when the source's writers do not stop (a drill on a production table, "
+              "drill --with-buffer): the buffer is waited for to catch up, not to empty, and a difference is explained "
+              "only by a write to its key the buffer has not applied yet (scan only)"),
 )  # fmt: skip
 
 
@@ -116,18 +119,34 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
                 table=ctx.target_table, step=STEP,
             )  # fmt: skip
         return ReconcileResult(STEP, False, f"dry run: {ctx.target_table} does not exist yet, nothing to reconcile").announce()
-    wait_drained = None
+    wait_drained = applied_until = None
     if state.stack is not None and state.teardown is None:
         stack = state.buffer_stack
+        horizons: list = []
 
         def wait_drained() -> None:
-            monitor.follow_drain(ctx.target, stack, timeout=p.drain_timeout, sample_seconds=1.0, quiet_samples=2,
-                                 require_empty=True)
+            drain = monitor.follow_drain(ctx.target, stack, timeout=p.drain_timeout, sample_seconds=1.0, quiet_samples=2,
+                                         require_empty=not p.live_source)
+            if p.live_source:  # what the buffer had applied by then: older writes must match
+                horizons.append(monitor.applied_until(ctx.target, drain, quiet_samples=2))
+
+        def applied_until():
+            if not horizons:
+                wait_drained()
+            return horizons[-1]
 
     # before any scan: redacting needs the secret (InputError naming the remedy if there is none)
     digest, secret_arn = reconcile.key_digest_for(ctx.target, state.view(), p.redact_keys, p.key_digest_secret_arn)
     t, r = restore_point_and_replay_start(ctx, state)
-    if ctx.target_region and p.method != "export":  # the export engine compares exports of one region
+    if p.live_source:
+        if p.method == "export":
+            raise InputError("live_source compares a moving source item by item: use method='scan'", step=STEP)
+        if t is None:
+            raise InputError("live_source needs the restore point T (the run's plan, or restore_time)", step=STEP)
+        r = None  # the source's writes since T (since the buffer's horizon, with a buffer) explain the differences
+    if p.live_source:
+        method, why = "scan", "live_source: the source keeps changing, so it is read item by item"
+    elif ctx.target_region and p.method != "export":  # the export engine compares exports of one region
         method, why = "scan", f"{ctx.target_table} is in {ctx.target_region}: each table is scanned in its region"
     else:
         method, why = exports.resolve_method(ctx.target, ctx.source_table, ctx.target_table, p.method)
@@ -150,8 +169,9 @@ def run(ctx, **parameters: Any) -> ReconcileResult:
         ctx.target, ctx.source_table, ctx.target_table, restore_time=t, replay_from=r, segments=p.segments,
         rate_limit=p.rate_limit, reread_rounds=p.reread_rounds, wait_drained=wait_drained, show_values=p.show_values,
         redact_keys=p.redact_keys, key_digest=digest, key_digest_secret_arn=secret_arn, method=method, exports=pair,
-        incremental=_incremental(ctx, p),
-        destination=ctx.destination,
+        incremental=None if p.live_source else _incremental(ctx, p),
+        destination=ctx.destination, live_source=p.live_source,
+        applied_until=applied_until if p.live_source else None,
     )  # fmt: skip
     result = dataclasses.replace(result, method_reason=why)  # the plan's words, into the report
     if wait_drained is not None:  # the buffer's accounting, read afresh after the drain, before the report

@@ -136,9 +136,9 @@ def test_render_refuses_a_source_pattern_that_reaches_restored_or_all_tables(sou
 
 def test_no_statement_allows_a_wildcard_action_and_star_only_where_iam_has_no_resource_type():
     """The actions on Resource "*" are those the Service Authorization Reference lists without a
-    resource type (ListTables, DescribeTrails, ListEventSourceMappings, DescribeLogGroups,
+    resource type (ListTables, DescribeTrails, ListEventSourceMappings, DescribeLogGroups, ListStacks,
     GetMetricStatistics, the Application Auto Scaling describes)."""
-    star_ok = {"dynamodb:ListTables", "cloudtrail:DescribeTrails", "lambda:ListEventSourceMappings",
+    star_ok = {"dynamodb:ListTables", "cloudtrail:DescribeTrails", "cloudformation:ListStacks", "lambda:ListEventSourceMappings",
                "logs:DescribeLogGroups", "cloudwatch:GetMetricStatistics",
                "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies"}
     for st in permissions.policy_template()["Statement"]:
