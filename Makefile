@@ -39,8 +39,9 @@ lab: $(VENV)/.installed-lab $(VENV)/.installed-sandbox
 infra: $(VENV)/.installed-sandbox
 	$(BIN)/python -m runbook_lib.schedule.template --slots 5 --output infra/drill-schedule.yaml
 
+# two workers, a test file each at a time (its module fixtures stay in one process); the slowest 20 listed
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
