@@ -168,6 +168,32 @@ def _wrap_backend_update(original):
     return update_item
 
 
+def _wrap_backend_transact(original):
+    """All or nothing, in the journal too: "TransactWriteItems is a synchronous write operation that
+    groups up to 100 action requests ... The actions are completed atomically so that either all of
+    them succeed, or all of them fail" (DynamoDB API Reference, TransactWriteItems). moto applies the
+    actions one by one and, on a cancellation, puts back deep copies of the tables; the versions its
+    applied actions journalled are forgotten here, and the whole transaction runs under ``_lock`` so
+    that a restore never sees half of one."""
+
+    def transact_write_items(self, transact_items, *args, **kwargs):
+        with _lock:
+            journals = {}
+            for entry in transact_items:
+                for op in entry.values():
+                    table = self.tables.get(op.get("TableName", "")) if isinstance(op, dict) else None
+                    if table is not None and hasattr(table, "_pitr_journal"):
+                        journals[id(table._pitr_journal)] = (table._pitr_journal, len(table._pitr_journal))
+            try:
+                return original(self, transact_items, *args, **kwargs)
+            except Exception:
+                for journal, length in journals.values():
+                    journal.truncate(length)
+                raise
+
+    return transact_write_items
+
+
 def _state_at(table: Any, at: float) -> dict:
     """The table's ``items`` structure as of ``at`` (epoch seconds): every journalled version up to it;
     items unchanged since ``at`` are the source's own objects, shared (the caller holds ``_lock``)."""
@@ -460,6 +486,7 @@ def install() -> None:
         table_mod.Table.put_item = _wrap_table_put(table_mod.Table.put_item)
         table_mod.Table.delete_item = _wrap_table_delete(table_mod.Table.delete_item)
         DynamoDBBackend.update_item = _wrap_backend_update(DynamoDBBackend.update_item)
+        DynamoDBBackend.transact_write_items = _wrap_backend_transact(DynamoDBBackend.transact_write_items)
         DynamoDBBackend.update_continuous_backups = _wrap_update_backups(DynamoDBBackend.update_continuous_backups)
         DynamoDBBackend.describe_continuous_backups = _wrap_describe_backups(DynamoDBBackend.describe_continuous_backups)
         DynamoHandler.restore_table_to_point_in_time = _restore_response

@@ -115,6 +115,16 @@ class Journal:
     def __len__(self) -> int:
         return len(self._versions)
 
+    def __deepcopy__(self, memo: dict) -> "Journal":
+        # moto's TransactWriteItems deep-copies each table it touches (its rollback state): the journal
+        # is the table's history, not part of its state, and the copy shares it (a lock cannot be copied)
+        return self
+
+    def truncate(self, length: int) -> None:
+        """Forget the versions after the first ``length`` (a cancelled transaction's partial writes)."""
+        with self._lock:
+            del self._versions[length:]
+
     def encoded_bytes(self) -> int:
         """The bytes of the encoded images (what the journal holds besides keys and times)."""
         return sum(len(v[2]) for v in list(self._versions) if v[2] is not None)
