@@ -86,6 +86,8 @@ EXTENSIONS = (
     "ssm_parameters",
     "iam_auth",
     "iam_simulate",
+    "dynamodb_transactions",
+    "dynamodb_upsert",
 )
 
 

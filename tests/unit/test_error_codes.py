@@ -109,6 +109,9 @@ SANDBOX_RAISES = [
     *[("dynamodb", op, "ProvisionedThroughputExceededException") for op in _DATA_PLANE if not op.startswith("Transact")],
     ("dynamodb", "TransactWriteItems", "TransactionCanceledException"),
     ("dynamodb", "TransactGetItems", "TransactionCanceledException"),
+    # dynamodb_transactions.py: a ClientRequestToken reused with another request
+    ("dynamodb", "TransactWriteItems", "IdempotentParameterMismatchException"),
+    ("dynamodb", "ExecuteTransaction", "IdempotentParameterMismatchException"),
     # validation.py
     ("dynamodb", "BatchWriteItem", "ValidationException"),
     ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
