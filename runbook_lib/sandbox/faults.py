@@ -88,6 +88,7 @@ EXTENSIONS = (
     "iam_simulate",
     "dynamodb_transactions",
     "dynamodb_upsert",
+    "dynamodb_partiql",
 )
 
 

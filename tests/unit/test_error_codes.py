@@ -112,6 +112,14 @@ SANDBOX_RAISES = [
     # dynamodb_transactions.py: a ClientRequestToken reused with another request
     ("dynamodb", "TransactWriteItems", "IdempotentParameterMismatchException"),
     ("dynamodb", "ExecuteTransaction", "IdempotentParameterMismatchException"),
+    # dynamodb_partiql.py: PartiQL writes
+    ("dynamodb", "ExecuteStatement", "DuplicateItemException"),
+    ("dynamodb", "ExecuteStatement", "ConditionalCheckFailedException"),
+    ("dynamodb", "ExecuteStatement", "ResourceNotFoundException"),
+    ("dynamodb", "ExecuteStatement", "ValidationException"),
+    ("dynamodb", "ExecuteTransaction", "TransactionCanceledException"),
+    ("dynamodb", "ExecuteTransaction", "ResourceNotFoundException"),
+    ("dynamodb", "ExecuteTransaction", "ValidationException"),
     # validation.py
     ("dynamodb", "BatchWriteItem", "ValidationException"),
     ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
