@@ -89,6 +89,7 @@ EXTENSIONS = (
     "dynamodb_transactions",
     "dynamodb_upsert",
     "dynamodb_partiql",
+    "dynamodb_stream_records",
 )
 
 
