@@ -90,6 +90,7 @@ EXTENSIONS = (
     "dynamodb_upsert",
     "dynamodb_partiql",
     "dynamodb_stream_records",
+    "dynamodb_projections",
 )
 
 
