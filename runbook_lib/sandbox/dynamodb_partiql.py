@@ -189,10 +189,14 @@ def _execute_statement(original):
                 return _run_delete(self, parsed)
             if _insert_exists(self, statement):
                 raise DuplicateItemException()
+            from py_partiql_parser.exceptions import ParserException
+
             try:
                 return original(self, statement, list(parameters or []), *args, **kwargs)
             except JsonRESTError:
                 raise
+            except ParserException as exc:  # the parser's own validation (parameters that don't match)
+                raise MockValidationException(exc.message) from None
             except Exception as exc:  # noqa: BLE001 - py_partiql_parser asserts on what it cannot read
                 raise _Unreadable(statement, type(exc).__name__) from None
 
@@ -219,11 +223,18 @@ def _batch_execute_statement(self, statements):
             responses.append(response)
             continue
         response["TableName"] = table_name
+        if _select_without_key(self, text, table_name):
+            response["Error"] = {
+                "Code": "ValidationError",
+                "Message": "Select statements within BatchExecuteStatement must specify the primary key in the where clause.",
+            }
+            responses.append(response)
+            continue
         try:
             items = self.execute_statement(statement=text, parameters=list(stmt.get("Parameters") or []))
         except JsonRESTError as exc:
             code = next((c for cls, c in _BATCH_CODES if isinstance(exc, cls)), "ValidationError")
-            response["Error"] = {"Code": code, "Message": exc.message}
+            response = {"Error": {"Code": code, "Message": exc.message}}  # as moto answers: no TableName
             if code == "ConditionalCheckFailed" and stmt.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
                 old = _current_item(self, text, stmt.get("Parameters"))
                 if old is not None:
@@ -233,6 +244,19 @@ def _batch_execute_statement(self, statements):
                 response["Item"] = items[0]
         responses.append(response)
     return responses
+
+
+def _select_without_key(backend: Any, statement: str, table_name: str) -> bool:
+    """A SELECT of a batch must name the whole primary key in its WHERE clause (as moto checks it)."""
+    if not re.match(r"^\s*SELECT\b", statement or "", re.IGNORECASE):
+        return False
+    from moto.dynamodb.parsing import partiql
+
+    try:
+        filter_keys = partiql.get_query_metadata(statement).get_filter_names()
+    except Exception:  # noqa: BLE001 - execute_statement answers for what the parser cannot read
+        return False
+    return any(attr not in filter_keys for attr in backend.tables[table_name].table_key_attrs)
 
 
 def _current_item(backend: Any, statement: str, parameters: list | None) -> dict | None:

@@ -37,6 +37,8 @@ def _silent_put(original):
         if getattr(_local, "table", None) is not self:
             return original(self, item_attrs, *args, **kwargs)
         _local.table = None  # only moto's placeholder put; nothing it calls afterwards
+        self._validate_item_types(item_attrs)  # moto's own checks of the key (types, sizes), as its put does
+        self._validate_key_sizes(item_attrs)
         hash_value = DynamoType(item_attrs[self.hash_key_attr])
         range_value = DynamoType(item_attrs[self.range_key_attr]) if self.range_key_attr is not None else None
         item = Item(hash_value, range_value, item_attrs)

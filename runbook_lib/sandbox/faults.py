@@ -91,6 +91,7 @@ EXTENSIONS = (
     "dynamodb_partiql",
     "dynamodb_stream_records",
     "dynamodb_projections",
+    "dynamodb_answers",
 )
 
 
