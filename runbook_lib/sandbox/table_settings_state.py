@@ -10,7 +10,9 @@ the requests are parsed and answered in ``table_settings.py``).
 - Kinesis streaming destinations: enabled, disabled (still listed), precision updated.
 - ``TableClass`` and ``OnDemandThroughput`` kept and described (a value of -1 removes that
   maximum, as on AWS); an ``UpdateTable`` with one ``WarmThroughput`` value keeps the other.
-- Every stream label a table has had; a table whose stream was disabled can enable a new one, and
+- Every stream label a table has had; a table whose stream was disabled can enable a new one; enabling
+  a stream on a table that has one, or disabling one on a table that has none, is
+  ``ValidationException`` (moto: ``ResourceInUseException`` for the first, nothing for the second); and
   takes writes while it has none (no record reaches the disabled stream; moto answered every write
   HTTP 500).
 - ``UpdateTable``'s ``AttributeDefinitions`` are added to the table's (moto replaced them, losing
@@ -424,6 +426,13 @@ def _reenable_streams(original):
     def update_table_streams(self, table, stream_specification):
         enabling = stream_specification.get("StreamEnabled") or stream_specification.get("StreamViewType")
         currently_on = bool((table.stream_specification or {}).get("StreamEnabled"))
+        # AWS (UpdateTable, StreamSpecification): "You receive a ValidationException if you try to enable a
+        # stream on a table that already has a stream, or if you try to disable a stream on a table that
+        # doesn't have a stream" (moto: ResourceInUseException, which callers retry as transient)
+        if enabling and currently_on:
+            raise MockValidationException(f"Table already has an enabled stream: {table.name}")
+        if not enabling and not currently_on:
+            raise MockValidationException(f"Table does not have an enabled stream to disable: {table.name}")
         if enabling and table.latest_stream_label and not currently_on:
             # AWS: a table whose stream was disabled can enable a new one (a new label and ARN)
             table.set_stream_specification(dict(stream_specification))

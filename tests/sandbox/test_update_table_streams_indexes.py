@@ -58,3 +58,21 @@ def test_adding_an_index_keeps_the_key_definitions_and_the_table_restores(aws):
     at = datetime.now(timezone.utc)
     time.sleep(0.02)
     assert set(_restored(ddb, "ut-gsi", "ut-gsi-r", at)) == {"a"}
+
+
+def test_enabling_a_second_stream_or_disabling_none_is_a_validation_error(aws):
+    """UpdateTable, StreamSpecification: "You receive a ValidationException if you try to enable a stream
+    on a table that already has a stream, or if you try to disable a stream on a table that doesn't have
+    a stream" (moto answered ResourceInUseException, which the runbook retries as transient)."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "ut-twice")
+    with pytest.raises(ClientError) as caught:
+        ddb.update_table(TableName="ut-twice", StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    ddb.update_table(TableName="ut-twice", StreamSpecification={"StreamEnabled": False})
+    with pytest.raises(ClientError) as caught:
+        ddb.update_table(TableName="ut-twice", StreamSpecification={"StreamEnabled": False})
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
