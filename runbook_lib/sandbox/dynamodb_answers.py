@@ -7,6 +7,10 @@
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html). moto
   5.2.5 answered ``ResourceNotFoundException``, which code reads as "the table is gone"
   (``runbook_lib.aws.codes.is_not_found``).
+- **UpdateTable deleting or updating a global secondary index the table does not have**: moto raised
+  inside the server (HTTP 500). DynamoDB's ``ResourceNotFoundException`` is "The operation tried to
+  access a nonexistent table or index" ("UpdateTable", Amazon DynamoDB API Reference,
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html, Errors).
 - **DeleteTable**: "When DynamoDB receives this request, the table is in the DELETING state"
   ("DeleteTable", Amazon DynamoDB API Reference,
   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteTable.html): the
@@ -44,6 +48,26 @@ def _index_must_exist(original):
     return action
 
 
+def _index_to_change_must_exist(original):
+    from moto.dynamodb.exceptions import ResourceNotFoundException
+
+    def update_table(self):
+        body = self.body if isinstance(self.body, dict) else {}
+        updates = body.get("GlobalSecondaryIndexUpdates") or []
+        table = self.dynamodb_backend.tables.get(body.get("TableName", ""))
+        if table is not None and updates:
+            names = {i.name for i in table.global_indexes or []}
+            for update in updates:
+                for kind in ("Delete", "Update"):
+                    index = (update.get(kind) or {}).get("IndexName") if isinstance(update, dict) else None
+                    if index is not None and index not in names:
+                        raise ResourceNotFoundException(f"Requested resource not found: Index: {index} not found")
+        return original(self)
+
+    update_table.__name__ = original.__name__
+    return update_table
+
+
 def _deleting(original):
     def delete_table(self):
         result = original(self)
@@ -67,4 +91,5 @@ def install() -> None:
         DynamoHandler.query = _index_must_exist(DynamoHandler.query)
         DynamoHandler.scan = _index_must_exist(DynamoHandler.scan)
         DynamoHandler.delete_table = _deleting(DynamoHandler.delete_table)
+        DynamoHandler.update_table = _index_to_change_must_exist(DynamoHandler.update_table)
         _installed = True

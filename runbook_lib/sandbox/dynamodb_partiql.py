@@ -87,7 +87,11 @@ def _unquote(name: str) -> str:
 
 def table_of(statement: str) -> str | None:
     match = _TABLE.match(statement or "")
-    return _unquote(match.group("table")).split(".")[0] if match else None
+    if not match:
+        return None
+    name = match.group("table")
+    # "table"."index" matches the quoted table alone; an unquoted table.index is split here
+    return _unquote(name) if name.startswith('"') else name.split(".")[0]
 
 
 def _literal(value: str, parameters: list) -> dict:
@@ -184,6 +188,9 @@ def _execute_statement(original):
 
     def execute_statement(self, statement, parameters, *args, **kwargs):
         with pitr._lock:  # every write is serialised on it
+            name = table_of(statement)
+            if name is not None and name not in self.tables:
+                raise ResourceNotFoundException()  # moto's INSERT raised KeyError (500, then ValidationException)
             parsed = _parse_delete(statement, parameters)
             if parsed is not None:
                 return _run_delete(self, parsed)

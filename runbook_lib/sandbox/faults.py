@@ -92,6 +92,7 @@ EXTENSIONS = (
     "dynamodb_stream_records",
     "dynamodb_projections",
     "dynamodb_answers",
+    "dynamodb_stream_history",
 )
 
 

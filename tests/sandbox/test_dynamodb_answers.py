@@ -37,3 +37,15 @@ def test_delete_table_answers_deleting(aws):
     ddb = aws("dynamodb")
     create_demo_table(ddb, "ans-del", pitr=False, stream=None)
     assert ddb.delete_table(TableName="ans-del")["TableDescription"]["TableStatus"] == "DELETING"
+
+
+def test_update_table_on_a_missing_index_is_resource_not_found_not_a_500(aws):
+    """UpdateTable's ResourceNotFoundException: "The operation tried to access a nonexistent table or index"."""
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "ans-gsi", pitr=False, stream=None)
+    for update in ({"Delete": {"IndexName": "none"}},
+                   {"Update": {"IndexName": "none", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}}):
+        with pytest.raises(ClientError) as caught:
+            ddb.update_table(TableName="ans-gsi", GlobalSecondaryIndexUpdates=[update])
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -97,3 +97,13 @@ def test_a_transaction_with_an_insert_of_an_existing_key_writes_nothing(aws):
     assert [r["Code"] for r in caught.value.response["CancellationReasons"]] == ["None", "DuplicateItem"]
     assert set(_scan_all(ddb, "pq-tx")) == {"old"}
     assert read() == []
+
+
+def test_a_statement_on_a_missing_table_is_resource_not_found(aws):
+    ddb = aws("dynamodb")
+    create_demo_table(ddb, "pq.dotted", pitr=False, stream=None)
+    ddb.execute_statement(Statement="INSERT INTO \"pq.dotted\" VALUE {'pk': 'a'}")  # a table name with a dot
+    for statement in ("INSERT INTO \"pq-none\" VALUE {'pk': 'a'}", 'DELETE FROM "pq-none" WHERE pk = \'a\''):
+        with pytest.raises(ClientError) as caught:
+            ddb.execute_statement(Statement=statement)
+        assert _code(caught) == "ResourceNotFoundException"

@@ -120,6 +120,15 @@ SANDBOX_RAISES = [
     ("dynamodb", "ExecuteTransaction", "TransactionCanceledException"),
     ("dynamodb", "ExecuteTransaction", "ResourceNotFoundException"),
     ("dynamodb", "ExecuteTransaction", "ValidationException"),
+    # dynamodb_answers.py: a missing index
+    ("dynamodb", "Query", "ValidationException"),
+    ("dynamodb", "Scan", "ValidationException"),
+    ("dynamodb", "UpdateTable", "ResourceNotFoundException"),
+    # table_settings_state.py: a second stream, or none to disable
+    ("dynamodb", "UpdateTable", "ValidationException"),
+    # dynamodb_stream_history.py: a stream label the table never had
+    ("dynamodbstreams", "DescribeStream", "ResourceNotFoundException"),
+    ("dynamodbstreams", "GetShardIterator", "ResourceNotFoundException"),
     # validation.py
     ("dynamodb", "BatchWriteItem", "ValidationException"),
     ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
