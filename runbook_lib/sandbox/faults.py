@@ -86,6 +86,13 @@ EXTENSIONS = (
     "ssm_parameters",
     "iam_auth",
     "iam_simulate",
+    "dynamodb_transactions",
+    "dynamodb_upsert",
+    "dynamodb_partiql",
+    "dynamodb_stream_records",
+    "dynamodb_projections",
+    "dynamodb_answers",
+    "dynamodb_stream_history",
 )
 
 

@@ -30,6 +30,8 @@ class SandboxSettings:
     export_items_per_file: int = 10000
     #: the shortest incremental export window, in seconds (AWS: 15 minutes; lower it for tests)
     incremental_export_min_seconds: float = 900.0
+    #: seconds a transaction's ClientRequestToken is remembered after it succeeded (AWS: 10 minutes)
+    client_token_seconds: float = 600.0
 
 
 SETTINGS = SandboxSettings()

@@ -10,7 +10,13 @@ the requests are parsed and answered in ``table_settings.py``).
 - Kinesis streaming destinations: enabled, disabled (still listed), precision updated.
 - ``TableClass`` and ``OnDemandThroughput`` kept and described (a value of -1 removes that
   maximum, as on AWS); an ``UpdateTable`` with one ``WarmThroughput`` value keeps the other.
-- Every stream label a table has had; a table whose stream was disabled can enable a new one.
+- Every stream label a table has had; a table whose stream was disabled can enable a new one; enabling
+  a stream on a table that has one, or disabling one on a table that has none, is
+  ``ValidationException`` (moto: ``ResourceInUseException`` for the first, nothing for the second); and
+  takes writes while it has none (no record reaches the disabled stream; moto answered every write
+  HTTP 500).
+- ``UpdateTable``'s ``AttributeDefinitions`` are added to the table's (moto replaced them, losing
+  the table's key definitions; a restore of the table then answered HTTP 500).
 - When ``UpdateTimeToLive`` last changed the table: AWS refuses another call for up to an hour
   (``ValidationException``), here for ``SETTINGS.ttl_change_seconds``.
 
@@ -24,7 +30,8 @@ CloudWatch rules exist behind the rule names; nothing is written to a Kinesis st
 a Kinesis stream that does not exist, or one already active for the table, answers
 ``ResourceNotFoundException`` / ``ResourceInUseException`` with our own wording (codes from the
 operation's model; AWS's exact answer for these cases is not documented); a deleted table's
-resource policies stay until the sandbox is reset.
+resource policies stay until the sandbox is reset; the attribute definitions of a deleted index are
+kept.
 """
 
 from __future__ import annotations
@@ -419,6 +426,13 @@ def _reenable_streams(original):
     def update_table_streams(self, table, stream_specification):
         enabling = stream_specification.get("StreamEnabled") or stream_specification.get("StreamViewType")
         currently_on = bool((table.stream_specification or {}).get("StreamEnabled"))
+        # AWS (UpdateTable, StreamSpecification): "You receive a ValidationException if you try to enable a
+        # stream on a table that already has a stream, or if you try to disable a stream on a table that
+        # doesn't have a stream" (moto: ResourceInUseException, which callers retry as transient)
+        if enabling and currently_on:
+            raise MockValidationException(f"Table already has an enabled stream: {table.name}")
+        if not enabling and not currently_on:
+            raise MockValidationException(f"Table does not have an enabled stream to disable: {table.name}")
         if enabling and table.latest_stream_label and not currently_on:
             # AWS: a table whose stream was disabled can enable a new one (a new label and ARN)
             table.set_stream_specification(dict(stream_specification))
@@ -426,6 +440,38 @@ def _reenable_streams(original):
         return original(self, table, stream_specification)
 
     return update_table_streams
+
+
+def _merge_attribute_definitions(original):
+    """AWS: ``UpdateTable``'s ``AttributeDefinitions`` describe the new index's keys ("If you are adding
+    a new global secondary index to the table, AttributeDefinitions must include the key element(s) of
+    the new index"); the table's own key definitions stay. moto replaced the table's list with the
+    request's: the table lost its key definitions (DescribeTable showed only the index's, and a
+    restore of it answered HTTP 500)."""
+
+    def update_table(self, name, attr_definitions, *args, **kwargs):
+        if attr_definitions:
+            table = self.get_table(name)
+            merged = {a["AttributeName"]: a for a in table.attr or []}
+            merged.update({a["AttributeName"]: a for a in attr_definitions})
+            attr_definitions = list(merged.values())
+        return original(self, name, attr_definitions, *args, **kwargs)
+
+    return update_table
+
+
+def _only_while_enabled(original):
+    """A disabled stream takes no more records (its shard stays readable, as AWS keeps a disabled
+    stream's records for 24 hours). moto kept writing to it and, with ``StreamViewType`` gone from the
+    table's settings, every write to the table answered HTTP 500 until a stream was enabled again."""
+
+    def add(self, old, new):
+        table = self.table
+        if table.stream_shard is not self or not (table.stream_specification or {}).get("StreamEnabled"):
+            return None
+        return original(self, old, new)
+
+    return add
 
 
 def update_time_to_live_allowed(table: Any) -> None:
@@ -446,3 +492,5 @@ def patch_models() -> None:
     table_mod.Table.describe = _describe_with_options(table_mod.Table.describe)
     table_mod.Table.set_stream_specification = _remember_stream_label(table_mod.Table.set_stream_specification)
     DynamoDBBackend.update_table_streams = _reenable_streams(DynamoDBBackend.update_table_streams)
+    DynamoDBBackend.update_table = _merge_attribute_definitions(DynamoDBBackend.update_table)
+    table_mod.StreamShard.add = _only_while_enabled(table_mod.StreamShard.add)

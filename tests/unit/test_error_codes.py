@@ -109,6 +109,26 @@ SANDBOX_RAISES = [
     *[("dynamodb", op, "ProvisionedThroughputExceededException") for op in _DATA_PLANE if not op.startswith("Transact")],
     ("dynamodb", "TransactWriteItems", "TransactionCanceledException"),
     ("dynamodb", "TransactGetItems", "TransactionCanceledException"),
+    # dynamodb_transactions.py: a ClientRequestToken reused with another request
+    ("dynamodb", "TransactWriteItems", "IdempotentParameterMismatchException"),
+    ("dynamodb", "ExecuteTransaction", "IdempotentParameterMismatchException"),
+    # dynamodb_partiql.py: PartiQL writes
+    ("dynamodb", "ExecuteStatement", "DuplicateItemException"),
+    ("dynamodb", "ExecuteStatement", "ConditionalCheckFailedException"),
+    ("dynamodb", "ExecuteStatement", "ResourceNotFoundException"),
+    ("dynamodb", "ExecuteStatement", "ValidationException"),
+    ("dynamodb", "ExecuteTransaction", "TransactionCanceledException"),
+    ("dynamodb", "ExecuteTransaction", "ResourceNotFoundException"),
+    ("dynamodb", "ExecuteTransaction", "ValidationException"),
+    # dynamodb_answers.py: a missing index
+    ("dynamodb", "Query", "ValidationException"),
+    ("dynamodb", "Scan", "ValidationException"),
+    ("dynamodb", "UpdateTable", "ResourceNotFoundException"),
+    # table_settings_state.py: a second stream, or none to disable
+    ("dynamodb", "UpdateTable", "ValidationException"),
+    # dynamodb_stream_history.py: a stream label the table never had
+    ("dynamodbstreams", "DescribeStream", "ResourceNotFoundException"),
+    ("dynamodbstreams", "GetShardIterator", "ResourceNotFoundException"),
     # validation.py
     ("dynamodb", "BatchWriteItem", "ValidationException"),
     ("lambda", "CreateEventSourceMapping", "InvalidParameterValueException"),
