@@ -35,7 +35,7 @@ from . import switch as switch_lib
 from . import times
 from .aws.clients import AwsTarget
 from .aws.streams import stream_shards
-from .errors import BufferError, CutoverError, PreconditionError
+from .errors import BufferError, CutoverError, InputError, PreconditionError
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ def cutover(
     settings_check: Callable[[], object] | None = None,
     first_write_wait: float = 60.0,
     destination: AwsTarget | None = None,
+    drain_required: bool = True,
 ) -> CutoverReport:
     """Quiet period, drained buffer, replay off, settings checked, the switch written, stack deleted
     and verified gone, the first write on the target looked for.
@@ -163,8 +164,13 @@ def cutover(
     settings after the drain (the window's "settings" part). ``first_write_wait``: how long to look
     for the first write on the target's stream after the switch (0: do not look). ``destination``: the
     target table's side when it lives in another region (its stream is read there, and the switch
-    names it by ARN: :func:`switch.table_reference`).
+    names it by ARN: :func:`switch.table_reference`). ``drain_required=False`` (a drill's scratch
+    table, which nothing reads afterwards, with ``force`` and no switch only): a buffer that does not
+    drain within ``drain_timeout`` under writes that never stop does not stop the cutover; the
+    report says it did not drain.
     """
+    if not drain_required and (switch or not force):
+        raise InputError("drain_required=False is for a drill's scratch table only: with force and without a switch")
     force = force or force_switch
     plan = [
         f"wait until no write reaches {stack.source_table}'s stream for {quiet_seconds:.0f} s (at most {timeout:.0f} s)",
@@ -179,8 +185,12 @@ def cutover(
         if switch:
             switch_lib.check_writable(switch_lib.read(target, switch))
         return CutoverReport(False, None, False, False, buffer.teardown(target, stack, execute=False) if teardown else None, tuple(plan))
-    if switch:  # before the writers are asked to stop: a parameter the switch cannot write is said now
+    destination = destination or target
+    value = None
+    if switch:  # before the writers are asked to stop: a parameter the switch cannot write is said now,
+        # and the value it will hold is known (across regions DescribeTable there: not during the downtime)
         switch_lib.check_writable(switch_lib.read(target, switch))
+        value = switch_lib.table_reference(target, destination, stack.target_table)
 
     downtime = run_state.Downtime()
     quiet = wait_for_quiet(target, stack.source_table, quiet_seconds=quiet_seconds, timeout=timeout, progress=progress,
@@ -204,10 +214,10 @@ def cutover(
             target, stack, run_dir=run_dir, timeout=drain_timeout, sample_seconds=1.0, quiet_samples=2, require_empty=True
         )
     except BufferError:
-        if not force:
+        if drain_required:
             raise
-        # force: writes that never stop (a drill on a production table) never leave the queue empty; replay
-        # is turned off anyway and what the buffer still holds is lost (the status below says how much)
+        # a drill's scratch table: writes that never stop (a production table) never leave the queue empty;
+        # replay is turned off anyway and what the buffer still holds is not applied (the report says so)
         drain = None
         log.warning("cutover with force: the buffer did not drain within %.0f s; replay is turned off anyway", drain_timeout)
     if drain is not None and (drain.dlq_depth or drain.stream_failures) and not force:
@@ -239,10 +249,8 @@ def cutover(
         settings_check()
     downtime.settings = times.utcnow()
     _save_downtime(run_dir, downtime)
-    destination = destination or target
     watcher = TargetWrites.open(destination, stack.target_table) if switch and first_write_wait > 0 else None
     if switch:
-        value = switch_lib.table_reference(target, destination, stack.target_table)
         outcome = switch_lib.write_switch(target, switch, value, run_dir=run_dir)
         downtime.switched = outcome.record.switched
         _save_downtime(run_dir, downtime)
@@ -250,7 +258,7 @@ def cutover(
     if switch and first_write_wait > 0:
         look_for_first_write(watcher, downtime, first_write_wait)
         _save_downtime(run_dir, downtime)
-    return CutoverReport(True, quiet, True, True, report, tuple(plan), outcome, downtime)
+    return CutoverReport(True, quiet, final.drained, True, report, tuple(plan), outcome, downtime)
 
 
 def _refused(switch: str, why: str) -> str:

@@ -86,7 +86,8 @@ def step_parameters(target: AwsTarget, inputs, facts: dict[str, Any], segments: 
         "04_reconcile": {"live_source": True, "segments": segments, "redact_keys": inputs.redact_keys,
                          "drain_timeout": 300.0 if sandbox else 1800.0},
         # writers that never stop: no quiet period to wait for, replay turned off anyway (see the module)
-        "05_cutover": {"force": True, "quiet_seconds": 1.0, "cutover_timeout": 3.0, "apply_settings": False,
+        "05_cutover": {"force": True, "drain_required": False, "quiet_seconds": 1.0, "cutover_timeout": 3.0,
+                       "apply_settings": False,
                        "drain_timeout": 20.0 if sandbox else 120.0, **role},
     }
 
@@ -171,6 +172,18 @@ def _remove_buffer(target: AwsTarget, run_path: Path, source: str, table: str, o
                  "table is gone")
 
 
+def _buffer_losses(accounting: dict) -> list[dict]:
+    """A failed check when the buffer's own accounting shows changes it did not apply (messages in the
+    DLQ, or that could not be decoded): the horizon explains keys still written after it, and a hot key
+    whose every change is dead-lettered would otherwise pass as explained on every drill."""
+    lost = {k: accounting.get(k) for k in ("dead_lettered", "poison") if accounting.get(k)}
+    if not lost:
+        return []
+    detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in lost.items())
+    return [{"check": "buffer_applied_everything", "ok": False,
+             "detail": f"{detail}: changes the buffer did not apply to the scratch table (its DLQ, the applier's log)"}]
+
+
 def _finish(run_path: Path, result: runner.RunResult, out: console.Console, started: float) -> runner.RunResult:
     """summary.json's ``drill`` gets what happened after step 04 wrote it (the scratch table's fate, the
     teardown); the exit status counts the drill's checks (user checks, the RTO target) as the plain drill does."""
@@ -180,6 +193,7 @@ def _finish(run_path: Path, result: runner.RunResult, out: console.Console, star
         facts = run_state.load(run_path).drill or {}
         summary["drill"] = {**(summary.get("drill") or {}),
                             **{k: facts[k] for k in ("scratch_deleted", "scratch_expires", "buffer_torn_down") if k in facts}}
+        summary["drill"]["checks"] = [*(summary["drill"].get("checks") or []), *_buffer_losses(summary.get("buffer") or {})]
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     missed = [c for c in (summary.get("drill") or {}).get("checks") or [] if not c.get("ok")]
     if result.exit_code == 0 and (summary.get("verdict") != "PASS" or missed):

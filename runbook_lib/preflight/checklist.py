@@ -143,7 +143,8 @@ def run_checks(
             cfn_role_arn=cfn_role_arn, switch_parameter=switch_parameter, target_region=destination.region_name))
     if switch_parameter:
         rows += _guarded("switch_parameter", lambda: check_switch_parameter(
-            target, switch_parameter, source_table=source_table, target_table=target_table))
+            target, switch_parameter, source_table=source_table, target_table=target_table,
+            target_region=destination.region_name))
     rows += _guarded("cloudtrail", lambda: check_cloudtrail(target, automation=automation))
     rows += _guarded("pitr", lambda: check_pitr(target, source_table))
     rows += _guarded("stream", lambda: check_stream(target, source_table))

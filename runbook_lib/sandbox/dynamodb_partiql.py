@@ -33,8 +33,9 @@ and the API Reference's ``BatchStatementError`` codes.
 Where it still differs from AWS: UPDATE runs through moto's parser, which takes only ``?``
 parameters and quoted strings as values (``SET v = 2``, arithmetic, ``list_append`` and
 ``RETURNING`` are refused with ``ValidationException``) and does nothing to a key with no item;
-an ExecuteTransaction UPDATE that fails after other statements ran is not rolled back; SELECT is
-moto's (no pagination).
+an ExecuteTransaction that fails after other statements ran (an UPDATE whose condition fails, two
+statements on one key) is not rolled back: the earlier ones stay, with their stream records and
+journal versions (AWS: all or nothing). SELECT is moto's (no pagination).
 """
 
 from __future__ import annotations

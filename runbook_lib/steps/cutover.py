@@ -23,7 +23,10 @@ PARAMETERS = (
               "cutover waits until no write reaches the source for this long (stop the writers first)"),
     Parameter("cutover_timeout", float, 600.0, "give up waiting for quiet after this many seconds"),
     Parameter("drain_timeout", float, 600.0, "seconds to wait for the buffer to drain (queue empty) once the writers "
-              "stopped; with force, replay is turned off after them even if it did not"),
+              "stopped (a refusal, replay left on, when it does not; see drain_required)"),
+    Parameter("drain_required", bool, True,
+              "False only for a drill's scratch table (with force, no switch): a buffer that does not drain under writes "
+              "that never stop does not hold the cutover back"),
     Parameter("force", bool, False,
               "cut over even if writes keep coming or the DLQ is not empty (those writes are lost)"),
     Parameter("teardown", bool, True, "delete the buffer stack after replay stops, and verify nothing is left"),
@@ -134,7 +137,7 @@ def run(ctx, **parameters: Any) -> CutoverResult:
             timeout=p.cutover_timeout, drain_timeout=p.drain_timeout, force=p.force, teardown=p.teardown, progress=None, cfn_role_arn=role,
             switch=parameter, force_switch=p.force_switch,
             settings_check=settings_check if ctx.execute and result.settings_plan is not None else None,
-            first_write_wait=p.first_write_wait, destination=ctx.destination,
+            first_write_wait=p.first_write_wait, destination=ctx.destination, drain_required=p.drain_required,
         )  # fmt: skip
         result.switch = result.cutover.switch
         if result.switch is not None:

@@ -322,6 +322,7 @@ def test_the_operator_policy_for_drill_tables_covers_the_drill_and_cleanup_and_d
 
     _source(aws)
     create_demo_table(aws("dynamodb"), "invoices", pitr=False, stream=None)
+    create_demo_table(aws("dynamodb"), "billing-drill-log", pitr=False, stream=None)  # "-drill-" but no stamp
     root = AwsTarget("us-east-1", endpoint)
     operator = create_operator(root, source_table=SOURCE, target_table=f"{SOURCE}-drill-*", cfn_role_arn="unused")
     env = {**os.environ, **operator.environment(), clients.RECORD_CALLS_ENV: str(tmp_path / "calls.txt")}
@@ -331,7 +332,7 @@ def test_the_operator_policy_for_drill_tables_covers_the_drill_and_cleanup_and_d
                           endpoint, "--check", str(checks), "--keep-for", "1h", "--run-dir", str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-    [scratch] = _drill_tables(aws)
+    [scratch] = [n for n in _drill_tables(aws) if n != "billing-drill-log"]
     ddb = aws("dynamodb")
     ddb.tag_resource(ResourceArn=ddb.describe_table(TableName=scratch)["Table"]["TableArn"],
                      Tags=[{"Key": "pitr-runbook:expires", "Value": "2026-01-01T00:00:00Z"}])  # due now
@@ -345,7 +346,11 @@ def test_the_operator_policy_for_drill_tables_covers_the_drill_and_cleanup_and_d
     with pytest.raises(ClientError) as refused:
         as_operator.delete_table(TableName="invoices")
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-    assert "invoices" in ddb.list_tables()["TableNames"]
+    # DeleteDrillScratchTables names <source>-drill-<UTC stamp>: a table that only has "-drill-" in its name is kept
+    with pytest.raises(ClientError) as refused:
+        as_operator.delete_table(TableName="billing-drill-log")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert {"invoices", "billing-drill-log"} <= set(ddb.list_tables()["TableNames"])
 
 
 def boto3_client_as(endpoint: str, operator):

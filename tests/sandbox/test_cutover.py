@@ -6,7 +6,7 @@ import pytest
 
 from runbook_lib import buffer, cutover
 from runbook_lib.aws.clients import AwsTarget
-from runbook_lib.errors import CutoverError
+from runbook_lib.errors import CutoverError, InputError
 from runbook_lib.sandbox.traffic import Traffic, create_demo_table
 
 
@@ -115,3 +115,50 @@ def test_a_verified_teardown_is_recorded_in_the_run_state(aws, target, monkeypat
     report = cutover.cutover(target, stack, run_dir=tmp_path, execute=True, quiet_seconds=0.5, timeout=5)
     assert report.teardown is clean
     assert run_state.load(tmp_path).teardown == run_state.Teardown(clean=True, resources=["AWS::SQS::Queue q"])
+
+
+def _undrainable(monkeypatch, touched):
+    """A buffer that never drains (follow_drain gives up), and stand-ins that log what cutover changes."""
+    from types import SimpleNamespace
+
+    from runbook_lib import monitor
+    from runbook_lib.errors import BufferError
+
+    def never(*a, **k):
+        raise BufferError("the buffer did not drain within 1 s")
+
+    monkeypatch.setattr(monitor, "follow_drain", never)
+    monkeypatch.setattr(buffer, "status", lambda *a, **k: SimpleNamespace(
+        drained=False, depth=7, in_flight=1, stream_lag_seconds=0, forwarder_errors=0))
+    monkeypatch.setattr(buffer, "disable_replay", lambda *a, **k: touched.append("replay off"))
+    monkeypatch.setattr(buffer, "teardown", lambda *a, **k: (touched.append("teardown"), buffer.TeardownReport(
+        "pitr-buffer", executed=True, stack_found=True, resources=(), verified=True))[1])
+    return buffer.BufferStack.from_dict({"name": "pitr-buffer", "outputs": {"QueueMappingUuid": "uuid-1", "DlqUrl": "http://dlq"},
+                                         "parameters": {"SourceTableName": "orders", "TargetTableName": "orders-r"}})
+
+
+@pytest.mark.parametrize("flags", [{"force": True}, {"force_switch": True, "switch": "/app/table"}])
+def test_a_forced_cutover_still_refuses_a_buffer_that_does_not_drain_and_changes_nothing(aws, target, monkeypatch, tmp_path, flags):
+    """force (or force_switch) gets past writes that keep arriving, never past changes still in the
+    buffer: turning replay off and deleting the queue would lose them for good."""
+    from runbook_lib.errors import BufferError
+
+    create_demo_table(aws("dynamodb"), "orders")
+    create_demo_table(aws("dynamodb"), "orders-r", pitr=False)
+    touched: list[str] = []
+    stack = _undrainable(monkeypatch, touched)
+    with pytest.raises(BufferError):
+        cutover.cutover(target, stack, run_dir=tmp_path, execute=True, quiet_seconds=0.5, timeout=5, drain_timeout=1,
+                        **flags)
+    assert touched == []
+
+
+def test_only_a_drill_s_scratch_table_cuts_over_without_a_drained_buffer_and_the_report_says_so(aws, target, monkeypatch, tmp_path):
+    create_demo_table(aws("dynamodb"), "orders")
+    touched: list[str] = []
+    stack = _undrainable(monkeypatch, touched)
+    with pytest.raises(InputError):  # never with a switch, never without force
+        cutover.cutover(target, stack, run_dir=tmp_path, execute=True, force=True, switch="/app/table", drain_required=False)
+    report = cutover.cutover(target, stack, run_dir=tmp_path, execute=True, quiet_seconds=0.5, timeout=5, drain_timeout=1,
+                             force=True, drain_required=False)
+    assert touched == ["replay off", "teardown"] and report.drained is False

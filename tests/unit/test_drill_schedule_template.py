@@ -71,12 +71,12 @@ def test_the_drill_role_restores_from_the_listed_tables_into_drill_tables_only()
     restore = [st for st in allows if "dynamodb:RestoreTableToPointInTime" in _list(st["Action"])]
     assert len(restore) == 1
     assert all(_resource_text(r).endswith(":table/${Table}") for r in restore[0]["Resource"])
-    # the target's actions, DeleteTable and tagging: on *-drill-* tables (and their indexes) only
+    # the target's actions, DeleteTable and tagging: on <source>-drill-<UTC stamp> tables (and their indexes) only
     for st in allows:
         granted = set(_list(st["Action"])) & (RESTORE_TARGET - {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"}
                                               | {"dynamodb:DeleteTable", "dynamodb:TagResource", "dynamodb:UntagResource"})
         if granted:
-            assert {_resource_text(r).split(":table/")[1] for r in _list(st["Resource"])} == {"*-drill-*", "*-drill-*/index/*"}, st["Sid"]
+            assert {_resource_text(r).split(":table/")[1] for r in _list(st["Resource"])} == {"*-drill-????????T??????Z", "*-drill-????????T??????Z/index/*"}, st["Sid"]
     drill = next(st for st in allows if st["Sid"] == "RestoreIntoAndDeleteDrillTablesOnly")
     assert RESTORE_TARGET | {"dynamodb:DeleteTable"} <= set(drill["Action"])
 
@@ -188,6 +188,11 @@ def test_more_tables_than_the_stack_has_slots_are_refused_before_any_drill(build
     would drill into AccessDenied with no alarm; the build says so and drills nothing."""
     code, calls = build(FAIL_TABLE="none", SOURCE_TABLES="a,b,c,d,e,f", RTO_TARGETS_SECONDS="")
     assert code == 2 and calls == []
+    # slots go by position: an empty entry holds one, so the fifth table named here is in slot 6
+    code, calls = build(FAIL_TABLE="none", SOURCE_TABLES="a,,b,c,d,e", RTO_TARGETS_SECONDS="")
+    assert code == 2 and calls == []
+    code, calls = build(FAIL_TABLE="none", SOURCE_TABLES="a,,b,c,d,", RTO_TARGETS_SECONDS="")
+    assert code == 0 and [c.split()[2] for c in calls if c.startswith("drill")] == ["a", "b", "c", "d"]
 
 
 def test_every_call_publish_makes_is_granted_to_the_drill_role():

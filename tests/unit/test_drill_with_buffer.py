@@ -121,3 +121,26 @@ def test_the_report_of_a_drill_with_the_buffer_says_so_and_what_becomes_of_the_s
     plain = rows(keep_for_seconds=0.0)
     assert "whole runbook on it" not in plain and plain["scratch table afterwards"] == "not deleted"
     assert DrillFacts.of({"mode": "restore", "with_buffer": True}).to_json()["with_buffer"] is True
+
+
+def test_a_passing_drill_whose_buffer_dead_lettered_changes_fails_its_check_and_exits_1(tmp_path):
+    """The horizon explains keys still written after it: the buffer's own accounting (DLQ, poison) is
+    what shows a hot key whose every change was lost, so a drill with either fails."""
+    import io
+    import json
+    import time
+
+    from runbook_lib import console, run_state, runner
+    from runbook_lib.drills import buffer_drill
+
+    run_state.save(tmp_path, run_state.RunState())
+    for dead, expected in ((0, 0), (2, 1)):
+        (tmp_path / "summary.json").write_text(json.dumps({
+            "verdict": "PASS", "buffer": {"applied": 40, "dead_lettered": dead, "poison": 0},
+            "drill": {"checks": [{"check": "verdict", "ok": True, "detail": "PASS"}]}}))
+        result = runner.RunResult(run_dir=str(tmp_path), steps_done=[], exit_code=0, verdict="PASS")
+        out = console.Console(io.StringIO(), bars=False)
+        done = buffer_drill._finish(tmp_path, result, out, time.monotonic())
+        checks = json.loads((tmp_path / "summary.json").read_text())["drill"]["checks"]
+        assert done.exit_code == expected, checks
+        assert [c["check"] for c in checks if not c["ok"]] == (["buffer_applied_everything"] if dead else [])
